@@ -1,0 +1,197 @@
+package invoices
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"math/rand/v2"
+	"strconv"
+	"sync"
+	"time"
+)
+
+// Subscriber is the part of Backend the watcher needs.
+type Subscriber interface {
+	SubscribeSettlements(ctx context.Context, afterSettleIndex uint64) (<-chan Settlement, <-chan error, error)
+}
+
+// SettlementSink persists settlements. ApplySettlement must be idempotent
+// (the same settlement can be replayed after a reconnect) and must advance
+// the cursor returned by SettleCursor in the same durable write.
+type SettlementSink interface {
+	SettleCursor(ctx context.Context) (uint64, error)
+	ApplySettlement(ctx context.Context, s Settlement) error
+}
+
+// WatcherConfig configures a Watcher.
+type WatcherConfig struct {
+	Subscriber Subscriber
+	Sink       SettlementSink
+	Logger     *slog.Logger
+	// MinBackoff and MaxBackoff bound the wait between reconnects;
+	// defaults 200 ms and 15 s.
+	MinBackoff, MaxBackoff time.Duration
+	// OnSettlement, if set, is called after each settlement is stored,
+	// with how long after LND settled it l402d recorded it.
+	OnSettlement func(s Settlement, lag time.Duration)
+}
+
+// WatcherState names what the watcher is doing.
+type WatcherState string
+
+// Watcher states.
+const (
+	WatcherStarting  WatcherState = "starting"
+	WatcherStreaming WatcherState = "streaming"
+	WatcherBackoff   WatcherState = "reconnecting"
+	WatcherStopped   WatcherState = "stopped"
+)
+
+// WatcherStatus is a snapshot for health checks and metrics.
+type WatcherStatus struct {
+	State          WatcherState `json:"state"`
+	Since          time.Time    `json:"since"`
+	Cursor         uint64       `json:"settleIndex"`
+	LastError      string       `json:"lastError,omitempty"`
+	Reconnects     int          `json:"reconnects"`
+	LastSettlement time.Time    `json:"lastSettlement,omitzero"`
+	LastLag        Duration     `json:"lastLag"`
+}
+
+// Duration marshals as seconds in JSON.
+type Duration time.Duration
+
+// MarshalJSON renders the duration in seconds.
+func (d Duration) MarshalJSON() ([]byte, error) {
+	return []byte(formatSeconds(time.Duration(d))), nil
+}
+
+func formatSeconds(d time.Duration) string {
+	return strconv.FormatFloat(d.Seconds(), 'f', 3, 64)
+}
+
+// Watcher keeps the store's record of settled invoices complete. It
+// subscribes from the stored settle index, so whatever settled while
+// l402d or LND was down is replayed on the next connection, and it
+// reconnects with jittered exponential backoff when the stream breaks.
+type Watcher struct {
+	cfg WatcherConfig
+	log *slog.Logger
+
+	mu     sync.Mutex
+	status WatcherStatus
+}
+
+// NewWatcher returns a watcher; call Run to start it.
+func NewWatcher(cfg WatcherConfig) *Watcher {
+	if cfg.MinBackoff <= 0 {
+		cfg.MinBackoff = 200 * time.Millisecond
+	}
+	if cfg.MaxBackoff < cfg.MinBackoff {
+		cfg.MaxBackoff = 15 * time.Second
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	return &Watcher{cfg: cfg, log: cfg.Logger, status: WatcherStatus{State: WatcherStarting, Since: time.Now()}}
+}
+
+// Status returns a snapshot of the watcher's state.
+func (w *Watcher) Status() WatcherStatus {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.status
+}
+
+func (w *Watcher) setState(s WatcherState, err error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.status.State != s {
+		w.status.State, w.status.Since = s, time.Now()
+	}
+	if err != nil {
+		w.status.LastError = err.Error()
+	}
+	if s == WatcherBackoff {
+		w.status.Reconnects++
+	}
+}
+
+// Run watches until ctx ends. It returns nil on cancellation.
+func (w *Watcher) Run(ctx context.Context) error {
+	defer w.setState(WatcherStopped, nil)
+	backoff := w.cfg.MinBackoff
+	for {
+		healthy, err := w.stream(ctx)
+		if ctx.Err() != nil {
+			return nil
+		}
+		if healthy {
+			backoff = w.cfg.MinBackoff
+		}
+		w.log.Warn("settlement stream ended; reconnecting", "err", err, "in", backoff)
+		w.setState(WatcherBackoff, err)
+		// Full jitter in [backoff/2, backoff) keeps many l402d instances
+		// from reconnecting in step.
+		wait := backoff/2 + rand.N(backoff/2+1)
+		t := time.NewTimer(wait)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return nil
+		case <-t.C:
+		}
+		backoff = min(2*backoff, w.cfg.MaxBackoff)
+	}
+}
+
+// stream runs one subscription. healthy reports whether it got as far as
+// streaming for a while, which resets the backoff.
+func (w *Watcher) stream(ctx context.Context) (healthy bool, err error) {
+	cursor, err := w.cfg.Sink.SettleCursor(ctx)
+	if err != nil {
+		return false, err
+	}
+	w.mu.Lock()
+	w.status.Cursor = cursor
+	w.mu.Unlock()
+
+	sctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	updates, errs, err := w.cfg.Subscriber.SubscribeSettlements(sctx, cursor)
+	if err != nil {
+		return false, err
+	}
+	w.setState(WatcherStreaming, nil)
+	w.log.Info("settlement stream open", "after_settle_index", cursor)
+	started := time.Now()
+	for {
+		select {
+		case s, ok := <-updates:
+			if !ok {
+				err := <-errs
+				if err == nil {
+					err = errors.New("settlement stream closed")
+				}
+				return time.Since(started) > w.cfg.MaxBackoff, err
+			}
+			if err := w.cfg.Sink.ApplySettlement(ctx, s); err != nil {
+				// Not stored, so the cursor did not move: resubscribing
+				// replays this settlement.
+				return true, err
+			}
+			lag := max(time.Since(s.SettledAt), 0)
+			w.mu.Lock()
+			w.status.Cursor = max(w.status.Cursor, s.SettleIndex)
+			w.status.LastSettlement = time.Now()
+			w.status.LastLag = Duration(lag)
+			w.mu.Unlock()
+			w.log.Debug("settlement recorded", "hash", s.PaymentHash.String(), "settle_index", s.SettleIndex, "lag", lag)
+			if w.cfg.OnSettlement != nil {
+				w.cfg.OnSettlement(s, lag)
+			}
+		case <-ctx.Done():
+			return true, ctx.Err()
+		}
+	}
+}

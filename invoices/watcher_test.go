@@ -1,0 +1,166 @@
+package invoices
+
+import (
+	"context"
+	"errors"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/lightningnetwork/lnd/lntypes"
+)
+
+// fakeNode is a settlement log that streams like LND: a subscription
+// first replays every settlement after the given index, then goes live.
+// breakAfter makes the next subscription fail after n sends.
+type fakeNode struct {
+	mu         sync.Mutex
+	log        []Settlement
+	subs       []uint64 // the afterSettleIndex of every subscription
+	breakAfter int
+	live       chan Settlement
+}
+
+func (f *fakeNode) settle(n int) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	for range n {
+		idx := uint64(len(f.log) + 1)
+		f.log = append(f.log, Settlement{PaymentHash: lntypes.Hash{byte(idx)}, SettleIndex: idx, AmountPaidMsat: 1000 * int64(idx), SettledAt: time.Now()})
+	}
+}
+
+func (f *fakeNode) SubscribeSettlements(ctx context.Context, after uint64) (<-chan Settlement, <-chan error, error) {
+	f.mu.Lock()
+	f.subs = append(f.subs, after)
+	backlog := append([]Settlement(nil), f.log[min(int(after), len(f.log)):]...)
+	brk := f.breakAfter
+	f.breakAfter = 0
+	f.mu.Unlock()
+	out, errs := make(chan Settlement), make(chan error, 1)
+	go func() {
+		defer close(out)
+		for i, s := range backlog {
+			if brk > 0 && i == brk {
+				errs <- errors.New("stream broke")
+				return
+			}
+			select {
+			case out <- s:
+			case <-ctx.Done():
+				errs <- ctx.Err()
+				return
+			}
+		}
+		<-ctx.Done()
+		errs <- ctx.Err()
+	}()
+	return out, errs, nil
+}
+
+// memSink records settlements idempotently; failOnce fails one apply.
+type memSink struct {
+	mu       sync.Mutex
+	cursor   uint64
+	seen     map[lntypes.Hash]int
+	failOnce bool
+}
+
+func (m *memSink) SettleCursor(context.Context) (uint64, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.cursor, nil
+}
+
+func (m *memSink) ApplySettlement(_ context.Context, s Settlement) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.failOnce {
+		m.failOnce = false
+		return errors.New("disk full")
+	}
+	m.seen[s.PaymentHash]++
+	m.cursor = max(m.cursor, s.SettleIndex)
+	return nil
+}
+
+func (m *memSink) count() (int, uint64) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return len(m.seen), m.cursor
+}
+
+func TestWatcherReplaysAndReconnects(t *testing.T) {
+	tests := []struct {
+		name       string
+		breakAfter int
+		failOnce   bool
+		wantSubs   int
+	}{
+		{name: "clean stream", wantSubs: 1},
+		{name: "stream breaks mid backlog", breakAfter: 4, wantSubs: 2},
+		{name: "store fails once", failOnce: true, wantSubs: 2},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			node := &fakeNode{breakAfter: tt.breakAfter}
+			node.settle(10)
+			sink := &memSink{seen: map[lntypes.Hash]int{}, cursor: 2, failOnce: tt.failOnce}
+			var mu sync.Mutex
+			var hooks int
+			w := NewWatcher(WatcherConfig{Subscriber: node, Sink: sink, MinBackoff: time.Millisecond, MaxBackoff: 5 * time.Millisecond,
+				OnSettlement: func(Settlement, time.Duration) { mu.Lock(); hooks++; mu.Unlock() }})
+			ctx, cancel := context.WithCancel(context.Background())
+			done := make(chan error)
+			go func() { done <- w.Run(ctx) }()
+			t.Cleanup(func() { cancel(); <-done })
+
+			waitUntil(t, func() bool { n, c := sink.count(); return n == 8 && c == 10 })
+			node.mu.Lock()
+			subs := append([]uint64(nil), node.subs...)
+			node.mu.Unlock()
+			if len(subs) != tt.wantSubs || subs[0] != 2 {
+				t.Fatalf("subscriptions from %v, want %d starting at the stored cursor 2", subs, tt.wantSubs)
+			}
+			for h, n := range sink.seen {
+				if n != 1 {
+					t.Fatalf("%v applied %d times", h, n)
+				}
+			}
+			if st := w.Status(); st.State != WatcherStreaming || st.Cursor != 10 {
+				t.Fatalf("status %+v", st)
+			}
+			mu.Lock()
+			defer mu.Unlock()
+			if hooks != 8 {
+				t.Fatalf("OnSettlement called %d times", hooks)
+			}
+		})
+	}
+}
+
+func TestWatcherStopsOnCancel(t *testing.T) {
+	w := NewWatcher(WatcherConfig{Subscriber: &fakeNode{}, Sink: &memSink{seen: map[lntypes.Hash]int{}}})
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error)
+	go func() { done <- w.Run(ctx) }()
+	waitUntil(t, func() bool { return w.Status().State == WatcherStreaming })
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	if w.Status().State != WatcherStopped {
+		t.Fatal(w.Status())
+	}
+}
+
+func waitUntil(t *testing.T, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatal("condition not met within 5s")
+		}
+		time.Sleep(time.Millisecond)
+	}
+}

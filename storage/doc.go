@@ -1,0 +1,21 @@
+// Package storage keeps l402d's durable state in an embedded Badger
+// database: macaroon root keys, issued challenges and their settlement,
+// revocations, idempotency entries, the invoice settle cursor and revenue
+// aggregates.
+//
+// A Store implements l402.RootKeyStore and l402.RevocationChecker. The verify
+// path (RootKey, IsRevoked) is answered from memory: revocations are loaded
+// into a set when the store opens, and root keys live in a bounded cache that
+// is filled at open (while it fits) and on every write, so a verification
+// normally costs a map lookup and never writes.
+//
+// Everything that a payer or the verify path depends on (root keys,
+// challenges, revocations) is synced to disk before the call that wrote it
+// returns, also when Options.SyncWrites is off (which see for the one gap
+// that leaves). Settlements and the settle cursor are
+// written in one transaction, so a crash loses at most settlements that the
+// invoice watcher will replay from the cursor.
+//
+// Exactly one process may open a directory; a second Open fails with an
+// error wrapping ErrLocked. The key layout is documented in keys.go.
+package storage

@@ -1,0 +1,158 @@
+package storage
+
+import (
+	"encoding/binary"
+	"encoding/hex"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/l402d/l402d/l402"
+	"github.com/lightningnetwork/lnd/lntypes"
+)
+
+// Key schema.
+//
+// One unversioned entry says which layout the rest of the database uses:
+//
+//	meta/schema                          uint32 BE schema version (currently 1)
+//
+// It is written when a database is created and checked on every open: a
+// version newer than this build knows is refused with ErrSchema (never
+// guessed at), an older one will be migrated here once there is one. All
+// other keys live under the version prefix "v1/". Binary parts are written
+// <like-this> and are raw bytes, not text; integers are big-endian so that
+// byte order is numeric order; times are Unix nanoseconds, 0 for none.
+//
+//	v1/rk/<token id 32>                  root key, 32 raw bytes
+//	v1/rev/<token id 32>                 revocation: 0x01 ‖ revoked-at int64 ‖ reason
+//	v1/ch/<payment hash 32>              challenge record (see encodeChallenge)
+//	v1/chidx/created/<t 8><hash 32>      index of challenges by creation time:
+//	                                     state byte ‖ expires-at int64 ‖ resource,
+//	                                     so ListChallenges filters without
+//	                                     reading the records it skips; t is the
+//	                                     creation time with the sign bit flipped
+//	v1/idem/<key>                        idempotency entry: payment hash 32, with
+//	                                     a Badger TTL; <key> is the caller's text
+//	v1/settle/cursor/<shard 1>           highest LND settle index seen, uint64;
+//	                                     the cursor is the maximum over shards
+//	v1/agg/total/<shard 1>               all-time counters (see below)
+//	v1/agg/day/<day 4><shard 1>          counters for one UTC day; day is days
+//	                                     since 1970-01-01 with the sign bit flipped
+//
+// Counters and the settle cursor are split over 16 shards chosen by the
+// low bits of the payment hash's first byte (AdvanceSettleCursor, which has
+// no hash, uses the index), so that concurrent writers for different
+// challenges rarely touch the same key and do not serialize on Badger's
+// conflict detection; readers sum the counter shards and take the maximum
+// of the cursor shards. A counters value is created ‖ settled ‖ revenue
+// msat, three uint64.
+//
+// Reserved for the consumer side (not written yet; the names are taken so
+// the layout stays flat and greppable):
+//
+//	v1/pay/<payment hash 32>             payment journal, written before paying
+//	v1/payidx/<t 8><hash 32>             payment history by time
+//	v1/tok/<origin>\x00<scope>           cached L402 tokens by origin and scope
+//	v1/budget/<scope>/<period>           budget counters and reservations
+const (
+	schemaVersion = 1
+
+	keySchema = "meta/schema"
+
+	prefixRootKey      = "v1/rk/"
+	prefixRevocation   = "v1/rev/"
+	prefixChallenge    = "v1/ch/"
+	prefixByCreated    = "v1/chidx/created/"
+	prefixIdempotency  = "v1/idem/"
+	prefixSettleCursor = "v1/settle/cursor/"
+	prefixAggTotal     = "v1/agg/total/"
+	prefixAggDay       = "v1/agg/day/"
+
+	// shards is how many keys counters and the settle cursor are split
+	// over. A power of two.
+	shards = 16
+)
+
+func rootKeyKey(id l402.TokenID) []byte {
+	return append([]byte(prefixRootKey), id[:]...)
+}
+
+func revocationKey(id l402.TokenID) []byte {
+	return append([]byte(prefixRevocation), id[:]...)
+}
+
+func challengeKey(h lntypes.Hash) []byte {
+	return append([]byte(prefixChallenge), h[:]...)
+}
+
+// byCreatedKey is the index entry of a challenge created at t.
+func byCreatedKey(t time.Time, h lntypes.Hash) []byte {
+	k := make([]byte, 0, len(prefixByCreated)+8+lntypes.HashSize)
+	k = append(k, prefixByCreated...)
+	k = binary.BigEndian.AppendUint64(k, orderedInt64(unixNanos(t)))
+	return append(k, h[:]...)
+}
+
+func idempotencyKey(key string) []byte {
+	return append([]byte(prefixIdempotency), key...)
+}
+
+func settleCursorKey(shard byte) []byte {
+	return append([]byte(prefixSettleCursor), shard)
+}
+
+func aggTotalKey(shard byte) []byte {
+	return append([]byte(prefixAggTotal), shard)
+}
+
+func aggDayKey(day int64, shard byte) []byte {
+	k := make([]byte, 0, len(prefixAggDay)+5)
+	k = append(k, prefixAggDay...)
+	k = binary.BigEndian.AppendUint32(k, uint32(day)^(1<<31))
+	return append(k, shard)
+}
+
+// shardOf picks the counter shard for a payment hash.
+func shardOf(h lntypes.Hash) byte { return h[0] & (shards - 1) }
+
+// orderedInt64 maps n to a uint64 whose big-endian bytes sort like n.
+func orderedInt64(n int64) uint64 { return uint64(n) ^ (1 << 63) }
+
+// dayOf returns the UTC day number of t: days since 1970-01-01.
+func dayOf(t time.Time) int64 {
+	s := t.Unix()
+	d := s / 86400
+	if s%86400 < 0 {
+		d--
+	}
+	return d
+}
+
+// dayStart returns midnight UTC of day d.
+func dayStart(d int64) time.Time { return time.Unix(d*86400, 0).UTC() }
+
+// fmtKey renders a key for error messages: the text prefix as is, the binary
+// rest in hex (idempotency keys are text and are quoted).
+func fmtKey(k []byte) string {
+	s := string(k)
+	prefixes := [...]string{
+		keySchema, prefixRootKey, prefixRevocation, prefixByCreated, prefixChallenge,
+		prefixIdempotency, prefixSettleCursor, prefixAggTotal, prefixAggDay,
+	}
+	for _, p := range prefixes {
+		if rest, ok := strings.CutPrefix(s, p); ok {
+			if p == prefixIdempotency {
+				return p + strconv.Quote(rest)
+			}
+			return p + hex.EncodeToString([]byte(rest))
+		}
+	}
+	return fmt.Sprintf("%q", k)
+}
+
+// corrupt returns an error wrapping ErrCorrupt that names key k.
+func corrupt(k []byte, format string, args ...any) error {
+	return fmt.Errorf("storage: %w at %s: %s", ErrCorrupt, fmtKey(k), fmt.Sprintf(format, args...))
+}

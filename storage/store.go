@@ -1,0 +1,348 @@
+package storage
+
+import (
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math/rand/v2"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/dgraph-io/badger/v4"
+	"github.com/l402d/l402d/l402"
+)
+
+// Defaults for zero Options fields.
+const (
+	DefaultGCInterval       = 10 * time.Minute
+	DefaultRootKeyCacheSize = 1 << 20
+)
+
+// Options configures Open. The zero value of every field but Dir is usable.
+type Options struct {
+	// Dir is the database directory, created if missing. Required unless
+	// InMemory, which ignores it.
+	Dir string
+
+	// InMemory keeps everything in memory and nothing on disk. For unit
+	// tests only.
+	InMemory bool
+
+	// SyncWrites makes every commit fsync before it returns. DefaultOptions
+	// turns it on. When it is off, root keys, challenges and revocations
+	// are still synced (db.Sync) before their calls return, and only
+	// settlements (replayed from LND after a crash, since the settle cursor
+	// is lost with them), cancellations and idempotency entries wait for
+	// the OS. One gap remains when it is off: if Badger switches memtables
+	// between a commit and its sync, that entry reaches disk only when the
+	// old memtable is flushed, so a power cut (not a process crash) in that
+	// window can lose it. Leave it on unless writes are the bottleneck.
+	SyncWrites bool
+
+	// EncryptionKey, if set, encrypts the database at rest (AES, 16, 24 or
+	// 32 bytes). A database created with a key can only be opened with the
+	// same key.
+	EncryptionKey []byte
+
+	// GCInterval is how often value-log garbage collection runs. Zero means
+	// DefaultGCInterval, negative disables it.
+	GCInterval time.Duration
+
+	// RootKeyCacheSize bounds the in-memory root key cache, in entries
+	// (rounded up to a multiple of 64). Zero means DefaultRootKeyCacheSize
+	// (roughly 100 MB when full), negative disables the cache so every
+	// RootKey reads Badger.
+	RootKeyCacheSize int
+
+	// Logger receives Badger's warnings and errors and the store's own
+	// messages. Nil means slog.Default().
+	Logger *slog.Logger
+
+	// Now is the clock used for defaults and for deriving the expired
+	// state. Nil means time.Now.
+	Now func() time.Time
+}
+
+// DefaultOptions returns the recommended options for a database in dir:
+// SyncWrites on, everything else at its default.
+func DefaultOptions(dir string) Options {
+	return Options{Dir: dir, SyncWrites: true}
+}
+
+// Store is l402d's durable state. Its methods are safe for concurrent use.
+type Store struct {
+	db         *badger.DB
+	log        *slog.Logger
+	now        func() time.Time
+	syncWrites bool
+
+	keys    *rootKeyCache
+	revoked revocationSet
+
+	gcStop    context.CancelFunc
+	gcDone    chan struct{}
+	closeOnce sync.Once
+	closeErr  error
+}
+
+// Store serves the verify path of the l402 package.
+var (
+	_ l402.RootKeyStore      = (*Store)(nil)
+	_ l402.RevocationChecker = (*Store)(nil)
+)
+
+// Open opens (creating if needed) the database described by opts, checks its
+// schema, loads revocations and root keys into memory and starts value-log
+// garbage collection. Close releases it.
+func Open(ctx context.Context, opts Options) (*Store, error) {
+	bopts, err := badgerOptions(&opts)
+	if err != nil {
+		return nil, err
+	}
+	db, err := badger.Open(bopts)
+	if err != nil {
+		return nil, openError(opts.Dir, len(opts.EncryptionKey) > 0, err)
+	}
+	s := &Store{
+		db:         db,
+		log:        opts.Logger,
+		now:        opts.Now,
+		syncWrites: opts.SyncWrites && !opts.InMemory,
+		keys:       newRootKeyCache(opts.RootKeyCacheSize),
+	}
+	if err := s.load(ctx); err != nil {
+		if cerr := db.Close(); cerr != nil {
+			s.log.Warn("storage: closing after a failed open", "err", cerr)
+		}
+		return nil, err
+	}
+	gcCtx, stop := context.WithCancel(context.WithoutCancel(ctx))
+	s.gcStop, s.gcDone = stop, make(chan struct{})
+	go s.gcLoop(gcCtx, opts.GCInterval, opts.InMemory)
+	return s, nil
+}
+
+// badgerOptions validates opts, fills its defaults in place and translates it.
+func badgerOptions(opts *Options) (badger.Options, error) {
+	if opts.Logger == nil {
+		opts.Logger = slog.Default()
+	}
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	if opts.GCInterval == 0 {
+		opts.GCInterval = DefaultGCInterval
+	}
+	if opts.RootKeyCacheSize == 0 {
+		opts.RootKeyCacheSize = DefaultRootKeyCacheSize
+	}
+	switch len(opts.EncryptionKey) {
+	case 0, 16, 24, 32:
+	default:
+		return badger.Options{}, fmt.Errorf("storage: %w: encryption key is %d bytes, want 16, 24 or 32",
+			ErrEncryptionKey, len(opts.EncryptionKey))
+	}
+	var b badger.Options
+	if opts.InMemory {
+		b = badger.DefaultOptions("").WithInMemory(true)
+	} else {
+		if opts.Dir == "" {
+			return badger.Options{}, fmt.Errorf("storage: %w: Options.Dir is required", ErrInvalid)
+		}
+		b = badger.DefaultOptions(opts.Dir)
+	}
+	// Sized for a sidecar, not a database server: the state is small and
+	// hot (root keys are cached above Badger anyway).
+	b = b.WithSyncWrites(opts.SyncWrites).
+		WithLogger(badgerLogger{opts.Logger.With("component", "badger")}).
+		WithMetricsEnabled(false).
+		WithNumCompactors(2).
+		WithMemTableSize(16 << 20).
+		WithNumMemtables(3).
+		WithValueLogFileSize(64 << 20).
+		WithBlockCacheSize(32 << 20).
+		WithIndexCacheSize(16 << 20)
+	if len(opts.EncryptionKey) > 0 {
+		b = b.WithEncryptionKey(opts.EncryptionKey)
+	}
+	return b, nil
+}
+
+// openError explains why badger.Open failed in terms an operator can act on.
+func openError(dir string, withKey bool, err error) error {
+	switch {
+	case errors.Is(err, badger.ErrEncryptionKeyMismatch) && !withKey:
+		return fmt.Errorf("storage: opening %s: %w: the database is encrypted and no key was given",
+			dir, ErrEncryptionKey)
+	case errors.Is(err, badger.ErrEncryptionKeyMismatch):
+		return fmt.Errorf("storage: opening %s: %w: the database is encrypted with another key, "+
+			"or is not encrypted at all", dir, ErrEncryptionKey)
+	case errors.Is(err, badger.ErrInvalidEncryptionKey):
+		return fmt.Errorf("storage: opening %s: %w: %v", dir, ErrEncryptionKey, err)
+	case strings.Contains(err.Error(), "Cannot acquire directory lock"):
+		return fmt.Errorf("storage: opening %s: %w: another process holds it "+
+			"(is another l402d running with the same data directory?): %v", dir, ErrLocked, err)
+	}
+	return fmt.Errorf("storage: opening %s: %w", dir, err)
+}
+
+// load checks the schema and fills the in-memory state.
+func (s *Store) load(ctx context.Context) error {
+	if err := s.checkSchema(ctx); err != nil {
+		return err
+	}
+	if err := s.loadRevocations(ctx); err != nil {
+		return err
+	}
+	return s.loadRootKeys(ctx)
+}
+
+// checkSchema writes the schema version into a new database and refuses a
+// database written by a newer build.
+func (s *Store) checkSchema(ctx context.Context) error {
+	key := []byte(keySchema)
+	return s.update(ctx, true, func(txn *badger.Txn) error {
+		item, err := txn.Get(key)
+		if errors.Is(err, badger.ErrKeyNotFound) {
+			// Only an empty database may be stamped: data without a
+			// schema entry was not written by us.
+			if err := mustBeEmpty(txn); err != nil {
+				return err
+			}
+			return txn.Set(key, binary.BigEndian.AppendUint32(nil, schemaVersion))
+		}
+		if err != nil {
+			return fmt.Errorf("storage: reading %s: %w", keySchema, err)
+		}
+		v, err := item.ValueCopy(nil)
+		if err != nil {
+			return fmt.Errorf("storage: reading %s: %w", keySchema, err)
+		}
+		if len(v) != 4 {
+			return fmt.Errorf("storage: %w: %s holds %d bytes, want 4", ErrSchema, keySchema, len(v))
+		}
+		switch got := binary.BigEndian.Uint32(v); {
+		case got == schemaVersion:
+			return nil
+		case got > schemaVersion:
+			return fmt.Errorf("storage: %w: the database has schema version %d but this l402d "+
+				"only knows up to %d; run a newer l402d", ErrSchema, got, schemaVersion)
+		default:
+			// No older schema exists yet; migrations go here.
+			return fmt.Errorf("storage: %w: no migration from schema version %d to %d",
+				ErrSchema, got, schemaVersion)
+		}
+	})
+}
+
+func mustBeEmpty(txn *badger.Txn) error {
+	it := txn.NewIterator(badger.IteratorOptions{})
+	defer it.Close()
+	it.Rewind()
+	if it.Valid() {
+		return fmt.Errorf("storage: %w: the database has data (first key %s) but no %s entry; "+
+			"it was not written by l402d", ErrSchema, fmtKey(it.Item().Key()), keySchema)
+	}
+	return nil
+}
+
+// Close stops garbage collection, flushes and closes the database. Calls
+// after the first return its result.
+func (s *Store) Close() error {
+	s.closeOnce.Do(func() {
+		s.gcStop()
+		<-s.gcDone
+		if err := s.db.Close(); err != nil {
+			s.closeErr = fmt.Errorf("storage: closing: %w", err)
+		}
+	})
+	return s.closeErr
+}
+
+// gcLoop runs value-log garbage collection every interval until ctx ends.
+func (s *Store) gcLoop(ctx context.Context, interval time.Duration, inMemory bool) {
+	defer close(s.gcDone)
+	if interval < 0 || inMemory {
+		return
+	}
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		// Each successful run rewrites one file; keep going while there is
+		// garbage, but never hold Close up for long.
+		for range 16 {
+			if ctx.Err() != nil {
+				return
+			}
+			err := s.db.RunValueLogGC(0.5)
+			if err == nil {
+				continue
+			}
+			if !errors.Is(err, badger.ErrNoRewrite) && !errors.Is(err, badger.ErrRejected) {
+				s.log.Warn("storage: value log GC", "err", err)
+			}
+			break
+		}
+	}
+}
+
+// maxAttempts bounds retries of a transaction that keeps conflicting.
+const maxAttempts = 64
+
+// update runs fn in a read-write transaction, retrying it from scratch when
+// Badger reports a conflict (another transaction changed a key fn read), so
+// fn must reset whatever it reports back on each run. durable makes the
+// commit reach disk before update returns even when SyncWrites is off.
+func (s *Store) update(ctx context.Context, durable bool, fn func(*badger.Txn) error) error {
+	for attempt := 1; ; attempt++ {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		err := s.db.Update(fn)
+		if err == nil {
+			if durable && !s.syncWrites {
+				if err := s.db.Sync(); err != nil {
+					return fmt.Errorf("storage: syncing: %w", err)
+				}
+			}
+			return nil
+		}
+		if !errors.Is(err, badger.ErrConflict) {
+			return err
+		}
+		if attempt == maxAttempts {
+			return fmt.Errorf("storage: gave up after %d attempts: %w", attempt, err)
+		}
+		// Back off a little, with jitter, so the retries of transactions
+		// that collided do not collide again.
+		d := time.Duration(rand.Int64N(int64(attempt) * int64(50*time.Microsecond)))
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(d):
+		}
+	}
+}
+
+// badgerLogger adapts slog to Badger's logger, at warning level and above:
+// Badger's info messages (compactions, flushes, replays) are routine.
+type badgerLogger struct{ l *slog.Logger }
+
+func (b badgerLogger) Errorf(format string, args ...any) {
+	b.l.Error(strings.TrimSpace(fmt.Sprintf(format, args...)))
+}
+
+func (b badgerLogger) Warningf(format string, args ...any) {
+	b.l.Warn(strings.TrimSpace(fmt.Sprintf(format, args...)))
+}
+
+func (badgerLogger) Infof(string, ...any)  {}
+func (badgerLogger) Debugf(string, ...any) {}
