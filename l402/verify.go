@@ -41,6 +41,11 @@ type Expect struct {
 	// Resource the request is for; the token's resource caveats must
 	// cover it.
 	Resource string
+	// AnyResource accepts a resource-bound token without binding the
+	// request to a resource; Verified.Resource then says what the token
+	// is for. It is for callers that ask "is this token good?" rather
+	// than "is it good for this resource?", as the producer API does.
+	AnyResource bool
 	// AmountSats, when positive, is the least the token must record as paid.
 	AmountSats int64
 	// Node is this node's public key; a token naming another is refused.
@@ -158,7 +163,7 @@ func (v *Verifier) checkCaveats(conds []string, want Expect, now time.Time, prei
 		return fmt.Errorf("%w: %q not in %q", ErrCapability, want.Capability, strings.Join(st.caps, ","))
 	}
 	if st.haveRes {
-		if want.Resource == "" {
+		if want.Resource == "" && !want.AnyResource {
 			return fmt.Errorf("%w: token is bound to resource %q", ErrWrongResource, truncate(out.Resource))
 		}
 	} else if want.Resource != "" {

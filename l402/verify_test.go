@@ -58,6 +58,8 @@ func TestVerify(t *testing.T) {
 		}, want: Expect{Resource: "/api/weather", Node: testNode}, err: ErrWrongPreimage},
 		{name: "resource A verified for B", params: resourceToken, want: Expect{Resource: "/api/other", Node: testNode}, err: ErrWrongResource},
 		{name: "resource token without a resource in the request", params: resourceToken, want: Expect{Node: testNode}, err: ErrWrongResource},
+		{name: "resource token, any resource", params: resourceToken, want: Expect{Node: testNode, AnyResource: true}},
+		{name: "any resource still checks narrowing", params: MintParams{Resource: "/a/*"}, mutate: add("resource=/b"), want: Expect{AnyResource: true}, err: ErrCaveatWidened},
 		{name: "request needs a resource the token lacks", params: MintParams{Service: "a"}, want: Expect{Service: "a", Resource: "/x"}, err: ErrWrongResource},
 		{name: "expired", params: MintParams{Resource: "/r", ValidUntil: now.Add(-time.Second)}, want: Expect{Resource: "/r"}, err: ErrExpired},
 		{name: "service expired", params: MintParams{Service: "a", ValidUntil: now.Add(-time.Minute)}, want: Expect{Service: "a"}, err: ErrExpired},

@@ -40,6 +40,7 @@ import (
 //	v1/agg/total/<shard 1>               all-time counters (see below)
 //	v1/agg/day/<day 4><shard 1>          counters for one UTC day; day is days
 //	                                     since 1970-01-01 with the sign bit flipped
+//	v1/meta/<name>                       small named values (e.g. node pubkey)
 //
 // Counters and the settle cursor are split over 16 shards chosen by the
 // low bits of the payment hash's first byte (AdvanceSettleCursor, which has
@@ -69,6 +70,7 @@ const (
 	prefixSettleCursor = "v1/settle/cursor/"
 	prefixAggTotal     = "v1/agg/total/"
 	prefixAggDay       = "v1/agg/day/"
+	prefixMeta         = "v1/meta/"
 
 	// shards is how many keys counters and the settle cursor are split
 	// over. A power of two.

@@ -425,3 +425,30 @@ func FuzzDecodeChallenge(f *testing.F) {
 		assertChallenge(t, again, got)
 	})
 }
+
+func TestMeta(t *testing.T) {
+	dir := t.TempDir()
+	ctx := context.Background()
+	s, err := Open(ctx, DefaultOptions(dir))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Meta(ctx, "node"); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("missing: %v", err)
+	}
+	if err := s.PutMeta(ctx, "node", []byte("02ab")); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.PutMeta(ctx, "", nil); !errors.Is(err, ErrInvalid) {
+		t.Fatalf("empty name: %v", err)
+	}
+	s.Close()
+	s, err = Open(ctx, DefaultOptions(dir))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if v, err := s.Meta(ctx, "node"); err != nil || string(v) != "02ab" {
+		t.Fatalf("after reopen: %q %v", v, err)
+	}
+}

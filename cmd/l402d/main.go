@@ -1,0 +1,164 @@
+// Command l402d is the L402 node plugin daemon: it runs beside the node
+// runner's LND and serves the producer API, the gate, MCP, /healthz and
+// /metrics. Every flag is also an L402D_* environment variable and a key
+// of the YAML file given with --config. It holds no logic: flags become a
+// plugin.Config.
+package main
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/netip"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/urfave/cli/v2"
+	"github.com/urfave/cli/v2/altsrc"
+
+	"github.com/l402d/l402d/invoices"
+	"github.com/l402d/l402d/plugin"
+	"github.com/l402d/l402d/plugin/producer"
+)
+
+// version is set at build time with -ldflags "-X main.version=…".
+var version = "dev"
+
+func main() {
+	app := newApp()
+	if err := app.Run(os.Args); err != nil {
+		fmt.Fprintln(os.Stderr, "l402d:", err)
+		os.Exit(1)
+	}
+}
+
+func newApp() *cli.App {
+	home, _ := os.UserHomeDir()
+	flags := []cli.Flag{
+		&cli.StringFlag{Name: "config", EnvVars: []string{"L402D_CONFIG"}, Usage: "YAML `FILE` whose keys are these flags' names (e.g. lnd.host: host:10009)"},
+		altsrc.NewStringFlag(&cli.StringFlag{Name: "datadir", EnvVars: []string{"L402D_DATADIR"}, Value: filepath.Join(home, ".l402d"), Usage: "directory for the store and the key files"}),
+		altsrc.NewStringFlag(&cli.StringFlag{Name: "listen", EnvVars: []string{"L402D_LISTEN"}, Value: plugin.DefaultListen, Usage: "API/admin listen address (REST, MCP, /healthz, /metrics)"}),
+		altsrc.NewStringFlag(&cli.StringFlag{Name: "network", EnvVars: []string{"L402D_NETWORK"}, Value: "mainnet", Usage: "bitcoin network of the LND node: mainnet, testnet, testnet4, signet, regtest, simnet"}),
+		altsrc.NewStringFlag(&cli.StringFlag{Name: "lnd.host", EnvVars: []string{"L402D_LND_HOST"}, Value: "localhost:10009", Usage: "LND gRPC host:port"}),
+		altsrc.NewStringFlag(&cli.StringFlag{Name: "lnd.dir", EnvVars: []string{"L402D_LND_DIR"}, Value: filepath.Join(home, ".lnd"), Usage: "LND's directory, for the default TLS cert and macaroon dir"}),
+		altsrc.NewStringFlag(&cli.StringFlag{Name: "lnd.tlscertpath", EnvVars: []string{"L402D_LND_TLSCERTPATH"}, Usage: "LND's tls.cert (default <lnd.dir>/tls.cert)"}),
+		altsrc.NewStringFlag(&cli.StringFlag{Name: "lnd.macaroonpath", EnvVars: []string{"L402D_LND_MACAROONPATH"}, Usage: "one macaroon for every call, e.g. a baked least-privilege one (see README)"}),
+		altsrc.NewStringFlag(&cli.StringFlag{Name: "lnd.macaroondir", EnvVars: []string{"L402D_LND_MACAROONDIR"}, Usage: "LND's macaroon dir (default <lnd.dir>/data/chain/bitcoin/<network>)"}),
+		altsrc.NewDurationFlag(&cli.DurationFlag{Name: "lnd.rpctimeout", EnvVars: []string{"L402D_LND_RPCTIMEOUT"}, Value: 30 * time.Second, Usage: "timeout of each LND call"}),
+		altsrc.NewInt64Flag(&cli.Int64Flag{Name: "max-price-sats", EnvVars: []string{"L402D_MAX_PRICE_SATS"}, Value: producer.DefaultMaxPriceSats, Usage: "highest price one challenge may ask"}),
+		altsrc.NewDurationFlag(&cli.DurationFlag{Name: "invoice-expiry", EnvVars: []string{"L402D_INVOICE_EXPIRY"}, Value: producer.DefaultInvoiceExpiry, Usage: "how long a challenge's invoice can be paid"}),
+		altsrc.NewDurationFlag(&cli.DurationFlag{Name: "token-validity", EnvVars: []string{"L402D_TOKEN_VALIDITY"}, Value: producer.DefaultTokenValidity, Usage: "how long a token stays valid after issue; negative: forever"}),
+		altsrc.NewDurationFlag(&cli.DurationFlag{Name: "idempotency-window", EnvVars: []string{"L402D_IDEMPOTENCY_WINDOW"}, Value: producer.DefaultIdempotencyWindow, Usage: "same client+resource+price within this returns the same challenge"}),
+		altsrc.NewStringSliceFlag(&cli.StringSliceFlag{Name: "skip-caveat", EnvVars: []string{"L402D_SKIP_CAVEAT"}, Usage: "caveat condition to accept without checking (repeatable)"}),
+		altsrc.NewStringSliceFlag(&cli.StringSliceFlag{Name: "trusted-proxy", EnvVars: []string{"L402D_TRUSTED_PROXY"}, Usage: "CIDR of a reverse proxy whose X-Forwarded-For is believed (repeatable)"}),
+		altsrc.NewStringFlag(&cli.StringFlag{Name: "db.keyfile", EnvVars: []string{"L402D_DB_KEYFILE"}, Usage: "encrypt the store at rest with the hex key in this file (created 0600 if missing)"}),
+		altsrc.NewBoolFlag(&cli.BoolFlag{Name: "db.nosync", EnvVars: []string{"L402D_DB_NOSYNC"}, Usage: "do not fsync every write (faster; a power cut may lose recent writes)"}),
+		altsrc.NewStringFlag(&cli.StringFlag{Name: "log.level", EnvVars: []string{"L402D_LOG_LEVEL"}, Value: "info", Usage: "debug, info, warn or error"}),
+		altsrc.NewStringFlag(&cli.StringFlag{Name: "log.format", EnvVars: []string{"L402D_LOG_FORMAT"}, Value: "text", Usage: "text or json"}),
+	}
+	flags = append(flags, gateFlags()...)
+	flags = append(flags, consumerFlags()...)
+	return &cli.App{
+		Name:    "l402d",
+		Usage:   "self-hosted L402 node plugin: earn and spend over Lightning with your own LND",
+		Version: version,
+		Flags:   flags,
+		Before: func(c *cli.Context) error {
+			if c.String("config") == "" {
+				return nil
+			}
+			return altsrc.InitInputSourceWithContext(flags, altsrc.NewYamlSourceFromFlagFunc("config"))(c)
+		},
+		Action: run,
+	}
+}
+
+func run(c *cli.Context) error {
+	logger, err := newLogger(c.String("log.level"), c.String("log.format"))
+	if err != nil {
+		return err
+	}
+	cfg, err := configFrom(c, logger)
+	if err != nil {
+		return err
+	}
+	ctx, stop := signal.NotifyContext(c.Context, os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	p, err := plugin.New(ctx, cfg)
+	if err != nil {
+		return err
+	}
+	return p.Run(ctx)
+}
+
+// configFrom turns flags into a plugin.Config.
+func configFrom(c *cli.Context, logger *slog.Logger) (plugin.Config, error) {
+	network := c.String("network")
+	if _, err := invoices.ChainParams(network); err != nil {
+		return plugin.Config{}, fmt.Errorf("--network: %w", err)
+	}
+	lndDir := c.String("lnd.dir")
+	tls := c.String("lnd.tlscertpath")
+	if tls == "" {
+		tls = filepath.Join(lndDir, "tls.cert")
+	}
+	macPath, macDir := c.String("lnd.macaroonpath"), c.String("lnd.macaroondir")
+	if macPath != "" && macDir != "" {
+		return plugin.Config{}, errors.New("set only one of --lnd.macaroonpath and --lnd.macaroondir")
+	}
+	if macPath == "" && macDir == "" {
+		macDir = filepath.Join(lndDir, "data", "chain", "bitcoin", network)
+	}
+	var proxies []netip.Prefix
+	for _, s := range c.StringSlice("trusted-proxy") {
+		p, err := netip.ParsePrefix(strings.TrimSpace(s))
+		if err != nil {
+			return plugin.Config{}, fmt.Errorf("--trusted-proxy %q: want a CIDR such as 10.0.0.0/8: %w", s, err)
+		}
+		proxies = append(proxies, p)
+	}
+	cfg := plugin.Config{
+		DataDir: c.String("datadir"),
+		Listen:  c.String("listen"),
+		LND: invoices.LNDConfig{
+			Address: c.String("lnd.host"), TLSCertPath: tls, MacaroonPath: macPath, MacaroonDir: macDir,
+			Network: network, RPCTimeout: c.Duration("lnd.rpctimeout"),
+		},
+		MaxPriceSats:        c.Int64("max-price-sats"),
+		InvoiceExpiry:       c.Duration("invoice-expiry"),
+		TokenValidity:       c.Duration("token-validity"),
+		IdempotencyWindow:   c.Duration("idempotency-window"),
+		SkipCaveats:         c.StringSlice("skip-caveat"),
+		TrustedProxies:      proxies,
+		DBEncryptionKeyFile: c.String("db.keyfile"),
+		DBNoSync:            c.Bool("db.nosync"),
+		Logger:              logger,
+		Version:             version,
+	}
+	if err := applyGateFlags(c, &cfg); err != nil {
+		return plugin.Config{}, err
+	}
+	if err := applyConsumerFlags(c, &cfg); err != nil {
+		return plugin.Config{}, err
+	}
+	return cfg, nil
+}
+
+func newLogger(level, format string) (*slog.Logger, error) {
+	var l slog.Level
+	if err := l.UnmarshalText([]byte(level)); err != nil {
+		return nil, fmt.Errorf("--log.level %q: want debug, info, warn or error", level)
+	}
+	opts := &slog.HandlerOptions{Level: l}
+	switch format {
+	case "text":
+		return slog.New(slog.NewTextHandler(os.Stderr, opts)), nil
+	case "json":
+		return slog.New(slog.NewJSONHandler(os.Stderr, opts)), nil
+	}
+	return nil, fmt.Errorf("--log.format %q: want text or json", format)
+}

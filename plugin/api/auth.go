@@ -1,0 +1,115 @@
+package api
+
+import (
+	"crypto/rand"
+	"crypto/sha256"
+	"crypto/subtle"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io/fs"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+)
+
+// Role is what a key may do. Admin may do everything API may, plus change
+// budgets and revoke tokens.
+type Role int
+
+// Roles, in increasing power.
+const (
+	RoleNone Role = iota
+	RoleAPI
+	RoleAdmin
+)
+
+// Keys checks API keys in constant time. It keeps only hashes.
+type Keys struct {
+	api, admin [sha256.Size]byte
+}
+
+// NewKeys builds a checker from the two keys' text.
+func NewKeys(apiKey, adminKey string) (*Keys, error) {
+	if len(apiKey) < 16 || len(adminKey) < 16 {
+		return nil, errors.New("api: keys must be at least 16 characters")
+	}
+	return &Keys{api: sha256.Sum256([]byte(apiKey)), admin: sha256.Sum256([]byte(adminKey))}, nil
+}
+
+// Role returns the role a presented key grants. Comparing fixed-size
+// hashes keeps the comparison constant-time whatever the key's length.
+func (k *Keys) Role(key string) Role {
+	if key == "" {
+		return RoleNone
+	}
+	h := sha256.Sum256([]byte(key))
+	isAdmin := subtle.ConstantTimeCompare(h[:], k.admin[:])
+	isAPI := subtle.ConstantTimeCompare(h[:], k.api[:])
+	switch {
+	case isAdmin == 1:
+		return RoleAdmin
+	case isAPI == 1:
+		return RoleAPI
+	}
+	return RoleNone
+}
+
+// KeyFromRequest returns the key a request presents: the X-API-Key header
+// (as the seed API uses) or an "Authorization: Bearer" token (as
+// Prometheus scrapers send).
+func KeyFromRequest(r *http.Request) string {
+	if k := r.Header.Get("X-API-Key"); k != "" {
+		return strings.TrimSpace(k)
+	}
+	if a := r.Header.Get("Authorization"); len(a) > 7 && strings.EqualFold(a[:7], "bearer ") {
+		return strings.TrimSpace(a[7:])
+	}
+	return ""
+}
+
+// LoadOrCreateKey reads a key file, or creates one with a fresh random key
+// and mode 0600. An existing file readable by others is refused: it holds
+// a secret.
+func LoadOrCreateKey(path string) (string, error) {
+	b, err := os.ReadFile(path)
+	switch {
+	case err == nil:
+		fi, err := os.Stat(path)
+		if err != nil {
+			return "", err
+		}
+		if fi.Mode().Perm()&0o077 != 0 {
+			return "", fmt.Errorf("api: key file %s has mode %v; run chmod 600 %s", path, fi.Mode().Perm(), path)
+		}
+		key := strings.TrimSpace(string(b))
+		if len(key) < 16 {
+			return "", fmt.Errorf("api: key file %s holds fewer than 16 characters", path)
+		}
+		return key, nil
+	case !errors.Is(err, fs.ErrNotExist):
+		return "", fmt.Errorf("api: reading key file: %w", err)
+	}
+	var raw [32]byte
+	if _, err := rand.Read(raw[:]); err != nil {
+		return "", err
+	}
+	key := hex.EncodeToString(raw[:])
+	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+		return "", err
+	}
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	if err != nil {
+		return "", fmt.Errorf("api: creating key file: %w", err)
+	}
+	if _, err := f.WriteString(key + "\n"); err != nil {
+		f.Close()
+		return "", err
+	}
+	if err := f.Sync(); err != nil {
+		f.Close()
+		return "", err
+	}
+	return key, f.Close()
+}

@@ -1,0 +1,299 @@
+package api
+
+import (
+	"errors"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/lightningnetwork/lnd/lntypes"
+
+	"github.com/l402d/l402d/plugin/producer"
+	"github.com/l402d/l402d/storage"
+)
+
+// ChallengeResponse is the seed API's challenge shape.
+type ChallengeResponse struct {
+	Invoice     string    `json:"invoice"`
+	Macaroon    string    `json:"macaroon"`
+	PaymentHash string    `json:"paymentHash"`
+	ExpiresAt   time.Time `json:"expiresAt"`
+	Resource    string    `json:"resource"`
+	PriceSats   int64     `json:"priceSats"`
+}
+
+// NewChallengeResponse renders a producer challenge in the seed's shape.
+func NewChallengeResponse(c producer.Challenge) ChallengeResponse {
+	return ChallengeResponse{
+		Invoice: c.Invoice, Macaroon: c.Macaroon, PaymentHash: c.PaymentHash.String(),
+		ExpiresAt: c.ExpiresAt.UTC(), Resource: c.Resource, PriceSats: c.PriceSats,
+	}
+}
+
+// VerifyResponse is the seed API's verify shape; invalid tokens carry
+// only valid=false, error and (ours) reason.
+type VerifyResponse struct {
+	Valid       bool   `json:"valid"`
+	Resource    string `json:"resource,omitempty"`
+	MerchantID  string `json:"merchantId,omitempty"`
+	AmountSats  int64  `json:"amountSats,omitempty"`
+	PaymentHash string `json:"paymentHash,omitempty"`
+	Error       string `json:"error,omitempty"`
+	Reason      string `json:"reason,omitempty"`
+}
+
+// NewVerifyResponse renders a producer verdict in the seed's shape.
+func NewVerifyResponse(v producer.VerifyResult) VerifyResponse {
+	return VerifyResponse{Valid: v.Valid, Resource: v.Resource, MerchantID: v.MerchantID,
+		AmountSats: v.AmountSats, PaymentHash: v.PaymentHash, Error: v.Error, Reason: v.Reason}
+}
+
+func (s *Server) createChallenge(w http.ResponseWriter, r *http.Request) {
+	f, e := decodeObject(w, r)
+	if e != nil {
+		WriteError(w, statusOf(e), *e)
+		return
+	}
+	resource, e := f.str("resource")
+	if e != nil {
+		WriteError(w, http.StatusBadRequest, *e)
+		return
+	}
+	desc, e := f.str("description")
+	if e != nil {
+		WriteError(w, http.StatusBadRequest, *e)
+		return
+	}
+	price, present, e := f.int64("priceSats", "price_sats")
+	if e != nil {
+		WriteError(w, http.StatusBadRequest, *e)
+		return
+	}
+	if !present {
+		WriteError(w, http.StatusBadRequest, ErrorBody{Error: "priceSats is required", Code: "invalid_field", Field: "priceSats", Fix: "send the price in satoshis, e.g. \"priceSats\": 50"})
+		return
+	}
+	ch, err := s.cfg.Producer.Create(r.Context(), producer.CreateRequest{
+		Resource: resource, PriceSats: price, Description: desc,
+		IdempotencyKey: r.Header.Get("X-Idempotency-Key"),
+		ClientIP:       ClientIP(r, s.cfg.TrustedProxies),
+		Caller:         "api",
+		Source:         "api",
+	})
+	if err != nil {
+		s.writeErr(w, r, err)
+		return
+	}
+	WriteJSON(w, http.StatusOK, NewChallengeResponse(ch))
+}
+
+func (s *Server) verifyChallenge(w http.ResponseWriter, r *http.Request) {
+	f, e := decodeObject(w, r)
+	if e != nil {
+		WriteError(w, statusOf(e), *e)
+		return
+	}
+	var req producer.VerifyRequest
+	for _, p := range []struct {
+		dst   *string
+		names []string
+	}{{&req.Macaroon, []string{"macaroon"}}, {&req.Preimage, []string{"preimage"}}, {&req.Resource, []string{"resource"}}} {
+		v, e := f.str(p.names...)
+		if e != nil {
+			WriteError(w, http.StatusBadRequest, *e)
+			return
+		}
+		*p.dst = v
+	}
+	res, err := s.cfg.Producer.VerifyToken(r.Context(), req)
+	if err != nil {
+		s.writeErr(w, r, err)
+		return
+	}
+	WriteJSON(w, http.StatusOK, NewVerifyResponse(res))
+}
+
+// ChallengeRecord is a stored challenge as the list endpoint shows it.
+type ChallengeRecord struct {
+	PaymentHash    string    `json:"paymentHash"`
+	TokenID        string    `json:"tokenId"`
+	Resource       string    `json:"resource"`
+	Description    string    `json:"description,omitempty"`
+	Service        string    `json:"service,omitempty"`
+	PriceSats      int64     `json:"priceSats"`
+	Invoice        string    `json:"invoice"`
+	State          string    `json:"state"`
+	CreatedAt      time.Time `json:"createdAt"`
+	ExpiresAt      time.Time `json:"expiresAt"`
+	SettledAt      time.Time `json:"settledAt,omitzero"`
+	AmountPaidSats int64     `json:"amountPaidSats,omitempty"`
+}
+
+func recordOf(c *storage.Challenge) ChallengeRecord {
+	return ChallengeRecord{
+		PaymentHash: c.PaymentHash.String(), TokenID: c.TokenID.String(), Resource: c.Resource,
+		Description: c.Description, Service: c.Service, PriceSats: c.PriceSats, Invoice: c.Invoice,
+		State: string(c.State), CreatedAt: c.CreatedAt.UTC(), ExpiresAt: c.ExpiresAt.UTC(),
+		SettledAt: c.SettledAt.UTC(), AmountPaidSats: c.AmountPaidMsat / 1000,
+	}
+}
+
+func (s *Server) listChallenges(w http.ResponseWriter, r *http.Request) {
+	q := r.URL.Query()
+	f := storage.ChallengeFilter{Resource: q.Get("resource"), After: storage.Cursor(q.Get("after"))}
+	switch st := q.Get("state"); st {
+	case "", "pending", "settled", "expired", "canceled":
+		f.State = storage.ChallengeState(st)
+	default:
+		WriteError(w, http.StatusBadRequest, ErrorBody{Error: "unknown state " + strconv.Quote(st), Code: "invalid_field", Field: "state", Fix: "use pending, settled, expired or canceled"})
+		return
+	}
+	var e *ErrorBody
+	if f.Since, e = timeParam(q.Get("since"), "since"); e != nil {
+		WriteError(w, http.StatusBadRequest, *e)
+		return
+	}
+	if f.Until, e = timeParam(q.Get("until"), "until"); e != nil {
+		WriteError(w, http.StatusBadRequest, *e)
+		return
+	}
+	if l := q.Get("limit"); l != "" {
+		n, err := strconv.Atoi(l)
+		if err != nil || n < 1 || n > storage.MaxListLimit {
+			WriteError(w, http.StatusBadRequest, ErrorBody{Error: "limit must be 1.." + strconv.Itoa(storage.MaxListLimit), Code: "invalid_field", Field: "limit", Fix: "send a whole number in range"})
+			return
+		}
+		f.Limit = n
+	}
+	list, next, err := s.cfg.Producer.Challenges(r.Context(), f)
+	if err != nil {
+		if errors.Is(err, storage.ErrInvalid) {
+			WriteError(w, http.StatusBadRequest, ErrorBody{Error: err.Error(), Code: "invalid_field", Field: "after", Fix: "pass the next cursor from a previous page unchanged"})
+			return
+		}
+		s.writeErr(w, r, err)
+		return
+	}
+	out := struct {
+		Challenges []ChallengeRecord `json:"challenges"`
+		Next       string            `json:"next,omitempty"`
+	}{Challenges: make([]ChallengeRecord, 0, len(list)), Next: string(next)}
+	for i := range list {
+		out.Challenges = append(out.Challenges, recordOf(&list[i]))
+	}
+	WriteJSON(w, http.StatusOK, out)
+}
+
+func (s *Server) getChallenge(w http.ResponseWriter, r *http.Request) {
+	h, err := lntypes.MakeHashFromStr(r.PathValue("paymentHash"))
+	if err != nil {
+		WriteError(w, http.StatusBadRequest, ErrorBody{Error: "payment hash is not 64 hex characters", Code: "invalid_field", Field: "paymentHash", Fix: "use the paymentHash from the challenge"})
+		return
+	}
+	c, err := s.cfg.Producer.Challenge(r.Context(), h)
+	if errors.Is(err, storage.ErrNotFound) {
+		WriteError(w, http.StatusNotFound, ErrorBody{Error: "no challenge with that payment hash", Code: "not_found", Field: "paymentHash"})
+		return
+	}
+	if err != nil {
+		s.writeErr(w, r, err)
+		return
+	}
+	WriteJSON(w, http.StatusOK, recordOf(c))
+}
+
+func (s *Server) stats(w http.ResponseWriter, r *http.Request) {
+	q := r.URL.Query()
+	since, e := timeParam(q.Get("since"), "since")
+	if e != nil {
+		WriteError(w, http.StatusBadRequest, *e)
+		return
+	}
+	until, e := timeParam(q.Get("until"), "until")
+	if e != nil {
+		WriteError(w, http.StatusBadRequest, *e)
+		return
+	}
+	if since.IsZero() {
+		since = time.Now().UTC().AddDate(0, 0, -30)
+	}
+	st, err := s.cfg.Producer.Stats(r.Context(), since, until)
+	if err != nil {
+		s.writeErr(w, r, err)
+		return
+	}
+	type counters struct {
+		Created     uint64 `json:"challengesCreated"`
+		Settled     uint64 `json:"challengesSettled"`
+		RevenueSats int64  `json:"revenueSats"`
+	}
+	type day struct {
+		Day string `json:"day"`
+		counters
+	}
+	out := struct {
+		Total counters `json:"total"`
+		Range counters `json:"range"`
+		Since string   `json:"since"`
+		Days  []day    `json:"days"`
+	}{
+		Total: counters{st.Total.Created, st.Total.Settled, st.Total.RevenueMsat / 1000},
+		Range: counters{st.Range.Created, st.Range.Settled, st.Range.RevenueMsat / 1000},
+		Since: since.UTC().Format(time.RFC3339),
+		Days:  []day{},
+	}
+	for _, d := range st.Days {
+		out.Days = append(out.Days, day{d.Day.Format("2006-01-02"), counters{d.Created, d.Settled, d.RevenueMsat / 1000}})
+	}
+	WriteJSON(w, http.StatusOK, out)
+}
+
+func (s *Server) revoke(w http.ResponseWriter, r *http.Request) {
+	f, e := decodeObject(w, r)
+	if e != nil {
+		WriteError(w, statusOf(e), *e)
+		return
+	}
+	tok, e := f.str("token", "tokenId", "macaroon")
+	if e != nil {
+		WriteError(w, http.StatusBadRequest, *e)
+		return
+	}
+	reason, e := f.str("reason")
+	if e != nil {
+		WriteError(w, http.StatusBadRequest, *e)
+		return
+	}
+	id, err := s.cfg.Producer.Revoke(r.Context(), tok, reason)
+	if errors.Is(err, storage.ErrNotFound) {
+		WriteError(w, http.StatusNotFound, ErrorBody{Error: err.Error(), Code: "not_found", Field: "token"})
+		return
+	}
+	if err != nil {
+		s.writeErr(w, r, err)
+		return
+	}
+	WriteJSON(w, http.StatusOK, map[string]any{"revoked": true, "tokenId": id.String()})
+}
+
+// timeParam parses an RFC 3339 time or unix seconds.
+func timeParam(v, name string) (time.Time, *ErrorBody) {
+	if v == "" {
+		return time.Time{}, nil
+	}
+	if n, err := strconv.ParseInt(v, 10, 64); err == nil {
+		return time.Unix(n, 0), nil
+	}
+	t, err := time.Parse(time.RFC3339, v)
+	if err != nil {
+		return time.Time{}, &ErrorBody{Error: name + " is not a time", Code: "invalid_field", Field: name, Fix: "use RFC 3339 (2026-01-02T15:04:05Z) or unix seconds"}
+	}
+	return t, nil
+}
+
+func statusOf(e *ErrorBody) int {
+	if e.Code == "body_too_large" {
+		return http.StatusRequestEntityTooLarge
+	}
+	return http.StatusBadRequest
+}

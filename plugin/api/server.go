@@ -1,0 +1,253 @@
+// Package api is l402d's REST surface: the seed producer API
+// (POST /api/l402/challenges and /verify, field for field), the admin
+// reads (challenges, stats, node) and the plumbing every HTTP surface of
+// l402d shares: API-key auth, JSON errors, client IPs, metrics and panic
+// safety. Other surfaces (consumer, MCP, dashboard) mount on its mux.
+package api
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/netip"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/l402d/l402d/invoices"
+	"github.com/l402d/l402d/plugin/metrics"
+	"github.com/l402d/l402d/plugin/producer"
+)
+
+// Config configures a Server.
+type Config struct {
+	Keys     *Keys
+	Producer *producer.Producer
+	Metrics  *metrics.Metrics
+	Logger   *slog.Logger
+	// Health reports the daemon's state for /healthz and /api/node.
+	Health func(ctx context.Context) Health
+	// TrustedProxies are peers whose X-Forwarded-For is believed when
+	// deciding a client's IP (for idempotency without a key).
+	TrustedProxies []netip.Prefix
+}
+
+// Health is the daemon's state.
+type Health struct {
+	Status  string                 `json:"status"` // ok | degraded
+	LND     LNDHealth              `json:"lnd"`
+	Watcher invoices.WatcherStatus `json:"watcher"`
+	Version string                 `json:"version,omitempty"`
+}
+
+// LNDHealth is the node's state as l402d sees it.
+type LNDHealth struct {
+	Up            bool   `json:"up"`
+	Error         string `json:"error,omitempty"`
+	Pubkey        string `json:"pubkey,omitempty"`
+	Alias         string `json:"alias,omitempty"`
+	Network       string `json:"network,omitempty"`
+	BlockHeight   uint32 `json:"blockHeight,omitempty"`
+	SyncedToChain bool   `json:"syncedToChain"`
+}
+
+// Server routes l402d's HTTP API.
+type Server struct {
+	cfg Config
+	log *slog.Logger
+	mux *http.ServeMux
+}
+
+// New builds the server and its routes.
+func New(cfg Config) *Server {
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	s := &Server{cfg: cfg, log: cfg.Logger, mux: http.NewServeMux()}
+	s.Handle("GET /healthz", RoleNone, http.HandlerFunc(s.healthz))
+	if cfg.Metrics != nil {
+		s.Handle("GET /metrics", RoleAPI, cfg.Metrics.Handler())
+	}
+	if cfg.Producer != nil {
+		s.Handle("POST /api/l402/challenges", RoleAPI, http.HandlerFunc(s.createChallenge))
+		s.Handle("POST /api/l402/challenges/verify", RoleAPI, http.HandlerFunc(s.verifyChallenge))
+		s.Handle("GET /api/l402/challenges", RoleAPI, http.HandlerFunc(s.listChallenges))
+		s.Handle("GET /api/l402/challenges/{paymentHash}", RoleAPI, http.HandlerFunc(s.getChallenge))
+		s.Handle("GET /api/l402/stats", RoleAPI, http.HandlerFunc(s.stats))
+		s.Handle("POST /api/l402/tokens/revoke", RoleAdmin, http.HandlerFunc(s.revoke))
+	}
+	s.Handle("GET /api/node", RoleAPI, http.HandlerFunc(s.node))
+	s.mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		WriteError(w, http.StatusNotFound, ErrorBody{Error: "no such endpoint: " + r.Method + " " + r.URL.Path, Code: "not_found", Fix: "see the README's endpoint list"})
+	})
+	return s
+}
+
+// Handle mounts h at pattern behind a role check, with metrics, logging
+// and panic recovery. RoleNone means no key is needed.
+func (s *Server) Handle(pattern string, role Role, h http.Handler) {
+	route := pattern
+	if _, p, ok := strings.Cut(pattern, " "); ok {
+		route = p
+	}
+	s.mux.Handle(pattern, s.wrap(route, role, h))
+}
+
+// ServeHTTP implements http.Handler.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.mux.ServeHTTP(w, r) }
+
+// Keys returns the key checker, for surfaces that authenticate their own
+// way (such as the MCP endpoint).
+func (s *Server) Keys() *Keys { return s.cfg.Keys }
+
+func (s *Server) wrap(route string, role Role, h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		start := time.Now()
+		sw := &statusWriter{ResponseWriter: w, status: http.StatusOK}
+		defer func() {
+			if p := recover(); p != nil {
+				if p == http.ErrAbortHandler {
+					panic(p)
+				}
+				s.log.Error("handler panic", "route", route, "panic", fmt.Sprint(p))
+				if !sw.wrote {
+					WriteError(sw, http.StatusInternalServerError, ErrorBody{Error: "internal error", Code: "internal"})
+				}
+			}
+			if m := s.cfg.Metrics; m != nil {
+				m.HTTPRequests.WithLabelValues("api", route, strconv.Itoa(sw.status)).Inc()
+				metrics.Since(m.HTTPLatency.WithLabelValues("api", route), start)
+			}
+		}()
+		if role != RoleNone {
+			got := RoleNone
+			if s.cfg.Keys != nil {
+				got = s.cfg.Keys.Role(KeyFromRequest(r))
+			}
+			switch {
+			case got == RoleNone:
+				WriteError(sw, http.StatusUnauthorized, ErrorBody{Error: "missing or invalid API key", Code: "unauthorized", Field: "X-API-Key", Fix: "send the key from <datadir>/api.key in the X-API-Key header"})
+				return
+			case got < role:
+				WriteError(sw, http.StatusForbidden, ErrorBody{Error: "this endpoint needs the admin key", Code: "forbidden", Field: "X-API-Key", Fix: "send the key from <datadir>/admin.key"})
+				return
+			}
+		}
+		h.ServeHTTP(sw, r)
+	})
+}
+
+// statusWriter records the status code for metrics. It passes Flush
+// through so streaming surfaces (MCP) keep working.
+type statusWriter struct {
+	http.ResponseWriter
+	status int
+	wrote  bool
+}
+
+func (w *statusWriter) WriteHeader(code int) {
+	if !w.wrote {
+		w.status, w.wrote = code, true
+	}
+	w.ResponseWriter.WriteHeader(code)
+}
+
+func (w *statusWriter) Write(b []byte) (int, error) {
+	w.wrote = true
+	return w.ResponseWriter.Write(b)
+}
+
+func (w *statusWriter) Flush() {
+	if f, ok := w.ResponseWriter.(http.Flusher); ok {
+		f.Flush()
+	}
+}
+
+// Unwrap lets http.ResponseController reach the real writer.
+func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
+
+// ClientIP is the request's client address. X-Forwarded-For is believed
+// only from trusted proxies, walking it from the right.
+func ClientIP(r *http.Request, trusted []netip.Prefix) string {
+	host, _, err := net.SplitHostPort(r.RemoteAddr)
+	if err != nil {
+		host = r.RemoteAddr
+	}
+	addr, err := netip.ParseAddr(host)
+	if err != nil || !isTrusted(addr, trusted) {
+		return host
+	}
+	hops := strings.Split(strings.Join(r.Header.Values("X-Forwarded-For"), ","), ",")
+	for i := len(hops) - 1; i >= 0; i-- {
+		h := strings.TrimSpace(hops[i])
+		a, err := netip.ParseAddr(h)
+		if err != nil {
+			return host
+		}
+		if !isTrusted(a, trusted) {
+			return a.String()
+		}
+	}
+	return host
+}
+
+func isTrusted(a netip.Addr, trusted []netip.Prefix) bool {
+	a = a.Unmap()
+	for _, p := range trusted {
+		if p.Contains(a) {
+			return true
+		}
+	}
+	return false
+}
+
+// IsLoopback reports whether the request came over loopback.
+func IsLoopback(r *http.Request) bool {
+	host, _, err := net.SplitHostPort(r.RemoteAddr)
+	if err != nil {
+		return false
+	}
+	a, err := netip.ParseAddr(host)
+	return err == nil && a.Unmap().IsLoopback()
+}
+
+func (s *Server) healthz(w http.ResponseWriter, r *http.Request) {
+	h := Health{Status: "ok"}
+	if s.cfg.Health != nil {
+		h = s.cfg.Health(r.Context())
+	}
+	status := http.StatusOK
+	if h.Status != "ok" && r.URL.Query().Get("strict") != "" {
+		status = http.StatusServiceUnavailable
+	}
+	WriteJSON(w, status, h)
+}
+
+func (s *Server) node(w http.ResponseWriter, r *http.Request) {
+	h := Health{Status: "ok"}
+	if s.cfg.Health != nil {
+		h = s.cfg.Health(r.Context())
+	}
+	WriteJSON(w, http.StatusOK, h)
+}
+
+// writeErr maps an error from the producer to a response.
+func (s *Server) writeErr(w http.ResponseWriter, r *http.Request, err error) {
+	var fe *producer.FieldError
+	switch {
+	case errors.As(err, &fe):
+		WriteError(w, http.StatusBadRequest, ErrorBody{Error: fe.Field + " " + fe.Problem, Code: "invalid_field", Field: fe.Field, Fix: fe.Fix})
+	case errors.Is(err, invoices.ErrUnavailable):
+		WriteError(w, http.StatusServiceUnavailable, ErrorBody{Error: "the Lightning node (LND) is unreachable, so no invoice can be created: " + err.Error(), Code: "lnd_unavailable", Fix: "check that LND is running and reachable; verification keeps working meanwhile"})
+	case errors.Is(err, producer.ErrNodeChanged):
+		WriteError(w, http.StatusServiceUnavailable, ErrorBody{Error: err.Error(), Code: "node_changed", Fix: "point l402d at the LND node this data dir was created with, or use a new data dir"})
+	case errors.Is(err, context.Canceled):
+		WriteError(w, 499, ErrorBody{Error: "request canceled", Code: "canceled"})
+	default:
+		s.log.Error("request failed", "path", r.URL.Path, "err", err)
+		WriteError(w, http.StatusInternalServerError, ErrorBody{Error: "internal error: " + err.Error(), Code: "internal"})
+	}
+}

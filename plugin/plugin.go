@@ -1,0 +1,339 @@
+// Package plugin wires l402d together: one Config, one Plugin that owns
+// the store, the Lightning backend, the settlement watcher, the producer
+// and every HTTP surface, and runs them until its context ends.
+//
+// It is the only package that knows all the others; cmd/l402d only turns
+// flags into a Config.
+package plugin
+
+import (
+	"context"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/l402d/l402d/invoices"
+	"github.com/l402d/l402d/plugin/api"
+	"github.com/l402d/l402d/plugin/metrics"
+	"github.com/l402d/l402d/plugin/producer"
+	"github.com/l402d/l402d/storage"
+)
+
+// Config is everything l402d can be told.
+type Config struct {
+	// DataDir holds the Badger store and the key files.
+	DataDir string
+	// LND says how to reach the node. Its Network is the node's network.
+	LND invoices.LNDConfig
+	// Listen is the API/admin listener address.
+	Listen string
+
+	// Producer settings; zero values take the producer's defaults.
+	MaxPriceSats      int64
+	InvoiceExpiry     time.Duration
+	TokenValidity     time.Duration
+	IdempotencyWindow time.Duration
+	SkipCaveats       []string
+	TrustedProxies    []netip.Prefix
+
+	// DBEncryptionKeyFile, if set, encrypts the store at rest with the key
+	// in this file (hex, 16/24/32 bytes), created 0600 if missing.
+	DBEncryptionKeyFile string
+	// DBNoSync turns off fsync on every write (faster, less durable).
+	DBNoSync bool
+
+	// Gate and Consumer configure the earning proxy and the spending
+	// side; see gate.go and consumer.go.
+	Gate     GateConfig
+	Consumer ConsumerConfig
+
+	Logger  *slog.Logger
+	Version string
+}
+
+// Defaults.
+const (
+	DefaultListen = "127.0.0.1:8402"
+	apiKeyFile    = "api.key"
+	adminKeyFile  = "admin.key"
+	dbDir         = "db"
+)
+
+// Plugin is a running l402d.
+type Plugin struct {
+	cfg      Config
+	log      *slog.Logger
+	store    *storage.Store
+	backend  *invoices.LND
+	metrics  *metrics.Metrics
+	producer *producer.Producer
+	watcher  *invoices.Watcher
+	api      *api.Server
+	apiKey   string
+	adminKey string
+
+	healthMu sync.RWMutex
+	lndState api.LNDHealth
+
+	listener net.Listener
+
+	// runners are background loops and extra servers that components add
+	// in New; Run starts each with its context and waits for all.
+	runners []func(ctx context.Context) error
+}
+
+// New opens the data dir and builds every component. It does not need
+// LND to be up. Close releases what New opened if Run is never called.
+func New(ctx context.Context, cfg Config) (_ *Plugin, err error) {
+	if cfg.DataDir == "" {
+		return nil, errors.New("plugin: data dir is required")
+	}
+	if cfg.Listen == "" {
+		cfg.Listen = DefaultListen
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
+		return nil, fmt.Errorf("plugin: data dir: %w", err)
+	}
+	p := &Plugin{cfg: cfg, log: cfg.Logger, metrics: metrics.New()}
+	defer func() {
+		if err != nil {
+			p.Close()
+		}
+	}()
+
+	if p.apiKey, err = api.LoadOrCreateKey(filepath.Join(cfg.DataDir, apiKeyFile)); err != nil {
+		return nil, err
+	}
+	if p.adminKey, err = api.LoadOrCreateKey(filepath.Join(cfg.DataDir, adminKeyFile)); err != nil {
+		return nil, err
+	}
+	keys, err := api.NewKeys(p.apiKey, p.adminKey)
+	if err != nil {
+		return nil, err
+	}
+
+	opts := storage.DefaultOptions(filepath.Join(cfg.DataDir, dbDir))
+	opts.SyncWrites = !cfg.DBNoSync
+	opts.Logger = cfg.Logger.With("component", "storage")
+	if cfg.DBEncryptionKeyFile != "" {
+		if opts.EncryptionKey, err = loadOrCreateDBKey(cfg.DBEncryptionKeyFile); err != nil {
+			return nil, err
+		}
+	}
+	if p.store, err = storage.Open(ctx, opts); err != nil {
+		return nil, err
+	}
+
+	lcfg := cfg.LND
+	lcfg.Logger = cfg.Logger.With("component", "lnd")
+	if p.backend, err = invoices.NewLND(lcfg); err != nil {
+		return nil, err
+	}
+	if p.producer, err = producer.New(producer.Config{
+		Store: p.store, Backend: p.backend, Metrics: p.metrics, Logger: cfg.Logger.With("component", "producer"),
+		MaxPriceSats: cfg.MaxPriceSats, InvoiceExpiry: cfg.InvoiceExpiry, TokenValidity: cfg.TokenValidity,
+		IdempotencyWindow: cfg.IdempotencyWindow, SkipCaveats: cfg.SkipCaveats,
+	}); err != nil {
+		return nil, err
+	}
+	if err := p.producer.Start(ctx); err != nil {
+		return nil, err
+	}
+	p.watcher = invoices.NewWatcher(invoices.WatcherConfig{
+		Subscriber: p.backend, Sink: p.producer, Logger: cfg.Logger.With("component", "watcher"),
+		OnSettlement: func(_ invoices.Settlement, lag time.Duration) { p.metrics.SettlementLag.Observe(lag.Seconds()) },
+	})
+	p.api = api.New(api.Config{
+		Keys: keys, Producer: p.producer, Metrics: p.metrics, Logger: cfg.Logger.With("component", "api"),
+		Health: p.health, TrustedProxies: cfg.TrustedProxies,
+	})
+	if err := p.initGate(ctx); err != nil {
+		return nil, err
+	}
+	if err := p.initConsumer(ctx); err != nil {
+		return nil, err
+	}
+	return p, nil
+}
+
+// Producer returns the producer, for embedding programs.
+func (p *Plugin) Producer() *producer.Producer { return p.producer }
+
+// Addr is the API listener's address once Run has started listening.
+func (p *Plugin) Addr() net.Addr {
+	if p.listener == nil {
+		return nil
+	}
+	return p.listener.Addr()
+}
+
+// Listen binds the API listener; Run calls it if the caller did not, so
+// a caller may bind first to learn a ":0" port.
+func (p *Plugin) Listen() error {
+	if p.listener != nil {
+		return nil
+	}
+	l, err := net.Listen("tcp", p.cfg.Listen)
+	if err != nil {
+		return fmt.Errorf("plugin: listening on %s: %w", p.cfg.Listen, err)
+	}
+	p.listener = l
+	return nil
+}
+
+// Run serves until ctx ends, then shuts down gracefully and closes
+// everything.
+func (p *Plugin) Run(ctx context.Context) error {
+	defer p.Close()
+	if err := p.Listen(); err != nil {
+		return err
+	}
+	srv := &http.Server{
+		Handler:           p.api,
+		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       30 * time.Second,
+		WriteTimeout:      5 * time.Minute, // MCP and consumer calls wait on payments
+		IdleTimeout:       2 * time.Minute,
+		ErrorLog:          slog.NewLogLogger(p.log.Handler(), slog.LevelWarn),
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	var wg sync.WaitGroup
+	errc := make(chan error, 2+len(p.runners))
+	for _, r := range p.runners {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := r(ctx); err != nil && ctx.Err() == nil {
+				errc <- err
+			}
+		}()
+	}
+	wg.Add(3)
+	go func() {
+		defer wg.Done()
+		if err := srv.Serve(p.listener); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			errc <- fmt.Errorf("api server: %w", err)
+		}
+	}()
+	go func() {
+		defer wg.Done()
+		_ = p.watcher.Run(ctx)
+	}()
+	go func() {
+		defer wg.Done()
+		p.healthLoop(ctx)
+	}()
+	p.log.Info("l402d ready", "api", p.listener.Addr().String(), "data_dir", p.cfg.DataDir, "lnd", p.cfg.LND.Address, "network", p.cfg.LND.Network)
+
+	var runErr error
+	select {
+	case <-ctx.Done():
+	case runErr = <-errc:
+	}
+	p.log.Info("l402d shutting down")
+	sctx, scancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer scancel()
+	if err := srv.Shutdown(sctx); err != nil {
+		p.log.Warn("api shutdown", "err", err)
+	}
+	cancel()
+	wg.Wait()
+	return runErr
+}
+
+// Close releases the store and the LND connection. It is safe to call
+// more than once.
+func (p *Plugin) Close() error {
+	var errs []error
+	if p.backend != nil {
+		p.backend.Close()
+	}
+	if p.store != nil {
+		errs = append(errs, p.store.Close())
+		p.store = nil
+	}
+	if p.listener != nil {
+		_ = p.listener.Close()
+	}
+	return errors.Join(errs...)
+}
+
+// healthLoop refreshes the node's state every few seconds so /healthz
+// never waits on LND.
+func (p *Plugin) healthLoop(ctx context.Context) {
+	t := time.NewTicker(5 * time.Second)
+	defer t.Stop()
+	for {
+		p.refreshLND(ctx)
+		st := p.watcher.Status()
+		if st.State == invoices.WatcherStreaming {
+			p.metrics.WatcherUp.Set(1)
+		} else {
+			p.metrics.WatcherUp.Set(0)
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}
+
+func (p *Plugin) refreshLND(ctx context.Context) {
+	cctx, cancel := context.WithTimeout(ctx, 3*time.Second)
+	defer cancel()
+	info, err := p.backend.NodeInfo(cctx)
+	h := api.LNDHealth{Up: err == nil}
+	if err != nil {
+		h.Error = err.Error()
+		p.metrics.LNDUp.Set(0)
+	} else {
+		h.Pubkey, h.Alias, h.Network, h.BlockHeight, h.SyncedToChain = info.Pubkey, info.Alias, info.Network, info.BlockHeight, info.SyncedToChain
+		p.metrics.LNDUp.Set(1)
+	}
+	p.healthMu.Lock()
+	p.lndState = h
+	p.healthMu.Unlock()
+}
+
+func (p *Plugin) health(context.Context) api.Health {
+	p.healthMu.RLock()
+	lnd := p.lndState
+	p.healthMu.RUnlock()
+	w := p.watcher.Status()
+	h := api.Health{Status: "ok", LND: lnd, Watcher: w, Version: p.cfg.Version}
+	if !lnd.Up || w.State != invoices.WatcherStreaming {
+		h.Status = "degraded"
+	}
+	if lnd.Pubkey == "" {
+		h.LND.Pubkey = p.producer.Node()
+	}
+	return h
+}
+
+// loadOrCreateDBKey reads a hex store key, creating a 32-byte one (0600)
+// if the file does not exist.
+func loadOrCreateDBKey(path string) ([]byte, error) {
+	s, err := api.LoadOrCreateKey(path)
+	if err != nil {
+		return nil, err
+	}
+	key, err := hex.DecodeString(strings.TrimSpace(s))
+	if err != nil || (len(key) != 16 && len(key) != 24 && len(key) != 32) {
+		return nil, fmt.Errorf("plugin: %s must hold 32, 48 or 64 hex characters", path)
+	}
+	return key, nil
+}

@@ -1,0 +1,78 @@
+package producer
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/lightningnetwork/lnd/lntypes"
+
+	"github.com/l402d/l402d/invoices"
+	"github.com/l402d/l402d/l402"
+	"github.com/l402d/l402d/storage"
+)
+
+// Challenges lists issued challenges, newest first.
+func (p *Producer) Challenges(ctx context.Context, f storage.ChallengeFilter) ([]storage.Challenge, storage.Cursor, error) {
+	return p.cfg.Store.ListChallenges(ctx, f)
+}
+
+// Challenge returns one challenge by payment hash.
+func (p *Producer) Challenge(ctx context.Context, hash lntypes.Hash) (*storage.Challenge, error) {
+	return p.cfg.Store.Challenge(ctx, hash)
+}
+
+// Stats returns revenue and challenge counters for [since, until).
+func (p *Producer) Stats(ctx context.Context, since, until time.Time) (storage.Stats, error) {
+	return p.cfg.Store.Stats(ctx, since, until)
+}
+
+// Revoke makes a token unusable from now on. The token is named by its id
+// (hex) or by its macaroon (base64), whichever the caller has.
+func (p *Producer) Revoke(ctx context.Context, tokenIDOrMacaroon, reason string) (l402.TokenID, error) {
+	id, err := l402.ParseTokenID(tokenIDOrMacaroon)
+	if err != nil {
+		mac, merr := l402.DecodeMacaroon(tokenIDOrMacaroon)
+		if merr != nil {
+			return id, &FieldError{"token", "is neither a 64-character hex token id nor a base64 macaroon", "send the token id from the challenge list, or the macaroon"}
+		}
+		ident, ierr := l402.DecodeIdentifier(mac.Id())
+		if ierr != nil {
+			return id, &FieldError{"token", "macaroon has no L402 identifier", "send a macaroon this node issued"}
+		}
+		id = ident.TokenID
+	}
+	if _, err := p.cfg.Store.RootKey(ctx, id); err != nil {
+		return id, fmt.Errorf("%w: this node never issued token %s", storage.ErrNotFound, id)
+	}
+	if err := p.cfg.Store.Revoke(ctx, id, reason); err != nil {
+		return id, err
+	}
+	p.log.Info("token revoked", "token_id", id.String(), "reason", reason)
+	return id, nil
+}
+
+// SettleCursor implements invoices.SettlementSink.
+func (p *Producer) SettleCursor(ctx context.Context) (uint64, error) {
+	return p.cfg.Store.SettleCursor(ctx)
+}
+
+// ApplySettlement implements invoices.SettlementSink: it records a
+// settled invoice against its challenge (if it is one of ours) and
+// advances the settle cursor, idempotently.
+func (p *Producer) ApplySettlement(ctx context.Context, s invoices.Settlement) error {
+	changed, err := p.cfg.Store.Settle(ctx, storage.Settlement{
+		PaymentHash: s.PaymentHash, AmountPaidMsat: s.AmountPaidMsat, SettledAt: s.SettledAt, SettleIndex: s.SettleIndex,
+	})
+	if err != nil {
+		return err
+	}
+	if changed {
+		p.log.Info("challenge settled", "hash", s.PaymentHash.String(), "amount_msat", s.AmountPaidMsat, "settle_index", s.SettleIndex)
+		if m := p.cfg.Metrics; m != nil {
+			m.Settlements.Inc()
+			m.RevenueSats.Add(float64(s.AmountPaidMsat) / 1000)
+		}
+	}
+	return nil
+}
