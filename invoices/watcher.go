@@ -8,19 +8,24 @@ import (
 	"strconv"
 	"sync"
 	"time"
+
+	"github.com/lightningnetwork/lnd/lntypes"
 )
 
 // Subscriber is the part of Backend the watcher needs.
 type Subscriber interface {
 	SubscribeSettlements(ctx context.Context, afterSettleIndex uint64) (<-chan Settlement, <-chan error, error)
+	LookupInvoice(ctx context.Context, hash lntypes.Hash) (InvoiceStatus, error)
 }
 
 // SettlementSink persists settlements. ApplySettlement must be idempotent
 // (the same settlement can be replayed after a reconnect) and must advance
 // the cursor returned by SettleCursor in the same durable write.
+// Unsettled lists the payment hashes the sink still waits for.
 type SettlementSink interface {
 	SettleCursor(ctx context.Context) (uint64, error)
 	ApplySettlement(ctx context.Context, s Settlement) error
+	Unsettled(ctx context.Context) ([]lntypes.Hash, error)
 }
 
 // WatcherConfig configures a Watcher.
@@ -147,6 +152,47 @@ func (w *Watcher) Run(ctx context.Context) error {
 
 // stream runs one subscription. healthy reports whether it got as far as
 // streaming for a while, which resets the backoff.
+// reconcile looks up every invoice the sink still waits for and applies
+// those already settled.
+func (w *Watcher) reconcile(ctx context.Context) error {
+	hashes, err := w.cfg.Sink.Unsettled(ctx)
+	if err != nil {
+		return err
+	}
+	for _, h := range hashes {
+		st, err := w.cfg.Subscriber.LookupInvoice(ctx, h)
+		if errors.Is(err, ErrNotFound) {
+			continue
+		}
+		if err != nil {
+			return err
+		}
+		if st.State != InvoiceSettled {
+			continue
+		}
+		s := Settlement{PaymentHash: h, AmountPaidMsat: st.AmountPaidMsat, SettledAt: st.SettledAt, SettleIndex: st.SettleIndex}
+		if err := w.cfg.Sink.ApplySettlement(ctx, s); err != nil {
+			return err
+		}
+		w.recorded(s)
+	}
+	return nil
+}
+
+// recorded updates the status and calls the hook for a stored settlement.
+func (w *Watcher) recorded(s Settlement) {
+	lag := max(time.Since(s.SettledAt), 0)
+	w.mu.Lock()
+	w.status.Cursor = max(w.status.Cursor, s.SettleIndex)
+	w.status.LastSettlement = time.Now()
+	w.status.LastLag = Duration(lag)
+	w.mu.Unlock()
+	w.log.Debug("settlement recorded", "hash", s.PaymentHash.String(), "settle_index", s.SettleIndex, "lag", lag)
+	if w.cfg.OnSettlement != nil {
+		w.cfg.OnSettlement(s, lag)
+	}
+}
+
 func (w *Watcher) stream(ctx context.Context) (healthy bool, err error) {
 	cursor, err := w.cfg.Sink.SettleCursor(ctx)
 	if err != nil {
@@ -164,6 +210,14 @@ func (w *Watcher) stream(ctx context.Context) (healthy bool, err error) {
 	}
 	w.setState(WatcherStreaming, nil)
 	w.log.Info("settlement stream open", "after_settle_index", cursor)
+	if cursor == 0 {
+		// LND replays settlements only after a non-zero settle index, so
+		// a store that has never seen one asks about its invoices directly.
+		// The stream is already open: nothing can slip between the two.
+		if err := w.reconcile(ctx); err != nil {
+			return false, err
+		}
+	}
 	started := time.Now()
 	for {
 		select {
@@ -180,16 +234,7 @@ func (w *Watcher) stream(ctx context.Context) (healthy bool, err error) {
 				// replays this settlement.
 				return true, err
 			}
-			lag := max(time.Since(s.SettledAt), 0)
-			w.mu.Lock()
-			w.status.Cursor = max(w.status.Cursor, s.SettleIndex)
-			w.status.LastSettlement = time.Now()
-			w.status.LastLag = Duration(lag)
-			w.mu.Unlock()
-			w.log.Debug("settlement recorded", "hash", s.PaymentHash.String(), "settle_index", s.SettleIndex, "lag", lag)
-			if w.cfg.OnSettlement != nil {
-				w.cfg.OnSettlement(s, lag)
-			}
+			w.recorded(s)
 		case <-ctx.Done():
 			return true, ctx.Err()
 		}

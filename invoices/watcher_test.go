@@ -30,6 +30,17 @@ func (f *fakeNode) settle(n int) {
 	}
 }
 
+func (f *fakeNode) LookupInvoice(_ context.Context, h lntypes.Hash) (InvoiceStatus, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	for _, s := range f.log {
+		if s.PaymentHash == h {
+			return InvoiceStatus{PaymentHash: h, State: InvoiceSettled, AmountPaidMsat: s.AmountPaidMsat, SettledAt: s.SettledAt, SettleIndex: s.SettleIndex}, nil
+		}
+	}
+	return InvoiceStatus{}, ErrNotFound
+}
+
 func (f *fakeNode) SubscribeSettlements(ctx context.Context, after uint64) (<-chan Settlement, <-chan error, error) {
 	f.mu.Lock()
 	f.subs = append(f.subs, after)
@@ -64,6 +75,7 @@ type memSink struct {
 	cursor   uint64
 	seen     map[lntypes.Hash]int
 	failOnce bool
+	waiting  []lntypes.Hash
 }
 
 func (m *memSink) SettleCursor(context.Context) (uint64, error) {
@@ -82,6 +94,12 @@ func (m *memSink) ApplySettlement(_ context.Context, s Settlement) error {
 	m.seen[s.PaymentHash]++
 	m.cursor = max(m.cursor, s.SettleIndex)
 	return nil
+}
+
+func (m *memSink) Unsettled(context.Context) ([]lntypes.Hash, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return append([]lntypes.Hash(nil), m.waiting...), nil
 }
 
 func (m *memSink) count() (int, uint64) {
@@ -163,4 +181,31 @@ func waitUntil(t *testing.T, cond func() bool) {
 		}
 		time.Sleep(time.Millisecond)
 	}
+}
+
+// TestWatcherReconcilesFromZero: LND replays nothing for settle index 0,
+// so a store that never saw a settlement looks its invoices up.
+func TestWatcherReconcilesFromZero(t *testing.T) {
+	node := &fakeNode{}
+	node.settle(3)
+	// The fake replays everything; emulate LND's "no backlog for 0".
+	sub := zeroNoBacklog{node}
+	sink := &memSink{seen: map[lntypes.Hash]int{}, waiting: []lntypes.Hash{{2}, {9}}}
+	w := NewWatcher(WatcherConfig{Subscriber: sub, Sink: sink})
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error)
+	go func() { done <- w.Run(ctx) }()
+	t.Cleanup(func() { cancel(); <-done })
+	waitUntil(t, func() bool { n, c := sink.count(); return n == 1 && c == 2 })
+}
+
+type zeroNoBacklog struct{ *fakeNode }
+
+func (z zeroNoBacklog) SubscribeSettlements(ctx context.Context, after uint64) (<-chan Settlement, <-chan error, error) {
+	if after == 0 {
+		out, errs := make(chan Settlement), make(chan error, 1)
+		go func() { <-ctx.Done(); errs <- ctx.Err(); close(out) }()
+		return out, errs, nil
+	}
+	return z.fakeNode.SubscribeSettlements(ctx, after)
 }

@@ -20,9 +20,17 @@ import (
 	"github.com/l402d/l402d/regtest"
 )
 
-// project is the regtest project of the itests, distinct from
-// `make regtest-up`'s so that both can run at once.
-const project = "l402d-itest"
+// defaultProject is the regtest project of the itests, distinct from
+// `make regtest-up`'s so that both can run at once. L402D_ITEST_PROJECT
+// overrides it, so that several itest runs can share a machine.
+const defaultProject = "l402d-itest"
+
+func itestProject() string {
+	if p := os.Getenv("L402D_ITEST_PROJECT"); p != "" {
+		return p
+	}
+	return defaultProject
+}
 
 // shared is the network every test uses; set by TestMain.
 var shared *regtest.Network
@@ -54,7 +62,7 @@ func runTests(m *testing.M) int {
 	defer stopSignals()
 
 	t0 := time.Now()
-	n, err := regtest.Start(ctx, regtest.Options{Project: project, Logger: log, LogDir: logDir})
+	n, err := regtest.Start(ctx, regtest.Options{Project: itestProject(), Logger: log, LogDir: logDir})
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "itest: %v\n(node logs, if any, are in %s)\n", err, logDir)
 		return 1

@@ -76,3 +76,26 @@ func (p *Producer) ApplySettlement(ctx context.Context, s invoices.Settlement) e
 	}
 	return nil
 }
+
+// Unsettled implements invoices.SettlementSink: the payment hashes of
+// challenges not yet recorded as paid (pending, or expired unpaid).
+func (p *Producer) Unsettled(ctx context.Context) ([]lntypes.Hash, error) {
+	var out []lntypes.Hash
+	for _, st := range []storage.ChallengeState{storage.StatePending, storage.StateExpired} {
+		f := storage.ChallengeFilter{State: st, Limit: storage.MaxListLimit}
+		for {
+			list, next, err := p.cfg.Store.ListChallenges(ctx, f)
+			if err != nil {
+				return nil, err
+			}
+			for i := range list {
+				out = append(out, list[i].PaymentHash)
+			}
+			if next == "" {
+				break
+			}
+			f.After = next
+		}
+	}
+	return out, nil
+}

@@ -1,0 +1,287 @@
+//go:build itest
+
+package itest
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/l402d/l402d/regtest"
+)
+
+// binaries builds l402d and l402cli once per test run, from this checkout.
+var binaries struct {
+	once sync.Once
+	dir  string
+	err  error
+}
+
+// binPath returns the path of a freshly built command of this module.
+func binPath(t testing.TB, name string) string {
+	t.Helper()
+	binaries.once.Do(func() {
+		binaries.dir, binaries.err = os.MkdirTemp("", "l402d-itest-bin-")
+		if binaries.err != nil {
+			return
+		}
+		root, err := filepath.Abs("..")
+		if err != nil {
+			binaries.err = err
+			return
+		}
+		cmd := exec.Command("go", "build", "-o", binaries.dir+string(os.PathSeparator), "./cmd/...")
+		cmd.Dir = root
+		cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
+		if out, err := cmd.CombinedOutput(); err != nil {
+			binaries.err = fmt.Errorf("go build ./cmd/...: %v\n%s", err, out)
+		}
+	})
+	if binaries.err != nil {
+		t.Fatal(binaries.err)
+	}
+	return filepath.Join(binaries.dir, name)
+}
+
+// daemon is one l402d process beside one LND node of the network.
+type daemon struct {
+	t       testing.TB
+	name    string
+	node    regtest.Node
+	dataDir string
+	listen  string
+	args    []string
+	logPath string
+
+	mu   sync.Mutex
+	cmd  *exec.Cmd
+	done chan struct{}
+}
+
+// startDaemon starts l402d beside node with extra flags and waits until
+// its API answers. It is stopped when the test ends.
+func startDaemon(t testing.TB, node *regtest.Node, extra ...string) *daemon {
+	t.Helper()
+	d := newDaemon(t, node, extra...)
+	d.start(t)
+	return d
+}
+
+// newDaemon prepares an l402d beside node without starting it, so a test
+// can adjust its arguments first. It is stopped when the test ends.
+func newDaemon(t testing.TB, node *regtest.Node, extra ...string) *daemon {
+	t.Helper()
+	dir := t.TempDir()
+	d := &daemon{
+		t: t, name: node.Name, node: *node,
+		dataDir: filepath.Join(dir, "data"),
+		listen:  freeAddr(t),
+		logPath: filepath.Join(dir, "l402d.log"),
+	}
+	d.args = append([]string{
+		"--datadir", d.dataDir,
+		"--listen", d.listen,
+		"--network", "regtest",
+		"--lnd.host", node.RPCAddr,
+		"--lnd.tlscertpath", node.TLSCertPath,
+		"--lnd.macaroondir", node.MacaroonDir,
+		"--log.level", "debug",
+	}, extra...)
+	t.Cleanup(func() {
+		d.stop(t)
+		if t.Failed() {
+			if b, err := os.ReadFile(d.logPath); err == nil {
+				t.Logf("l402d (%s) log:\n%s", d.name, tail(string(b), 80))
+			}
+		}
+	})
+	return d
+}
+
+// withMacaroonPath replaces the macaroon dir flag with a single macaroon.
+func withMacaroonPath(args []string, path string) []string {
+	out := make([]string, 0, len(args))
+	for i := 0; i < len(args); i++ {
+		if args[i] == "--lnd.macaroondir" {
+			i++
+			continue
+		}
+		out = append(out, args[i])
+	}
+	return append(out, "--lnd.macaroonpath", path)
+}
+
+func (d *daemon) start(t testing.TB) {
+	t.Helper()
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	logf, err := os.OpenFile(d.logPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(binPath(t, "l402d"), d.args...)
+	cmd.Stdout, cmd.Stderr = logf, logf
+	if err := cmd.Start(); err != nil {
+		logf.Close()
+		t.Fatalf("starting l402d: %v", err)
+	}
+	d.cmd, d.done = cmd, make(chan struct{})
+	go func(done chan struct{}) {
+		_ = cmd.Wait()
+		logf.Close()
+		close(done)
+	}(d.done)
+	d.waitAPI(t)
+}
+
+// waitAPI waits until /healthz answers.
+func (d *daemon) waitAPI(t testing.TB) {
+	t.Helper()
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		select {
+		case <-d.done:
+			b, _ := os.ReadFile(d.logPath)
+			t.Fatalf("l402d exited during start:\n%s", tail(string(b), 40))
+		default:
+		}
+		resp, err := http.Get("http://" + d.listen + "/healthz")
+		if err == nil {
+			resp.Body.Close()
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("l402d did not answer on %s within 60s: %v", d.listen, err)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// stop sends SIGTERM and waits for a clean exit.
+func (d *daemon) stop(t testing.TB) {
+	t.Helper()
+	d.signal(t, syscall.SIGTERM)
+}
+
+// kill9 kills the process as a crash would.
+func (d *daemon) kill9(t testing.TB) {
+	t.Helper()
+	d.signal(t, syscall.SIGKILL)
+}
+
+func (d *daemon) signal(t testing.TB, sig syscall.Signal) {
+	t.Helper()
+	d.mu.Lock()
+	cmd, done := d.cmd, d.done
+	d.cmd = nil
+	d.mu.Unlock()
+	if cmd == nil {
+		return
+	}
+	_ = cmd.Process.Signal(sig)
+	select {
+	case <-done:
+	case <-time.After(30 * time.Second):
+		_ = cmd.Process.Kill()
+		<-done
+		t.Errorf("l402d did not exit within 30s of %v", sig)
+	}
+}
+
+// key reads one of the daemon's key files.
+func (d *daemon) key(t testing.TB, file string) string {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join(d.dataDir, file))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return strings.TrimSpace(string(b))
+}
+
+func (d *daemon) apiKey(t testing.TB) string   { return d.key(t, "api.key") }
+func (d *daemon) adminKey(t testing.TB) string { return d.key(t, "admin.key") }
+
+// call does an HTTP request against the daemon's API with the API key
+// and decodes a JSON answer.
+func (d *daemon) call(t testing.TB, method, path string, body any, hdr ...string) (int, map[string]any) {
+	t.Helper()
+	return d.callKey(t, d.apiKey(t), method, path, body, hdr...)
+}
+
+func (d *daemon) callKey(t testing.TB, key, method, path string, body any, hdr ...string) (int, map[string]any) {
+	t.Helper()
+	var rd io.Reader
+	if body != nil {
+		raw, err := json.Marshal(body)
+		if err != nil {
+			t.Fatal(err)
+		}
+		rd = bytes.NewReader(raw)
+	}
+	req, err := http.NewRequestWithContext(testCtx(t, 2*time.Minute), method, "http://"+d.listen+path, rd)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Content-Type", "application/json")
+	if key != "" {
+		req.Header.Set("X-API-Key", key)
+	}
+	for i := 0; i+1 < len(hdr); i += 2 {
+		req.Header.Set(hdr[i], hdr[i+1])
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatalf("%s %s: %v", method, path, err)
+	}
+	defer resp.Body.Close()
+	raw, _ := io.ReadAll(resp.Body)
+	var out map[string]any
+	if len(raw) > 0 && json.Unmarshal(raw, &out) != nil {
+		out = map[string]any{"_raw": string(raw)}
+	}
+	return resp.StatusCode, out
+}
+
+// waitFor polls cond until it returns nil or d passes.
+func waitFor(t testing.TB, d time.Duration, what string, cond func() error) {
+	t.Helper()
+	deadline := time.Now().Add(d)
+	var err error
+	for time.Now().Before(deadline) {
+		if err = cond(); err == nil {
+			return
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	t.Fatalf("%s: not within %v: %v", what, d, err)
+}
+
+// freeAddr returns a loopback address with a free port.
+func freeAddr(t testing.TB) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().String()
+}
+
+func tail(s string, lines int) string {
+	parts := strings.Split(s, "\n")
+	if len(parts) > lines {
+		parts = parts[len(parts)-lines:]
+	}
+	return strings.Join(parts, "\n")
+}
