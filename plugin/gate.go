@@ -10,6 +10,9 @@ type GateConfig struct {
 	ServicesFile string
 }
 
+// gateParts are the gate's pieces inside a Plugin.
+type gateParts struct{}
+
 // initGate builds the gate when it is configured.
 func (p *Plugin) initGate(context.Context) error {
 	return nil

@@ -86,6 +86,11 @@ type Plugin struct {
 
 	listener net.Listener
 
+	// gate and consumer hold those components' parts (gate.go,
+	// consumer.go).
+	gate     gateParts
+	consumer consumerParts
+
 	// runners are background loops and extra servers that components add
 	// in New; Run starts each with its context and waits for all.
 	runners []func(ctx context.Context) error
@@ -170,6 +175,9 @@ func New(ctx context.Context, cfg Config) (_ *Plugin, err error) {
 
 // Producer returns the producer, for embedding programs.
 func (p *Plugin) Producer() *producer.Producer { return p.producer }
+
+// API returns the API server, for components that mount routes on it.
+func (p *Plugin) API() *api.Server { return p.api }
 
 // Addr is the API listener's address once Run has started listening.
 func (p *Plugin) Addr() net.Addr {
