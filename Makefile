@@ -19,14 +19,71 @@ REGTEST_MODE ?=
 REGTEST = $(GO) run ./regtest/cmd/regtest -go '$(GO)' -dir '$(REGTEST_DIR)' \
 	-project '$(REGTEST_PROJECT)' $(if $(REGTEST_MODE),-mode '$(REGTEST_MODE)')
 
-.PHONY: test vet regtest-bins regtest-up regtest-down regtest-info itest
+# Fuzzing: every Fuzz target of the module runs for FUZZTIME.
+FUZZTIME ?= 10s
+# Benchmarks: go test -benchtime for the unit benchmarks.
+BENCHTIME ?= 1s
 
-## test: vet and run the unit tests
-test: vet
-	$(GO) test ./...
+BIN_DIR ?= bin
+VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+LDFLAGS = -s -w -X main.version=$(VERSION)
+
+.PHONY: all build run test unit interop itest lint vet fmt-check fuzz fuzz-long bench \
+	regtest-bins regtest-up regtest-down regtest-info clean
+
+all: build
+
+## build: static l402d and l402cli into bin/
+build:
+	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN_DIR)/ ./cmd/...
+
+## run: the main job: a regtest network, l402d beside alice's LND, a paid request end to end
+run: build
+	$(GO) run ./regtest/cmd/demo -bin $(BIN_DIR) $(RUN_FLAGS)
+
+## test: everything CI runs: lint, unit tests, the Aperture interop module, the regtest itests
+test: lint unit interop itest
+
+## unit: unit tests (no network)
+unit:
+	$(GO) test -count=1 ./...
+
+## interop: cross-check with Aperture v0.5.0 (nested module itest/interop)
+interop:
+	cd itest/interop && $(GO) test -count=1 ./...
+
+## lint: gofmt and go vet over every build tag and module
+lint: fmt-check vet
+
+fmt-check:
+	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
+	if [ -n "$$out" ]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi
 
 vet:
 	$(GO) vet ./...
+	$(GO) vet -tags '$(ITEST_TAGS)' ./itest/...
+	cd itest/interop && $(GO) vet ./...
+
+## fuzz: every fuzz target for FUZZTIME each (default 10s)
+fuzz:
+	@set -e; for pkg in $$($(GO) list ./...); do \
+		for t in $$($(GO) test -list '^Fuzz' $$pkg | grep '^Fuzz' || true); do \
+			echo "== $$pkg $$t ($(FUZZTIME))"; \
+			$(GO) test -run '^$$' -fuzz "^$$t\$$" -fuzztime $(FUZZTIME) $$pkg; \
+		done; \
+	done
+
+## fuzz-long: every fuzz target for 5 minutes (not in CI)
+fuzz-long:
+	$(MAKE) fuzz FUZZTIME=5m
+
+## bench: unit benchmarks (verify vs raw macaroon.v2, storage, gate) and the Aperture comparison
+bench:
+	$(GO) test -run '^$$' -bench . -benchmem -benchtime $(BENCHTIME) ./l402/ ./storage/ ./plugin/...
+	cd itest/interop && $(GO) test -run '^$$' -bench . -benchmem -benchtime $(BENCHTIME) ./...
+
+clean:
+	rm -rf $(BIN_DIR)
 
 ## regtest-bins: build btcd, btcctl, lnd, lncli (cached in .cache/bin/) and, with docker, the images
 regtest-bins:

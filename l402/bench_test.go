@@ -117,4 +117,3 @@ func BenchmarkSetChallenge(b *testing.B) {
 		SetChallenge(h, c, false)
 	}
 }
-

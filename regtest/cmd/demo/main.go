@@ -1,0 +1,244 @@
+// Command demo is `make run`: it starts a regtest Lightning network,
+// l402d beside alice's LND, and shows a paid request flowing end to end,
+// then keeps everything running for you to try until Ctrl-C.
+//
+// It drives the real binaries (bin/l402d, bin/l402cli, built by make) and
+// only imports the regtest launcher, so what it shows is what a user runs.
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"os/signal"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/lightningnetwork/lnd/lnrpc/routerrpc"
+
+	"github.com/l402d/l402d/regtest"
+)
+
+func main() {
+	if err := run(); err != nil {
+		fmt.Fprintln(os.Stderr, "demo:", err)
+		os.Exit(1)
+	}
+}
+
+type options struct {
+	binDir, workDir, project, mode string
+	keep                           bool
+}
+
+func run() error {
+	var o options
+	flag.StringVar(&o.binDir, "bin", "bin", "directory holding l402d and l402cli")
+	flag.StringVar(&o.workDir, "dir", filepath.Join(".run", "demo"), "state dir of the demo")
+	flag.StringVar(&o.project, "project", "l402d-demo", "regtest project name")
+	flag.StringVar(&o.mode, "mode", "", "docker or process (default: docker if available)")
+	flag.BoolVar(&o.keep, "exit", false, "exit after the paid request instead of waiting for Ctrl-C")
+	flag.Parse()
+
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
+
+	step("Starting a regtest Lightning network (btcd, alice, bob, carol)…")
+	t0 := time.Now()
+	n, err := regtest.Start(ctx, regtest.Options{
+		Mode: regtest.Mode(o.mode), Project: o.project, WorkDir: filepath.Join(o.workDir, "network"), Logger: log,
+	})
+	if err != nil {
+		return err
+	}
+	defer func() {
+		step("Removing the regtest network…")
+		sctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+		defer cancel()
+		_ = n.Stop(sctx)
+	}()
+	fmt.Printf("   network up in %s (%s mode)\n", time.Since(t0).Round(time.Second), n.Mode())
+
+	alice := n.Node("alice")
+	step("Starting l402d beside alice's LND…")
+	d, err := startL402d(ctx, o, "alice", alice)
+	if err != nil {
+		return err
+	}
+	defer d.stop()
+	fmt.Printf("   l402d API on http://%s, data in %s\n", d.listen, d.dataDir)
+
+	if err := paidFlow(ctx, n, d); err != nil {
+		return err
+	}
+
+	printHowTo(d)
+	if o.keep {
+		return nil
+	}
+	step("Everything keeps running; press Ctrl-C to stop and clean up.")
+	<-ctx.Done()
+	return nil
+}
+
+// paidFlow creates a challenge on alice's l402d, pays it from bob's LND
+// through carol and verifies the token.
+func paidFlow(ctx context.Context, n *regtest.Network, d *daemon) error {
+	step("An agent asks alice's l402d for a challenge: 50 sats for /api/weather/forecast")
+	var ch struct {
+		Invoice, Macaroon, PaymentHash string
+		PriceSats                      int64
+	}
+	if err := d.post(ctx, "/api/l402/challenges", map[string]any{"resource": "/api/weather/forecast", "priceSats": 50, "description": "7-day forecast"}, &ch); err != nil {
+		return err
+	}
+	fmt.Printf("   invoice   %s…\n   macaroon  %s…\n", ch.Invoice[:40], ch.Macaroon[:40])
+
+	step("Bob pays the invoice from his own LND, routed through carol")
+	bob, err := n.Client("bob")
+	if err != nil {
+		return err
+	}
+	defer bob.Close()
+	carol, err := hex.DecodeString(n.Node("carol").Pubkey)
+	if err != nil {
+		return err
+	}
+	p, err := bob.Pay(ctx, &routerrpc.SendPaymentRequest{PaymentRequest: ch.Invoice, FeeLimitSat: 10, TimeoutSeconds: 60, LastHopPubkey: carol})
+	if err != nil {
+		return err
+	}
+	fmt.Printf("   paid %d sats (fee %d msat), preimage %s…\n", p.ValueSat, p.FeeMsat, p.PaymentPreimage[:16])
+
+	step("Bob presents the L402 token; alice's l402d verifies it (without asking LND)")
+	var v map[string]any
+	if err := d.post(ctx, "/api/l402/challenges/verify", map[string]any{"macaroon": ch.Macaroon, "preimage": p.PaymentPreimage}, &v); err != nil {
+		return err
+	}
+	out, _ := json.Marshal(v)
+	fmt.Printf("   %s\n", out)
+	if v["valid"] != true {
+		return errors.New("the paid token did not verify")
+	}
+	return nil
+}
+
+func printHowTo(d *daemon) {
+	step("Try it yourself:")
+	fmt.Printf(`   API key:   %[1]s/api.key (admin: %[1]s/admin.key)
+   create:    curl -s -X POST http://%[2]s/api/l402/challenges -H "X-API-Key: $(cat %[1]s/api.key)" -d '{"resource":"/x","priceSats":21}'
+   list:      curl -s http://%[2]s/api/l402/challenges -H "X-API-Key: $(cat %[1]s/api.key)"
+   health:    curl -s http://%[2]s/healthz
+`, d.dataDir, d.listen)
+}
+
+func step(s string) { fmt.Printf("\n==> %s\n", s) }
+
+// daemon is an l402d process.
+type daemon struct {
+	cmd              *exec.Cmd
+	listen, dataDir  string
+	apiKey, adminKey string
+}
+
+func startL402d(ctx context.Context, o options, name string, node *regtest.Node, extra ...string) (*daemon, error) {
+	dir, err := filepath.Abs(filepath.Join(o.workDir, name))
+	if err != nil {
+		return nil, err
+	}
+	os.RemoveAll(dir)
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return nil, err
+	}
+	listen, err := freeAddr()
+	if err != nil {
+		return nil, err
+	}
+	d := &daemon{listen: listen, dataDir: filepath.Join(dir, "data")}
+	args := append([]string{
+		"--datadir", d.dataDir, "--listen", listen, "--network", "regtest",
+		"--lnd.host", node.RPCAddr, "--lnd.tlscertpath", node.TLSCertPath, "--lnd.macaroondir", node.MacaroonDir,
+	}, extra...)
+	logf, err := os.Create(filepath.Join(dir, "l402d.log"))
+	if err != nil {
+		return nil, err
+	}
+	d.cmd = exec.Command(filepath.Join(o.binDir, "l402d"), args...)
+	d.cmd.Stdout, d.cmd.Stderr = logf, logf
+	if err := d.cmd.Start(); err != nil {
+		return nil, fmt.Errorf("starting l402d (run `make build` first): %w", err)
+	}
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		resp, err := http.Get("http://" + listen + "/healthz")
+		if err == nil {
+			resp.Body.Close()
+			break
+		}
+		if time.Now().After(deadline) || ctx.Err() != nil {
+			d.stop()
+			return nil, fmt.Errorf("l402d did not start; see %s", logf.Name())
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	for _, k := range []struct {
+		dst  *string
+		file string
+	}{{&d.apiKey, "api.key"}, {&d.adminKey, "admin.key"}} {
+		b, err := os.ReadFile(filepath.Join(d.dataDir, k.file))
+		if err != nil {
+			return nil, err
+		}
+		*k.dst = strings.TrimSpace(string(b))
+	}
+	return d, nil
+}
+
+func (d *daemon) stop() {
+	if d.cmd == nil || d.cmd.Process == nil {
+		return
+	}
+	_ = d.cmd.Process.Signal(syscall.SIGTERM)
+	_ = d.cmd.Wait()
+}
+
+func (d *daemon) post(ctx context.Context, path string, body, out any) error {
+	raw, _ := json.Marshal(body)
+	req, err := http.NewRequestWithContext(ctx, "POST", "http://"+d.listen+path, bytes.NewReader(raw))
+	if err != nil {
+		return err
+	}
+	req.Header.Set("X-API-Key", d.apiKey)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != 200 {
+		return fmt.Errorf("%s: %d %s", path, resp.StatusCode, b)
+	}
+	return json.Unmarshal(b, out)
+}
+
+func freeAddr() (string, error) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return "", err
+	}
+	defer l.Close()
+	return l.Addr().String(), nil
+}
