@@ -2,6 +2,7 @@ package l402
 
 import (
 	"context"
+	"crypto/rand"
 	"fmt"
 	"strconv"
 	"strings"
@@ -90,29 +91,53 @@ func (p MintParams) Caveats() ([]Caveat, error) {
 // id first (keys.NewRootKey is durable), so a token that leaves this
 // function can always be verified later.
 func Mint(ctx context.Context, keys RootKeyStore, p MintParams) (*macaroon.Macaroon, Identifier, error) {
+	if _, err := p.Caveats(); err != nil {
+		return nil, Identifier{}, err // before a key is stored for nothing
+	}
+	if p.TokenID == (TokenID{}) {
+		var err error
+		if p.TokenID, err = NewTokenID(); err != nil {
+			return nil, Identifier{}, err
+		}
+	}
+	key, err := keys.NewRootKey(ctx, p.TokenID)
+	if err != nil {
+		return nil, Identifier{}, fmt.Errorf("l402: storing root key: %w", err)
+	}
+	return MintWithKey(key, p)
+}
+
+// MintWithKey creates a token for p under a root key the caller generated
+// and will store itself, durably, before handing the token out; it is for
+// callers that write the key together with other records in one commit.
+// p.TokenID must be set.
+func MintWithKey(key [RootKeySize]byte, p MintParams) (*macaroon.Macaroon, Identifier, error) {
+	if p.TokenID == (TokenID{}) {
+		return nil, Identifier{}, fmt.Errorf("%w: MintWithKey needs a token id", ErrMalformed)
+	}
 	cavs, err := p.Caveats()
 	if err != nil {
 		return nil, Identifier{}, err
 	}
 	id := Identifier{Version: IdentifierVersion, PaymentHash: p.PaymentHash, TokenID: p.TokenID}
-	if id.TokenID == (TokenID{}) {
-		if id.TokenID, err = NewTokenID(); err != nil {
-			return nil, Identifier{}, err
-		}
-	}
 	rawID, err := id.MarshalBinary()
 	if err != nil {
 		return nil, Identifier{}, err
-	}
-	key, err := keys.NewRootKey(ctx, id.TokenID)
-	if err != nil {
-		return nil, Identifier{}, fmt.Errorf("l402: storing root key: %w", err)
 	}
 	mac, err := NewMacaroon(key, rawID, cavs)
 	if err != nil {
 		return nil, Identifier{}, err
 	}
 	return mac, id, nil
+}
+
+// NewRootKey returns a fresh random root key.
+func NewRootKey() ([RootKeySize]byte, error) {
+	var k [RootKeySize]byte
+	if _, err := rand.Read(k[:]); err != nil {
+		return k, fmt.Errorf("l402: reading randomness: %w", err)
+	}
+	return k, nil
 }
 
 // NewMacaroon builds a V2 macaroon from a root key, a raw identifier and

@@ -217,3 +217,24 @@ func retamper(t *testing.T, mac *macaroon.Macaroon, from, to string) *macaroon.M
 }
 
 func hexOf(b []byte) string { return hex.EncodeToString(b) }
+
+func TestMintWithKey(t *testing.T) {
+	pre, hash := testPreimage(4)
+	tid, _ := NewTokenID()
+	key, err := NewRootKey()
+	if err != nil {
+		t.Fatal(err)
+	}
+	mac, id, err := MintWithKey(key, MintParams{PaymentHash: hash, TokenID: tid, Resource: "/r"})
+	if err != nil || id.TokenID != tid {
+		t.Fatal(err)
+	}
+	keys := newMemKeys()
+	keys.keys[tid] = key
+	if _, err := (&Verifier{Keys: keys}).Verify(context.Background(), Credential{Macaroon: mac, Preimage: pre}, Expect{Resource: "/r"}); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := MintWithKey(key, MintParams{PaymentHash: hash}); !errors.Is(err, ErrMalformed) {
+		t.Fatalf("no token id: %v", err)
+	}
+}

@@ -61,6 +61,52 @@ type Settlement struct {
 // the caller sees what was stored. It fails with ErrExists if the payment
 // hash is taken and with ErrInvalid if c is not a fresh, pending challenge.
 func (s *Store) PutChallenge(ctx context.Context, c *Challenge) error {
+	return s.putChallenge(ctx, c, nil)
+}
+
+// Idempotency is an idempotency entry to write with a challenge.
+type Idempotency struct {
+	Key string
+	TTL time.Duration
+}
+
+// IssueChallenge stores, in one durable transaction, a new token's root
+// key, its challenge and, if idem is set, the idempotency entry that
+// points at it. One commit instead of three is what keeps issuing close to
+// LND's own AddInvoice latency. It fails with ErrExists if the token id or
+// the payment hash is taken.
+func (s *Store) IssueChallenge(ctx context.Context, c *Challenge, key [l402.RootKeySize]byte, idem *Idempotency) error {
+	if idem != nil {
+		if err := checkIdempotency(idem.Key, idem.TTL); err != nil {
+			return err
+		}
+	}
+	rk := rootKeyKey(c.TokenID)
+	err := s.putChallenge(ctx, c, func(txn *badger.Txn) error {
+		switch _, err := txn.Get(rk); {
+		case err == nil:
+			return fmt.Errorf("storage: root key for token %s: %w", c.TokenID, ErrExists)
+		case !errors.Is(err, badger.ErrKeyNotFound):
+			return fmt.Errorf("storage: reading %s: %w", fmtKey(rk), err)
+		}
+		if err := txn.Set(rk, key[:]); err != nil {
+			return err
+		}
+		if idem == nil {
+			return nil
+		}
+		return txn.SetEntry(badger.NewEntry(idempotencyKey(idem.Key), c.PaymentHash[:]).WithTTL(idem.TTL))
+	})
+	if err != nil {
+		return err
+	}
+	s.keys.put(c.TokenID, key)
+	return nil
+}
+
+// putChallenge validates and writes a new challenge; extra, if set, runs
+// in the same transaction.
+func (s *Store) putChallenge(ctx context.Context, c *Challenge, extra func(*badger.Txn) error) error {
 	if c.PaymentHash == (lntypes.Hash{}) {
 		return fmt.Errorf("storage: %w: challenge has no payment hash", ErrInvalid)
 	}
@@ -98,6 +144,11 @@ func (s *Store) PutChallenge(ctx context.Context, c *Challenge) error {
 		}
 		if err := txn.Set(ik, iv); err != nil {
 			return err
+		}
+		if extra != nil {
+			if err := extra(txn); err != nil {
+				return err
+			}
 		}
 		return addCounters(txn, shard, day, Counters{Created: 1})
 	})
@@ -339,32 +390,19 @@ func (s *Store) ListChallenges(ctx context.Context, f ChallengeFilter) ([]Challe
 	limit = min(limit, MaxListLimit)
 
 	prefix := []byte(prefixByCreated)
-	// Iterating in reverse, Seek lands on the last key <= start.
-	start := append(bytes.Clone(prefix), bytes.Repeat([]byte{0xff}, 8+lntypes.HashSize+1)...)
-	if !f.Until.IsZero() {
-		// No key with time Until is <= this one: Until is exclusive.
-		start = binary.BigEndian.AppendUint64(bytes.Clone(prefix), orderedInt64(unixNanos(f.Until)))
+	r, err := newTimeRange(prefix, f.Since, f.Until, f.After)
+	if err != nil {
+		return nil, "", err
 	}
-	var after []byte
-	if f.After != "" {
-		raw, err := base64.RawURLEncoding.DecodeString(string(f.After))
-		if err != nil || len(raw) != 8+lntypes.HashSize {
-			return nil, "", fmt.Errorf("storage: %w: bad cursor %q", ErrInvalid, f.After)
-		}
-		after = append(bytes.Clone(prefix), raw...)
-		if bytes.Compare(after, start) < 0 {
-			start = after
-		}
-	}
-	var since uint64
-	if !f.Since.IsZero() {
-		since = orderedInt64(unixNanos(f.Since))
+	start, after, since := r.start, r.after, r.since
+	if after != nil && bytes.Compare(after, start) < 0 {
+		start = after
 	}
 	now := s.now()
 
 	var out []Challenge
 	var next Cursor
-	err := s.db.View(func(txn *badger.Txn) error {
+	err = s.db.View(func(txn *badger.Txn) error {
 		it := txn.NewIterator(badger.IteratorOptions{Prefix: prefix, Reverse: true})
 		defer it.Close()
 		n := 0
@@ -408,7 +446,7 @@ func (s *Store) ListChallenges(ctx context.Context, f ChallengeFilter) ([]Challe
 			c.State = effectiveState(c.State, c.ExpiresAt, now)
 			out = append(out, *c)
 			if len(out) == limit {
-				next = Cursor(base64.RawURLEncoding.EncodeToString(k[len(prefix):]))
+				next = cursorAt(prefix, k)
 				break
 			}
 		}

@@ -323,3 +323,46 @@ func TestSettle(t *testing.T) {
 		t.Errorf("negative amount: %v, want ErrInvalid", err)
 	}
 }
+
+func TestIssueChallenge(t *testing.T) {
+	s := openStore(t, Options{Now: func() time.Time { return t0 }})
+	ctx := t.Context()
+	key := [32]byte{9, 9, 9}
+
+	c := fullChallenge(t, t0)
+	c.ExpiresAt = t0.Add(time.Hour)
+	if err := s.IssueChallenge(ctx, c, key, &Idempotency{Key: "create/x", TTL: time.Minute}); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := s.RootKey(ctx, c.TokenID); err != nil || got != key {
+		t.Fatalf("root key: %x %v", got, err)
+	}
+	if got, err := s.Challenge(ctx, c.PaymentHash); err != nil {
+		t.Fatal(err)
+	} else {
+		assertChallenge(t, got, c)
+	}
+	if h, ok, err := s.Idempotency(ctx, "create/x"); err != nil || !ok || h != c.PaymentHash {
+		t.Fatalf("idempotency: %v %v %v", h, ok, err)
+	}
+
+	// A taken token id or payment hash writes nothing at all.
+	dup := fullChallenge(t, t0)
+	dup.TokenID = c.TokenID
+	if err := s.IssueChallenge(ctx, dup, key, &Idempotency{Key: "create/y", TTL: time.Minute}); !errors.Is(err, ErrExists) {
+		t.Fatalf("reused token id: %v", err)
+	}
+	if _, err := s.Challenge(ctx, dup.PaymentHash); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("challenge written despite the failure: %v", err)
+	}
+	if _, ok, _ := s.Idempotency(ctx, "create/y"); ok {
+		t.Fatal("idempotency entry written despite the failure")
+	}
+	if err := s.IssueChallenge(ctx, fullChallenge(t, t0), key, &Idempotency{Key: "", TTL: time.Minute}); !errors.Is(err, ErrInvalid) {
+		t.Fatalf("empty idempotency key: %v", err)
+	}
+	st, err := s.Stats(ctx, time.Time{}, time.Time{})
+	if err != nil || st.Total.Created != 1 {
+		t.Fatalf("created counter %d %v", st.Total.Created, err)
+	}
+}

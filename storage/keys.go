@@ -50,13 +50,26 @@ import (
 // of the cursor shards. A counters value is created ‖ settled ‖ revenue
 // msat, three uint64.
 //
-// Reserved for the consumer side (not written yet; the names are taken so
-// the layout stays flat and greppable):
+// The consumer side (paying other L402 services):
 //
-//	v1/pay/<payment hash 32>             payment journal, written before paying
-//	v1/payidx/<t 8><hash 32>             payment history by time
-//	v1/tok/<origin>\x00<scope>           cached L402 tokens by origin and scope
-//	v1/budget/<scope>/<period>           budget counters and reservations
+//	v1/pay/<payment hash 32>             payment journal entry (see encodePayment),
+//	                                     written durably before paying
+//	v1/payidx/<t 8><hash 32>             payment history by first-reservation
+//	                                     time (t as in chidx); empty value
+//	v1/tok/<origin>\x00<scope>           cached L402 token (see encodeToken);
+//	                                     origin is scheme://host[:port], scope a
+//	                                     path, a path prefix ending in "*" or
+//	                                     "service:<name>"
+//	v1/budget/limits                     budget limits and domain lists (see
+//	                                     encodeBudgetLimits)
+//	v1/budget/day/<day 4>                all payments of one UTC day: spent msat
+//	                                     ‖ reserved msat, two int64
+//	v1/budget/domain/<day 4><domain>     the same for one domain and UTC day
+//
+// A payment's reservation (amount + fee limit) is added to its day's
+// counters in the transaction that writes its journal entry, and moved to
+// spent (amount + actual fee) or released in the transaction that records
+// its outcome, so the counters always equal the sum over the journal.
 const (
 	schemaVersion = 1
 
@@ -71,6 +84,12 @@ const (
 	prefixAggTotal     = "v1/agg/total/"
 	prefixAggDay       = "v1/agg/day/"
 	prefixMeta         = "v1/meta/"
+	prefixPayment      = "v1/pay/"
+	prefixPaymentIdx   = "v1/payidx/"
+	prefixToken        = "v1/tok/"
+	keyBudgetLimits    = "v1/budget/limits"
+	prefixBudgetDay    = "v1/budget/day/"
+	prefixBudgetDomain = "v1/budget/domain/"
 
 	// shards is how many keys counters and the settle cursor are split
 	// over. A power of two.
@@ -112,8 +131,41 @@ func aggTotalKey(shard byte) []byte {
 func aggDayKey(day int64, shard byte) []byte {
 	k := make([]byte, 0, len(prefixAggDay)+5)
 	k = append(k, prefixAggDay...)
-	k = binary.BigEndian.AppendUint32(k, uint32(day)^(1<<31))
+	k = appendDay(k, day)
 	return append(k, shard)
+}
+
+func paymentKey(h lntypes.Hash) []byte {
+	return append([]byte(prefixPayment), h[:]...)
+}
+
+// paymentIdxKey is the history index entry of a payment first reserved at t.
+func paymentIdxKey(t time.Time, h lntypes.Hash) []byte {
+	k := make([]byte, 0, len(prefixPaymentIdx)+8+lntypes.HashSize)
+	k = append(k, prefixPaymentIdx...)
+	k = binary.BigEndian.AppendUint64(k, orderedInt64(unixNanos(t)))
+	return append(k, h[:]...)
+}
+
+func tokenKey(origin, scope string) []byte {
+	k := make([]byte, 0, len(prefixToken)+len(origin)+1+len(scope))
+	k = append(k, prefixToken...)
+	k = append(k, origin...)
+	k = append(k, 0)
+	return append(k, scope...)
+}
+
+// appendDay appends a day number so that byte order is numeric order.
+func appendDay(b []byte, day int64) []byte {
+	return binary.BigEndian.AppendUint32(b, uint32(day)^(1<<31))
+}
+
+func budgetDayKey(day int64) []byte {
+	return appendDay([]byte(prefixBudgetDay), day)
+}
+
+func budgetDomainKey(day int64, domain string) []byte {
+	return append(appendDay([]byte(prefixBudgetDomain), day), domain...)
 }
 
 // shardOf picks the counter shard for a payment hash.
@@ -142,11 +194,17 @@ func fmtKey(k []byte) string {
 	prefixes := [...]string{
 		keySchema, prefixRootKey, prefixRevocation, prefixByCreated, prefixChallenge,
 		prefixIdempotency, prefixSettleCursor, prefixAggTotal, prefixAggDay,
+		prefixPaymentIdx, prefixPayment, prefixToken, keyBudgetLimits, prefixBudgetDay, prefixBudgetDomain,
 	}
 	for _, p := range prefixes {
 		if rest, ok := strings.CutPrefix(s, p); ok {
-			if p == prefixIdempotency {
+			switch p {
+			case prefixIdempotency, prefixToken:
 				return p + strconv.Quote(rest)
+			case prefixBudgetDomain:
+				if len(rest) >= 4 {
+					return p + hex.EncodeToString([]byte(rest[:4])) + strconv.Quote(rest[4:])
+				}
 			}
 			return p + hex.EncodeToString([]byte(rest))
 		}

@@ -194,8 +194,14 @@ type Challenge struct {
 // stores both before returning, so an acknowledged challenge always
 // verifies once paid.
 func (p *Producer) Issue(ctx context.Context, o Offer) (Challenge, error) {
+	return p.issueCounted(ctx, o, nil)
+}
+
+// issueCounted issues and records metrics; idem, if set, is written with
+// the challenge.
+func (p *Producer) issueCounted(ctx context.Context, o Offer, idem *storage.Idempotency) (Challenge, error) {
 	start := p.cfg.Now()
-	ch, err := p.issue(ctx, o)
+	ch, err := p.issue(ctx, o, idem)
 	if m := p.cfg.Metrics; m != nil {
 		if err != nil {
 			m.CreateErrors.WithLabelValues(errorReason(err)).Inc()
@@ -211,7 +217,7 @@ func (p *Producer) Issue(ctx context.Context, o Offer) (Challenge, error) {
 	return ch, err
 }
 
-func (p *Producer) issue(ctx context.Context, o Offer) (Challenge, error) {
+func (p *Producer) issue(ctx context.Context, o Offer, idem *storage.Idempotency) (Challenge, error) {
 	node := p.Node()
 	if node == "" {
 		var err error
@@ -246,7 +252,14 @@ func (p *Producer) issue(ctx context.Context, o Offer) (Challenge, error) {
 	if validity > 0 {
 		params.ValidUntil = now.Add(validity)
 	}
-	mac, id, err := l402.Mint(ctx, p.cfg.Store, params)
+	if params.TokenID, err = l402.NewTokenID(); err != nil {
+		return Challenge{}, err
+	}
+	key, err := l402.NewRootKey()
+	if err != nil {
+		return Challenge{}, err
+	}
+	mac, id, err := l402.MintWithKey(key, params)
 	if err != nil {
 		return Challenge{}, fmt.Errorf("producer: minting token: %w", err)
 	}
@@ -267,7 +280,9 @@ func (p *Producer) issue(ctx context.Context, o Offer) (Challenge, error) {
 		CreatedAt:   now,
 		ExpiresAt:   inv.ExpiresAt,
 	}
-	if err := p.cfg.Store.PutChallenge(ctx, rec); err != nil {
+	// The root key, the challenge and the idempotency entry are one
+	// durable commit: after it the challenge can be handed out.
+	if err := p.cfg.Store.IssueChallenge(ctx, rec, key, idem); err != nil {
 		return Challenge{}, fmt.Errorf("producer: storing challenge: %w", err)
 	}
 	return challengeFrom(rec), nil
@@ -316,18 +331,10 @@ func (p *Producer) Create(ctx context.Context, req CreateRequest) (Challenge, er
 		if ch, ok, err := p.replay(ctx, key); err != nil || ok {
 			return ch, err
 		}
-		ch, err := p.Issue(ctx, Offer{
+		return p.issueCounted(ctx, Offer{
 			Resource: req.Resource, PriceSats: req.PriceSats, Description: req.Description,
 			ClientID: clientID(req), Source: req.Source,
-		})
-		if err != nil {
-			return Challenge{}, err
-		}
-		if err := p.cfg.Store.PutIdempotency(ctx, key, ch.PaymentHash, p.cfg.IdempotencyWindow); err != nil {
-			// The challenge is valid and stored; only replay is lost.
-			p.log.Warn("storing idempotency entry failed", "err", err)
-		}
-		return ch, nil
+		}, &storage.Idempotency{Key: key, TTL: p.cfg.IdempotencyWindow})
 	})
 	if err != nil {
 		return Challenge{}, err
