@@ -28,7 +28,7 @@ BIN_DIR ?= bin
 VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS = -s -w -X main.version=$(VERSION)
 
-.PHONY: all build run test unit interop itest lint vet fmt-check fuzz fuzz-long bench \
+.PHONY: all build image run test unit interop itest lint vet fmt-check fuzz fuzz-long bench \
 	regtest-bins regtest-up regtest-down regtest-info clean
 
 all: build
@@ -81,6 +81,13 @@ fuzz-long:
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem -benchtime $(BENCHTIME) ./l402/ ./storage/ ./plugin/...
 	cd itest/interop && $(GO) test -run '^$$' -bench . -benchmem -benchtime $(BENCHTIME) ./...
+
+## image: the FROM scratch container image l402d:$(VERSION) (and :latest)
+IMAGE ?= l402d
+image: build
+	@ctx=$$(mktemp -d) && trap 'rm -rf $$ctx' EXIT && \
+	cp $(BIN_DIR)/l402d $(BIN_DIR)/l402cli $$ctx/ && mkdir $$ctx/data && \
+	docker build -q -f packaging/docker/Dockerfile -t $(IMAGE):$(VERSION) -t $(IMAGE):latest $$ctx
 
 clean:
 	rm -rf $(BIN_DIR)

@@ -11,6 +11,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"net/http"
@@ -162,7 +163,7 @@ func New(ctx context.Context, cfg Config) (_ *Plugin, err error) {
 	})
 	p.api = api.New(api.Config{
 		Keys: keys, Producer: p.producer, Metrics: p.metrics, Logger: cfg.Logger.With("component", "api"),
-		Health: p.health, TrustedProxies: cfg.TrustedProxies,
+		Health: p.health, TrustedProxies: cfg.TrustedProxies, Backup: p.store.Backup,
 	})
 	if err := p.initGate(ctx); err != nil {
 		return nil, err
@@ -330,6 +331,21 @@ func (p *Plugin) health(context.Context) api.Health {
 		h.LND.Pubkey = p.producer.Node()
 	}
 	return h
+}
+
+// Restore loads a backup made with GET /api/admin/backup into dataDir,
+// which must not hold a store yet. dbKeyFile is the encryption key file
+// the restored store will be opened with, if any.
+func Restore(ctx context.Context, dataDir, dbKeyFile string, r io.Reader) error {
+	opts := storage.DefaultOptions(filepath.Join(dataDir, dbDir))
+	if dbKeyFile != "" {
+		key, err := loadOrCreateDBKey(dbKeyFile)
+		if err != nil {
+			return err
+		}
+		opts.EncryptionKey = key
+	}
+	return storage.Restore(ctx, opts, r)
 }
 
 // loadOrCreateDBKey reads a hex store key, creating a 32-byte one (0600)

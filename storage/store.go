@@ -102,9 +102,9 @@ func Open(ctx context.Context, opts Options) (*Store, error) {
 	if err != nil {
 		return nil, err
 	}
-	db, err := badger.Open(bopts)
+	db, err := openBadger(bopts, opts)
 	if err != nil {
-		return nil, openError(opts.Dir, len(opts.EncryptionKey) > 0, err)
+		return nil, err
 	}
 	s := &Store{
 		db:         db,
@@ -126,6 +126,14 @@ func Open(ctx context.Context, opts Options) (*Store, error) {
 }
 
 // badgerOptions validates opts, fills its defaults in place and translates it.
+func openBadger(bopts badger.Options, opts Options) (*badger.DB, error) {
+	db, err := badger.Open(bopts)
+	if err != nil {
+		return nil, openError(opts.Dir, len(opts.EncryptionKey) > 0, err)
+	}
+	return db, nil
+}
+
 func badgerOptions(opts *Options) (badger.Options, error) {
 	if opts.Logger == nil {
 		opts.Logger = slog.Default()

@@ -6,9 +6,12 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
+	"net/http"
 	"net/netip"
 	"os"
 	"os/signal"
@@ -74,6 +77,33 @@ func newApp() *cli.App {
 			return altsrc.InitInputSourceWithContext(flags, altsrc.NewYamlSourceFromFlagFunc("config"))(c)
 		},
 		Action: run,
+		Commands: []*cli.Command{{
+			Name:  "healthcheck",
+			Usage: "exit 0 if the l402d at --listen answers /healthz (for container health checks; the image has no curl)",
+			Action: func(c *cli.Context) error {
+				return healthcheck(c.Context, c.String("listen"))
+			},
+		}, {
+			Name:  "restore",
+			Usage: "restore a backup (from GET /api/admin/backup or l402cli backup) into an empty --datadir",
+			Flags: []cli.Flag{&cli.StringFlag{Name: "from", Required: true, Usage: "backup `FILE` (- for standard input)"}},
+			Action: func(c *cli.Context) error {
+				in := os.Stdin
+				if f := c.String("from"); f != "-" {
+					var err error
+					if in, err = os.Open(f); err != nil {
+						return err
+					}
+					defer in.Close()
+				}
+				dir := c.String("datadir")
+				if err := plugin.Restore(c.Context, dir, c.String("db.keyfile"), in); err != nil {
+					return err
+				}
+				fmt.Printf("restored into %s; start l402d with --datadir %s (api.key and admin.key are created anew unless you copied them)\n", dir, dir)
+				return nil
+			},
+		}},
 	}
 }
 
@@ -161,4 +191,31 @@ func newLogger(level, format string) (*slog.Logger, error) {
 		return slog.New(slog.NewJSONHandler(os.Stderr, opts)), nil
 	}
 	return nil, fmt.Errorf("--log.format %q: want text or json", format)
+}
+
+// healthcheck asks a running l402d for /healthz. A wildcard listen
+// address is reached over loopback.
+func healthcheck(ctx context.Context, listen string) error {
+	host, port, err := net.SplitHostPort(listen)
+	if err != nil {
+		return fmt.Errorf("--listen %q: %w", listen, err)
+	}
+	if ip := net.ParseIP(host); host == "" || (ip != nil && ip.IsUnspecified()) {
+		host = "127.0.0.1"
+	}
+	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, "GET", "http://"+net.JoinHostPort(host, port)+"/healthz", nil)
+	if err != nil {
+		return err
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("/healthz answered %s", resp.Status)
+	}
+	return nil
 }

@@ -9,6 +9,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"net/http"
@@ -33,6 +34,8 @@ type Config struct {
 	// TrustedProxies are peers whose X-Forwarded-For is believed when
 	// deciding a client's IP (for idempotency without a key).
 	TrustedProxies []netip.Prefix
+	// Backup, if set, streams a consistent backup of the store.
+	Backup func(ctx context.Context, w io.Writer) error
 }
 
 // Health is the daemon's state.
@@ -80,6 +83,9 @@ func New(cfg Config) *Server {
 		s.Handle("POST /api/l402/tokens/revoke", RoleAdmin, http.HandlerFunc(s.revoke))
 	}
 	s.Handle("GET /api/node", RoleAPI, http.HandlerFunc(s.node))
+	if cfg.Backup != nil {
+		s.Handle("GET /api/admin/backup", RoleAdmin, http.HandlerFunc(s.backup))
+	}
 	s.mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		WriteError(w, http.StatusNotFound, ErrorBody{Error: "no such endpoint: " + r.Method + " " + r.URL.Path, Code: "not_found", Fix: "see the README's endpoint list"})
 	})
@@ -224,6 +230,18 @@ func (s *Server) healthz(w http.ResponseWriter, r *http.Request) {
 		status = http.StatusServiceUnavailable
 	}
 	WriteJSON(w, status, h)
+}
+
+// backup streams the store. Once the body has started an error can only
+// cut it short, which the restore side detects.
+func (s *Server) backup(w http.ResponseWriter, r *http.Request) {
+	w.Header().Set("Content-Type", "application/octet-stream")
+	w.Header().Set("Content-Disposition", `attachment; filename="l402d-`+time.Now().UTC().Format("20060102T150405Z")+`.backup"`)
+	w.Header().Set("Cache-Control", "no-store")
+	if err := s.cfg.Backup(r.Context(), w); err != nil {
+		s.log.Error("backup failed", "err", err)
+		panic(http.ErrAbortHandler)
+	}
 }
 
 func (s *Server) node(w http.ResponseWriter, r *http.Request) {
