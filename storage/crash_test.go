@@ -75,15 +75,31 @@ func TestCrashKeepsAcknowledgedRootKeys(t *testing.T) {
 // it acknowledged.
 func runCrashChild(t *testing.T, dir string, syncWrites bool, acked map[l402.TokenID][l402.RootKeySize]byte) int {
 	t.Helper()
-	const killAfter = 300
-	ctx, cancel := context.WithTimeout(t.Context(), 2*time.Minute)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, os.Args[0], "-test.run=^TestCrashKeepsAcknowledgedRootKeys$", "-test.count=1")
 	syncFlag := "0"
 	if syncWrites {
 		syncFlag = "1"
 	}
-	cmd.Env = append(os.Environ(), crashDirEnv+"="+dir, crashSyncEnv+"="+syncFlag)
+	return runKilledChild(t, "TestCrashKeepsAcknowledgedRootKeys", []string{crashDirEnv + "=" + dir, crashSyncEnv + "=" + syncFlag}, 300,
+		func(line string) bool {
+			id, key, ok := parseAck(line)
+			if ok {
+				acked[id] = key
+			}
+			return ok
+		})
+}
+
+// runKilledChild runs this test binary again as a child running only
+// test, with env added, feeds every stdout line to ack (which reports
+// whether the line acknowledged something), SIGKILLs the child after
+// killAfter acknowledgements, and returns how many lines it acknowledged
+// in all (lines finished before it died count too).
+func runKilledChild(t *testing.T, test string, env []string, killAfter int, ack func(line string) bool) int {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(t.Context(), 2*time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, os.Args[0], "-test.run=^"+test+"$", "-test.count=1")
+	cmd.Env = append(os.Environ(), env...)
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr
 	out, err := cmd.StdoutPipe()
@@ -101,11 +117,9 @@ func runCrashChild(t *testing.T, dir string, syncWrites bool, acked map[l402.Tok
 		if err != nil {
 			break // EOF after the kill; a line without '\n' was never acknowledged
 		}
-		id, key, ok := parseAck(line)
-		if !ok {
+		if !ack(line) {
 			continue // test framework output
 		}
-		acked[id] = key
 		if n++; n == killAfter && !killed {
 			if err := cmd.Process.Signal(syscall.SIGKILL); err != nil {
 				t.Fatal(err)

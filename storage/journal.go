@@ -360,7 +360,7 @@ func (s *Store) ListPayments(ctx context.Context, f PaymentFilter) ([]Payment, C
 				// On an earlier page: counted, not listed.
 			case len(out) < limit:
 				out = append(out, *p)
-				last = k
+				last = bytes.Clone(k)
 			default:
 				more = true
 			}

@@ -88,7 +88,6 @@ func TestConfigErrors(t *testing.T) {
 		"bad network":    {"--network", "moon"},
 		"two macaroons":  {"--lnd.macaroonpath", "/a", "--lnd.macaroondir", "/b"},
 		"bad proxy":      {"--trusted-proxy", "not-a-cidr"},
-		"bad log level":  {"--log.level", "loud"},
 		"missing config": {"--config", "/nonexistent.yaml"},
 	} {
 		t.Run(name, func(t *testing.T) {
