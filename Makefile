@@ -28,7 +28,7 @@ BIN_DIR ?= bin
 VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS = -s -w -X main.version=$(VERSION)
 
-.PHONY: all build image run test unit interop itest lint vet fmt-check fuzz fuzz-long bench \
+.PHONY: all build image run deps test unit interop itest lint vet fmt-check fuzz fuzz-long bench \
 	regtest-bins regtest-up regtest-down regtest-info clean
 
 all: build
@@ -108,6 +108,13 @@ regtest-down:
 regtest-info:
 	$(REGTEST) info
 
+## deps: system packages the itests need (Debian's chromium, for the dashboard test)
+deps:
+	@command -v chromium >/dev/null 2>&1 || command -v chromium-browser >/dev/null 2>&1 || { \
+		echo "installing chromium (Debian package) for the dashboard test"; \
+		SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+		$$SUDO apt-get update -q && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -q --no-install-recommends chromium; }
+
 ## itest: run the integration tests against a fresh regtest network
-itest:
+itest: deps
 	$(GO) test -tags '$(ITEST_TAGS)' -count=1 -timeout $(ITEST_TIMEOUT) $(ITEST_FLAGS) ./itest/...

@@ -24,6 +24,7 @@ import (
 
 	"github.com/l402d/l402d/invoices"
 	"github.com/l402d/l402d/plugin/api"
+	"github.com/l402d/l402d/plugin/dashboard"
 	"github.com/l402d/l402d/plugin/metrics"
 	"github.com/l402d/l402d/plugin/producer"
 	"github.com/l402d/l402d/storage"
@@ -91,6 +92,10 @@ type Plugin struct {
 	// consumer.go).
 	gate     gateParts
 	consumer consumerParts
+
+	// spendingFn reports spending against budgets for the dashboard; the
+	// consumer sets it.
+	spendingFn func(ctx context.Context) (dashboard.Spending, error)
 
 	// runners are background loops and extra servers that components add
 	// in New; Run starts each with its context and waits for all.
@@ -165,6 +170,18 @@ func New(ctx context.Context, cfg Config) (_ *Plugin, err error) {
 		Keys: keys, Producer: p.producer, Metrics: p.metrics, Logger: cfg.Logger.With("component", "api"),
 		Health: p.health, TrustedProxies: cfg.TrustedProxies, Backup: p.store.Backup,
 	})
+	dash, err := dashboard.New(dashboard.Config{
+		Keys: keys, Producer: p.producer, Health: p.health, Logger: cfg.Logger.With("component", "dashboard"),
+		Revocations: func(ctx context.Context) (int, error) {
+			r, err := p.store.Revocations(ctx)
+			return len(r), err
+		},
+		Spending: p.spending,
+	})
+	if err != nil {
+		return nil, err
+	}
+	dash.Mount(p.api)
 	if err := p.initGate(ctx); err != nil {
 		return nil, err
 	}
@@ -346,6 +363,15 @@ func Restore(ctx context.Context, dataDir, dbKeyFile string, r io.Reader) error 
 		opts.EncryptionKey = key
 	}
 	return storage.Restore(ctx, opts, r)
+}
+
+// spending is the consumer side for the dashboard; nil until the consumer
+// reports budgets.
+func (p *Plugin) spending(ctx context.Context) (dashboard.Spending, error) {
+	if p.spendingFn == nil {
+		return dashboard.Spending{}, errors.New("the consumer side is not enabled")
+	}
+	return p.spendingFn(ctx)
 }
 
 // loadOrCreateDBKey reads a hex store key, creating a 32-byte one (0600)

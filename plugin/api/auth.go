@@ -1,6 +1,7 @@
 package api
 
 import (
+	"crypto/hmac"
 	"crypto/rand"
 	"crypto/sha256"
 	"crypto/subtle"
@@ -112,4 +113,35 @@ func LoadOrCreateKey(path string) (string, error) {
 		return "", err
 	}
 	return key, f.Close()
+}
+
+// sessionLabel domain-separates dashboard session tokens from keys.
+const sessionLabel = "l402d dashboard session v1"
+
+// SessionToken returns the browser session token for a role: an HMAC of
+// the role's key hash, so the cookie never holds the key itself and is
+// invalidated when the key file changes.
+func (k *Keys) SessionToken(r Role) string {
+	key := k.api
+	if r == RoleAdmin {
+		key = k.admin
+	}
+	m := hmac.New(sha256.New, key[:])
+	m.Write([]byte(sessionLabel))
+	return hex.EncodeToString(m.Sum(nil))
+}
+
+// SessionRole returns the role a session token grants, in constant time.
+func (k *Keys) SessionRole(tok string) Role {
+	admin := subtle.ConstantTimeCompare([]byte(tok), []byte(k.SessionToken(RoleAdmin)))
+	api := subtle.ConstantTimeCompare([]byte(tok), []byte(k.SessionToken(RoleAPI)))
+	switch {
+	case tok == "":
+		return RoleNone
+	case admin == 1:
+		return RoleAdmin
+	case api == 1:
+		return RoleAPI
+	}
+	return RoleNone
 }
