@@ -57,6 +57,8 @@ type Config struct {
 	// side; see gate.go and consumer.go.
 	Gate     GateConfig
 	Consumer ConsumerConfig
+	// Integrated, when enabled, runs LND inside l402d (integrated.go).
+	Integrated IntegratedConfig
 
 	Logger  *slog.Logger
 	Version string
@@ -90,8 +92,9 @@ type Plugin struct {
 
 	// gate and consumer hold those components' parts (gate.go,
 	// consumer.go).
-	gate     gateParts
-	consumer consumerParts
+	gate       gateParts
+	consumer   consumerParts
+	integrated integratedParts
 
 	// spendingFn reports spending against budgets for the dashboard; the
 	// consumer sets it.
@@ -147,7 +150,12 @@ func New(ctx context.Context, cfg Config) (_ *Plugin, err error) {
 		return nil, err
 	}
 
-	lcfg := cfg.LND
+	// In integrated mode this starts LND inside l402d and returns how to
+	// reach it; in remote mode it is cfg.LND as given.
+	lcfg, err := p.lndConfig(ctx)
+	if err != nil {
+		return nil, err
+	}
 	lcfg.Logger = cfg.Logger.With("component", "lnd")
 	if p.backend, err = invoices.NewLND(lcfg); err != nil {
 		return nil, err
@@ -287,6 +295,7 @@ func (p *Plugin) Close() error {
 	if p.backend != nil {
 		p.backend.Close()
 	}
+	errs = append(errs, p.stopIntegrated())
 	if p.store != nil {
 		errs = append(errs, p.store.Close())
 		p.store = nil

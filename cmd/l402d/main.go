@@ -65,6 +65,7 @@ func newApp() *cli.App {
 	}
 	flags = append(flags, gateFlags()...)
 	flags = append(flags, consumerFlags()...)
+	flags = append(flags, integratedFlags()...)
 	return &cli.App{
 		Name:    "l402d",
 		Usage:   "self-hosted L402 node plugin: earn and spend over Lightning with your own LND",
@@ -173,6 +174,9 @@ func configFrom(c *cli.Context, logger *slog.Logger) (plugin.Config, error) {
 		return plugin.Config{}, err
 	}
 	if err := applyConsumerFlags(c, &cfg); err != nil {
+		return plugin.Config{}, err
+	}
+	if err := applyIntegratedFlags(c, &cfg); err != nil {
 		return plugin.Config{}, err
 	}
 	return cfg, nil
