@@ -10,9 +10,14 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
 	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -268,4 +273,88 @@ func TestFaultBtcdRestart(t *testing.T) {
 		}
 		return nil
 	})
+}
+
+// TestFaultDiskFull runs l402d with its data dir on a small tmpfs and
+// fills it: creates answer 507 with a clear message, verifies keep
+// working, a settlement that arrives meanwhile is recorded once space
+// returns, and nothing is corrupt after a restart.
+func TestFaultDiskFull(t *testing.T) {
+	fs := filepath.Join(t.TempDir(), "fs")
+	if err := os.MkdirAll(fs, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if out, err := exec.Command("mount", "-t", "tmpfs", "-o", "size=200m", "tmpfs", fs).CombinedOutput(); err != nil {
+		t.Fatalf("mounting a tmpfs needs root (CI runs as root): %v %s", err, out)
+	}
+	t.Cleanup(func() { _ = exec.Command("umount", "-l", fs).Run() })
+
+	d := newDaemon(t, testNet(t).Node("alice"))
+	d.dataDir = filepath.Join(fs, "data")
+	d.args = setFlag(d.args, "--datadir", d.dataDir)
+	d.start(t)
+	paid := createChallenge(t, d, "/fault/disk/paid", 8)
+	paidPre := payInvoice(t, "bob", paid.Invoice)
+	waitSettled(t, d, paid.PaymentHash, 8)
+	pending := createChallenge(t, d, "/fault/disk/pending", 9)
+
+	// Leave 30 MiB free, under the 64 MiB reserve.
+	var st syscall.Statfs_t
+	if err := syscall.Statfs(fs, &st); err != nil {
+		t.Fatal(err)
+	}
+	free := int64(st.Bavail) * int64(st.Bsize)
+	filler := filepath.Join(fs, "filler")
+	f, err := os.Create(filler)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.Write(make([]byte, free-30<<20)); err != nil {
+		t.Fatal(err)
+	}
+	f.Close()
+
+	var msg string
+	waitFor(t, 10*time.Second, "creates to be refused with 507", func() error {
+		code, out := d.call(t, "POST", "/api/l402/challenges", map[string]any{"resource": "/fault/disk/x", "priceSats": 1})
+		if code != 507 || out["code"] != "disk_full" {
+			return fmt.Errorf("%d %v", code, out)
+		}
+		msg = str(out["error"])
+		return nil
+	})
+	if !strings.Contains(msg, "MiB free") {
+		t.Fatalf("disk-full message does not say what is wrong: %q", msg)
+	}
+	if out := verifyToken(t, d, paid.Macaroon, paidPre, ""); out["valid"] != true {
+		t.Fatalf("verify on a full disk: %v", out)
+	}
+	pendingPre := payInvoice(t, "bob", pending.Invoice)
+	if code, out := d.call(t, "GET", "/api/l402/challenges/"+pending.PaymentHash, nil); code != 200 || out["state"] != "pending" {
+		t.Fatalf("settlement recorded on a full disk? %d %v", code, out)
+	}
+
+	if err := os.Remove(filler); err != nil {
+		t.Fatal(err)
+	}
+	waitSettled(t, d, pending.PaymentHash, 9)
+	createChallenge(t, d, "/fault/disk/after", 1)
+	d.stop(t)
+	d.start(t)
+	for _, c := range []struct{ mac, pre string }{{paid.Macaroon, paidPre}, {pending.Macaroon, pendingPre}} {
+		if out := verifyToken(t, d, c.mac, c.pre, ""); out["valid"] != true {
+			t.Fatalf("after the disk filled and emptied and a restart: %v", out)
+		}
+	}
+}
+
+// setFlag replaces a flag's value in an argument list.
+func setFlag(args []string, flag, value string) []string {
+	out := slices.Clone(args)
+	for i := range out {
+		if out[i] == flag && i+1 < len(out) {
+			out[i+1] = value
+		}
+	}
+	return out
 }

@@ -52,6 +52,9 @@ type Config struct {
 	DBEncryptionKeyFile string
 	// DBNoSync turns off fsync on every write (faster, less durable).
 	DBNoSync bool
+	// DBMinFreeBytes is the free disk space below which writes are
+	// refused; 0 means storage.DefaultMinFreeBytes, negative disables.
+	DBMinFreeBytes int64
 
 	// Gate and Consumer configure the earning proxy and the spending
 	// side; see gate.go and consumer.go.
@@ -140,6 +143,7 @@ func New(ctx context.Context, cfg Config) (_ *Plugin, err error) {
 
 	opts := storage.DefaultOptions(filepath.Join(cfg.DataDir, dbDir))
 	opts.SyncWrites = !cfg.DBNoSync
+	opts.MinFreeBytes = cfg.DBMinFreeBytes
 	opts.Logger = cfg.Logger.With("component", "storage")
 	if cfg.DBEncryptionKeyFile != "" {
 		if opts.EncryptionKey, err = loadOrCreateDBKey(cfg.DBEncryptionKeyFile); err != nil {

@@ -12,6 +12,9 @@ var (
 	// ErrLocked: another process (most likely another l402d) holds the
 	// database directory.
 	ErrLocked = errors.New("database directory is locked")
+	// ErrDiskFull: the store's filesystem has less free space than the
+	// reserve; writes are refused until space returns, reads still work.
+	ErrDiskFull = errors.New("not enough free disk space")
 	// ErrSchema: the database was written with a key schema this build
 	// cannot read, or its schema entry is damaged.
 	ErrSchema = errors.New("unsupported database schema")

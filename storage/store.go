@@ -57,6 +57,11 @@ type Options struct {
 	// RootKey reads Badger.
 	RootKeyCacheSize int
 
+	// MinFreeBytes is the free space below which writes are refused with
+	// ErrDiskFull. Zero means DefaultMinFreeBytes, negative disables the
+	// guard.
+	MinFreeBytes int64
+
 	// Logger receives Badger's warnings and errors and the store's own
 	// messages. Nil means slog.Default().
 	Logger *slog.Logger
@@ -81,6 +86,7 @@ type Store struct {
 
 	keys    *rootKeyCache
 	revoked revocationSet
+	space   *spaceGuard // nil in memory
 
 	gcStop    context.CancelFunc
 	gcDone    chan struct{}
@@ -112,6 +118,9 @@ func Open(ctx context.Context, opts Options) (*Store, error) {
 		now:        opts.Now,
 		syncWrites: opts.SyncWrites && !opts.InMemory,
 		keys:       newRootKeyCache(opts.RootKeyCacheSize),
+	}
+	if !opts.InMemory {
+		s.space = &spaceGuard{dir: opts.Dir, minFree: opts.MinFreeBytes}
 	}
 	if err := s.load(ctx); err != nil {
 		if cerr := db.Close(); cerr != nil {
@@ -146,6 +155,9 @@ func badgerOptions(opts *Options) (badger.Options, error) {
 	}
 	if opts.RootKeyCacheSize == 0 {
 		opts.RootKeyCacheSize = DefaultRootKeyCacheSize
+	}
+	if opts.MinFreeBytes == 0 {
+		opts.MinFreeBytes = DefaultMinFreeBytes
 	}
 	switch len(opts.EncryptionKey) {
 	case 0, 16, 24, 32:
@@ -212,38 +224,43 @@ func (s *Store) load(ctx context.Context) error {
 // database written by a newer build.
 func (s *Store) checkSchema(ctx context.Context) error {
 	key := []byte(keySchema)
-	return s.update(ctx, true, func(txn *badger.Txn) error {
+	var v []byte
+	err := s.db.View(func(txn *badger.Txn) error {
 		item, err := txn.Get(key)
-		if errors.Is(err, badger.ErrKeyNotFound) {
-			// Only an empty database may be stamped: data without a
-			// schema entry was not written by us.
+		if err != nil {
+			return err
+		}
+		v, err = item.ValueCopy(nil)
+		return err
+	})
+	if errors.Is(err, badger.ErrKeyNotFound) {
+		// Only an empty database may be stamped: data without a schema
+		// entry was not written by us. (Reading first keeps opening an
+		// existing store free of writes, so it opens on a full disk.)
+		return s.update(ctx, true, func(txn *badger.Txn) error {
 			if err := mustBeEmpty(txn); err != nil {
 				return err
 			}
 			return txn.Set(key, binary.BigEndian.AppendUint32(nil, schemaVersion))
-		}
-		if err != nil {
-			return fmt.Errorf("storage: reading %s: %w", keySchema, err)
-		}
-		v, err := item.ValueCopy(nil)
-		if err != nil {
-			return fmt.Errorf("storage: reading %s: %w", keySchema, err)
-		}
-		if len(v) != 4 {
-			return fmt.Errorf("storage: %w: %s holds %d bytes, want 4", ErrSchema, keySchema, len(v))
-		}
-		switch got := binary.BigEndian.Uint32(v); {
-		case got == schemaVersion:
-			return nil
-		case got > schemaVersion:
-			return fmt.Errorf("storage: %w: the database has schema version %d but this l402d "+
-				"only knows up to %d; run a newer l402d", ErrSchema, got, schemaVersion)
-		default:
-			// No older schema exists yet; migrations go here.
-			return fmt.Errorf("storage: %w: no migration from schema version %d to %d",
-				ErrSchema, got, schemaVersion)
-		}
-	})
+		})
+	}
+	if err != nil {
+		return fmt.Errorf("storage: reading %s: %w", keySchema, err)
+	}
+	if len(v) != 4 {
+		return fmt.Errorf("storage: %w: %s holds %d bytes, want 4", ErrSchema, keySchema, len(v))
+	}
+	switch got := binary.BigEndian.Uint32(v); {
+	case got == schemaVersion:
+		return nil
+	case got > schemaVersion:
+		return fmt.Errorf("storage: %w: the database has schema version %d but this l402d "+
+			"only knows up to %d; run a newer l402d", ErrSchema, got, schemaVersion)
+	default:
+		// No older schema exists yet; migrations go here.
+		return fmt.Errorf("storage: %w: no migration from schema version %d to %d",
+			ErrSchema, got, schemaVersion)
+	}
 }
 
 func mustBeEmpty(txn *badger.Txn) error {
@@ -310,6 +327,9 @@ const maxAttempts = 64
 // fn must reset whatever it reports back on each run. durable makes the
 // commit reach disk before update returns even when SyncWrites is off.
 func (s *Store) update(ctx context.Context, durable bool, fn func(*badger.Txn) error) error {
+	if err := s.space.check(); err != nil {
+		return err
+	}
 	for attempt := 1; ; attempt++ {
 		if err := ctx.Err(); err != nil {
 			return err

@@ -26,6 +26,7 @@ import (
 	"github.com/l402d/l402d/invoices"
 	"github.com/l402d/l402d/plugin"
 	"github.com/l402d/l402d/plugin/producer"
+	"github.com/l402d/l402d/storage"
 )
 
 // version is set at build time with -ldflags "-X main.version=…".
@@ -60,6 +61,7 @@ func newApp() *cli.App {
 		altsrc.NewStringSliceFlag(&cli.StringSliceFlag{Name: "trusted-proxy", EnvVars: []string{"L402D_TRUSTED_PROXY"}, Usage: "CIDR of a reverse proxy whose X-Forwarded-For is believed (repeatable)"}),
 		altsrc.NewStringFlag(&cli.StringFlag{Name: "db.keyfile", EnvVars: []string{"L402D_DB_KEYFILE"}, Usage: "encrypt the store at rest with the hex key in this file (created 0600 if missing)"}),
 		altsrc.NewBoolFlag(&cli.BoolFlag{Name: "db.nosync", EnvVars: []string{"L402D_DB_NOSYNC"}, Usage: "do not fsync every write (faster; a power cut may lose recent writes)"}),
+		altsrc.NewInt64Flag(&cli.Int64Flag{Name: "db.min-free-mb", EnvVars: []string{"L402D_DB_MIN_FREE_MB"}, Value: storage.DefaultMinFreeBytes >> 20, Usage: "refuse writes (HTTP 507) while the data dir's disk has less free space than this; 0 turns the guard off"}),
 		altsrc.NewStringFlag(&cli.StringFlag{Name: "log.level", EnvVars: []string{"L402D_LOG_LEVEL"}, Value: "info", Usage: "debug, info, warn or error"}),
 		altsrc.NewStringFlag(&cli.StringFlag{Name: "log.format", EnvVars: []string{"L402D_LOG_FORMAT"}, Value: "text", Usage: "text or json"}),
 	}
@@ -167,6 +169,7 @@ func configFrom(c *cli.Context, logger *slog.Logger) (plugin.Config, error) {
 		TrustedProxies:      proxies,
 		DBEncryptionKeyFile: c.String("db.keyfile"),
 		DBNoSync:            c.Bool("db.nosync"),
+		DBMinFreeBytes:      minFree(c.Int64("db.min-free-mb")),
 		Logger:              logger,
 		Version:             version,
 	}
@@ -180,6 +183,15 @@ func configFrom(c *cli.Context, logger *slog.Logger) (plugin.Config, error) {
 		return plugin.Config{}, err
 	}
 	return cfg, nil
+}
+
+// minFree turns the flag's MiB into the plugin's bytes, where 0 means
+// the default and negative means off.
+func minFree(mb int64) int64 {
+	if mb <= 0 {
+		return -1
+	}
+	return mb << 20
 }
 
 func newLogger(level, format string) (*slog.Logger, error) {

@@ -21,6 +21,7 @@ import (
 	"github.com/l402d/l402d/invoices"
 	"github.com/l402d/l402d/plugin/metrics"
 	"github.com/l402d/l402d/plugin/producer"
+	"github.com/l402d/l402d/storage"
 )
 
 // Config configures a Server.
@@ -260,6 +261,8 @@ func (s *Server) writeErr(w http.ResponseWriter, r *http.Request, err error) {
 		WriteError(w, http.StatusBadRequest, ErrorBody{Error: fe.Field + " " + fe.Problem, Code: "invalid_field", Field: fe.Field, Fix: fe.Fix})
 	case errors.Is(err, invoices.ErrUnavailable):
 		WriteError(w, http.StatusServiceUnavailable, ErrorBody{Error: "the Lightning node (LND) is unreachable, so no invoice can be created: " + err.Error(), Code: "lnd_unavailable", Fix: "check that LND is running and reachable; verification keeps working meanwhile"})
+	case errors.Is(err, storage.ErrDiskFull):
+		WriteError(w, http.StatusInsufficientStorage, ErrorBody{Error: err.Error(), Code: "disk_full", Fix: "free space on the disk of l402d's data dir; verification keeps working meanwhile"})
 	case errors.Is(err, producer.ErrNodeChanged):
 		WriteError(w, http.StatusServiceUnavailable, ErrorBody{Error: err.Error(), Code: "node_changed", Fix: "point l402d at the LND node this data dir was created with, or use a new data dir"})
 	case errors.Is(err, context.Canceled):
