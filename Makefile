@@ -28,7 +28,7 @@ BIN_DIR ?= bin
 VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS = -s -w -X main.version=$(VERSION)
 
-.PHONY: all build image run deps test unit interop itest lint vet fmt-check fuzz fuzz-long bench \
+.PHONY: all build image run deps load test unit interop itest lint vet fmt-check fuzz fuzz-long bench \
 	regtest-bins regtest-up regtest-down regtest-info clean
 
 all: build
@@ -88,6 +88,10 @@ image: build
 	@ctx=$$(mktemp -d) && trap 'rm -rf $$ctx' EXIT && \
 	cp $(BIN_DIR)/l402d $(BIN_DIR)/l402cli $$ctx/ && mkdir $$ctx/data && \
 	docker build -q -f packaging/docker/Dockerfile -t $(IMAGE):$(VERSION) -t $(IMAGE):latest $$ctx
+
+## load: the 10,000-challenge load campaign on regtest (L402D_LOAD_N to change the count)
+load: deps
+	$(GO) test -tags '$(ITEST_TAGS)' -count=1 -timeout 60m -run '^$$' -bench Load10k -benchtime 1x -v ./itest/
 
 clean:
 	rm -rf $(BIN_DIR)
