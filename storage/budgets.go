@@ -29,6 +29,18 @@ const MaxBudgetSats = 21_000_000 * 100_000_000
 // MaxDomainListLen bounds each of the allow and deny lists.
 const MaxDomainListLen = 1000
 
+// Limits that apply until limits are stored: the absence of a budget
+// never means an unlimited one.
+const (
+	DefaultPerPaymentSats = 1_000
+	DefaultPerDaySats     = 10_000
+)
+
+// DefaultBudgetLimits returns the limits that apply until limits are stored.
+func DefaultBudgetLimits() BudgetLimits {
+	return BudgetLimits{PerPaymentSats: DefaultPerPaymentSats, PerDaySats: DefaultPerDaySats}
+}
+
 // BudgetLimits caps what the consumer may spend. A zero limit means no
 // limit of that kind. Days are UTC calendar days: a payment counts
 // against the day (and the domain's day) on which it was reserved.
@@ -142,7 +154,7 @@ func (s *Store) PutBudgetLimits(ctx context.Context, l BudgetLimits) error {
 }
 
 // BudgetLimits returns the stored limits; found is false when none were
-// ever stored (and then l is the zero value: no limits).
+// ever stored, and then l is DefaultBudgetLimits().
 func (s *Store) BudgetLimits(ctx context.Context) (l BudgetLimits, found bool, err error) {
 	if err := ctx.Err(); err != nil {
 		return l, false, err
@@ -308,7 +320,7 @@ func getBudgetLimits(txn *badger.Txn) (BudgetLimits, bool, error) {
 	k := []byte(keyBudgetLimits)
 	item, err := txn.Get(k)
 	if errors.Is(err, badger.ErrKeyNotFound) {
-		return BudgetLimits{}, false, nil
+		return DefaultBudgetLimits(), false, nil
 	}
 	if err != nil {
 		return BudgetLimits{}, false, fmt.Errorf("storage: reading %s: %w", keyBudgetLimits, err)

@@ -1,13 +1,98 @@
 package main
 
 import (
+	"fmt"
+	"slices"
+
 	"github.com/urfave/cli/v2"
+	"github.com/urfave/cli/v2/altsrc"
 
 	"github.com/l402d/l402d/plugin"
+	"github.com/l402d/l402d/plugin/consumer"
+	"github.com/l402d/l402d/storage"
 )
 
 // consumerFlags are the spending side's flags.
-func consumerFlags() []cli.Flag { return nil }
+func consumerFlags() []cli.Flag {
+	const budgetDefault = "the stored value; in a new data dir "
+	return []cli.Flag{
+		altsrc.NewInt64Flag(&cli.Int64Flag{Name: "consumer.max-fee-sats", EnvVars: []string{"L402D_CONSUMER_MAX_FEE_SATS"}, Value: consumer.DefaultMaxFeeSats,
+			Usage: "routing fee limit of a payment, in sats: the larger of this and --consumer.max-fee-percent of the amount"}),
+		altsrc.NewFloat64Flag(&cli.Float64Flag{Name: "consumer.max-fee-percent", EnvVars: []string{"L402D_CONSUMER_MAX_FEE_PERCENT"}, Value: consumer.DefaultMaxFeePercent,
+			Usage: "routing fee limit of a payment, in percent of its amount (see --consumer.max-fee-sats)"}),
+		altsrc.NewDurationFlag(&cli.DurationFlag{Name: "consumer.payment-timeout", EnvVars: []string{"L402D_CONSUMER_PAYMENT_TIMEOUT"}, Value: consumer.DefaultPaymentTimeout,
+			Usage: "how long LND may try to pay one invoice; a payment still in flight after it is resumed in the background"}),
+		altsrc.NewDurationFlag(&cli.DurationFlag{Name: "consumer.request-timeout", EnvVars: []string{"L402D_CONSUMER_REQUEST_TIMEOUT"}, Value: consumer.DefaultRequestTimeout,
+			Usage: "how long to wait for a target's response headers"}),
+		altsrc.NewInt64Flag(&cli.Int64Flag{Name: "consumer.max-response-bytes", EnvVars: []string{"L402D_CONSUMER_MAX_RESPONSE_BYTES"}, Value: consumer.DefaultMaxResponseBytes,
+			Usage: "largest body returned inside a JSON access answer (streamed answers are not capped)"}),
+		altsrc.NewBoolFlag(&cli.BoolFlag{Name: "consumer.allow-private", EnvVars: []string{"L402D_CONSUMER_ALLOW_PRIVATE"},
+			Usage: "let access and quote reach private, loopback and link-local addresses (off: only public hosts)"}),
+		altsrc.NewInt64Flag(&cli.Int64Flag{Name: "consumer.budget.per-payment-sats", EnvVars: []string{"L402D_CONSUMER_BUDGET_PER_PAYMENT_SATS"},
+			DefaultText: fmt.Sprint(budgetDefault, storage.DefaultPerPaymentSats), Usage: "largest amount of one payment, fees excluded; 0: no limit"}),
+		altsrc.NewInt64Flag(&cli.Int64Flag{Name: "consumer.budget.per-day-sats", EnvVars: []string{"L402D_CONSUMER_BUDGET_PER_DAY_SATS"},
+			DefaultText: fmt.Sprint(budgetDefault, storage.DefaultPerDaySats), Usage: "most spent per UTC calendar day, fees included; 0: no limit"}),
+		altsrc.NewInt64Flag(&cli.Int64Flag{Name: "consumer.budget.per-domain-sats", EnvVars: []string{"L402D_CONSUMER_BUDGET_PER_DOMAIN_SATS"},
+			DefaultText: budgetDefault + "0", Usage: "most spent on one domain per UTC calendar day, fees included; 0: no limit"}),
+		altsrc.NewStringSliceFlag(&cli.StringSliceFlag{Name: "consumer.budget.allow-domain", EnvVars: []string{"L402D_CONSUMER_BUDGET_ALLOW_DOMAIN"},
+			DefaultText: "the stored list", Usage: "only pay these domains (example.com, *.example.com; repeatable; \"none\" clears the list)"}),
+		altsrc.NewStringSliceFlag(&cli.StringSliceFlag{Name: "consumer.budget.deny-domain", EnvVars: []string{"L402D_CONSUMER_BUDGET_DENY_DOMAIN"},
+			DefaultText: "the stored list", Usage: "never pay these domains (repeatable; \"none\" clears the list)"}),
+	}
+}
 
-// applyConsumerFlags fills cfg.Consumer.
-func applyConsumerFlags(_ *cli.Context, _ *plugin.Config) error { return nil }
+// applyConsumerFlags fills cfg.Consumer. Budget flags override the stored
+// budget only when given (on the command line, in the environment or in
+// the config file); budgets changed with l402cli budget set persist
+// otherwise.
+func applyConsumerFlags(c *cli.Context, cfg *plugin.Config) error {
+	cc := plugin.ConsumerConfig{
+		MaxFeeSats: c.Int64("consumer.max-fee-sats"), MaxFeePercent: c.Float64("consumer.max-fee-percent"),
+		PaymentTimeout: c.Duration("consumer.payment-timeout"), RequestTimeout: c.Duration("consumer.request-timeout"),
+		MaxResponseBytes: c.Int64("consumer.max-response-bytes"), AllowPrivate: c.Bool("consumer.allow-private"),
+	}
+	switch {
+	case cc.MaxFeeSats < 0:
+		return fmt.Errorf("--consumer.max-fee-sats %d: want 0 or more", cc.MaxFeeSats)
+	case cc.MaxFeePercent < 0 || cc.MaxFeePercent > 100:
+		return fmt.Errorf("--consumer.max-fee-percent %v: want 0 to 100", cc.MaxFeePercent)
+	case cc.MaxResponseBytes < 0:
+		return fmt.Errorf("--consumer.max-response-bytes %d: want 0 or more", cc.MaxResponseBytes)
+	}
+	for _, f := range []struct {
+		name string
+		dst  **int64
+	}{
+		{"consumer.budget.per-payment-sats", &cc.Budget.PerPaymentSats},
+		{"consumer.budget.per-day-sats", &cc.Budget.PerDaySats},
+		{"consumer.budget.per-domain-sats", &cc.Budget.PerDomainSats},
+	} {
+		if c.IsSet(f.name) {
+			n := c.Int64(f.name)
+			if n < 0 {
+				return fmt.Errorf("--%s %d: want 0 (no limit) or more", f.name, n)
+			}
+			*f.dst = &n
+		}
+	}
+	for _, f := range []struct {
+		name string
+		dst  **[]string
+	}{
+		{"consumer.budget.allow-domain", &cc.Budget.AllowDomains},
+		{"consumer.budget.deny-domain", &cc.Budget.DenyDomains},
+	} {
+		if !c.IsSet(f.name) {
+			continue
+		}
+		list := slices.DeleteFunc(slices.Clone(c.StringSlice(f.name)), func(s string) bool { return s == "" || s == "none" })
+		for _, s := range list {
+			if _, err := consumer.ParseDomainPattern(s); err != nil {
+				return fmt.Errorf("--%s: %w", f.name, err)
+			}
+		}
+		*f.dst = &list
+	}
+	cfg.Consumer = cc
+	return nil
+}

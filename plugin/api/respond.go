@@ -43,16 +43,21 @@ const MaxBodyBytes = 64 << 10
 // the field and so that camelCase and snake_case spellings both work.
 type fields map[string]json.RawMessage
 
-// decodeObject reads a JSON object body.
+// decodeObject reads a JSON object body of at most MaxBodyBytes.
 func decodeObject(w http.ResponseWriter, r *http.Request) (fields, *ErrorBody) {
-	r.Body = http.MaxBytesReader(w, r.Body, MaxBodyBytes)
+	return decodeObjectN(w, r, MaxBodyBytes)
+}
+
+// decodeObjectN reads a JSON object body of at most limit bytes.
+func decodeObjectN(w http.ResponseWriter, r *http.Request, limit int64) (fields, *ErrorBody) {
+	r.Body = http.MaxBytesReader(w, r.Body, limit)
 	var f fields
 	dec := json.NewDecoder(r.Body)
 	if err := dec.Decode(&f); err != nil {
 		var tooBig *http.MaxBytesError
 		switch {
 		case errors.As(err, &tooBig):
-			return nil, &ErrorBody{Error: fmt.Sprintf("request body is larger than %d bytes", MaxBodyBytes), Code: "body_too_large", Fix: "send a smaller JSON object"}
+			return nil, &ErrorBody{Error: fmt.Sprintf("request body is larger than %d bytes", limit), Code: "body_too_large", Fix: "send a smaller JSON object"}
 		case err.Error() == "EOF":
 			return nil, &ErrorBody{Error: "request body is empty", Code: "invalid_json", Fix: "send a JSON object"}
 		}

@@ -1,0 +1,79 @@
+package main
+
+import (
+	"log/slog"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/urfave/cli/v2"
+
+	"github.com/l402d/l402d/plugin"
+)
+
+// parseConfig runs the app's flag parsing on args and returns the Config.
+func parseConfig(t *testing.T, args ...string) plugin.Config {
+	t.Helper()
+	app := newApp()
+	var cfg plugin.Config
+	app.Action = func(c *cli.Context) error {
+		var err error
+		cfg, err = configFrom(c, slog.New(slog.DiscardHandler))
+		return err
+	}
+	if err := app.Run(append([]string{"l402d"}, args...)); err != nil {
+		t.Fatal(err)
+	}
+	return cfg
+}
+
+func TestConsumerFlags(t *testing.T) {
+	cfg := parseConfig(t)
+	if cc := cfg.Consumer; cc.MaxFeeSats != 10 || cc.MaxFeePercent != 1 || cc.PaymentTimeout != time.Minute || cc.AllowPrivate ||
+		cc.Budget.PerDaySats != nil || cc.Budget.AllowDomains != nil {
+		t.Fatalf("defaults: %+v", cc)
+	}
+
+	cfg = parseConfig(t, "--consumer.allow-private", "--consumer.max-fee-sats", "3", "--consumer.budget.per-day-sats", "0",
+		"--consumer.budget.deny-domain", "Bad.example", "--consumer.budget.allow-domain", "none")
+	cc := cfg.Consumer
+	if !cc.AllowPrivate || cc.MaxFeeSats != 3 || cc.Budget.PerDaySats == nil || *cc.Budget.PerDaySats != 0 || cc.Budget.PerPaymentSats != nil ||
+		len(*cc.Budget.DenyDomains) != 1 || cc.Budget.AllowDomains == nil || len(*cc.Budget.AllowDomains) != 0 {
+		t.Fatalf("flags: %+v", cc)
+	}
+
+	t.Setenv("L402D_CONSUMER_BUDGET_PER_PAYMENT_SATS", "77")
+	t.Setenv("L402D_CONSUMER_PAYMENT_TIMEOUT", "5s")
+	if cc := parseConfig(t).Consumer; cc.Budget.PerPaymentSats == nil || *cc.Budget.PerPaymentSats != 77 || cc.PaymentTimeout != 5*time.Second {
+		t.Fatalf("env: %+v", cc)
+	}
+
+	yaml := filepath.Join(t.TempDir(), "l402d.yaml")
+	if err := os.WriteFile(yaml, []byte("consumer.allow-private: true\nconsumer.max-fee-percent: 0.5\nconsumer.budget.per-domain-sats: 42\n"+
+		"consumer.budget.allow-domain:\n  - '*.example.com'\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cc = parseConfig(t, "--config", yaml).Consumer
+	if !cc.AllowPrivate || cc.MaxFeePercent != 0.5 || cc.Budget.PerDomainSats == nil || *cc.Budget.PerDomainSats != 42 ||
+		cc.Budget.AllowDomains == nil || (*cc.Budget.AllowDomains)[0] != "*.example.com" {
+		t.Fatalf("config file: %+v", cc)
+	}
+}
+
+func TestConsumerFlagsRejected(t *testing.T) {
+	for _, args := range [][]string{
+		{"--consumer.max-fee-percent", "101"},
+		{"--consumer.budget.per-day-sats", "-1"},
+		{"--consumer.budget.deny-domain", "https://x/y"},
+	} {
+		app := newApp()
+		app.Action = func(c *cli.Context) error {
+			_, err := configFrom(c, slog.New(slog.DiscardHandler))
+			return err
+		}
+		if err := app.Run(append([]string{"l402d"}, args...)); err == nil {
+			t.Errorf("%v accepted", args)
+		}
+	}
+}

@@ -1,0 +1,114 @@
+package consumer
+
+import (
+	"net/netip"
+	"strings"
+	"testing"
+
+	"github.com/l402d/l402d/l402"
+)
+
+func FuzzParseTarget(f *testing.F) {
+	for _, s := range []string{"https://api.example.com/v1/x?q=1", "http://[::1]:8080/a", "https://u:p@x/", "ftp://x", "http://x:0", "http://%41/", "https://xn--bcher-kva.example/"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		u, err := ParseTarget(s)
+		if err != nil {
+			return
+		}
+		o, d := Origin(u), Domain(u)
+		if !strings.HasPrefix(o, u.Scheme+"://") || d == "" || u.Path == "" || u.User != nil {
+			t.Fatalf("%q: origin %q domain %q path %q", s, o, d, u.Path)
+		}
+		// The origin of a URL is stable: parsing it again gives it back.
+		if again, err := ParseTarget(o); err == nil && Origin(again) != o {
+			t.Fatalf("origin %q re-parses to %q", o, Origin(again))
+		}
+	})
+}
+
+func FuzzParseDomainPattern(f *testing.F) {
+	for _, s := range []string{"example.com", "*.example.com", "A.B.", "", "*.", "a..b", "[::1]"} {
+		f.Add(s, "x.example.com")
+	}
+	f.Fuzz(func(t *testing.T, s, domain string) {
+		p, err := ParseDomainPattern(s)
+		if err != nil {
+			return
+		}
+		if again, err := ParseDomainPattern(p); err != nil || again != p {
+			t.Fatalf("%q normalizes to %q, then %q %v", s, p, again, err)
+		}
+		if DomainMatches(p, domain) && !strings.HasPrefix(p, "*.") && p != domain {
+			t.Fatalf("%q matches %q", p, domain)
+		}
+	})
+}
+
+func FuzzScope(f *testing.F) {
+	f.Add("/a/*", "weather", "/a/b")
+	f.Add("https://x/y*", "", "/y/z")
+	f.Add("forecast", "svc", "/")
+	f.Fuzz(func(t *testing.T, resource, service, path string) {
+		info := l402.Info{Resource: resource}
+		if service != "" {
+			info.Services = []l402.Service{{Name: service}}
+		}
+		scope := ScopeFor(info, path)
+		if scope == "" {
+			t.Fatal("empty scope")
+		}
+		// A token always covers the path it was bought for, unless its
+		// resource caveat says otherwise.
+		if resource == "" && path != "" && !ScopeMatches(scope, path) {
+			t.Fatalf("scope %q does not cover %q", scope, path)
+		}
+		_ = scopeRank(scope)
+	})
+}
+
+func FuzzParseManifest(f *testing.F) {
+	f.Add([]byte(`{"services":[{"name":"a","path":"/a","priceSats":5}]}`))
+	f.Add([]byte(`{"routes":[{"path":"/p","price":{"amount_msat":"1000"}}]}`))
+	f.Add([]byte(`{"prices":[{"price":{"price":{"price":1}}}]}`))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		m, err := ParseManifest(b)
+		if err != nil {
+			return
+		}
+		if len(m.Entries) > maxManifestEntries {
+			t.Fatalf("%d entries", len(m.Entries))
+		}
+		for _, e := range m.Entries {
+			if e.PriceSats < 0 || e.PriceMsat < 0 {
+				t.Fatalf("negative price %+v", e)
+			}
+		}
+	})
+}
+
+func FuzzParseChallengeBody(f *testing.F) {
+	f.Add([]byte(`{"macaroon":"m","invoice":"i","amountSats":50}`))
+	f.Add([]byte(`{"amount":1e30}`))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		if _, price := ParseChallengeBody(b); price < 0 {
+			t.Fatalf("negative price %d", price)
+		}
+	})
+}
+
+func FuzzIsPublicAddr(f *testing.F) {
+	f.Add([]byte{127, 0, 0, 1})
+	f.Add([]byte{0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff, 10, 0, 0, 1})
+	f.Fuzz(func(t *testing.T, b []byte) {
+		a, ok := netip.AddrFromSlice(b)
+		if !ok {
+			return
+		}
+		// An IPv4-mapped address is judged as its IPv4 address.
+		if IsPublicAddr(a) != IsPublicAddr(a.Unmap()) {
+			t.Fatalf("%s and %s disagree", a, a.Unmap())
+		}
+	})
+}

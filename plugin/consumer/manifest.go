@@ -1,0 +1,158 @@
+package consumer
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"strings"
+)
+
+// Limits on a price manifest.
+const (
+	maxManifestBytes   = 1 << 20
+	maxManifestEntries = 1000
+)
+
+// Manifest is a service's price list as read from /.well-known/l402.json.
+type Manifest struct {
+	Name    string          `json:"name,omitempty"`
+	Entries []ManifestEntry `json:"entries"`
+}
+
+// ManifestEntry is one priced resource of a manifest.
+type ManifestEntry struct {
+	Name        string `json:"name,omitempty"`
+	Path        string `json:"path,omitempty"`
+	Method      string `json:"method,omitempty"`
+	Description string `json:"description,omitempty"`
+	PriceSats   int64  `json:"priceSats"`
+	// PriceMsat is set when the manifest priced in millisatoshis.
+	PriceMsat int64 `json:"priceMsat,omitempty"`
+}
+
+// ParseManifest reads a price manifest. No one format is standard yet, so
+// it is tolerant: a JSON object whose services, routes, endpoints,
+// resources or prices array lists entries with a path (path, pattern,
+// route, endpoint, url or resource), a name (name, service or id), a
+// method, a description and a price (priceSats, price_sats, amountSats,
+// amount_sats, or price as sats; price_msat, priceMsat, amount_msat in
+// msat; or price as an object holding one of those).
+func ParseManifest(b []byte) (*Manifest, error) {
+	var top map[string]json.RawMessage
+	if err := json.Unmarshal(b, &top); err != nil {
+		return nil, fmt.Errorf("manifest is not a JSON object: %w", err)
+	}
+	m := &Manifest{Entries: []ManifestEntry{}}
+	m.Name = jsonString(top, "name")
+	if m.Name == "" {
+		var svc map[string]json.RawMessage
+		if json.Unmarshal(top["service"], &svc) == nil {
+			m.Name = jsonString(svc, "name")
+		}
+	}
+	found := false
+	for _, k := range []string{"services", "routes", "endpoints", "resources", "prices"} {
+		var items []map[string]json.RawMessage
+		if json.Unmarshal(top[k], &items) != nil || items == nil {
+			continue
+		}
+		found = true
+		for _, it := range items {
+			if len(m.Entries) == maxManifestEntries {
+				return m, nil
+			}
+			e := ManifestEntry{
+				Name:        firstString(it, "name", "service", "id"),
+				Path:        firstString(it, "path", "pattern", "route", "endpoint", "url", "resource"),
+				Method:      strings.ToUpper(jsonString(it, "method")),
+				Description: jsonString(it, "description"),
+			}
+			e.PriceSats, e.PriceMsat = manifestPrice(it)
+			m.Entries = append(m.Entries, e)
+		}
+	}
+	if !found {
+		return nil, errors.New("manifest lists no services, routes, endpoints, resources or prices")
+	}
+	return m, nil
+}
+
+// manifestPrice reads an entry's price in sats (rounded up) and msat.
+func manifestPrice(it map[string]json.RawMessage) (sats, msat int64) {
+	for _, k := range []string{"priceSats", "price_sats", "amountSats", "amount_sats", "price"} {
+		if n, ok := jsonInt(it, k); ok {
+			return n, 0
+		}
+	}
+	for _, k := range []string{"priceMsat", "price_msat", "amount_msat", "amountMsat"} {
+		if n, ok := jsonInt(it, k); ok {
+			return (n + 999) / 1000, n
+		}
+	}
+	var price map[string]json.RawMessage
+	if json.Unmarshal(it["price"], &price) == nil && price != nil {
+		return manifestPrice(price)
+	}
+	return 0, 0
+}
+
+func jsonString(m map[string]json.RawMessage, k string) string {
+	var s string
+	_ = json.Unmarshal(m[k], &s)
+	return s
+}
+
+func firstString(m map[string]json.RawMessage, keys ...string) string {
+	for _, k := range keys {
+		if s := jsonString(m, k); s != "" {
+			return s
+		}
+	}
+	return ""
+}
+
+// jsonInt reads a non-negative whole number, also from a numeric string.
+func jsonInt(m map[string]json.RawMessage, k string) (int64, bool) {
+	raw, ok := m[k]
+	if !ok {
+		return 0, false
+	}
+	var n int64
+	if json.Unmarshal(raw, &n) != nil {
+		var s string
+		if json.Unmarshal(raw, &s) != nil || json.Unmarshal([]byte(s), &n) != nil {
+			return 0, false
+		}
+	}
+	return n, n >= 0
+}
+
+// quoteManifest fetches and parses a price manifest.
+func (c *Consumer) quoteManifest(ctx context.Context, pr *prepared) (*Quote, error) {
+	pr.method, pr.body = http.MethodGet, nil
+	resp, err := c.do(ctx, pr, nil)
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	q := &Quote{URL: pr.u.String(), Status: resp.StatusCode}
+	if resp.StatusCode != http.StatusOK {
+		q.Refusal = &Refusal{Code: "no_manifest", Field: "url", Problem: fmt.Sprintf("the manifest answered %d", resp.StatusCode), Fix: "this service publishes no price manifest; quote a resource URL instead"}
+		return q, nil
+	}
+	b, err := io.ReadAll(io.LimitReader(resp.Body, maxManifestBytes+1))
+	if err != nil {
+		return nil, &UpstreamError{Method: pr.method, URL: q.URL, Err: err}
+	}
+	if len(b) > maxManifestBytes {
+		q.Refusal = &Refusal{Code: "invalid_manifest", Field: "url", Problem: fmt.Sprintf("the manifest is larger than %d bytes", maxManifestBytes)}
+		return q, nil
+	}
+	if q.Manifest, err = ParseManifest(b); err != nil {
+		q.Refusal = &Refusal{Code: "invalid_manifest", Field: "url", Problem: err.Error()}
+	}
+	return q, nil
+}

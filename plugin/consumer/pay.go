@@ -1,0 +1,412 @@
+package consumer
+
+import (
+	"context"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/lightningnetwork/lnd/lntypes"
+
+	"github.com/l402d/l402d/invoices"
+	"github.com/l402d/l402d/l402"
+	"github.com/l402d/l402d/storage"
+)
+
+// Errors of a payment that was attempted. Both are *PaymentError.
+var (
+	// ErrPaymentFailed: LND reports the payment failed; nothing was paid
+	// and its reservation is released.
+	ErrPaymentFailed = errors.New("payment failed")
+	// ErrPaymentInFlight: the outcome is not known yet (LND is still
+	// trying, or could not be asked). The journal keeps the payment in
+	// flight and the resumer records its outcome, and caches its token,
+	// as soon as LND knows it.
+	ErrPaymentInFlight = errors.New("payment still in flight")
+)
+
+// PaymentError is a payment that failed or whose outcome is pending.
+type PaymentError struct {
+	PaymentHash lntypes.Hash
+	InFlight    bool
+	// Reason is LND's failure reason, or why the outcome is unknown.
+	Reason string
+}
+
+func (e *PaymentError) Error() string {
+	if e.InFlight {
+		return fmt.Sprintf("payment %s is still in flight (%s); l402d keeps tracking it and records the outcome", e.PaymentHash, e.Reason)
+	}
+	return fmt.Sprintf("payment %s failed: %s", e.PaymentHash, e.Reason)
+}
+
+// Is matches ErrPaymentInFlight or ErrPaymentFailed.
+func (e *PaymentError) Is(target error) bool {
+	if e.InFlight {
+		return target == ErrPaymentInFlight
+	}
+	return target == ErrPaymentFailed
+}
+
+// PaymentInfo describes a payment made (or found made) for a request.
+type PaymentInfo struct {
+	PaymentHash string               `json:"paymentHash"`
+	State       storage.PaymentState `json:"state"`
+	AmountSats  int64                `json:"amountSats"`
+	AmountMsat  int64                `json:"amountMsat"`
+	FeeMsat     int64                `json:"feeMsat"`
+	Preimage    string               `json:"preimage,omitempty"`
+	// AlreadyPaid: the journal held this payment as succeeded, so
+	// nothing was paid now.
+	AlreadyPaid bool `json:"alreadyPaid,omitempty"`
+}
+
+func paymentInfo(p *storage.Payment, already bool) *PaymentInfo {
+	pi := &PaymentInfo{PaymentHash: p.PaymentHash.String(), State: p.State, AmountSats: p.AmountMsat / 1000,
+		AmountMsat: p.AmountMsat, FeeMsat: p.FeeMsat, AlreadyPaid: already}
+	if p.State == storage.PaymentSucceeded {
+		pi.Preimage = hex.EncodeToString(p.Preimage[:])
+	}
+	return pi
+}
+
+// TokenInfo is an L402 token and the credential that presents it.
+type TokenInfo struct {
+	// Authorization is the ready header value: "L402 <macaroon>:<preimage>".
+	Authorization string    `json:"authorization"`
+	Macaroon      string    `json:"macaroon"`
+	Preimage      string    `json:"preimage"`
+	PaymentHash   string    `json:"paymentHash"`
+	Origin        string    `json:"origin,omitempty"`
+	Scope         string    `json:"scope,omitempty"`
+	Service       string    `json:"service,omitempty"`
+	AmountSats    int64     `json:"amountSats,omitempty"`
+	ExpiresAt     time.Time `json:"expiresAt,omitzero"`
+}
+
+// TokenInfoOf renders a cached token.
+func TokenInfoOf(t *storage.Token) *TokenInfo {
+	return &TokenInfo{
+		Authorization: l402.AuthorizationValue(t.Macaroon, t.Preimage), Macaroon: t.Macaroon,
+		Preimage: hex.EncodeToString(t.Preimage[:]), PaymentHash: t.PaymentHash.String(),
+		Origin: t.Origin, Scope: t.Scope, Service: t.Service, AmountSats: t.AmountSats, ExpiresAt: t.ExpiresAt,
+	}
+}
+
+// offer is a challenge that passed policy: what paying it means.
+type offer struct {
+	macaroon string
+	info     l402.Info
+	invoice  string
+	decoded  invoices.DecodedInvoice
+	// origin, domain and scope are empty when no URL is known.
+	url, origin, domain, scope string
+	feeLimitMsat               int64
+	// paid: the journal holds the hash as paid; paying it returns that.
+	paid bool
+}
+
+// paidBefore reports whether the journal holds h as paid.
+func (c *Consumer) paidBefore(ctx context.Context, h lntypes.Hash) (bool, error) {
+	p, err := c.store.Payment(ctx, h)
+	if errors.Is(err, storage.ErrNotFound) {
+		return false, nil
+	}
+	return err == nil && p.State == storage.PaymentSucceeded, err
+}
+
+// evaluate checks a challenge against policy: the macaroon decodes and is
+// bound to the invoice's payment hash and not expired, the invoice is for
+// this network, has an amount, has not expired and asks what the seller
+// advertised (advertisedSats, 0 if unknown, and the token's amount
+// caveat), no more than maxSats; and target's domain is allowed. target
+// may be nil.
+func (c *Consumer) evaluate(ctx context.Context, ch l402.Challenge, advertisedSats, maxSats int64, target *url.URL) (*offer, error) {
+	mac, err := l402.DecodeMacaroon(ch.Macaroon)
+	if err != nil {
+		return nil, &PolicyError{Code: "invalid_macaroon", Field: "macaroon", Problem: "does not decode: " + err.Error(), Fix: "send the macaroon exactly as the challenge carried it"}
+	}
+	info, err := l402.Inspect(mac)
+	if err != nil {
+		return nil, &PolicyError{Code: "invalid_macaroon", Field: "macaroon", Problem: "has no L402 identifier: " + err.Error(), Fix: "this is not an L402 token; do not pay for it"}
+	}
+	d, err := c.ln.DecodeInvoice(ctx, ch.Invoice)
+	if err != nil {
+		return nil, invoiceError("invoice", err)
+	}
+	now := c.cfg.Now()
+	if info.Identifier.PaymentHash != d.PaymentHash {
+		return nil, &PolicyError{Code: "hash_mismatch", Field: "macaroon",
+			Problem: fmt.Sprintf("is bound to payment hash %s but the invoice pays %s", info.Identifier.PaymentHash, d.PaymentHash),
+			Fix:     "do not pay this challenge: paying the invoice would not make the token valid"}
+	}
+	if info.Expired(now) {
+		return nil, &PolicyError{Code: "token_expired", Field: "macaroon", Problem: "expired at " + info.ValidUntil.UTC().Format(time.RFC3339),
+			Fix: "request the resource again for a fresh challenge"}
+	}
+	o := &offer{macaroon: strings.TrimSpace(ch.Macaroon), info: info, invoice: strings.TrimSpace(ch.Invoice), decoded: d,
+		feeLimitMsat: c.feeLimitMsat(d.AmountMsat)}
+	if target != nil {
+		o.url, o.origin, o.domain, o.scope = target.String(), Origin(target), Domain(target), ScopeFor(info, target.Path)
+	}
+	if o.paid, err = c.paidBefore(ctx, d.PaymentHash); err != nil || o.paid {
+		// Paid before: nothing will be paid, so the price rules (an
+		// invoice that has expired since, say) do not apply.
+		return o, err
+	}
+	if err := checkOffer(offerTerms{invoice: d, advertisedSats: []int64{advertisedSats, info.AmountSats}, maxSats: maxSats}, now); err != nil {
+		return nil, err
+	}
+	if target != nil {
+		limits, _, err := c.store.BudgetLimits(ctx)
+		if err != nil {
+			return nil, err
+		}
+		if err := checkDomain(limits.AllowDomains, limits.DenyDomains, o.domain); err != nil {
+			return nil, err
+		}
+	}
+	return o, nil
+}
+
+func (o *offer) entry(kind storage.PaymentKind) storage.Payment {
+	return storage.Payment{
+		PaymentHash: o.decoded.PaymentHash, Kind: kind, Invoice: o.invoice, AmountMsat: o.decoded.AmountMsat,
+		FeeLimitMsat: o.feeLimitMsat, Domain: o.domain, URL: o.url, Macaroon: o.macaroon, Origin: o.origin, Scope: o.scope,
+	}
+}
+
+// PayChallengeRequest asks to pay an L402 challenge.
+type PayChallengeRequest struct {
+	// Invoice and Macaroon are the challenge's, or Challenge is its whole
+	// WWW-Authenticate value.
+	Invoice, Macaroon string
+	Challenge         string
+	// MaxSats refuses a price above it; 0 leaves only the budget.
+	MaxSats int64
+	// URL, if set, is the resource the challenge came from: the payment
+	// counts against its domain's budget and the token is cached for it.
+	URL string
+}
+
+// PayChallengeResult is a paid challenge.
+type PayChallengeResult struct {
+	Payment *PaymentInfo `json:"payment"`
+	Token   *TokenInfo   `json:"token"`
+}
+
+// PayChallenge pays an L402 challenge and returns the token with its ready
+// Authorization value. A challenge whose hash the journal holds as paid
+// is not paid again: its token is returned with AlreadyPaid set.
+func (c *Consumer) PayChallenge(ctx context.Context, req PayChallengeRequest) (*PayChallengeResult, error) {
+	ch := l402.Challenge{Invoice: req.Invoice, Macaroon: req.Macaroon}
+	if req.Challenge != "" {
+		cs, err := l402.ParseChallenges([]string{req.Challenge})
+		if err != nil {
+			return nil, &FieldError{"challenge", "holds no L402 challenge: " + err.Error(), `send the WWW-Authenticate value, e.g. L402 macaroon="…", invoice="…"`}
+		}
+		ch = cs[0]
+	}
+	if ch.Invoice == "" || ch.Macaroon == "" {
+		return nil, &FieldError{"invoice", "and macaroon are required", "send both from the 402 challenge, or the whole WWW-Authenticate value as challenge"}
+	}
+	if req.MaxSats < 0 {
+		return nil, &FieldError{"maxSats", "is negative", "send 0 (no cap beyond the budget) or a price cap in sats"}
+	}
+	var target *url.URL
+	if req.URL != "" {
+		var err error
+		if target, err = ParseTarget(req.URL); err != nil {
+			return nil, err
+		}
+	}
+	o, err := c.evaluate(ctx, ch, 0, req.MaxSats, target)
+	if err != nil {
+		c.count("refused", nil)
+		return nil, err
+	}
+	p, already, err := c.pay(ctx, o.entry(storage.KindChallenge))
+	if err != nil {
+		return nil, err
+	}
+	tok := TokenInfoOf(tokenOf(o, p.Preimage))
+	return &PayChallengeResult{Payment: paymentInfo(p, already), Token: tok}, nil
+}
+
+// PayInvoice pays a BOLT 11 invoice and returns the payment, with the
+// preimage. The same rules apply as to challenges (an amount, not
+// expired, this network, at most maxSats, the budget).
+func (c *Consumer) PayInvoice(ctx context.Context, invoice string, maxSats int64) (*PaymentInfo, error) {
+	if strings.TrimSpace(invoice) == "" {
+		return nil, &FieldError{"invoice", "is required", "send a BOLT 11 payment request (lnbc…)"}
+	}
+	if maxSats < 0 {
+		return nil, &FieldError{"maxSats", "is negative", "send 0 (no cap beyond the budget) or a price cap in sats"}
+	}
+	d, err := c.ln.DecodeInvoice(ctx, invoice)
+	if err != nil {
+		return nil, invoiceError("invoice", err)
+	}
+	paid, err := c.paidBefore(ctx, d.PaymentHash)
+	if err != nil {
+		return nil, err
+	}
+	if !paid {
+		if err := checkOffer(offerTerms{invoice: d, maxSats: maxSats}, c.cfg.Now()); err != nil {
+			c.count("refused", nil)
+			return nil, err
+		}
+	}
+	p, already, err := c.pay(ctx, storage.Payment{PaymentHash: d.PaymentHash, Kind: storage.KindInvoice,
+		Invoice: strings.TrimSpace(invoice), AmountMsat: d.AmountMsat, FeeLimitMsat: c.feeLimitMsat(d.AmountMsat)})
+	if err != nil {
+		return nil, err
+	}
+	return paymentInfo(p, already), nil
+}
+
+// pay runs one payment through the journal: reserve (entry + budget,
+// durably), mark in flight, pay with LND, record the outcome (and the
+// token) — all under the hash's lock, so a hash is never paid twice. A
+// hash the journal holds as succeeded is not paid: its entry is returned
+// with already true. An entry some earlier run left unfinished is first
+// resolved with LND.
+func (c *Consumer) pay(ctx context.Context, e storage.Payment) (p *storage.Payment, already bool, err error) {
+	unlock, err := c.locks.lock(ctx, e.PaymentHash)
+	if err != nil {
+		return nil, false, err
+	}
+	defer unlock()
+	for range 3 {
+		entry := e
+		existing, err := c.store.ReservePayment(ctx, &entry)
+		switch {
+		case err == nil:
+			return c.send(ctx, &entry)
+		case !errors.Is(err, storage.ErrExists):
+			if errors.Is(err, storage.ErrBudgetExceeded) {
+				c.count("refused", nil)
+			}
+			return nil, false, err
+		case existing.State == storage.PaymentSucceeded:
+			return existing, true, nil
+		}
+		// Reserved or in flight, and nobody in this process is on it:
+		// ask LND what became of it before paying anything.
+		tctx, cancel := context.WithTimeout(ctx, c.cfg.PaymentTimeout)
+		res, terr := c.ln.Track(tctx, e.PaymentHash)
+		resolved, rerr := c.record(tctx, existing, res, terr)
+		cancel()
+		switch {
+		case rerr != nil:
+			return nil, false, rerr
+		case resolved.State == storage.PaymentSucceeded:
+			return resolved, false, nil
+		}
+		// Failed: reserve again and pay.
+	}
+	return nil, false, fmt.Errorf("consumer: payment %s: the journal entry keeps changing", e.PaymentHash)
+}
+
+// send pays a reserved entry. The caller holds its lock.
+func (c *Consumer) send(ctx context.Context, e *storage.Payment) (*storage.Payment, bool, error) {
+	if err := c.store.MarkPaymentInFlight(ctx, e.PaymentHash); err != nil {
+		// Nothing was sent; the resumer finds LND knows nothing of it
+		// and releases the reservation.
+		c.orphan(e.PaymentHash)
+		return nil, false, err
+	}
+	// The payment outlives the caller: LND goes on paying if the caller
+	// leaves, so wait for its answer (and record it) regardless.
+	pctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), c.cfg.PaymentTimeout+payGrace)
+	defer cancel()
+	start := time.Now()
+	res, err := c.ln.Pay(pctx, invoices.PayRequest{Invoice: e.Invoice, MaxFeeMsat: e.FeeLimitMsat, Timeout: c.cfg.PaymentTimeout})
+	if errors.Is(err, invoices.ErrAlreadyPaid) {
+		c.log.Info("LND already has a payment for this hash; tracking it instead", "payment_hash", e.PaymentHash)
+		res, err = c.ln.Track(pctx, e.PaymentHash)
+	}
+	p, err := c.record(pctx, e, res, err)
+	if err != nil {
+		return nil, false, err
+	}
+	c.log.Info("payment final", "payment_hash", p.PaymentHash, "state", p.State, "amount_msat", p.AmountMsat,
+		"fee_msat", p.FeeMsat, "domain", p.Domain, "took", time.Since(start).Round(time.Millisecond), "reason", p.FailureReason)
+	if p.State == storage.PaymentFailed {
+		return nil, false, &PaymentError{PaymentHash: p.PaymentHash, Reason: p.FailureReason}
+	}
+	return p, false, nil
+}
+
+// record writes what LND said about a payment (res, err from Pay or
+// Track) to the journal. A final outcome completes the entry (and caches
+// its token); LND knowing nothing of the hash means it was never sent, so
+// it failed; anything else leaves it in flight for the resumer and yields
+// a *PaymentError with InFlight set. A failed payment is returned, not an
+// error: callers decide.
+func (c *Consumer) record(ctx context.Context, e *storage.Payment, res invoices.Payment, err error) (*storage.Payment, error) {
+	var o storage.PaymentOutcome
+	switch {
+	case err == nil && res.State == invoices.PaymentSucceeded:
+		o = storage.PaymentOutcome{Succeeded: true, Preimage: res.Preimage, AmountMsat: res.AmountMsat, FeeMsat: res.FeeMsat}
+	case err == nil && res.State == invoices.PaymentFailed:
+		o = storage.PaymentOutcome{FailureReason: res.FailureReason}
+	case errors.Is(err, invoices.ErrNotFound):
+		o = storage.PaymentOutcome{FailureReason: "never sent: LND has no payment for this hash"}
+	default:
+		c.orphan(e.PaymentHash)
+		reason := "LND has not reported a final state"
+		if err != nil {
+			reason = err.Error()
+		}
+		return nil, &PaymentError{PaymentHash: e.PaymentHash, InFlight: true, Reason: reason}
+	}
+	var tok *storage.Token
+	if o.Succeeded && e.Macaroon != "" && e.Origin != "" {
+		if mac, err := l402.DecodeMacaroon(e.Macaroon); err == nil {
+			if info, err := l402.Inspect(mac); err == nil {
+				tok = tokenOf(&offer{macaroon: e.Macaroon, info: info, origin: e.Origin, scope: e.Scope, decoded: invoices.DecodedInvoice{AmountMsat: e.AmountMsat}}, o.Preimage)
+			}
+		}
+	}
+	// The outcome is LND's; recording it must not depend on the caller
+	// still waiting.
+	p, changed, err := c.store.CompletePayment(context.WithoutCancel(ctx), e.PaymentHash, o, tok)
+	if err != nil {
+		c.orphan(e.PaymentHash)
+		return nil, fmt.Errorf("consumer: recording payment %s: %w", e.PaymentHash, err)
+	}
+	if changed {
+		if p.State == storage.PaymentSucceeded {
+			c.count("succeeded", p)
+		} else {
+			c.count("failed", p)
+		}
+	}
+	return p, nil
+}
+
+// tokenOf builds the cache entry of a paid offer.
+func tokenOf(o *offer, pre lntypes.Preimage) *storage.Token {
+	t := &storage.Token{Origin: o.origin, Scope: o.scope, PaymentHash: lntypes.Hash(o.info.Identifier.PaymentHash), Preimage: pre,
+		Macaroon: o.macaroon, AmountSats: o.decoded.AmountMsat / 1000, ExpiresAt: o.info.ValidUntil}
+	if len(o.info.Services) > 0 {
+		t.Service = o.info.Services[0].Name
+	}
+	return t
+}
+
+func (c *Consumer) count(outcome string, p *storage.Payment) {
+	m := c.cfg.Metrics
+	if m == nil {
+		return
+	}
+	m.PaymentsSent.WithLabelValues(outcome).Inc()
+	if outcome == "succeeded" && p != nil {
+		m.SpentSats.Add(float64(p.AmountMsat) / 1000)
+		m.FeesSats.Add(float64(p.FeeMsat) / 1000)
+	}
+}
