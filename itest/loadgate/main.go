@@ -1,0 +1,408 @@
+// Command loadgate measures what the gate costs: authenticated requests
+// per second and p50/p99 latency through the gate, against the same
+// loopback upstream called directly, in one run, at the same concurrency,
+// alternating the two targets round by round so that drift in the
+// machine's load hits both alike. It prints the ratio.
+//
+// By default it is self-contained: it starts a loopback upstream and an
+// embedded gate (the real gate.Gate serving on its own loopback listener,
+// the real producer over a real Badger store in a temporary directory)
+// whose Lightning backend is a stand-in that makes invoices and knows
+// their preimages, so the program can "pay" its own 402 and then load
+// the gate with that token. Nothing on the measured path calls the
+// Lightning backend: a paid request is parse + verify (root key from
+// memory) + proxy.
+//
+//	go run ./itest/loadgate -c 32 -d 5s -rounds 3
+//
+// With -gate, -direct and -auth it loads a running l402d instead (the
+// itest TestGateLoad buys a real token on regtest and does this):
+//
+//	go run ./itest/loadgate -gate http://127.0.0.1:8403/bench -direct http://127.0.0.1:9000/bench -auth 'L402 …:…'
+package main
+
+import (
+	"context"
+	"crypto/rand"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"runtime"
+	"runtime/pprof"
+	"slices"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/lightningnetwork/lnd/lntypes"
+
+	"github.com/l402d/l402d/invoices"
+	"github.com/l402d/l402d/l402"
+	"github.com/l402d/l402d/plugin/gate"
+	"github.com/l402d/l402d/plugin/metrics"
+	"github.com/l402d/l402d/plugin/producer"
+	"github.com/l402d/l402d/storage"
+)
+
+func main() {
+	if err := run(); err != nil {
+		fmt.Fprintln(os.Stderr, "loadgate:", err)
+		os.Exit(1)
+	}
+}
+
+type options struct {
+	conns    int
+	duration time.Duration
+	warmup   time.Duration
+	rounds   int
+	size     int
+	free     bool
+	gateURL  string
+	direct   string
+	auth     string
+}
+
+func run() error {
+	var o options
+	flag.IntVar(&o.conns, "c", 32, "concurrent connections (and workers) per target")
+	flag.DurationVar(&o.duration, "d", 5*time.Second, "measured time per target per round")
+	flag.DurationVar(&o.warmup, "warmup", time.Second, "unmeasured time per target before the first round")
+	flag.IntVar(&o.rounds, "rounds", 3, "rounds; each loads the direct target, then the gate")
+	flag.IntVar(&o.size, "size", 256, "response body size of the embedded upstream, bytes")
+	flag.BoolVar(&o.free, "free", false, "embedded gate with auth off: measures the bare proxy, no credential")
+	flag.StringVar(&o.gateURL, "gate", "", "load this URL through a running gate instead of an embedded one")
+	flag.StringVar(&o.direct, "direct", "", "with -gate: the same resource on the upstream, called directly")
+	flag.StringVar(&o.auth, "auth", "", "with -gate: the Authorization value (L402 <macaroon>:<preimage>)")
+	cpuProfile := flag.String("cpuprofile", "", "write CPU profiles of each round to FILE.<target>.<round>")
+	flag.Parse()
+
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	mode := "external gate " + o.gateURL
+	if o.gateURL == "" {
+		var err error
+		var cleanup func()
+		if o.gateURL, o.direct, o.auth, cleanup, err = embedded(ctx, o.size, o.free); err != nil {
+			return err
+		}
+		defer cleanup()
+		mode = "embedded gate (real gate, producer and Badger store; stand-in Lightning backend)"
+		if o.free {
+			mode = "embedded gate with auth off (the bare proxy: no credential, no verification)"
+		}
+	} else if o.direct == "" || o.auth == "" {
+		return errors.New("-gate needs -direct and -auth")
+	}
+
+	fmt.Printf("loadgate: %s\n", mode)
+	fmt.Printf("  %d connections per target, %d rounds x %v per target (after %v warm-up), GOMAXPROCS=%d, %s/%s\n",
+		o.conns, o.rounds, o.duration, o.warmup, runtime.GOMAXPROCS(0), runtime.GOOS, runtime.GOARCH)
+
+	direct := newTarget("direct", o.direct, "", o.conns)
+	gated := newTarget("gate", o.gateURL, o.auth, o.conns)
+	for _, t := range []*target{direct, gated} {
+		if err := t.check(ctx); err != nil {
+			return err
+		}
+		t.load(ctx, o.warmup, false)
+	}
+	for range o.rounds {
+		if err := profile(*cpuProfile, "direct", func() { direct.load(ctx, o.duration, true) }); err != nil {
+			return err
+		}
+		if err := profile(*cpuProfile, "gate", func() { gated.load(ctx, o.duration, true) }); err != nil {
+			return err
+		}
+	}
+
+	fmt.Printf("\n  %-7s %10s %10s %10s %10s %8s\n", "target", "requests", "req/s", "p50", "p99", "errors")
+	d, g := direct.report(), gated.report()
+	for _, r := range []result{d, g} {
+		fmt.Printf("  %-7s %10d %10.0f %10s %10s %8d\n", r.name, r.n, r.rps, us(r.p50), us(r.p99), r.errors)
+	}
+	fmt.Printf("\n  gate/direct throughput: %.1f%%   added p50: %s   added p99: %s\n",
+		100*g.rps/d.rps, us(g.p50-d.p50), us(g.p99-d.p99))
+	if g.errors > 0 || d.errors > 0 {
+		return fmt.Errorf("%d gate and %d direct requests failed", g.errors, d.errors)
+	}
+	return nil
+}
+
+// profile runs fn under the CPU profiler when path is set, writing
+// <path>.<target>.<n>, one file per target and round.
+func profile(path, name string, fn func()) error {
+	if path == "" {
+		fn()
+		return nil
+	}
+	profileRound++
+	f, err := os.Create(fmt.Sprintf("%s.%s.%d", path, name, (profileRound+1)/2))
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	if err := pprof.StartCPUProfile(f); err != nil {
+		return err
+	}
+	fn()
+	pprof.StopCPUProfile()
+	return nil
+}
+
+var profileRound int
+
+func us(d time.Duration) string { return strconv.FormatFloat(float64(d)/1e3, 'f', 1, 64) + "µs" }
+
+// target is one URL loaded by conns workers over as many connections.
+type target struct {
+	name, url, auth string
+	conns           int
+	client          *http.Client
+
+	mu        sync.Mutex
+	latencies []time.Duration
+	elapsed   time.Duration
+	errors    int64
+}
+
+func newTarget(name, url, auth string, conns int) *target {
+	tr := &http.Transport{
+		Proxy:               nil,
+		MaxIdleConns:        conns,
+		MaxIdleConnsPerHost: conns,
+		MaxConnsPerHost:     conns,
+		DisableCompression:  true,
+	}
+	return &target{name: name, url: url, auth: auth, conns: conns, client: &http.Client{Transport: tr}}
+}
+
+// check makes one request and wants a 200.
+func (t *target) check(ctx context.Context) error {
+	st, err := t.do(ctx)
+	if err != nil {
+		return fmt.Errorf("%s: %w", t.name, err)
+	}
+	if st != http.StatusOK {
+		return fmt.Errorf("%s: %s answered %d, want 200", t.name, t.url, st)
+	}
+	return nil
+}
+
+func (t *target) do(ctx context.Context) (int, error) {
+	req, err := http.NewRequestWithContext(ctx, "GET", t.url, nil)
+	if err != nil {
+		return 0, err
+	}
+	if t.auth != "" {
+		req.Header.Set("Authorization", t.auth)
+	}
+	resp, err := t.client.Do(req)
+	if err != nil {
+		return 0, err
+	}
+	_, _ = io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+	return resp.StatusCode, nil
+}
+
+// load runs the workers for d; with record, it keeps their latencies.
+func (t *target) load(ctx context.Context, d time.Duration, record bool) {
+	var stop atomic.Bool
+	var wg sync.WaitGroup
+	start := time.Now()
+	for range t.conns {
+		wg.Go(func() {
+			lat := make([]time.Duration, 0, 1<<14)
+			var errs int64
+			for !stop.Load() {
+				s := time.Now()
+				st, err := t.do(ctx)
+				if err != nil || st != http.StatusOK {
+					errs++
+					continue
+				}
+				lat = append(lat, time.Since(s))
+			}
+			if record {
+				t.mu.Lock()
+				t.latencies = append(t.latencies, lat...)
+				t.errors += errs
+				t.mu.Unlock()
+			}
+		})
+	}
+	time.Sleep(d)
+	stop.Store(true)
+	wg.Wait()
+	if record {
+		t.elapsed += time.Since(start)
+	}
+}
+
+type result struct {
+	name          string
+	n             int
+	rps           float64
+	p50, p99      time.Duration
+	errors        int64
+	elapsedPerRun time.Duration
+}
+
+func (t *target) report() result {
+	slices.Sort(t.latencies)
+	r := result{name: t.name, n: len(t.latencies), errors: t.errors}
+	if r.n == 0 {
+		return r
+	}
+	r.rps = float64(r.n) / t.elapsed.Seconds()
+	r.p50 = t.latencies[r.n*50/100]
+	r.p99 = t.latencies[r.n*99/100]
+	return r
+}
+
+// embedded starts a loopback upstream and a gate in front of it, buys a
+// token from the gate, and returns the two URLs of the same resource and
+// the token's Authorization value.
+func embedded(ctx context.Context, size int, free bool) (gateURL, directURL, auth string, cleanup func(), err error) {
+	var closers []func()
+	cleanup = func() {
+		for i := len(closers) - 1; i >= 0; i-- {
+			closers[i]()
+		}
+	}
+	defer func() {
+		if err != nil {
+			cleanup()
+		}
+	}()
+
+	body := make([]byte, size)
+	for i := range body {
+		body[i] = 'a' + byte(i%26)
+	}
+	up, err := listen(ctx, http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "text/plain")
+		w.Header().Set("Content-Length", strconv.Itoa(len(body)))
+		_, _ = w.Write(body)
+	}), &closers)
+	if err != nil {
+		return "", "", "", nil, err
+	}
+
+	dir, err := os.MkdirTemp("", "loadgate-")
+	if err != nil {
+		return "", "", "", nil, err
+	}
+	closers = append(closers, func() { os.RemoveAll(dir) })
+	store, err := storage.Open(ctx, storage.Options{Dir: dir, Logger: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		return "", "", "", nil, err
+	}
+	closers = append(closers, func() { store.Close() })
+	lnd := &standInLND{preimages: map[lntypes.Hash]lntypes.Preimage{}}
+	m := metrics.New() // the daemon always counts; so does the benchmark
+	prod, err := producer.New(producer.Config{Store: store, Backend: lnd, Metrics: m})
+	if err != nil {
+		return "", "", "", nil, err
+	}
+	if err := prod.Start(ctx); err != nil {
+		return "", "", "", nil, err
+	}
+	mode := `"on"`
+	if free {
+		mode = `"off"`
+	}
+	svcs, err := gate.ParseServices([]byte(fmt.Sprintf("services:\n  - name: bench\n    upstream: http://%s\n    price: 10\n    auth: %s\n", up, mode)), gate.ParseOptions{})
+	if err != nil {
+		return "", "", "", nil, err
+	}
+	g, err := gate.New(gate.Config{Producer: prod, Lookup: prod, Services: svcs, RequireUpstream: true, TokenRate: -1, Metrics: m})
+	if err != nil {
+		return "", "", "", nil, err
+	}
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return "", "", "", nil, err
+	}
+	gctx, stop := context.WithCancel(ctx)
+	done := make(chan struct{})
+	go func() { defer close(done); _ = g.Serve(gctx, l) }()
+	closers = append(closers, func() { stop(); <-done })
+
+	gateURL, directURL = "http://"+l.Addr().String()+"/bench", "http://"+up+"/bench"
+	if free {
+		return gateURL, directURL, "", cleanup, nil
+	}
+	resp, err := http.Get(gateURL)
+	if err != nil {
+		return "", "", "", nil, err
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusPaymentRequired {
+		return "", "", "", nil, fmt.Errorf("unpaid request answered %d, want 402", resp.StatusCode)
+	}
+	ch, err := l402.ParseChallenge(resp.Header)
+	if err != nil {
+		return "", "", "", nil, err
+	}
+	mac, err := l402.DecodeMacaroon(ch.Macaroon)
+	if err != nil {
+		return "", "", "", nil, err
+	}
+	id, err := l402.DecodeIdentifier(mac.Id())
+	if err != nil {
+		return "", "", "", nil, err
+	}
+	pre, ok := lnd.preimage(id.PaymentHash)
+	if !ok {
+		return "", "", "", nil, errors.New("the challenge's invoice is unknown")
+	}
+	return gateURL, directURL, l402.AuthorizationValue(ch.Macaroon, pre), cleanup, nil
+}
+
+// listen serves h on a loopback port until ctx ends.
+func listen(ctx context.Context, h http.Handler, closers *[]func()) (string, error) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return "", err
+	}
+	srv := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second}
+	go srv.Serve(l)
+	*closers = append(*closers, func() { srv.Close() })
+	return l.Addr().String(), nil
+}
+
+// standInLND makes invoices and remembers their preimages: the load
+// program pays its own 402 by looking the preimage up.
+type standInLND struct {
+	invoices.Backend
+	mu        sync.Mutex
+	preimages map[lntypes.Hash]lntypes.Preimage
+}
+
+func (b *standInLND) AddInvoice(_ context.Context, r invoices.AddInvoiceRequest) (invoices.Invoice, error) {
+	var p lntypes.Preimage
+	_, _ = rand.Read(p[:])
+	b.mu.Lock()
+	b.preimages[p.Hash()] = p
+	b.mu.Unlock()
+	return invoices.Invoice{PaymentHash: p.Hash(), PaymentRequest: "lnbcrt100n1standin" + p.Hash().String()[:16], ExpiresAt: time.Now().Add(r.Expiry)}, nil
+}
+
+func (b *standInLND) NodeInfo(context.Context) (invoices.NodeInfo, error) {
+	return invoices.NodeInfo{Pubkey: "02" + fmt.Sprintf("%064x", 1)}, nil
+}
+
+func (b *standInLND) preimage(h lntypes.Hash) (lntypes.Preimage, bool) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	p, ok := b.preimages[h]
+	return p, ok
+}

@@ -1,0 +1,186 @@
+package gate
+
+import (
+	"fmt"
+	"strings"
+	"time"
+)
+
+// Protocol says how the gate talks to a service's upstream.
+type Protocol string
+
+// Upstream protocols.
+const (
+	// ProtocolAuto sends gRPC requests (content-type application/grpc)
+	// over HTTP/2 — h2c for an http:// upstream — and everything else
+	// over HTTP/1.1 (HTTP/1.1 or HTTP/2 by ALPN for https://).
+	ProtocolAuto Protocol = "auto"
+	// ProtocolHTTP1 sends every request over HTTP/1.1.
+	ProtocolHTTP1 Protocol = "http1"
+	// ProtocolH2C sends every request over unencrypted HTTP/2 (prior
+	// knowledge), as gRPC servers without TLS expect.
+	ProtocolH2C Protocol = "h2c"
+)
+
+// AuthMode says whether a service charges.
+type AuthMode string
+
+// Auth modes.
+const (
+	// AuthOn charges every request that is not whitelisted.
+	AuthOn AuthMode = "on"
+	// AuthOff lets every request through: the gate only proxies.
+	AuthOff AuthMode = "off"
+	// AuthFreebie lets each client (by IP) make FreeRequests unpaid
+	// requests per FreeWindow before it is charged.
+	AuthFreebie AuthMode = "freebie"
+)
+
+// Defaults for zero ServiceConfig fields.
+const (
+	DefaultPath       = "/*"
+	DefaultTimeout    = 30 * time.Second
+	DefaultFreeWindow = 24 * time.Hour
+)
+
+// Limits on a services file, so that a hostile or broken file costs
+// little to refuse.
+const (
+	MaxFileSize        = 1 << 20
+	MaxServices        = 1000
+	MaxRulesPerService = 1000
+	maxPatternLen      = 512
+	maxDescriptionLen  = 639 // BOLT 11's limit on an invoice description
+	maxErrors          = 50
+)
+
+// File is a services file as Go values: what ParseServices reads from
+// YAML, and what a Go program may build directly for NewServices.
+type File struct {
+	// NoDiscovery turns off /.well-known/l402.json ("discovery: false").
+	NoDiscovery bool
+	// Services are tried in order; the first whose host and path match
+	// a request serves it.
+	Services []ServiceConfig
+
+	// lines maps a field ("services[0].price") to its line in the file,
+	// for error messages. Nil for a File built in Go.
+	lines map[string]int
+}
+
+// ServiceConfig is one priced service.
+type ServiceConfig struct {
+	// Name identifies the service in tokens ("services=<name>:0"), in
+	// metrics and in discovery. Letters, digits, '.', '_' and '-'.
+	Name string
+	// Host, if set, is the Host the service answers on: exact
+	// ("api.example.com") or a wildcard for subdomains
+	// ("*.example.com"). Empty means any host.
+	Host string
+	// Path is the path pattern the service answers on: exact ("/v1/x")
+	// or a prefix ending in '*' ("/v1/*"). Default "/*".
+	Path string
+	// Upstream is where the proxy sends requests: http://, https:// or
+	// h2c:// (unencrypted HTTP/2), with an optional base path. Required
+	// by the proxy; the middleware ignores it.
+	Upstream string
+	// Protocol is auto (default), http1 or h2c; see the constants.
+	Protocol Protocol
+	// PriceSats is the price of a token for paths no pricing rule
+	// matches. Required unless Auth is off.
+	PriceSats int64
+	// Pricing prices paths differently; the most specific pattern wins.
+	Pricing []PriceRule
+	// TokenValidity is how long a token works after it is issued. Zero
+	// means the daemon's --token-validity; negative means forever.
+	TokenValidity time.Duration
+	// Capabilities are written into tokens as <name>_capabilities.
+	Capabilities []string
+	// Auth is on (default), off or freebie.
+	Auth AuthMode
+	// FreeRequests is how many unpaid requests a client may make per
+	// FreeWindow when Auth is freebie.
+	FreeRequests int
+	// FreeWindow is the period FreeRequests are counted over (default
+	// 24h).
+	FreeWindow time.Duration
+	// Whitelist lists path patterns that are never charged.
+	Whitelist []string
+	// Timeout bounds the wait for the upstream's response headers
+	// (default 30s); streams may last longer.
+	Timeout time.Duration
+	// RateLimit limits paid requests per token; nil means the gate's
+	// default (--gate.token-rate).
+	RateLimit *RateLimit
+	// Description is the invoice memo; default "<name> <pattern>".
+	Description string
+}
+
+// PriceRule prices the paths matching a pattern.
+type PriceRule struct {
+	// Path is an exact path or a prefix ending in '*'; it must lie within
+	// the service's Path.
+	Path string
+	// PriceSats is the price of a token for these paths.
+	PriceSats int64
+}
+
+// RateLimit is a token bucket: Rate requests per second on average, Burst
+// at once. A zero Rate means unlimited.
+type RateLimit struct {
+	Rate  float64
+	Burst int
+}
+
+// ConfigError is one problem in a services file: where, which field, what
+// is wrong and how to fix it.
+type ConfigError struct {
+	// File is the file's name, "" when the config was built in Go.
+	File string `json:"file,omitempty"`
+	// Line is the 1-based line, 0 when unknown.
+	Line int `json:"line,omitempty"`
+	// Field is the key's path, e.g. "services[1].pricing[0].price".
+	Field   string `json:"field,omitempty"`
+	Problem string `json:"problem"`
+	Fix     string `json:"fix,omitempty"`
+}
+
+func (e *ConfigError) Error() string {
+	var b strings.Builder
+	switch {
+	case e.File != "" && e.Line > 0:
+		fmt.Fprintf(&b, "%s:%d: ", e.File, e.Line)
+	case e.File != "":
+		b.WriteString(e.File + ": ")
+	case e.Line > 0:
+		fmt.Fprintf(&b, "line %d: ", e.Line)
+	}
+	if e.Field != "" {
+		b.WriteString(e.Field + ": ")
+	}
+	b.WriteString(e.Problem)
+	if e.Fix != "" {
+		b.WriteString(" (" + e.Fix + ")")
+	}
+	return b.String()
+}
+
+// ConfigErrors are every problem found in a services file, in file order.
+type ConfigErrors []*ConfigError
+
+func (es ConfigErrors) Error() string {
+	parts := make([]string, len(es))
+	for i, e := range es {
+		parts[i] = e.Error()
+	}
+	return strings.Join(parts, "\n")
+}
+
+// Unwrap lets errors.As find each *ConfigError.
+func (es ConfigErrors) Unwrap() []error {
+	out := make([]error, len(es))
+	for i, e := range es {
+		out[i] = e
+	}
+	return out
+}

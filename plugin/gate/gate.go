@@ -1,0 +1,499 @@
+package gate
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/netip"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"golang.org/x/time/rate"
+
+	"github.com/l402d/l402d/l402"
+	"github.com/l402d/l402d/plugin/metrics"
+	"github.com/l402d/l402d/plugin/producer"
+)
+
+// Issuer issues challenges: an invoice on the node and a token bound to
+// the offer. It is the only thing the gate does that calls LND.
+type Issuer interface {
+	Issue(ctx context.Context, o producer.Offer) (producer.Challenge, error)
+}
+
+// Verifier checks a credential against the node's keys without calling
+// LND. Errors wrapping l402's sentinel errors are verdicts on the token;
+// any other error is a failure to check it.
+type Verifier interface {
+	Verify(ctx context.Context, cred l402.Credential, want l402.Expect) (l402.Verified, error)
+}
+
+// Producer is what the gate needs from l402d's producer; a Go program
+// embedding the middleware passes its *producer.Producer.
+type Producer interface {
+	Issuer
+	Verifier
+}
+
+// DiscoveryPath is where the gate lists its services and prices.
+const DiscoveryPath = "/.well-known/l402.json"
+
+// Defaults for zero Config fields.
+const (
+	DefaultMintRate   = 2.0 // challenges per second per client address
+	DefaultMintBurst  = 10
+	DefaultMaxPending = 1000
+	DefaultTokenRate  = 100.0 // paid requests per second per token
+	DefaultTokenBurst = 200
+)
+
+// Config configures a Gate. Rates are per second; for MintRate,
+// TokenRate and MaxPending zero takes the default and a negative value
+// means unlimited.
+type Config struct {
+	// Producer issues and verifies tokens; required.
+	Producer Producer
+	// Services is what the gate sells. When nil, ServicesFile is read.
+	Services *Services
+	// ServicesFile is the YAML services file that Reload and Watch read.
+	ServicesFile string
+	// MaxPriceSats bounds the prices of the services file (zero: the
+	// producer's default).
+	MaxPriceSats int64
+	// RequireUpstream refuses services without an upstream, as the
+	// reverse proxy needs one; the middleware does not.
+	RequireUpstream bool
+	// LegacyLSAT sends an LSAT challenge before the L402 one, for
+	// clients that only know the protocol's old name.
+	LegacyLSAT bool
+	// TrustedProxies are peers whose X-Forwarded-For is believed when
+	// telling clients apart, and kept when forwarding.
+	TrustedProxies []netip.Prefix
+
+	// MintRate and MintBurst limit the challenges one client address
+	// (an IPv6 /64) may cause.
+	MintRate  float64
+	MintBurst int
+	// MaxPending caps the gate's unpaid, unexpired invoices.
+	MaxPending int
+	// TokenRate and TokenBurst limit paid requests per token, unless a
+	// service sets its own rate_limit.
+	TokenRate  float64
+	TokenBurst int
+	// DefaultTokenValidity is the validity of tokens of services that
+	// set none, for discovery (the producer applies its own default).
+	DefaultTokenValidity time.Duration
+
+	// Lookup, when set, lets the gate notice paid invoices before they
+	// expire; *producer.Producer implements it.
+	Lookup ChallengeLookup
+	// Metrics, when set, receives GateRequests and GateUpstreamLatency.
+	Metrics *metrics.Metrics
+	Logger  *slog.Logger
+	// Now is the clock of the rate limiters; nil means time.Now.
+	Now func() time.Time
+}
+
+// Gate charges for requests. It is safe for concurrent use; its services
+// can be replaced while it serves (Reload, Swap).
+type Gate struct {
+	cfg Config
+	log *slog.Logger
+
+	state   atomic.Pointer[state]
+	mint    *limiterSet[netip.Addr]
+	tokens  *limiterSet[l402.TokenID]
+	free    *freeCounter
+	pending *pendingSet
+	bufs    bufferPool
+
+	mintLimit  rate.Limit
+	mintBurst  int
+	tokenLimit rate.Limit
+	tokenBurst int
+
+	// reloadMu serialises reloads; status is guarded by it.
+	reloadMu sync.Mutex
+	status   ReloadStatus
+	// transports are reused across reloads by upstream settings, so an
+	// unchanged service keeps its warm connections.
+	transports map[transportKey]*http.Transport
+}
+
+// state is what one version of the services file compiles to.
+type state struct {
+	svcs      *Services
+	rt        []*serviceRuntime // by service index
+	discovery []byte            // the /.well-known/l402.json body
+}
+
+// serviceRuntime is a service's per-gate machinery: its proxy and its
+// metric children, resolved once so the hot path does no label lookups.
+type serviceRuntime struct {
+	proxy    http.Handler // nil when the service has no upstream
+	outcomes [numOutcomes]prometheus.Counter
+	latency  prometheus.Observer
+}
+
+// outcome labels GateRequests.
+type outcome int
+
+const (
+	outPaid outcome = iota
+	outChallenged
+	outRejected
+	outFree
+	outRateLimited
+	outUpstreamError
+	outError
+	numOutcomes
+)
+
+var outcomeNames = [numOutcomes]string{"paid", "challenged", "rejected", "free", "rate_limited", "upstream_error", "error"}
+
+func (rt *serviceRuntime) count(o outcome) {
+	if c := rt.outcomes[o]; c != nil {
+		c.Inc()
+	}
+}
+
+// New builds a gate. It reads cfg.ServicesFile when cfg.Services is nil.
+func New(cfg Config) (*Gate, error) {
+	if cfg.Producer == nil {
+		return nil, errors.New("gate: a Producer is required")
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	if cfg.MaxPending == 0 {
+		cfg.MaxPending = DefaultMaxPending
+	}
+	g := &Gate{
+		cfg:        cfg,
+		log:        cfg.Logger,
+		mint:       newLimiterSet[netip.Addr](addrShard),
+		tokens:     newLimiterSet[l402.TokenID](tokenShard),
+		free:       newFreeCounter(),
+		pending:    newPendingSet(cfg.MaxPending, cfg.Lookup),
+		transports: map[transportKey]*http.Transport{},
+	}
+	g.mintLimit, g.mintBurst = configuredLimit(cfg.MintRate, cfg.MintBurst, DefaultMintRate, DefaultMintBurst)
+	g.tokenLimit, g.tokenBurst = configuredLimit(cfg.TokenRate, cfg.TokenBurst, DefaultTokenRate, DefaultTokenBurst)
+
+	svcs := cfg.Services
+	if svcs == nil {
+		if cfg.ServicesFile == "" {
+			return nil, errors.New("gate: give Services or a ServicesFile")
+		}
+		var err error
+		if svcs, err = LoadServices(cfg.ServicesFile, g.parseOptions()); err != nil {
+			return nil, err
+		}
+	}
+	if err := g.install(svcs); err != nil {
+		return nil, err
+	}
+	g.status = ReloadStatus{File: cfg.ServicesFile, LoadedAt: cfg.Now().UTC(), Hash: hashString(svcs.hash), Services: svcs.Len()}
+	return g, nil
+}
+
+// configuredLimit applies the zero-means-default, negative-means-off rule.
+func configuredLimit(r float64, burst int, defRate float64, defBurst int) (rate.Limit, int) {
+	switch {
+	case r < 0:
+		return rate.Inf, 0
+	case r == 0:
+		r = defRate
+		if burst <= 0 {
+			burst = defBurst
+		}
+	}
+	return limitOf(r, burst)
+}
+
+func (g *Gate) parseOptions() ParseOptions {
+	return ParseOptions{Name: g.cfg.ServicesFile, MaxPriceSats: g.cfg.MaxPriceSats}
+}
+
+// Services returns the services the gate serves now.
+func (g *Gate) Services() *Services { return g.state.Load().svcs }
+
+// ServeHTTP is the reverse proxy: requests the gate lets through go to
+// their service's upstream; requests no service matches get a 404.
+func (g *Gate) ServeHTTP(w http.ResponseWriter, r *http.Request) { g.serve(w, r, nil) }
+
+// Middleware is the gate in front of next: requests it lets through, and
+// requests no service matches, go to next. The services' upstreams are
+// not used.
+func (g *Gate) Middleware(next http.Handler) http.Handler {
+	if next == nil {
+		next = http.NotFoundHandler()
+	}
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { g.serve(w, r, next) })
+}
+
+// serve is the one core of the proxy and the middleware. next is nil for
+// the proxy.
+func (g *Gate) serve(w http.ResponseWriter, r *http.Request, next http.Handler) {
+	st := g.state.Load()
+	p := r.URL.Path
+	if p == DiscoveryPath && st.discovery != nil {
+		g.serveDiscovery(w, r, st)
+		return
+	}
+	svc := st.svcs.match(r.Host, p)
+	if svc == nil {
+		if next != nil {
+			next.ServeHTTP(w, r)
+			return
+		}
+		writeError(w, r, http.StatusNotFound, errorBody{Error: "no service is configured for " + safeHost(r.Host) + " " + truncate(p), Code: "not_found",
+			Fix: "see " + DiscoveryPath + " for the services this gate serves"})
+		return
+	}
+	rt := st.rt[svc.index]
+	h := next
+	if h == nil {
+		h = rt.proxy
+		if h == nil {
+			rt.count(outError)
+			writeError(w, r, http.StatusBadGateway, errorBody{Error: "service " + svc.cfg.Name + " has no upstream", Code: "no_upstream", Service: svc.cfg.Name,
+				Fix: "the operator must set upstream for this service in the services file"})
+			return
+		}
+	}
+	if !isCleanPath(p) {
+		// "/free/../paid" must not match "/free/*" here and reach the
+		// upstream as "/paid".
+		rt.count(outRejected)
+		writeError(w, r, http.StatusBadRequest, errorBody{Error: "the request path is not canonical: " + truncate(p), Code: "bad_path", Service: svc.cfg.Name,
+			Fix: "send the path without //, /./ or /../ segments"})
+		return
+	}
+	if svc.cfg.Auth == AuthOff || svc.whitelisted(p) {
+		rt.count(outFree)
+		h.ServeHTTP(w, r)
+		return
+	}
+	rl := svc.ruleFor(p)
+
+	var rejected error
+	cred, err := l402.CredentialFromHeader(r.Header)
+	switch {
+	case err == nil:
+		v, err := g.cfg.Producer.Verify(r.Context(), cred, l402.Expect{Service: svc.cfg.Name, Resource: p})
+		if err == nil && v.Resource != rl.resource {
+			// The token covers this path, but was bought under another
+			// rule (say /api/* at 1 sat for /api/premium/x at 100).
+			err = fmt.Errorf("%w: token was bought for %q; this path is priced by %q", l402.ErrWrongResource, truncate(v.Resource), rl.resource)
+		}
+		if err == nil {
+			limit, burst := g.tokenLimit, g.tokenBurst
+			if svc.hasTokenLimit {
+				limit, burst = svc.tokenLimit, svc.tokenBurst
+			}
+			if ok, wait := g.tokens.allow(v.TokenID, g.cfg.Now(), limit, burst); !ok {
+				rt.count(outRateLimited)
+				writeRateLimited(w, r, wait, errorBody{Error: "this token's request rate is over the service's limit", Code: "token_rate_limited", Service: svc.cfg.Name,
+					Fix: "slow down and retry after Retry-After seconds"})
+				return
+			}
+			rt.count(outPaid)
+			h.ServeHTTP(w, r)
+			return
+		}
+		if producer.ReasonCode(err) == "error" {
+			// The store failed us; the token may well be good.
+			rt.count(outError)
+			g.log.Error("gate: verifying a credential failed", "service", svc.cfg.Name, "err", err)
+			writeError(w, r, http.StatusInternalServerError, errorBody{Error: "the credential could not be checked", Code: "internal", Service: svc.cfg.Name, Fix: "retry shortly"})
+			return
+		}
+		rejected = err
+	case !errors.Is(err, l402.ErrNoCredential):
+		rejected = err // an L402 header that does not parse
+	}
+
+	client := g.clientAddr(r)
+	if rejected == nil && svc.cfg.Auth == AuthFreebie && g.free.take(freeKey{svc.cfg.Name, client}, g.cfg.Now(), svc.cfg.FreeRequests, svc.cfg.FreeWindow) {
+		rt.count(outFree)
+		h.ServeHTTP(w, r)
+		return
+	}
+	g.challenge(w, r, svc, rt, rl, client, rejected)
+}
+
+// challenge answers with a fresh 402, unless the client or the node is
+// over its limits.
+func (g *Gate) challenge(w http.ResponseWriter, r *http.Request, svc *service, rt *serviceRuntime, rl *rule, client netip.Addr, rejected error) {
+	now := g.cfg.Now()
+	if ok, wait := g.mint.allow(clientKey(client), now, g.mintLimit, g.mintBurst); !ok {
+		rt.count(outRateLimited)
+		writeRateLimited(w, r, wait, errorBody{Error: "too many challenges requested from your address", Code: "rate_limited", Service: svc.cfg.Name,
+			Fix: "pay a challenge you already have, or retry after Retry-After seconds"})
+		return
+	}
+	if ok, wait := g.pending.reserve(r.Context(), now); !ok {
+		rt.count(outRateLimited)
+		writeRateLimited(w, r, wait, errorBody{Error: "the node has too many unpaid invoices outstanding", Code: "too_many_unpaid_invoices", Service: svc.cfg.Name,
+			Fix: "retry after Retry-After seconds"})
+		return
+	}
+	desc := svc.cfg.Description
+	if desc == "" {
+		desc = svc.cfg.Name + " " + rl.resource
+	}
+	ch, err := g.cfg.Producer.Issue(r.Context(), producer.Offer{
+		Service:       svc.cfg.Name,
+		PriceSats:     rl.price,
+		Capabilities:  svc.cfg.Capabilities,
+		TokenValidity: svc.cfg.TokenValidity,
+		Resource:      rl.resource,
+		Description:   desc,
+		Source:        "gate",
+		ClientID:      "ip:" + client.String(),
+	})
+	if err != nil {
+		g.pending.release()
+		rt.count(outError)
+		if r.Context().Err() != nil {
+			return // the client left
+		}
+		g.log.Warn("gate: issuing a challenge failed", "service", svc.cfg.Name, "err", err)
+		writeError(w, r, http.StatusServiceUnavailable, errorBody{Error: "no invoice can be created right now", Code: "lnd_unavailable", Service: svc.cfg.Name,
+			Fix: "retry shortly; the node's Lightning backend is not answering"})
+		return
+	}
+	exp := ch.ExpiresAt
+	if exp.IsZero() {
+		exp = now.Add(time.Hour)
+	}
+	g.pending.add(ch.PaymentHash, exp)
+	if rejected != nil {
+		rt.count(outRejected)
+		if g.log.Enabled(r.Context(), slog.LevelDebug) {
+			g.log.Debug("gate: credential rejected", "service", svc.cfg.Name, "path", r.URL.Path, "reason", producer.ReasonCode(rejected), "err", rejected)
+		}
+	} else {
+		rt.count(outChallenged)
+	}
+	writeChallenge(w, r, ch, svc.cfg.Name, rejected, g.cfg.LegacyLSAT)
+}
+
+// clientAddr is the request's client address: the peer, or with a
+// trusted peer, the right-most untrusted X-Forwarded-For hop.
+func (g *Gate) clientAddr(r *http.Request) netip.Addr {
+	host, _, err := net.SplitHostPort(r.RemoteAddr)
+	if err != nil {
+		host = r.RemoteAddr
+	}
+	a, err := netip.ParseAddr(host)
+	if err != nil {
+		return netip.Addr{}
+	}
+	a = a.Unmap()
+	if !g.trusted(a) {
+		return a
+	}
+	xff := r.Header.Values("X-Forwarded-For")
+	for i := len(xff) - 1; i >= 0; i-- {
+		hops := xff[i]
+		for hops != "" {
+			j := strings.LastIndexByte(hops, ',')
+			hop := strings.TrimSpace(hops[j+1:])
+			hops = hops[:max(j, 0)]
+			h, err := netip.ParseAddr(hop)
+			if err != nil {
+				return a
+			}
+			h = h.Unmap()
+			if !g.trusted(h) {
+				return h
+			}
+			a = h
+			if j < 0 {
+				break
+			}
+		}
+	}
+	return a
+}
+
+func (g *Gate) trusted(a netip.Addr) bool {
+	for _, p := range g.cfg.TrustedProxies {
+		if p.Contains(a) {
+			return true
+		}
+	}
+	return false
+}
+
+// install compiles svcs into a new state and swaps it in.
+func (g *Gate) install(svcs *Services) error {
+	if g.cfg.RequireUpstream {
+		var errs ConfigErrors
+		for _, svc := range svcs.list {
+			if svc.upstream == nil {
+				errs = append(errs, &ConfigError{File: g.cfg.ServicesFile, Field: fmt.Sprintf("services[%d].upstream", svc.index),
+					Problem: fmt.Sprintf("service %q has no upstream", svc.cfg.Name), Fix: "give the URL the gate forwards paid requests to, e.g. upstream: http://127.0.0.1:8080"})
+			}
+		}
+		if len(errs) > 0 {
+			return errs
+		}
+	}
+	st := &state{svcs: svcs, rt: make([]*serviceRuntime, len(svcs.list))}
+	used := map[transportKey]bool{}
+	for i, svc := range svcs.list {
+		rt := &serviceRuntime{}
+		if m := g.cfg.Metrics; m != nil {
+			for o := range rt.outcomes {
+				rt.outcomes[o] = m.GateRequests.WithLabelValues(svc.cfg.Name, outcomeNames[o])
+			}
+			rt.latency = m.GateUpstreamLatency.WithLabelValues(svc.cfg.Name)
+		}
+		if svc.upstream != nil {
+			rt.proxy = g.newProxy(svc, rt, used)
+		}
+		st.rt[i] = rt
+	}
+	if svcs.discovery {
+		var err error
+		if st.discovery, err = discoveryJSON(svcs, g.cfg.DefaultTokenValidity); err != nil {
+			return err
+		}
+	}
+	g.state.Store(st)
+	for k, t := range g.transports {
+		if !used[k] {
+			t.CloseIdleConnections()
+			delete(g.transports, k)
+		}
+	}
+	return nil
+}
+
+// safeHost bounds a Host header echoed in an error.
+func safeHost(h string) string {
+	if h == "" {
+		return "(no host)"
+	}
+	return truncate(h)
+}
+
+func truncate(s string) string {
+	const n = 128
+	if len(s) <= n {
+		return s
+	}
+	return s[:n] + "…"
+}

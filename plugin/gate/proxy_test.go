@@ -1,0 +1,154 @@
+package gate
+
+import (
+	"bufio"
+	"context"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+)
+
+// proxyFixture runs the gate as a reverse proxy on loopback in front of
+// a loopback upstream.
+func proxyFixture(t *testing.T, services string, upstream http.Handler) (gateURL string, f *fixture) {
+	t.Helper()
+	up := httptest.NewServer(upstream)
+	t.Cleanup(up.Close)
+	dead, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	deadAddr := dead.Addr().String()
+	dead.Close()
+	services = strings.NewReplacer("UPSTREAM", up.URL, "DEAD", "http://"+deadAddr).Replace(services)
+	f = newFixture(t, services, func(c *Config) { c.RequireUpstream = true })
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- f.g.Serve(ctx, l) }()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("Serve: %v", err)
+		}
+	})
+	return "http://" + l.Addr().String(), f
+}
+
+func get(t *testing.T, url string, hdr ...string) (*http.Response, string) {
+	t.Helper()
+	req, err := http.NewRequest("GET", url, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; i+1 < len(hdr); i += 2 {
+		req.Header.Add(hdr[i], hdr[i+1])
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp, string(b)
+}
+
+func TestProxyForwarding(t *testing.T) {
+	upstream := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch r.URL.Path {
+		case "/base/slow/x":
+			time.Sleep(300 * time.Millisecond)
+		case "/base/sse/x":
+			w.Header().Set("Content-Type", "text/event-stream")
+			_, _ = io.WriteString(w, "data: one\n\n")
+			w.(http.Flusher).Flush()
+			<-r.Context().Done() // hold the stream open until the client leaves
+			return
+		}
+		w.Header().Set("Connection", "X-Hop") // a hop-by-hop header the gate must drop
+		w.Header().Set("X-Hop", "1")
+		_, _ = io.WriteString(w, r.URL.Path+"|"+r.Header.Get("X-Forwarded-For")+"|"+r.Header.Get("X-Forwarded-Proto")+"|"+r.Header.Get("X-Forwarded-Host"))
+	})
+	gw, f := proxyFixture(t, `
+services:
+  - name: up
+    path: /up/*
+    upstream: UPSTREAM/base
+    auth: "off"
+  - name: slow
+    path: /slow/*
+    upstream: UPSTREAM/base
+    auth: "off"
+    timeout: 100ms
+  - name: sse
+    path: /sse/*
+    upstream: UPSTREAM/base
+    auth: "off"
+  - name: dead
+    path: /dead/*
+    upstream: DEAD
+    auth: "off"
+`, upstream)
+
+	resp, b := get(t, gw+"/up/x?q=1", "X-Forwarded-For", "6.6.6.6")
+	if resp.StatusCode != 200 || !strings.HasPrefix(b, "/base/up/x|127.0.0.1|http|127.0.0.1:") || resp.Header.Get("X-Hop") != "" {
+		t.Fatalf("forwarded: %d %q %v", resp.StatusCode, b, resp.Header)
+	}
+
+	resp, b = get(t, gw+"/dead/x")
+	if resp.StatusCode != 502 || !strings.Contains(b, `"code":"upstream_unavailable"`) || strings.Contains(b, "127.0.0.1") ||
+		resp.Header.Get("Content-Type") != "application/json" {
+		t.Fatalf("dead upstream: %d %s", resp.StatusCode, b)
+	}
+	if f.outcome("dead", "upstream_error") != 1 {
+		t.Fatal("upstream_error not counted")
+	}
+
+	resp, b = get(t, gw+"/slow/x")
+	if resp.StatusCode != 504 || !strings.Contains(b, `"code":"upstream_timeout"`) {
+		t.Fatalf("slow upstream: %d %s", resp.StatusCode, b)
+	}
+
+	// SSE: the first event arrives while the upstream still holds the
+	// stream open.
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	req, _ := http.NewRequestWithContext(ctx, "GET", gw+"/sse/x", nil)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	line, err := bufio.NewReader(resp.Body).ReadString('\n')
+	if err != nil || line != "data: one\n" {
+		t.Fatalf("first event: %q %v", line, err)
+	}
+}
+
+func TestProxyUnpaidNeverReachesUpstream(t *testing.T) {
+	hits := 0
+	gw, f := proxyFixture(t, "services:\n  - name: paid\n    upstream: UPSTREAM\n    price: 3\n", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		hits++
+		_, _ = io.WriteString(w, "secret")
+	}))
+	resp, b := get(t, gw+"/x")
+	if resp.StatusCode != 402 || strings.Contains(b, "secret") || hits != 0 {
+		t.Fatalf("unpaid: %d %s (upstream hit %d times)", resp.StatusCode, b, hits)
+	}
+	rec := httptest.NewRecorder()
+	for k, v := range resp.Header {
+		rec.Header()[k] = v
+	}
+	rec.Code = resp.StatusCode
+	auth := f.pay(rec)
+	if resp, b := get(t, gw+"/x", "Authorization", auth); resp.StatusCode != 200 || b != "secret" || hits != 1 {
+		t.Fatalf("paid: %d %s", resp.StatusCode, b)
+	}
+}

@@ -1,0 +1,537 @@
+package gate
+
+import (
+	"fmt"
+	"math"
+	"net"
+	"net/netip"
+	"net/url"
+	"regexp"
+	"slices"
+	"strings"
+	"unicode/utf8"
+
+	"golang.org/x/time/rate"
+
+	"github.com/l402d/l402d/plugin/producer"
+)
+
+// Services is a validated, compiled services file: what the gate serves.
+// It is immutable; a reload builds a new one.
+type Services struct {
+	discovery bool
+	list      []*service
+	// hash is the sha256 of the file it was parsed from (zero if built
+	// in Go), so a reload of an unchanged file changes nothing.
+	hash [32]byte
+	// anyHost is true when some service matches on Host, so requests
+	// need their Host normalised.
+	anyHost bool
+}
+
+// Len returns the number of services.
+func (s *Services) Len() int { return len(s.list) }
+
+// Config returns the services as configured, defaults applied.
+func (s *Services) Config() File {
+	f := File{NoDiscovery: !s.discovery, Services: make([]ServiceConfig, len(s.list))}
+	for i, svc := range s.list {
+		f.Services[i] = svc.cfg
+	}
+	return f
+}
+
+// Hash returns the sha256 of the file the services were parsed from.
+func (s *Services) Hash() [32]byte { return s.hash }
+
+// service is one compiled service.
+type service struct {
+	cfg   ServiceConfig // defaults applied
+	index int
+	host  hostPattern
+	path  pattern
+	// rules are the pricing rules, most specific first; the last is the
+	// service's own path at its PriceSats.
+	rules     []rule
+	whitelist []pattern
+	upstream  *url.URL // nil when none is configured
+	// tokenLimit, when set, overrides the gate's per-token rate limit.
+	tokenLimit    rate.Limit
+	tokenBurst    int
+	hasTokenLimit bool
+}
+
+// rule prices the paths matching pat. Its resource is what tokens bought
+// under it are bound to.
+type rule struct {
+	pat      pattern
+	resource string
+	price    int64
+}
+
+// ruleFor returns the pricing rule of a path the service matches.
+func (s *service) ruleFor(p string) *rule {
+	for i := range s.rules {
+		if s.rules[i].pat.match(p) {
+			return &s.rules[i]
+		}
+	}
+	return &s.rules[len(s.rules)-1]
+}
+
+// whitelisted reports whether a path is never charged.
+func (s *service) whitelisted(p string) bool {
+	for _, w := range s.whitelist {
+		if w.match(p) {
+			return true
+		}
+	}
+	return false
+}
+
+// match returns the first service matching host and path, or nil.
+func (s *Services) match(host, p string) *service {
+	if s.anyHost {
+		host = normalizeHost(host)
+	}
+	for _, svc := range s.list {
+		if svc.path.match(p) && svc.host.match(host) {
+			return svc
+		}
+	}
+	return nil
+}
+
+// pattern is a path pattern: exact, or a prefix when written with a
+// trailing '*'. Its semantics are exactly those of l402's resource
+// caveat, so a rule's pattern can be the resource its tokens are bound to.
+type pattern struct {
+	lit    string
+	prefix bool
+}
+
+func (p pattern) String() string {
+	if p.prefix {
+		return p.lit + "*"
+	}
+	return p.lit
+}
+
+func (p pattern) match(s string) bool {
+	if p.prefix {
+		return strings.HasPrefix(s, p.lit)
+	}
+	return s == p.lit
+}
+
+// covers reports whether every path q matches is matched by p.
+func (p pattern) covers(q pattern) bool {
+	if p.prefix {
+		return strings.HasPrefix(q.lit, p.lit)
+	}
+	return !q.prefix && q.lit == p.lit
+}
+
+// moreSpecific orders rules: longer literal first, exact before prefix.
+func moreSpecific(a, b rule) int {
+	if len(a.pat.lit) != len(b.pat.lit) {
+		return len(b.pat.lit) - len(a.pat.lit)
+	}
+	switch {
+	case a.pat.prefix == b.pat.prefix:
+		return 0
+	case !a.pat.prefix:
+		return -1
+	}
+	return 1
+}
+
+// parsePattern checks a path pattern; problem is "" when it is good.
+func parsePattern(s string) (pattern, string) {
+	switch {
+	case s == "":
+		return pattern{}, "is empty"
+	case len(s) > maxPatternLen:
+		return pattern{}, fmt.Sprintf("is %d bytes long, at most %d", len(s), maxPatternLen)
+	case s[0] != '/':
+		return pattern{}, fmt.Sprintf("%q does not start with /", s)
+	case !utf8.ValidString(s) || strings.ContainsFunc(s, func(r rune) bool { return r <= ' ' || r == 0x7f }):
+		return pattern{}, fmt.Sprintf("%q contains spaces or control characters", s)
+	case strings.ContainsAny(s, "?#"):
+		return pattern{}, fmt.Sprintf("%q contains ? or #; patterns match the path only", s)
+	}
+	p := pattern{lit: s}
+	if lit, ok := strings.CutSuffix(s, "*"); ok {
+		p = pattern{lit: lit, prefix: true}
+	}
+	if strings.Contains(p.lit, "*") {
+		return pattern{}, fmt.Sprintf("%q has a '*' that is not the last character", s)
+	}
+	if !isCleanPath(p.lit) {
+		return pattern{}, fmt.Sprintf("%q is not a clean path (no //, /./ or /../)", s)
+	}
+	return p, ""
+}
+
+// isCleanPath reports whether p has no empty, "." or ".." segments, no
+// backslash (which some servers read as '/') and no control characters,
+// so the path the gate matches is the path the upstream serves. A
+// trailing slash is fine.
+func isCleanPath(p string) bool {
+	if p == "" || p[0] != '/' {
+		return false
+	}
+	if strings.Contains(p, "//") || strings.Contains(p, "/./") || strings.Contains(p, "/../") ||
+		strings.HasSuffix(p, "/.") || strings.HasSuffix(p, "/..") {
+		return false
+	}
+	for i := 0; i < len(p); i++ {
+		if c := p[i]; c == '\\' || c < ' ' || c == 0x7f {
+			return false
+		}
+	}
+	return true
+}
+
+// hostPattern matches a request's Host (port removed, lower case).
+type hostPattern struct {
+	any    bool
+	exact  string
+	suffix string // ".example.com" for "*.example.com"
+}
+
+func (h hostPattern) match(host string) bool {
+	switch {
+	case h.any:
+		return true
+	case h.suffix != "":
+		return len(host) > len(h.suffix) && strings.HasSuffix(host, h.suffix)
+	}
+	return host == h.exact
+}
+
+// covers reports whether every host q matches is matched by h.
+func (h hostPattern) covers(q hostPattern) bool {
+	switch {
+	case h.any:
+		return true
+	case q.any:
+		return false
+	case h.suffix != "":
+		return (q.exact != "" && h.match(q.exact)) || (q.suffix != "" && strings.HasSuffix(q.suffix, h.suffix))
+	}
+	return q.exact == h.exact
+}
+
+var hostRE = regexp.MustCompile(`^(\*\.)?[a-z0-9]([a-z0-9-]*[a-z0-9])?(\.[a-z0-9]([a-z0-9-]*[a-z0-9])?)*\.?$`)
+
+func parseHost(s string) (hostPattern, string) {
+	h := strings.ToLower(strings.TrimSpace(s))
+	switch {
+	case h == "" || h == "*":
+		return hostPattern{any: true}, ""
+	case len(h) > 253:
+		return hostPattern{}, "is longer than 253 characters"
+	}
+	if a, err := netip.ParseAddr(strings.Trim(h, "[]")); err == nil {
+		return hostPattern{exact: a.String()}, ""
+	}
+	if !hostRE.MatchString(h) {
+		return hostPattern{}, fmt.Sprintf("%q is not a host name (no port, no scheme; '*.' only as a prefix)", s)
+	}
+	h = strings.TrimSuffix(h, ".")
+	if rest, ok := strings.CutPrefix(h, "*"); ok {
+		return hostPattern{suffix: rest}, ""
+	}
+	return hostPattern{exact: h}, ""
+}
+
+// normalizeHost strips the port and lower-cases a request's Host,
+// allocating only when it has to.
+func normalizeHost(h string) string {
+	if i := strings.LastIndexByte(h, ':'); i >= 0 && !strings.HasSuffix(h, "]") {
+		if host, _, err := net.SplitHostPort(h); err == nil {
+			h = host
+		}
+	}
+	h = strings.Trim(h, "[]")
+	h = strings.TrimSuffix(h, ".")
+	for i := 0; i < len(h); i++ {
+		if c := h[i]; 'A' <= c && c <= 'Z' {
+			return strings.ToLower(h)
+		}
+	}
+	return h
+}
+
+var (
+	nameRE       = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$`)
+	capabilityRE = regexp.MustCompile(`^[A-Za-z0-9._-]{1,64}$`)
+)
+
+// NewServices checks a File and compiles it. Errors are ConfigErrors that
+// carry the file's lines when the File came from ParseFile.
+func NewServices(f File, opt ParseOptions) (*Services, error) {
+	return compile(f, opt)
+}
+
+// checker collects validation errors with their lines.
+type checker struct {
+	name  string
+	lines map[string]int
+	errs  ConfigErrors
+}
+
+func (c *checker) fail(field, problem, fix string) {
+	if len(c.errs) >= maxErrors {
+		return
+	}
+	line := c.lines[field]
+	if line == 0 {
+		// A default that is wrong: point at the service it belongs to.
+		if i := strings.LastIndexByte(field, '.'); i > 0 {
+			line = c.lines[field[:i]]
+		}
+	}
+	c.errs = append(c.errs, &ConfigError{File: c.name, Line: line, Field: field, Problem: problem, Fix: fix})
+}
+
+func compile(f File, opt ParseOptions) (*Services, error) {
+	maxPrice := opt.MaxPriceSats
+	if maxPrice <= 0 {
+		maxPrice = producer.DefaultMaxPriceSats
+	}
+	c := &checker{name: opt.Name, lines: f.lines}
+	if len(f.Services) > MaxServices {
+		c.fail("services", fmt.Sprintf("lists %d services", len(f.Services)), fmt.Sprintf("at most %d", MaxServices))
+		return nil, c.errs
+	}
+	s := &Services{discovery: !f.NoDiscovery}
+	names := map[string]int{}
+	for i, sc := range f.Services {
+		field := fmt.Sprintf("services[%d]", i)
+		svc := c.service(field, sc, maxPrice)
+		if svc == nil {
+			continue
+		}
+		svc.index = len(s.list)
+		if j, dup := names[svc.cfg.Name]; dup {
+			c.fail(field+".name", fmt.Sprintf("%q is also the name of services[%d]", svc.cfg.Name, j), "give every service its own name; tokens are bound to it")
+			continue
+		}
+		names[svc.cfg.Name] = i
+		for _, prev := range s.list {
+			if prev.host.covers(svc.host) && prev.path.covers(svc.path) {
+				c.fail(field+".path", fmt.Sprintf("can never match: services[%d] (%q) comes first and matches every host and path this one does", names[prev.cfg.Name], prev.cfg.Name),
+					"move the more specific service above the general one, or narrow the general one's host or path")
+				break
+			}
+		}
+		if !svc.host.any {
+			s.anyHost = true
+		}
+		s.list = append(s.list, svc)
+	}
+	if len(c.errs) > 0 {
+		return nil, c.errs
+	}
+	return s, nil
+}
+
+func (c *checker) service(field string, sc ServiceConfig, maxPrice int64) *service {
+	before := len(c.errs)
+	svc := &service{}
+	sc.Name = strings.TrimSpace(sc.Name)
+	switch {
+	case sc.Name == "":
+		c.fail(field+".name", "is missing", "name the service, e.g. name: weather; tokens and metrics use it")
+	case !nameRE.MatchString(sc.Name):
+		c.fail(field+".name", fmt.Sprintf("%q is not a valid name", sc.Name), "use 1-64 letters, digits, '.', '_' or '-', starting with a letter or digit")
+	}
+
+	var problem string
+	if svc.host, problem = parseHost(sc.Host); problem != "" {
+		c.fail(field+".host", problem, `write an exact host (api.example.com), a wildcard (*.example.com), or leave it out for any host`)
+	}
+	if sc.Path == "" {
+		sc.Path = DefaultPath
+	}
+	if svc.path, problem = parsePattern(sc.Path); problem != "" {
+		c.fail(field+".path", problem, `write an exact path (/v1/quote) or a prefix ending in * (/v1/*)`)
+	}
+
+	if sc.Upstream != "" {
+		svc.upstream = c.upstream(field, &sc)
+	}
+	switch sc.Protocol {
+	case "":
+		sc.Protocol = ProtocolAuto
+	case ProtocolAuto, ProtocolHTTP1, ProtocolH2C:
+	default:
+		c.fail(field+".protocol", fmt.Sprintf("is %q", sc.Protocol), "write auto (gRPC over HTTP/2, the rest over HTTP/1.1), http1 or h2c")
+	}
+	if svc.upstream != nil && svc.upstream.Scheme == "https" && sc.Protocol == ProtocolH2C {
+		c.fail(field+".protocol", "is h2c but the upstream is https", "h2c is HTTP/2 without TLS; for https the protocol is negotiated, so use auto")
+	}
+
+	switch sc.Auth {
+	case "":
+		sc.Auth = AuthOn
+	case AuthOn, AuthOff:
+	case AuthFreebie:
+		if sc.FreeRequests < 1 {
+			c.fail(field+".auth", fmt.Sprintf("freebie with %d free requests", sc.FreeRequests), `give at least one, e.g. auth: "freebie 5"`)
+		}
+	default:
+		c.fail(field+".auth", fmt.Sprintf("is %q", sc.Auth), `write on, off or "freebie N"`)
+	}
+	if sc.FreeWindow < 0 {
+		c.fail(field+".free_window", "is negative", "write a duration such as 24h")
+	}
+	if sc.FreeWindow == 0 {
+		sc.FreeWindow = DefaultFreeWindow
+	}
+	if sc.Timeout < 0 {
+		c.fail(field+".timeout", "is negative", "write a duration such as 30s")
+	}
+	if sc.Timeout == 0 {
+		sc.Timeout = DefaultTimeout
+	}
+
+	charged := sc.Auth != AuthOff
+	if charged || sc.PriceSats != 0 {
+		c.price(field+".price", sc.PriceSats, maxPrice, "the price of a token for this service's paths, e.g. price: 10")
+	}
+	if sc.TokenValidity < 0 {
+		sc.TokenValidity = -1 // forever
+	}
+	for i, capName := range sc.Capabilities {
+		if !capabilityRE.MatchString(capName) {
+			c.fail(fmt.Sprintf("%s.capabilities[%d]", field, i), fmt.Sprintf("%q is not a valid capability", capName), "use 1-64 letters, digits, '.', '_' or '-'")
+		}
+	}
+	if len(sc.Description) > maxDescriptionLen || !utf8.ValidString(sc.Description) {
+		c.fail(field+".description", fmt.Sprintf("is %d bytes or not UTF-8", len(sc.Description)), fmt.Sprintf("use at most %d bytes of UTF-8 (BOLT 11's limit on a memo)", maxDescriptionLen))
+	}
+	if rl := sc.RateLimit; rl != nil {
+		switch {
+		case rl.Rate < 0 || math.IsNaN(rl.Rate) || math.IsInf(rl.Rate, 0):
+			c.fail(field+".rate_limit.rate", fmt.Sprintf("is %v", rl.Rate), "write requests per second, 0 for unlimited")
+		case rl.Burst < 0:
+			c.fail(field+".rate_limit.burst", fmt.Sprintf("is %d", rl.Burst), "write a positive number of requests")
+		default:
+			svc.hasTokenLimit = true
+			svc.tokenLimit, svc.tokenBurst = limitOf(rl.Rate, rl.Burst)
+		}
+	}
+
+	// Whitelist first: pricing rules inside a whitelisted pattern would
+	// never charge.
+	for i, w := range sc.Whitelist {
+		wf := fmt.Sprintf("%s.whitelist[%d]", field, i)
+		p, problem := parsePattern(w)
+		if problem != "" {
+			c.fail(wf, problem, `write an exact path or a prefix ending in *`)
+			continue
+		}
+		if svc.path.lit != "" && !svc.path.covers(p) {
+			c.fail(wf, fmt.Sprintf("%q is outside the service's path %q", w, sc.Path), "list only paths this service serves")
+			continue
+		}
+		svc.whitelist = append(svc.whitelist, p)
+	}
+	seen := map[pattern]int{}
+	for i, pr := range sc.Pricing {
+		rf := fmt.Sprintf("%s.pricing[%d]", field, i)
+		p, problem := parsePattern(pr.Path)
+		if problem != "" {
+			c.fail(rf+".path", problem, `write an exact path or a prefix ending in *`)
+			continue
+		}
+		if svc.path.lit != "" && !svc.path.covers(p) {
+			c.fail(rf+".path", fmt.Sprintf("%q is outside the service's path %q", pr.Path, sc.Path), "price only paths this service serves")
+			continue
+		}
+		if j, dup := seen[p]; dup {
+			c.fail(rf+".path", fmt.Sprintf("%q is also priced by pricing[%d]", pr.Path, j), "keep one rule per pattern")
+			continue
+		}
+		if p == svc.path {
+			c.fail(rf+".path", fmt.Sprintf("%q is the service's own path", pr.Path), "set the service's price instead")
+			continue
+		}
+		for _, w := range svc.whitelist {
+			if w.covers(p) {
+				c.fail(rf+".path", fmt.Sprintf("%q lies inside whitelisted %q, so it would never be charged", pr.Path, w.String()), "remove the rule or narrow the whitelist")
+			}
+		}
+		seen[p] = i
+		c.price(rf+".price", pr.PriceSats, maxPrice, "e.g. price: 100")
+		svc.rules = append(svc.rules, rule{pat: p, resource: p.String(), price: pr.PriceSats})
+	}
+	slices.SortStableFunc(svc.rules, moreSpecific)
+	svc.rules = append(svc.rules, rule{pat: svc.path, resource: svc.path.String(), price: sc.PriceSats})
+	svc.cfg = sc
+	if len(c.errs) > before {
+		return nil
+	}
+	return svc
+}
+
+func (c *checker) price(field string, price, maxPrice int64, fix string) {
+	switch {
+	case price == 0 && c.lines[field] == 0:
+		c.fail(field, "is missing", "a price must be at least 1 sat: "+fix+"; to serve paths for free, list them under whitelist")
+	case price <= 0:
+		c.fail(field, fmt.Sprintf("is %d", price), "a price must be at least 1 sat: "+fix+"; to serve paths for free, list them under whitelist")
+	case price > maxPrice:
+		c.fail(field, fmt.Sprintf("is %d sats", price), fmt.Sprintf("at most %d sats (--max-price-sats)", maxPrice))
+	}
+}
+
+func (c *checker) upstream(field string, sc *ServiceConfig) *url.URL {
+	const fix = "write a URL such as http://127.0.0.1:8080, https://api.internal or h2c://127.0.0.1:9000"
+	u, err := url.Parse(sc.Upstream)
+	switch {
+	case err != nil:
+		c.fail(field+".upstream", fmt.Sprintf("%q is not a URL", sc.Upstream), fix)
+		return nil
+	case u.Scheme != "http" && u.Scheme != "https" && u.Scheme != "h2c":
+		c.fail(field+".upstream", fmt.Sprintf("%q has scheme %q", sc.Upstream, u.Scheme), fix)
+		return nil
+	case u.Host == "":
+		c.fail(field+".upstream", fmt.Sprintf("%q has no host", sc.Upstream), fix)
+		return nil
+	case u.User != nil:
+		c.fail(field+".upstream", "carries a user name or password", "keep credentials out of the services file; let the upstream trust the gate's address instead")
+		return nil
+	case u.RawQuery != "" || u.Fragment != "":
+		c.fail(field+".upstream", "has a query or fragment", fix)
+		return nil
+	case u.Path != "" && !isCleanPath(u.Path):
+		c.fail(field+".upstream", fmt.Sprintf("base path %q is not clean", u.Path), fix)
+		return nil
+	}
+	if u.Scheme == "h2c" {
+		switch sc.Protocol {
+		case "", ProtocolAuto, ProtocolH2C:
+			sc.Protocol = ProtocolH2C
+		default:
+			c.fail(field+".protocol", fmt.Sprintf("is %q but the upstream is h2c://", sc.Protocol), "drop protocol, or write h2c")
+		}
+		u.Scheme = "http"
+	}
+	return u
+}
+
+// limitOf turns a configured rate and burst into rate's terms: rate 0 is
+// unlimited, and a burst of 0 defaults to the rate (at least 1).
+func limitOf(perSecond float64, burst int) (rate.Limit, int) {
+	if perSecond <= 0 {
+		return rate.Inf, 0
+	}
+	if burst <= 0 {
+		burst = int(math.Max(1, math.Ceil(perSecond)))
+	}
+	return rate.Limit(perSecond), burst
+}
