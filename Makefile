@@ -24,6 +24,9 @@ FUZZTIME ?= 10s
 # Benchmarks: go test -benchtime for the unit benchmarks.
 BENCHTIME ?= 1s
 
+# lnd's sub-server tags: integrated mode (LND inside l402d) needs them.
+LND_TAGS ?= signrpc walletrpc chainrpc invoicesrpc routerrpc peersrpc
+
 BIN_DIR ?= bin
 VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS = -s -w -X main.version=$(VERSION)
@@ -35,7 +38,7 @@ all: build
 
 ## build: static l402d and l402cli into bin/
 build:
-	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN_DIR)/ ./cmd/...
+	CGO_ENABLED=0 $(GO) build -trimpath -tags '$(LND_TAGS)' -ldflags '$(LDFLAGS)' -o $(BIN_DIR)/ ./cmd/...
 
 ## run: the main job: a regtest network, l402d beside alice's LND, a paid request end to end
 run: build

@@ -18,6 +18,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/l402d/l402d/invoices/embedded"
 	"github.com/l402d/l402d/regtest"
 )
 
@@ -41,7 +42,10 @@ func binPath(t testing.TB, name string) string {
 			binaries.err = err
 			return
 		}
-		cmd := exec.Command("go", "build", "-o", binaries.dir+string(os.PathSeparator), "./cmd/...")
+		// lnd's sub-server tags, as make build uses, so integrated mode
+		// works; -trimpath and CGO_ENABLED=0 match the regtest lnd build,
+		// so lnd's packages come from the build cache.
+		cmd := exec.Command("go", "build", "-trimpath", "-tags", embedded.BuildTags, "-o", binaries.dir+string(os.PathSeparator), "./cmd/...")
 		cmd.Dir = root
 		cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
 		if out, err := cmd.CombinedOutput(); err != nil {

@@ -7,10 +7,8 @@ import (
 	"fmt"
 	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -19,44 +17,6 @@ import (
 	"github.com/l402d/l402d/invoices/embedded"
 	"github.com/l402d/l402d/regtest"
 )
-
-// taggedBinary builds l402d once with lnd's sub-server tags, which
-// integrated mode needs (embedded.BuildTags). -trimpath and CGO_ENABLED=0
-// match the regtest lnd build, so lnd's packages come from the build
-// cache.
-var taggedBinary struct {
-	once sync.Once
-	path string
-	err  error
-}
-
-func taggedL402d(t testing.TB) string {
-	t.Helper()
-	taggedBinary.once.Do(func() {
-		dir, err := os.MkdirTemp("", "l402d-itest-tagged-")
-		if err != nil {
-			taggedBinary.err = err
-			return
-		}
-		root, err := filepath.Abs("..")
-		if err != nil {
-			taggedBinary.err = err
-			return
-		}
-		cmd := exec.Command("go", "build", "-trimpath", "-tags", embedded.BuildTags, "-o", dir+string(os.PathSeparator), "./cmd/l402d")
-		cmd.Dir = root
-		cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
-		if out, err := cmd.CombinedOutput(); err != nil {
-			taggedBinary.err = fmt.Errorf("go build -tags %q ./cmd/l402d: %v\n%s", embedded.BuildTags, err, out)
-			return
-		}
-		taggedBinary.path = filepath.Join(dir, "l402d")
-	})
-	if taggedBinary.err != nil {
-		t.Fatal(taggedBinary.err)
-	}
-	return taggedBinary.path
-}
 
 // integrated is an integrated-mode l402d: a daemon whose LND runs inside
 // it, on the regtest network's btcd.
@@ -112,42 +72,14 @@ func newIntegrated(t *testing.T, n *regtest.Network) *integrated {
 	return d
 }
 
-// startTaggedDaemon starts d's process from the tagged build (d.start
-// runs the untagged one) and waits until its API answers.
-func startTaggedDaemon(t testing.TB, d *daemon) {
-	t.Helper()
-	bin := taggedL402d(t)
-	d.mu.Lock()
-	logf, err := os.OpenFile(d.logPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
-	if err != nil {
-		d.mu.Unlock()
-		t.Fatal(err)
-	}
-	cmd := exec.Command(bin, d.args...)
-	cmd.Stdout, cmd.Stderr = logf, logf
-	if err := cmd.Start(); err != nil {
-		logf.Close()
-		d.mu.Unlock()
-		t.Fatalf("starting l402d: %v", err)
-	}
-	d.cmd, d.done = cmd, make(chan struct{})
-	go func(done chan struct{}) {
-		_ = cmd.Wait()
-		logf.Close()
-		close(done)
-	}(d.done)
-	d.mu.Unlock()
-	d.waitAPI(t)
-}
-
 // start starts the integrated daemon and waits until it is ready: LND up
 // and the settlement watcher streaming. It returns the time from process
 // start to ready.
 func (d *integrated) start(t testing.TB) time.Duration {
 	t.Helper()
-	taggedL402d(t) // built before the clock starts
+	binPath(t, "l402d") // built before the clock starts
 	t0 := time.Now()
-	startTaggedDaemon(t, d.daemon)
+	d.daemon.start(t)
 	waitDaemonHealthy(t, d.daemon)
 	return time.Since(t0)
 }
@@ -339,8 +271,7 @@ func TestIntegratedMode(t *testing.T) {
 	}
 	// Spend: a challenge of alice's l402d, paid by the embedded node
 	// through l402d's consumer API, and accepted by alice.
-	alice := newDaemon(t, n.Node("alice"))
-	startTaggedDaemon(t, alice)
+	alice := startDaemon(t, n.Node("alice"))
 	spend := func(t *testing.T, resource string, price int64) {
 		t.Helper()
 		chl := createChallenge(t, alice, resource, price)

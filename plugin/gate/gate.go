@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io/fs"
 	"log/slog"
 	"net"
 	"net/http"
@@ -195,7 +196,15 @@ func New(cfg Config) (*Gate, error) {
 			return nil, errors.New("gate: give Services or a ServicesFile")
 		}
 		var err error
-		if svcs, err = LoadServices(cfg.ServicesFile, g.parseOptions()); err != nil {
+		svcs, err = LoadServices(cfg.ServicesFile, g.parseOptions())
+		if errors.Is(err, fs.ErrNotExist) {
+			// A fresh install (a node platform's app, say) has no services
+			// yet: serve none, and pick the file up when it is written.
+			g.log.Warn("gate: no services file yet; the gate answers 404 until it exists and is picked up by the next reload",
+				"file", cfg.ServicesFile)
+			svcs, err = ParseServices([]byte("services: []\n"), g.parseOptions())
+		}
+		if err != nil {
 			return nil, err
 		}
 	}

@@ -699,3 +699,25 @@ func TestConcurrentTrafficAndReloads(t *testing.T) {
 	close(stop)
 	wg.Wait()
 }
+
+// TestMissingServicesFile: a gate pointed at a services file that does
+// not exist yet starts with no services and serves the file once written.
+func TestMissingServicesFile(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "services.yaml")
+	g, err := New(Config{Producer: nopProducer{}, ServicesFile: path})
+	if err != nil {
+		t.Fatalf("missing services file: %v", err)
+	}
+	if n := g.Services().Len(); n != 0 {
+		t.Fatalf("%d services", n)
+	}
+	if err := os.WriteFile(path, []byte("services:\n  - name: api\n    path: /api/*\n    upstream: http://127.0.0.1:1\n    price: 5\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := g.Reload(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	if n := g.Services().Len(); n != 1 {
+		t.Fatalf("after writing the file: %d services", n)
+	}
+}
