@@ -72,20 +72,54 @@ func run() error {
 	}()
 	fmt.Printf("   network up in %s (%s mode)\n", time.Since(t0).Round(time.Second), n.Mode())
 
-	alice := n.Node("alice")
-	step("Starting l402d beside alice's LND…")
-	d, err := startL402d(ctx, o, "alice", alice)
+	step("Starting a demo weather API and l402d beside alice's LND, its gate selling the API for 50 sats…")
+	upstream, err := startUpstream()
+	if err != nil {
+		return err
+	}
+	defer upstream.Close()
+	gateAddr, err := freeAddr()
+	if err != nil {
+		return err
+	}
+	services, err := writeServices(o.workDir, upstream.Addr().String())
+	if err != nil {
+		return err
+	}
+	d, err := startL402d(ctx, o, "alice", n.Node("alice"), "--gate.listen", gateAddr, "--gate.services", services)
 	if err != nil {
 		return err
 	}
 	defer d.stop()
-	fmt.Printf("   l402d API on http://%s, data in %s\n", d.listen, d.dataDir)
+	fmt.Printf("   alice's l402d: API http://%s, gate http://%s (services file %s)\n", d.listen, gateAddr, services)
+
+	step("Starting l402d beside bob's LND, to spend")
+	bob, err := startL402d(ctx, o, "bob", n.Node("bob"), "--consumer.allow-private")
+	if err != nil {
+		return err
+	}
+	defer bob.stop()
+	fmt.Printf("   bob's l402d: API http://%s\n", bob.listen)
+
+	url := "http://" + gateAddr + "/api/weather/forecast"
+	step("Bob buys the forecast through his own node: l402cli get " + url)
+	if err := l402cli(ctx, o, bob, "get", url); err != nil {
+		return err
+	}
+	step("Bob asks again: the cached token covers it, nothing is paid")
+	if err := l402cli(ctx, o, bob, "get", url); err != nil {
+		return err
+	}
+	step("Alice's node recorded the sale")
+	if err := waitRevenue(ctx, d, 50); err != nil {
+		return err
+	}
 
 	if err := paidFlow(ctx, n, d); err != nil {
 		return err
 	}
 
-	printHowTo(d)
+	printHowTo(d, bob, gateAddr, o)
 	if o.keep {
 		return nil
 	}
@@ -97,7 +131,7 @@ func run() error {
 // paidFlow creates a challenge on alice's l402d, pays it from bob's LND
 // through carol and verifies the token.
 func paidFlow(ctx context.Context, n *regtest.Network, d *daemon) error {
-	step("An agent asks alice's l402d for a challenge: 50 sats for /api/weather/forecast")
+	step("The seed API: an agent asks alice's l402d for a challenge, 50 sats for /api/weather/forecast")
 	var ch struct {
 		Invoice, Macaroon, PaymentHash string
 		PriceSats                      int64
@@ -136,13 +170,15 @@ func paidFlow(ctx context.Context, n *regtest.Network, d *daemon) error {
 	return nil
 }
 
-func printHowTo(d *daemon) {
+func printHowTo(alice, bob *daemon, gate string, o options) {
 	step("Try it yourself:")
-	fmt.Printf(`   API key:   %[1]s/api.key (admin: %[1]s/admin.key)
-   create:    curl -s -X POST http://%[2]s/api/l402/challenges -H "X-API-Key: $(cat %[1]s/api.key)" -d '{"resource":"/x","priceSats":21}'
-   list:      curl -s http://%[2]s/api/l402/challenges -H "X-API-Key: $(cat %[1]s/api.key)"
-   health:    curl -s http://%[2]s/healthz
-`, d.dataDir, d.listen)
+	fmt.Printf(`   alice's API key:  %[1]s/api.key (admin: %[1]s/admin.key)
+   create:           curl -s -X POST http://%[2]s/api/l402/challenges -H "X-API-Key: $(cat %[1]s/api.key)" -d '{"resource":"/x","priceSats":21}'
+   the gate (402):   curl -si http://%[3]s/api/weather/forecast
+   buy as bob:       %[4]s/l402cli --rpcserver %[5]s --datadir %[6]s get http://%[3]s/api/weather/today
+   dashboard:        http://%[2]s/dashboard (sign in with alice's api.key)
+   health:           curl -s http://%[2]s/healthz
+`, alice.dataDir, alice.listen, gate, o.binDir, bob.listen, bob.dataDir)
 }
 
 func step(s string) { fmt.Printf("\n==> %s\n", s) }
@@ -215,6 +251,23 @@ func (d *daemon) stop() {
 	_ = d.cmd.Wait()
 }
 
+func (d *daemon) get(ctx context.Context, path string, out any) error {
+	req, err := http.NewRequestWithContext(ctx, "GET", "http://"+d.listen+path, nil)
+	if err != nil {
+		return err
+	}
+	req.Header.Set("X-API-Key", d.apiKey)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != 200 {
+		return fmt.Errorf("%s: %s", path, resp.Status)
+	}
+	return json.NewDecoder(resp.Body).Decode(out)
+}
+
 func (d *daemon) post(ctx context.Context, path string, body, out any) error {
 	raw, _ := json.Marshal(body)
 	req, err := http.NewRequestWithContext(ctx, "POST", "http://"+d.listen+path, bytes.NewReader(raw))
@@ -241,4 +294,82 @@ func freeAddr() (string, error) {
 	}
 	defer l.Close()
 	return l.Addr().String(), nil
+}
+
+// startUpstream serves a small weather API on loopback: the service the
+// gate sells.
+func startUpstream() (net.Listener, error) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return nil, err
+	}
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /api/weather/{day}", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		fmt.Fprintf(w, `{"city":"New York","day":%q,"forecast":["Sunny, 72F","Partly cloudy, 68F","Rain, 61F"]}`+"\n", r.PathValue("day"))
+	})
+	go func() { _ = http.Serve(l, mux) }()
+	return l, nil
+}
+
+// writeServices writes the gate's services file: the weather API at 50
+// sats per token, valid an hour.
+func writeServices(dir, upstream string) (string, error) {
+	p, err := filepath.Abs(filepath.Join(dir, "services.yaml"))
+	if err != nil {
+		return "", err
+	}
+	if err := os.MkdirAll(filepath.Dir(p), 0o700); err != nil {
+		return "", err
+	}
+	body := fmt.Sprintf(`services:
+  - name: weather
+    path: /api/weather/*
+    upstream: http://%s
+    price: 50
+    token_validity: 1h
+    description: 7-day forecast
+`, upstream)
+	return p, os.WriteFile(p, []byte(body), 0o600)
+}
+
+// l402cli runs bin/l402cli against a daemon and shows its output.
+func l402cli(ctx context.Context, o options, d *daemon, args ...string) error {
+	cmd := exec.CommandContext(ctx, filepath.Join(o.binDir, "l402cli"), append([]string{"--rpcserver", d.listen, "--datadir", d.dataDir}, args...)...)
+	cmd.Stdout, cmd.Stderr = indent{os.Stdout}, indent{os.Stdout}
+	if err := cmd.Run(); err != nil {
+		return fmt.Errorf("l402cli %s: %w", strings.Join(args, " "), err)
+	}
+	return nil
+}
+
+// waitRevenue waits until the daemon's stats show at least sats of
+// revenue, which the settlement watcher records moments after payment.
+func waitRevenue(ctx context.Context, d *daemon, sats int64) error {
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		var st struct {
+			Total struct {
+				RevenueSats int64 `json:"revenueSats"`
+				Settled     int64 `json:"challengesSettled"`
+			} `json:"total"`
+		}
+		if err := d.get(ctx, "/api/l402/stats", &st); err == nil && st.Total.RevenueSats >= sats {
+			fmt.Printf("   %d challenge(s) settled, revenue %d sats\n", st.Total.Settled, st.Total.RevenueSats)
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return errors.New("the sale was not recorded within 30s")
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+// indent prefixes every line it writes, to set tool output apart.
+type indent struct{ w io.Writer }
+
+func (i indent) Write(p []byte) (int, error) {
+	s := strings.TrimRight(string(p), "\n")
+	_, err := io.WriteString(i.w, "   "+strings.ReplaceAll(s, "\n", "\n   ")+"\n")
+	return len(p), err
 }
