@@ -62,6 +62,8 @@ type Config struct {
 	Consumer ConsumerConfig
 	// Integrated, when enabled, runs LND inside l402d (integrated.go).
 	Integrated IntegratedConfig
+	// MCP configures the MCP server at /mcp (mcp.go).
+	MCP MCPConfig
 
 	Logger  *slog.Logger
 	Version string
@@ -199,6 +201,9 @@ func New(ctx context.Context, cfg Config) (_ *Plugin, err error) {
 		return nil, err
 	}
 	if err := p.initConsumer(ctx); err != nil {
+		return nil, err
+	}
+	if err := p.initMCP(); err != nil {
 		return nil, err
 	}
 	return p, nil

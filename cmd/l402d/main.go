@@ -68,6 +68,7 @@ func newApp() *cli.App {
 	flags = append(flags, gateFlags()...)
 	flags = append(flags, consumerFlags()...)
 	flags = append(flags, integratedFlags()...)
+	flags = append(flags, mcpFlags()...)
 	return &cli.App{
 		Name:    "l402d",
 		Usage:   "self-hosted L402 node plugin: earn and spend over Lightning with your own LND",
@@ -180,6 +181,9 @@ func configFrom(c *cli.Context, logger *slog.Logger) (plugin.Config, error) {
 		return plugin.Config{}, err
 	}
 	if err := applyIntegratedFlags(c, &cfg); err != nil {
+		return plugin.Config{}, err
+	}
+	if err := applyMCPFlags(c, &cfg); err != nil {
 		return plugin.Config{}, err
 	}
 	return cfg, nil

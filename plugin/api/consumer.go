@@ -75,6 +75,18 @@ type ConsumerError struct {
 // writeErr maps a consumer error to a status and a body that names the
 // field and the fix.
 func (h *consumerAPI) writeErr(w http.ResponseWriter, r *http.Request, err error) {
+	status, out := ConsumerErrorOf(err)
+	if out.Code == "internal" {
+		h.s.log.Error("consumer request failed", "path", r.URL.Path, "err", err)
+	}
+	WriteJSON(w, status, out)
+}
+
+// ConsumerErrorOf maps an error of the consumer package to an HTTP status
+// and a body that names the problem, the field and the fix. Every surface
+// that reports consumer errors (REST, MCP) uses it, so they agree; an
+// unexpected error has code "internal" (the caller logs it).
+func ConsumerErrorOf(err error) (int, ConsumerError) {
 	var out ConsumerError
 	var ce *consumer.ChallengeError
 	if errors.As(err, &ce) {
@@ -110,10 +122,9 @@ func (h *consumerAPI) writeErr(w http.ResponseWriter, r *http.Request, err error
 	case errors.Is(err, context.Canceled):
 		status, out.ErrorBody = 499, ErrorBody{Error: "request canceled", Code: "canceled"}
 	default:
-		h.s.log.Error("consumer request failed", "path", r.URL.Path, "err", err)
 		out.ErrorBody = ErrorBody{Error: "internal error: " + err.Error(), Code: "internal"}
 	}
-	WriteJSON(w, status, out)
+	return status, out
 }
 
 // accessRequest reads the JSON of access and quote.
@@ -376,9 +387,14 @@ func (h *consumerAPI) checkInvoice(w http.ResponseWriter, r *http.Request) {
 		h.writeErr(w, r, err)
 		return
 	}
-	WriteJSON(w, http.StatusOK, InvoiceResponse{PaymentHash: st.PaymentHash.String(), Invoice: st.PaymentRequest, Memo: st.Memo,
+	WriteJSON(w, http.StatusOK, NewInvoiceStatusResponse(st))
+}
+
+// NewInvoiceStatusResponse renders the state of one of the node's invoices.
+func NewInvoiceStatusResponse(st invoices.InvoiceStatus) InvoiceResponse {
+	return InvoiceResponse{PaymentHash: st.PaymentHash.String(), Invoice: st.PaymentRequest, Memo: st.Memo,
 		State: string(st.State), Settled: st.State == invoices.InvoiceSettled, AmountSats: st.AmountMsat / 1000,
-		AmountPaidSats: st.AmountPaidMsat / 1000, CreatedAt: st.CreatedAt.UTC(), SettledAt: st.SettledAt.UTC()})
+		AmountPaidSats: st.AmountPaidMsat / 1000, CreatedAt: st.CreatedAt.UTC(), SettledAt: st.SettledAt.UTC()}
 }
 
 func hashParam(w http.ResponseWriter, r *http.Request) (lntypes.Hash, bool) {
@@ -396,22 +412,29 @@ func (h *consumerAPI) balance(w http.ResponseWriter, r *http.Request) {
 		h.writeErr(w, r, err)
 		return
 	}
-	type channel struct {
+	WriteJSON(w, http.StatusOK, NewBalanceResponse(b))
+}
+
+// BalanceResponse is the node's funds as GET /api/consumer/balance shows
+// them.
+type BalanceResponse struct {
+	Channel struct {
 		LocalSats       int64 `json:"localSats"`
 		RemoteSats      int64 `json:"remoteSats"`
 		PendingOpenSats int64 `json:"pendingOpenSats"`
-	}
-	type onchain struct {
+	} `json:"channel"`
+	Onchain struct {
 		ConfirmedSats   int64 `json:"confirmedSats"`
 		UnconfirmedSats int64 `json:"unconfirmedSats"`
-	}
-	WriteJSON(w, http.StatusOK, struct {
-		Channel channel `json:"channel"`
-		Onchain onchain `json:"onchain"`
-	}{
-		channel{b.ChannelLocalMsat / 1000, b.ChannelRemoteMsat / 1000, b.PendingOpenMsat / 1000},
-		onchain{b.OnchainConfirmed, b.OnchainUnconfirmed},
-	})
+	} `json:"onchain"`
+}
+
+// NewBalanceResponse renders the node's funds.
+func NewBalanceResponse(b invoices.Balance) BalanceResponse {
+	var out BalanceResponse
+	out.Channel.LocalSats, out.Channel.RemoteSats, out.Channel.PendingOpenSats = b.ChannelLocalMsat/1000, b.ChannelRemoteMsat/1000, b.PendingOpenMsat/1000
+	out.Onchain.ConfirmedSats, out.Onchain.UnconfirmedSats = b.OnchainConfirmed, b.OnchainUnconfirmed
+	return out
 }
 
 // BudgetResponse is the budget as GET and PUT /api/consumer/budget show it.
@@ -442,7 +465,9 @@ type BudgetWindow struct {
 	RemainingSats *int64 `json:"remainingSats"`
 }
 
-func budgetResponse(b consumer.Budget) BudgetResponse {
+// NewBudgetResponse renders the budget state as the budget endpoints (and
+// MCP's get_budget_status) show it.
+func NewBudgetResponse(b consumer.Budget) BudgetResponse {
 	var out BudgetResponse
 	l := b.Limits
 	out.Limits.PerPaymentSats, out.Limits.PerDaySats, out.Limits.PerDomainSats = l.PerPaymentSats, l.PerDaySats, l.PerDomainSats
@@ -478,7 +503,7 @@ func (h *consumerAPI) budget(w http.ResponseWriter, r *http.Request) {
 		h.writeErr(w, r, err)
 		return
 	}
-	WriteJSON(w, http.StatusOK, budgetResponse(b))
+	WriteJSON(w, http.StatusOK, NewBudgetResponse(b))
 }
 
 func (h *consumerAPI) setBudget(w http.ResponseWriter, r *http.Request) {
@@ -524,7 +549,7 @@ func (h *consumerAPI) setBudget(w http.ResponseWriter, r *http.Request) {
 		h.writeErr(w, r, err)
 		return
 	}
-	WriteJSON(w, http.StatusOK, budgetResponse(b))
+	WriteJSON(w, http.StatusOK, NewBudgetResponse(b))
 }
 
 // PaymentRecord is a journal entry as the payments endpoints show it.
@@ -548,7 +573,8 @@ type PaymentRecord struct {
 	FailureReason string    `json:"failureReason,omitempty"`
 }
 
-func paymentRecord(p *storage.Payment) PaymentRecord {
+// NewPaymentRecord renders a journal entry.
+func NewPaymentRecord(p *storage.Payment) PaymentRecord {
 	rec := PaymentRecord{PaymentHash: p.PaymentHash.String(), State: string(p.State), Kind: string(p.Kind), AmountSats: p.AmountMsat / 1000,
 		AmountMsat: p.AmountMsat, FeeMsat: p.FeeMsat, FeeLimitMsat: p.FeeLimitMsat, Domain: p.Domain, URL: p.URL, Invoice: p.Invoice,
 		BudgetDay: p.BudgetDay.Format(time.DateOnly), Attempts: p.Attempts, CreatedAt: p.CreatedAt.UTC(), UpdatedAt: p.UpdatedAt.UTC(),
@@ -617,7 +643,7 @@ func (h *consumerAPI) payments(w http.ResponseWriter, r *http.Request) {
 	}{Payments: make([]PaymentRecord, 0, len(list)), Next: string(next),
 		Totals: totals{tot.Count, tot.Succeeded, tot.Failed, tot.Pending, tot.AmountMsat / 1000, tot.AmountMsat, tot.FeeMsat}}
 	for i := range list {
-		out.Payments = append(out.Payments, paymentRecord(&list[i]))
+		out.Payments = append(out.Payments, NewPaymentRecord(&list[i]))
 	}
 	WriteJSON(w, http.StatusOK, out)
 }
@@ -632,7 +658,7 @@ func (h *consumerAPI) payment(w http.ResponseWriter, r *http.Request) {
 		h.writeErr(w, r, err)
 		return
 	}
-	WriteJSON(w, http.StatusOK, paymentRecord(p))
+	WriteJSON(w, http.StatusOK, NewPaymentRecord(p))
 }
 
 // TokenRecord is a cached token as the tokens endpoint lists it. ID is
@@ -642,6 +668,11 @@ type TokenRecord struct {
 	consumer.TokenInfo
 	CreatedAt time.Time `json:"createdAt"`
 	Expired   bool      `json:"expired"`
+}
+
+// NewTokenRecord renders a cached token; now decides whether it expired.
+func NewTokenRecord(t *storage.Token, now time.Time) TokenRecord {
+	return TokenRecord{ID: t.PaymentHash.String(), TokenInfo: *consumer.TokenInfoOf(t), CreatedAt: t.CreatedAt.UTC(), Expired: t.Expired(now)}
 }
 
 func (h *consumerAPI) tokens(w http.ResponseWriter, r *http.Request) {
@@ -655,9 +686,7 @@ func (h *consumerAPI) tokens(w http.ResponseWriter, r *http.Request) {
 		Tokens []TokenRecord `json:"tokens"`
 	}{Tokens: make([]TokenRecord, 0, len(list))}
 	for i := range list {
-		t := &list[i]
-		out.Tokens = append(out.Tokens, TokenRecord{ID: t.PaymentHash.String(), TokenInfo: *consumer.TokenInfoOf(t),
-			CreatedAt: t.CreatedAt.UTC(), Expired: t.Expired(now)})
+		out.Tokens = append(out.Tokens, NewTokenRecord(&list[i], now))
 	}
 	WriteJSON(w, http.StatusOK, out)
 }

@@ -255,20 +255,30 @@ func (s *Server) node(w http.ResponseWriter, r *http.Request) {
 
 // writeErr maps an error from the producer to a response.
 func (s *Server) writeErr(w http.ResponseWriter, r *http.Request, err error) {
+	status, e := ProducerErrorOf(err)
+	if e.Code == "internal" {
+		s.log.Error("request failed", "path", r.URL.Path, "err", err)
+	}
+	WriteError(w, status, e)
+}
+
+// ProducerErrorOf maps an error of the producer package to an HTTP status
+// and a body that names the problem, the field and the fix, for every
+// surface that reports producer errors (REST, MCP). An unexpected error
+// has code "internal" (the caller logs it).
+func ProducerErrorOf(err error) (int, ErrorBody) {
 	var fe *producer.FieldError
 	switch {
 	case errors.As(err, &fe):
-		WriteError(w, http.StatusBadRequest, ErrorBody{Error: fe.Field + " " + fe.Problem, Code: "invalid_field", Field: fe.Field, Fix: fe.Fix})
+		return http.StatusBadRequest, ErrorBody{Error: fe.Field + " " + fe.Problem, Code: "invalid_field", Field: fe.Field, Fix: fe.Fix}
 	case errors.Is(err, invoices.ErrUnavailable):
-		WriteError(w, http.StatusServiceUnavailable, ErrorBody{Error: "the Lightning node (LND) is unreachable, so no invoice can be created: " + err.Error(), Code: "lnd_unavailable", Fix: "check that LND is running and reachable; verification keeps working meanwhile"})
+		return http.StatusServiceUnavailable, ErrorBody{Error: "the Lightning node (LND) is unreachable, so no invoice can be created: " + err.Error(), Code: "lnd_unavailable", Fix: "check that LND is running and reachable; verification keeps working meanwhile"}
 	case errors.Is(err, storage.ErrDiskFull):
-		WriteError(w, http.StatusInsufficientStorage, ErrorBody{Error: err.Error(), Code: "disk_full", Fix: "free space on the disk of l402d's data dir; verification keeps working meanwhile"})
+		return http.StatusInsufficientStorage, ErrorBody{Error: err.Error(), Code: "disk_full", Fix: "free space on the disk of l402d's data dir; verification keeps working meanwhile"}
 	case errors.Is(err, producer.ErrNodeChanged):
-		WriteError(w, http.StatusServiceUnavailable, ErrorBody{Error: err.Error(), Code: "node_changed", Fix: "point l402d at the LND node this data dir was created with, or use a new data dir"})
+		return http.StatusServiceUnavailable, ErrorBody{Error: err.Error(), Code: "node_changed", Fix: "point l402d at the LND node this data dir was created with, or use a new data dir"}
 	case errors.Is(err, context.Canceled):
-		WriteError(w, 499, ErrorBody{Error: "request canceled", Code: "canceled"})
-	default:
-		s.log.Error("request failed", "path", r.URL.Path, "err", err)
-		WriteError(w, http.StatusInternalServerError, ErrorBody{Error: "internal error: " + err.Error(), Code: "internal"})
+		return 499, ErrorBody{Error: "request canceled", Code: "canceled"}
 	}
+	return http.StatusInternalServerError, ErrorBody{Error: "internal error: " + err.Error(), Code: "internal"}
 }

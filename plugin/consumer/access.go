@@ -61,6 +61,24 @@ type AccessRequest struct {
 	Body   []byte
 	// MaxSats refuses a price above it; 0 leaves only the budget.
 	MaxSats int64
+	// Approve, if set, is asked before anything is paid, once policy and
+	// the budget allow the payment. An error refuses the payment: Access
+	// returns it wrapped in a *ChallengeError. It is not asked when a
+	// cached token or an earlier payment of the same challenge serves the
+	// request. Surfaces that let a person approve large payments (MCP)
+	// set it; it should not block for long, since concurrent accesses of
+	// the same resource wait for it.
+	Approve func(ctx context.Context, p Proposal) error
+}
+
+// Proposal is a payment Access is about to make, for AccessRequest.Approve.
+type Proposal struct {
+	URL         string
+	Description string // the invoice's
+	PaymentHash lntypes.Hash
+	AmountMsat  int64
+	// FeeLimitMsat is the most the payment may cost in routing fees.
+	FeeLimitMsat int64
 }
 
 // Response is the target's final answer. The caller must close Body.
@@ -236,6 +254,17 @@ func (c *Consumer) Access(ctx context.Context, req AccessRequest) (*Response, er
 	if err != nil {
 		c.count("refused", nil)
 		return nil, c.challengeError(ctx, ch, err)
+	}
+	if req.Approve != nil && !o.paid {
+		err := c.store.CheckBudget(ctx, o.decoded.AmountMsat, o.feeLimitMsat, o.domain)
+		if err == nil {
+			err = req.Approve(ctx, Proposal{URL: o.url, Description: o.decoded.Description, PaymentHash: o.decoded.PaymentHash,
+				AmountMsat: o.decoded.AmountMsat, FeeLimitMsat: o.feeLimitMsat})
+		}
+		if err != nil {
+			c.count("refused", nil)
+			return nil, &ChallengeError{PriceSats: o.decoded.AmountMsat / 1000, PaymentHash: o.decoded.PaymentHash.String(), Err: err}
+		}
 	}
 	p, already, err := c.pay(ctx, o.entry(storage.KindAccess))
 	if err != nil {
@@ -457,12 +486,21 @@ func (c *Consumer) Quote(ctx context.Context, req AccessRequest) (*Quote, error)
 		q.Refusal = &Refusal{Code: "no_l402_challenge", Problem: "the target answered 402 without an L402 challenge", Fix: "this service wants another payment scheme"}
 		return q, nil
 	}
+	return c.judge(ctx, q, ch, advertised, pr.maxSats, pr.u)
+}
+
+// judge fills q with what paying ch would mean: its price and fee limit,
+// and whether policy and budget allow it (WouldPay) or not (Refusal),
+// without paying or reserving anything. target may be nil. Errors other
+// than refusals (an invoice that does not decode, a store failure) are
+// returned as they are.
+func (c *Consumer) judge(ctx context.Context, q *Quote, ch l402.Challenge, advertised, maxSats int64, target *url.URL) (*Quote, error) {
 	q.Macaroon, q.Invoice = ch.Macaroon, ch.Invoice
 	if d, err := c.ln.DecodeInvoice(ctx, ch.Invoice); err == nil {
 		q.PriceSats, q.PaymentHash, q.Description, q.InvoiceExpiresAt = d.AmountMsat/1000, d.PaymentHash.String(), d.Description, d.ExpiresAt.UTC()
 		q.FeeLimitSats = (c.feeLimitMsat(d.AmountMsat) + 999) / 1000
 	}
-	o, err := c.evaluate(ctx, ch, advertised, pr.maxSats, pr.u)
+	o, err := c.evaluate(ctx, ch, advertised, maxSats, target)
 	if err == nil {
 		q.Service, q.Resource, q.Scope, q.TokenExpiresAt, q.AlreadyPaid = challengeService(ch), o.info.Resource, o.scope, o.info.ValidUntil, o.paid
 		if !o.paid {

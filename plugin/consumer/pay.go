@@ -202,26 +202,9 @@ type PayChallengeResult struct {
 // Authorization value. A challenge whose hash the journal holds as paid
 // is not paid again: its token is returned with AlreadyPaid set.
 func (c *Consumer) PayChallenge(ctx context.Context, req PayChallengeRequest) (*PayChallengeResult, error) {
-	ch := l402.Challenge{Invoice: req.Invoice, Macaroon: req.Macaroon}
-	if req.Challenge != "" {
-		cs, err := l402.ParseChallenges([]string{req.Challenge})
-		if err != nil {
-			return nil, &FieldError{"challenge", "holds no L402 challenge: " + err.Error(), `send the WWW-Authenticate value, e.g. L402 macaroon="…", invoice="…"`}
-		}
-		ch = cs[0]
-	}
-	if ch.Invoice == "" || ch.Macaroon == "" {
-		return nil, &FieldError{"invoice", "and macaroon are required", "send both from the 402 challenge, or the whole WWW-Authenticate value as challenge"}
-	}
-	if req.MaxSats < 0 {
-		return nil, &FieldError{"maxSats", "is negative", "send 0 (no cap beyond the budget) or a price cap in sats"}
-	}
-	var target *url.URL
-	if req.URL != "" {
-		var err error
-		if target, err = ParseTarget(req.URL); err != nil {
-			return nil, err
-		}
+	ch, target, err := req.parse()
+	if err != nil {
+		return nil, err
 	}
 	o, err := c.evaluate(ctx, ch, 0, req.MaxSats, target)
 	if err != nil {
