@@ -215,7 +215,7 @@ func (c *Consumer) Access(ctx context.Context, req AccessRequest) (*Response, er
 			return r, nil
 		}
 		service := challengeService(ch)
-		if tok != nil && (scopeService(tok.Scope) == "" || service == "" || service == tok.Service) {
+		if tok != nil && !scopeRefusal(head) && (scopeService(tok.Scope) == "" || service == "" || service == tok.Service) {
 			c.dropToken(ctx, tok) // refused for what it was bought for
 		}
 		tok = nil
@@ -337,6 +337,25 @@ func (c *Consumer) dropToken(ctx context.Context, t *storage.Token) {
 		return
 	}
 	c.log.Debug("dropped cached token", "origin", t.Origin, "scope", t.Scope, "payment_hash", t.PaymentHash)
+}
+
+// scopeRefusal reports whether a 402's JSON body says the credential was
+// refused only for being bought for another resource, service or
+// capability of the same seller (l402d's reasons wrong_resource,
+// wrong_service, missing_capability): the token is still good where it
+// was bought for, so it stays cached.
+func scopeRefusal(body []byte) bool {
+	var b struct {
+		Reason string `json:"reason"`
+	}
+	if len(body) == 0 || json.Unmarshal(body, &b) != nil {
+		return false
+	}
+	switch b.Reason {
+	case "wrong_resource", "wrong_service", "missing_capability":
+		return true
+	}
+	return false
 }
 
 // challengeService returns the first service a challenge's token names.

@@ -215,6 +215,35 @@ func TestAccessRetryUnreachableReturnsToken(t *testing.T) {
 	}
 }
 
+// TestAccessKeepsTokenOfAnotherRule: a token refused only because it was
+// bought for another pricing rule of the same origin (the gate's
+// wrong_resource) stays cached for the paths it does open.
+func TestAccessKeepsTokenOfAnotherRule(t *testing.T) {
+	ln := newFakeLN()
+	s := newSeller(t, ln, 5)
+	s.rules = []string{"/v1/*", "/v1/premium/*"}
+	c, st := newTestConsumer(t, ln)
+	for i, step := range []struct {
+		path string
+		paid bool
+	}{{"/v1/a", true}, {"/v1/premium/x", true}, {"/v1/b", false}, {"/v1/premium/y", false}} {
+		r, err := c.Access(t.Context(), AccessRequest{URL: s.srv.URL + step.path})
+		if err != nil {
+			t.Fatal(err)
+		}
+		body(t, r)
+		if r.Status != 200 || r.Paid != step.paid {
+			t.Fatalf("step %d %s: %d paid=%v, want paid=%v", i, step.path, r.Status, r.Paid, step.paid)
+		}
+	}
+	if n := ln.totalPays(); n != 2 {
+		t.Fatalf("%d payments, want one per pricing rule", n)
+	}
+	if toks, _ := st.ListTokens(t.Context()); len(toks) != 2 {
+		t.Fatalf("%d cached tokens, want both rules' tokens", len(toks))
+	}
+}
+
 func TestAccessDropsRefusedToken(t *testing.T) {
 	ln := newFakeLN()
 	s := newSeller(t, ln, 7)

@@ -5,12 +5,14 @@ import (
 	"crypto/rand"
 	"crypto/sha256"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -222,7 +224,12 @@ type seller struct {
 	failAfterPay int   // status answered to a valid credential, 0: 200
 	service      string
 	prefix       bool // resource caveat is path + "*"
-	invoice      func(h lntypes.Hash, msat int64) string
+	// rules, when set, price path prefixes separately as the gate does: a
+	// token is bound to the most specific rule covering its path and only
+	// opens paths priced by that rule; a token of another rule is refused
+	// with reason wrong_resource.
+	rules   []string
+	invoice func(h lntypes.Hash, msat int64) string
 }
 
 func newSeller(t testing.TB, ln *fakeLN, price int64) *seller {
@@ -238,9 +245,16 @@ func newSeller(t testing.TB, ln *fakeLN, price int64) *seller {
 
 func (s *seller) serve(w http.ResponseWriter, r *http.Request) {
 	v := &l402.Verifier{Keys: s.keys}
+	var reason string
 	if cred, err := l402.CredentialFromHeader(r.Header); err == nil {
 		want := l402.Expect{Resource: r.URL.Path, Service: s.service}
-		if _, err := v.Verify(r.Context(), cred, want); err == nil {
+		got, err := v.Verify(r.Context(), cred, want)
+		if err == nil && s.rules != nil && got.Resource != s.ruleFor(r.URL.Path) {
+			err, reason = errors.New("bought for another pricing rule"), "wrong_resource"
+		} else if err != nil {
+			reason = "rejected"
+		}
+		if err == nil {
 			s.mu.Lock()
 			status := s.failAfterPay
 			s.mu.Unlock()
@@ -263,7 +277,18 @@ func (s *seller) serve(w http.ResponseWriter, r *http.Request) {
 	}
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(http.StatusPaymentRequired)
-	json.NewEncoder(w).Encode(map[string]any{"macaroon": m, "invoice": inv, "amountSats": adv})
+	json.NewEncoder(w).Encode(map[string]any{"macaroon": m, "invoice": inv, "amountSats": adv, "reason": reason})
+}
+
+// ruleFor is the most specific of s.rules covering path.
+func (s *seller) ruleFor(path string) string {
+	best := ""
+	for _, r := range s.rules {
+		if strings.HasPrefix(path, strings.TrimSuffix(r, "*")) && len(r) > len(best) {
+			best = r
+		}
+	}
+	return best
 }
 
 // mint makes a challenge for path whose preimage the fake LN knows.
@@ -274,6 +299,9 @@ func (s *seller) mint(ctx context.Context, path string) (mac, invoice string, h 
 	res := path
 	if s.prefix {
 		res += "*"
+	}
+	if s.rules != nil {
+		res = s.ruleFor(path)
 	}
 	m, _, err := l402.Mint(ctx, s.keys, l402.MintParams{PaymentHash: h, Resource: res, AmountSats: s.price, Service: s.service})
 	if err != nil {
