@@ -92,9 +92,9 @@ image: build
 	cp $(BIN_DIR)/l402d $(BIN_DIR)/l402cli $$ctx/ && mkdir $$ctx/data && \
 	docker build -q -f packaging/docker/Dockerfile -t $(IMAGE):$(VERSION) -t $(IMAGE):latest $$ctx
 
-## load: the 10,000-challenge load campaign on regtest (L402D_LOAD_N to change the count)
+## load: the load campaigns on regtest: 10,000 challenges (L402D_LOAD_N to change the count) and the gate vs direct (wrk if installed)
 load: deps
-	$(GO) test -tags '$(ITEST_TAGS)' -count=1 -timeout 60m -run '^$$' -bench Load10k -benchtime 1x -v ./itest/
+	$(GO) test -tags '$(ITEST_TAGS)' -count=1 -timeout 60m -run '^$$' -bench 'Load10k|GateLoad' -benchtime 1x -v ./itest/
 
 clean:
 	rm -rf $(BIN_DIR)

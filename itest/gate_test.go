@@ -13,6 +13,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -147,7 +148,7 @@ type gateDaemon struct {
 	services string // the services file
 }
 
-func startGateDaemon(t *testing.T, services string, extra ...string) *gateDaemon {
+func startGateDaemon(t testing.TB, services string, extra ...string) *gateDaemon {
 	t.Helper()
 	file := filepath.Join(t.TempDir(), "services.yaml")
 	if err := os.WriteFile(file, []byte(services), 0o600); err != nil {
@@ -579,47 +580,76 @@ func TestGateRateLimits(t *testing.T) {
 	}
 }
 
-// TestGateLoad runs the load program (itest/loadgate) against alice's
-// l402d with a token bob really paid for on regtest: requests/s and
-// p50/p99 through the gate against the same loopback upstream called
-// directly. It takes a minute and loads the machine, so it runs only
-// with L402D_ITEST_LOAD=1; L402D_ITEST_LOAD_ARGS adds loadgate flags
-// (e.g. "-c 1").
-func TestGateLoad(t *testing.T) {
-	if os.Getenv("L402D_ITEST_LOAD") != "1" {
-		t.Skip("set L402D_ITEST_LOAD=1 to run the gate load benchmark")
-	}
+// BenchmarkGateLoad measures the gate of a real l402d with a token bob
+// really paid for on regtest: requests/s and p50/p99 through the gate
+// against the same loopback upstream called directly, in one run, with
+// the Go load program (itest/loadgate) and, when it is installed, with
+// wrk (-t1 -c32, the reference load shape). L402D_ITEST_LOAD_ARGS adds
+// loadgate flags (e.g. "-c 1").
+// Run: make load  (go test -tags itest -run '^$' -bench GateLoad -benchtime 1x ./itest/)
+func BenchmarkGateLoad(b *testing.B) {
 	body := strings.Repeat("x", 256)
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
-		t.Fatal(err)
+		b.Fatal(err)
 	}
 	up := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
 		w.Header().Set("Content-Type", "text/plain")
 		io.WriteString(w, body)
 	}), ReadHeaderTimeout: 10 * time.Second}
 	go up.Serve(l)
-	t.Cleanup(func() { up.Close() })
+	b.Cleanup(func() { up.Close() })
 
-	g := startGateDaemon(t, fmt.Sprintf("services:\n  - name: bench\n    upstream: http://%s\n    price: 10\n", l.Addr()),
-		"--gate.token-rate", "0", "--log.level", "info")
-	auth, _ := g.buy(t, "/bench", 10)
+	g := startGateDaemon(b, fmt.Sprintf("services:\n  - name: bench\n    upstream: http://%s\n    price: 10\n", l.Addr()),
+		"--gate.token-rate", "0", "--log.level", "warn")
+	auth, _ := g.buy(b, "/bench", 10)
+	gateURL, directURL := "http://"+g.gate+"/bench", "http://"+l.Addr().String()+"/bench"
 
 	root, err := filepath.Abs("..")
 	if err != nil {
-		t.Fatal(err)
+		b.Fatal(err)
 	}
-	bin := filepath.Join(t.TempDir(), "loadgate")
+	bin := filepath.Join(b.TempDir(), "loadgate")
 	build := exec.Command("go", "build", "-o", bin, "./itest/loadgate")
 	build.Dir = root
 	if out, err := build.CombinedOutput(); err != nil {
-		t.Fatalf("building loadgate: %v\n%s", err, out)
+		b.Fatalf("building loadgate: %v\n%s", err, out)
 	}
-	args := []string{"-gate", "http://" + g.gate + "/bench", "-direct", "http://" + l.Addr().String() + "/bench", "-auth", auth}
+	args := []string{"-gate", gateURL, "-direct", directURL, "-auth", auth}
 	args = append(args, strings.Fields(os.Getenv("L402D_ITEST_LOAD_ARGS"))...)
-	out, err := exec.CommandContext(testCtx(t, 10*time.Minute), bin, args...).CombinedOutput()
-	t.Logf("loadgate %s\n%s", strings.Join(args[:4], " "), out)
+	out, err := exec.CommandContext(testCtx(b, 10*time.Minute), bin, args...).CombinedOutput()
+	b.Logf("loadgate %s\n%s", strings.Join(args[:4], " "), out)
 	if err != nil {
-		t.Fatal(err)
+		b.Fatal(err)
 	}
+
+	if _, err := exec.LookPath("wrk"); err != nil {
+		b.Logf("wrk is not installed (apt-get install wrk): skipping the wrk figures")
+		return
+	}
+	wrk := func(url string, hdr ...string) float64 {
+		args := []string{"-t1", "-c32", "-d10s", "--latency"}
+		for _, h := range hdr {
+			args = append(args, "-H", h)
+		}
+		out, err := exec.CommandContext(testCtx(b, time.Minute), "wrk", append(args, url)...).CombinedOutput()
+		if err != nil {
+			b.Fatalf("wrk: %v\n%s", err, out)
+		}
+		b.Logf("wrk -t1 -c32 %s\n%s", url, out)
+		for line := range strings.Lines(string(out)) {
+			if v, ok := strings.CutPrefix(strings.TrimSpace(line), "Requests/sec:"); ok {
+				f, _ := strconv.ParseFloat(strings.TrimSpace(v), 64)
+				return f
+			}
+		}
+		b.Fatalf("no Requests/sec in wrk's output")
+		return 0
+	}
+	direct := wrk(directURL)
+	paid := wrk(gateURL, "Authorization: "+auth)
+	b.Logf("wrk: direct %.0f req/s, gate %.0f req/s (%.1f%%)", direct, paid, 100*paid/direct)
+	b.ReportMetric(direct, "direct-req/s")
+	b.ReportMetric(paid, "gate-req/s")
+	b.ReportMetric(100*paid/direct, "gate-%")
 }

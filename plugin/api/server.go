@@ -13,6 +13,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/http/pprof"
 	"net/netip"
 	"strconv"
 	"strings"
@@ -84,6 +85,10 @@ func New(cfg Config) *Server {
 		s.Handle("POST /api/l402/tokens/revoke", RoleAdmin, http.HandlerFunc(s.revoke))
 	}
 	s.Handle("GET /api/node", RoleAPI, http.HandlerFunc(s.node))
+	// Go's profiler, for operators chasing a performance problem.
+	s.Handle("GET /debug/pprof/", RoleAdmin, http.HandlerFunc(pprof.Index))
+	s.Handle("GET /debug/pprof/profile", RoleAdmin, http.HandlerFunc(pprof.Profile))
+	s.Handle("GET /debug/pprof/trace", RoleAdmin, http.HandlerFunc(pprof.Trace))
 	if cfg.Backup != nil {
 		s.Handle("GET /api/admin/backup", RoleAdmin, http.HandlerFunc(s.backup))
 	}
