@@ -742,8 +742,16 @@ func TestConsumerCLI(t *testing.T) {
 	}
 	waitFor(t, 30*time.Second, "l402cli status to report ok", func() error {
 		code, stdout, _ := l402cli(t, bob, "status")
-		var st struct{ Status string }
-		if err := json.Unmarshal([]byte(stdout), &st); code != 0 || err != nil || st.Status != "ok" {
+		var st struct {
+			Node   struct{ Status string }
+			Stats  struct{ Total map[string]any }
+			Budget struct {
+				Window string
+				Today  struct{ SpentSats int64 }
+			}
+		}
+		if err := json.Unmarshal([]byte(stdout), &st); code != 0 || err != nil || st.Node.Status != "ok" ||
+			st.Budget.Window == "" || st.Budget.Today.SpentSats == 0 || st.Stats.Total == nil {
 			return fmt.Errorf("exit %d: %s", code, stdout)
 		}
 		return nil

@@ -772,7 +772,7 @@ func balanceCommand() *cli.Command {
 func statusCommand() *cli.Command {
 	return &cli.Command{
 		Name:  "status",
-		Usage: "show whether l402d and its LND are up",
+		Usage: "l402d at a glance: its LND and settlement watcher, revenue, spending and budget",
 		Action: func(c *cli.Context) error {
 			cl, err := newClient(c)
 			if err != nil {
@@ -789,20 +789,54 @@ func statusCommand() *cli.Command {
 					Network     string `json:"network"`
 					BlockHeight uint32 `json:"blockHeight"`
 				} `json:"lnd"`
+				Watcher struct {
+					State       string `json:"state"`
+					SettleIndex uint64 `json:"settleIndex"`
+				} `json:"watcher"`
 			}
-			_, raw, err := cl.call("GET", "/api/node", nil, &h, false)
+			_, node, err := cl.call("GET", "/api/node", nil, &h, false)
+			if err != nil {
+				return err
+			}
+			type counters struct {
+				Created     uint64 `json:"challengesCreated"`
+				Settled     uint64 `json:"challengesSettled"`
+				RevenueSats int64  `json:"revenueSats"`
+			}
+			var st struct{ Total, Range counters }
+			_, stats, err := cl.call("GET", "/api/l402/stats", nil, &st, false)
+			if err != nil {
+				return err
+			}
+			var b struct {
+				Limits struct{ PerPaymentSats, PerDaySats int64 } `json:"limits"`
+				Window string                                     `json:"window"`
+				Today  struct{ SpentSats int64 }                  `json:"today"`
+			}
+			_, budget, err := cl.call("GET", "/api/consumer/budget", nil, &b, false)
 			if err != nil {
 				return err
 			}
 			if cl.json {
-				cl.printJSON(raw)
+				cl.printJSON([]byte(fmt.Sprintf(`{"node":%s,"stats":%s,"budget":%s}`, node, stats, budget)))
 			} else {
 				up := "up"
 				if !h.LND.Up {
 					up = "down: " + h.LND.Error
 				}
+				limit := func(n int64) string {
+					if n == 0 {
+						return "no limit"
+					}
+					return fmt.Sprintf("%d sat", n)
+				}
 				cl.fields("l402d", h.Status+" "+h.Version, "lnd", up, "alias", h.LND.Alias, "pubkey", h.LND.Pubkey,
-					"network", h.LND.Network, "block height", strconv.FormatUint(uint64(h.LND.BlockHeight), 10))
+					"network", h.LND.Network, "block height", strconv.FormatUint(uint64(h.LND.BlockHeight), 10),
+					"settlement watcher", fmt.Sprintf("%s (settle index %d)", h.Watcher.State, h.Watcher.SettleIndex),
+					"revenue, 30 days", fmt.Sprintf("%d sat from %d of %d challenges", st.Range.RevenueSats, st.Range.Settled, st.Range.Created),
+					"revenue, all time", fmt.Sprintf("%d sat", st.Total.RevenueSats),
+					"spent this "+b.Window, fmt.Sprintf("%d sat of %s", b.Today.SpentSats, limit(b.Limits.PerDaySats)),
+					"per payment", limit(b.Limits.PerPaymentSats))
 			}
 			if h.Status != "ok" {
 				return &cliError{code: exitServer}

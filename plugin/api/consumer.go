@@ -602,25 +602,13 @@ func (h *consumerAPI) payments(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	var e *ErrorBody
-	if f.Since, e = timeParam(q.Get("since"), "since"); e != nil {
+	if f.Since, f.Until, f.Limit, e = listParams(q); e != nil {
 		WriteError(w, http.StatusBadRequest, *e)
 		return
-	}
-	if f.Until, e = timeParam(q.Get("until"), "until"); e != nil {
-		WriteError(w, http.StatusBadRequest, *e)
-		return
-	}
-	if l := q.Get("limit"); l != "" {
-		n, err := strconv.Atoi(l)
-		if err != nil || n < 1 || n > storage.MaxListLimit {
-			WriteError(w, http.StatusBadRequest, ErrorBody{Error: "limit must be 1.." + strconv.Itoa(storage.MaxListLimit), Code: "invalid_field", Field: "limit", Fix: "send a whole number in range"})
-			return
-		}
-		f.Limit = n
 	}
 	list, next, tot, err := h.c.Payments(r.Context(), f)
 	if errors.Is(err, storage.ErrInvalid) {
-		WriteError(w, http.StatusBadRequest, ErrorBody{Error: err.Error(), Code: "invalid_field", Field: "after", Fix: "pass the next cursor from a previous page unchanged"})
+		WriteError(w, http.StatusBadRequest, badCursor(err))
 		return
 	}
 	if err != nil {

@@ -3,6 +3,7 @@ package api
 import (
 	"errors"
 	"net/http"
+	"net/url"
 	"strconv"
 	"time"
 
@@ -149,26 +150,14 @@ func (s *Server) listChallenges(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	var e *ErrorBody
-	if f.Since, e = timeParam(q.Get("since"), "since"); e != nil {
+	if f.Since, f.Until, f.Limit, e = listParams(q); e != nil {
 		WriteError(w, http.StatusBadRequest, *e)
 		return
-	}
-	if f.Until, e = timeParam(q.Get("until"), "until"); e != nil {
-		WriteError(w, http.StatusBadRequest, *e)
-		return
-	}
-	if l := q.Get("limit"); l != "" {
-		n, err := strconv.Atoi(l)
-		if err != nil || n < 1 || n > storage.MaxListLimit {
-			WriteError(w, http.StatusBadRequest, ErrorBody{Error: "limit must be 1.." + strconv.Itoa(storage.MaxListLimit), Code: "invalid_field", Field: "limit", Fix: "send a whole number in range"})
-			return
-		}
-		f.Limit = n
 	}
 	list, next, err := s.cfg.Producer.Challenges(r.Context(), f)
 	if err != nil {
 		if errors.Is(err, storage.ErrInvalid) {
-			WriteError(w, http.StatusBadRequest, ErrorBody{Error: err.Error(), Code: "invalid_field", Field: "after", Fix: "pass the next cursor from a previous page unchanged"})
+			WriteError(w, http.StatusBadRequest, badCursor(err))
 			return
 		}
 		s.writeErr(w, r, err)
@@ -274,6 +263,31 @@ func (s *Server) revoke(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	WriteJSON(w, http.StatusOK, map[string]any{"revoked": true, "tokenId": id.String()})
+}
+
+// listParams reads the time range and page size every list endpoint
+// takes: since and until (RFC 3339 or unix seconds) and limit.
+func listParams(q url.Values) (since, until time.Time, limit int, e *ErrorBody) {
+	if since, e = timeParam(q.Get("since"), "since"); e != nil {
+		return
+	}
+	if until, e = timeParam(q.Get("until"), "until"); e != nil {
+		return
+	}
+	if l := q.Get("limit"); l != "" {
+		n, err := strconv.Atoi(l)
+		if err != nil || n < 1 || n > storage.MaxListLimit {
+			e = &ErrorBody{Error: "limit must be 1.." + strconv.Itoa(storage.MaxListLimit), Code: "invalid_field", Field: "limit", Fix: "send a whole number in range"}
+			return
+		}
+		limit = n
+	}
+	return
+}
+
+// badCursor answers a list cursor the store could not read.
+func badCursor(err error) ErrorBody {
+	return ErrorBody{Error: err.Error(), Code: "invalid_field", Field: "after", Fix: "pass the next cursor from a previous page unchanged"}
 }
 
 // timeParam parses an RFC 3339 time or unix seconds.
