@@ -6,13 +6,15 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"io/fs"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -35,18 +37,31 @@ func BenchmarkLoad10k(b *testing.B) {
 	ctx := testCtx(b, 55*time.Minute)
 	key := d.apiKey(b)
 	base := "http://" + d.listen
-	rss0, db0 := d.rss(b), dirSize(d.dataDir)
+	var marks []string
+	mark := func(what string) {
+		d.gc(b) // live memory, not garbage awaiting collection
+		marks = append(marks, fmt.Sprintf("%-22s RSS %4d MiB, Go heap in use %4d MiB, store %4d MiB on disk",
+			what, d.rss(b)>>20, d.heapInUse(b)>>20, dirSize(d.dataDir)>>20))
+	}
+	mark("start")
 
-	// Create.
+	// Create, in four quarters, marking memory after each.
 	chs := make([]challenge, total)
 	c := benchClient(8)
 	var idx atomic.Int64
-	create := runLoad(ctx, 8, total, func(ctx context.Context) error {
-		i := idx.Add(1) - 1
-		body, _ := json.Marshal(map[string]any{"resource": fmt.Sprintf("/load/%d", i), "priceSats": 3})
-		return postJSON(ctx, c, base+"/api/l402/challenges", key, body, &chs[i])
-	})
-	b.Logf("create: %d in %s = %.0f/s (p50 %s, p99 %s, %d errors)", create.N, create.Elapsed.Round(time.Millisecond), create.PerSec(), create.P50, create.P99, create.Errors)
+	var create loadResult
+	for q := 1; q <= 4; q++ {
+		n := total*q/4 - total*(q-1)/4
+		r := runLoad(ctx, 8, n, func(ctx context.Context) error {
+			i := idx.Add(1) - 1
+			body, _ := json.Marshal(map[string]any{"resource": fmt.Sprintf("/load/%d", i), "priceSats": 3})
+			return postJSON(ctx, c, base+"/api/l402/challenges", key, body, &chs[i])
+		})
+		create.N, create.Errors, create.Elapsed = create.N+r.N, create.Errors+r.Errors, create.Elapsed+r.Elapsed
+		create.P50, create.P99 = max(create.P50, r.P50), max(create.P99, r.P99)
+		mark(fmt.Sprintf("after %d creates", idx.Load()))
+	}
+	b.Logf("create: %d in %s = %.0f/s (worst quarter p50 %s, p99 %s, %d errors)", create.N, create.Elapsed.Round(time.Millisecond), create.PerSec(), create.P50, create.P99, create.Errors)
 
 	// Pay from bob.
 	bob := lnd(b, n, "bob")
@@ -62,6 +77,7 @@ func BenchmarkLoad10k(b *testing.B) {
 		return nil
 	})
 	b.Logf("pay: %d in %s = %.0f/s (p50 %s, p99 %s, %d errors)", pay.N, pay.Elapsed.Round(time.Millisecond), pay.PerSec(), pay.P50, pay.P99, pay.Errors)
+	mark("after the payments")
 
 	// Verify.
 	idx.Store(0)
@@ -101,9 +117,9 @@ func BenchmarkLoad10k(b *testing.B) {
 			lndSettled++
 		}
 	}
+	mark("after the verifies")
+	b.Logf("settled %v/%d (LND agrees on %d of a 200 sample); memory:\n  %s", settled, total, lndSettled, strings.Join(marks, "\n  "))
 	rss1, db1 := d.rss(b), dirSize(d.dataDir)
-	b.Logf("memory: RSS %d -> %d MiB; store %d -> %d MiB; settled %v/%d (LND agrees on %d of a 200 sample)",
-		rss0>>20, rss1>>20, db0>>20, db1>>20, settled, total, lndSettled)
 	b.ReportMetric(create.PerSec(), "creates/s")
 	b.ReportMetric(pay.PerSec(), "payments/s")
 	b.ReportMetric(verify.PerSec(), "verifies/s")
@@ -133,16 +149,53 @@ func (d *daemon) rss(t testing.TB) int64 {
 	return 0
 }
 
-// dirSize is the bytes allocated under dir.
+// gc makes the daemon collect garbage (its admin pprof heap endpoint runs
+// a GC first); L402D_LOAD_HEAP=DIR also keeps the heap profile there.
+func (d *daemon) gc(t testing.TB) {
+	t.Helper()
+	req, _ := http.NewRequest("GET", "http://"+d.listen+"/debug/pprof/heap?gc=1", nil)
+	req.Header.Set("X-API-Key", d.adminKey(t))
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	raw, _ := io.ReadAll(resp.Body)
+	if dir := os.Getenv("L402D_LOAD_HEAP"); dir != "" {
+		_ = os.WriteFile(filepath.Join(dir, fmt.Sprintf("heap.%d.pprof", time.Now().UnixNano())), raw, 0o644)
+	}
+}
+
+// heapInUse is the daemon's Go heap in use, from its /metrics.
+func (d *daemon) heapInUse(t testing.TB) int64 {
+	t.Helper()
+	req, _ := http.NewRequest("GET", "http://"+d.listen+"/metrics", nil)
+	req.Header.Set("X-API-Key", d.apiKey(t))
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	raw, _ := io.ReadAll(resp.Body)
+	for line := range strings.Lines(string(raw)) {
+		if v, ok := strings.CutPrefix(line, "go_memstats_heap_inuse_bytes "); ok {
+			f, _ := strconv.ParseFloat(strings.TrimSpace(v), 64)
+			return int64(f)
+		}
+	}
+	return 0
+}
+
+// dirSize is the disk space allocated under dir: Badger's files are
+// sparse, so their length says little.
 func dirSize(dir string) int64 {
 	var total int64
-	var mu sync.Mutex
 	_ = filepath.WalkDir(dir, func(_ string, e fs.DirEntry, err error) error {
 		if err == nil && !e.IsDir() {
 			if fi, err := e.Info(); err == nil {
-				mu.Lock()
-				total += fi.Size()
-				mu.Unlock()
+				if st, ok := fi.Sys().(*syscall.Stat_t); ok {
+					total += st.Blocks * 512
+				}
 			}
 		}
 		return nil

@@ -111,7 +111,7 @@ func newApp(stdin io.Reader, stdout, stderr io.Writer) *cli.App {
 		},
 		Commands: []*cli.Command{
 			getCommand(), payCommand(), invoiceCommand(), tokensCommand(), budgetCommand(),
-			paymentsCommand(), balanceCommand(), statusCommand(), nodeCommand(), mcpCommand(),
+			paymentsCommand(), balanceCommand(), statusCommand(), nodeCommand(), mcpCommand(), backupCommand(),
 		},
 	}
 }
