@@ -60,7 +60,7 @@ type Settlement struct {
 // the caller sees what was stored. It fails with ErrExists if the payment
 // hash is taken and with ErrInvalid if c is not a fresh, pending challenge.
 func (s *Store) PutChallenge(ctx context.Context, c *Challenge) error {
-	return s.putChallenge(ctx, c, nil)
+	return s.putChallenge(ctx, c)
 }
 
 // Idempotency is an idempotency entry to write with a challenge.
@@ -69,87 +69,208 @@ type Idempotency struct {
 	TTL time.Duration
 }
 
-// IssueChallenge stores, in one durable transaction, a new token's root
-// key, its challenge and, if idem is set, the idempotency entry that
-// points at it. One commit instead of three is what keeps issuing close to
-// LND's own AddInvoice latency. It fails with ErrExists if the token id or
-// the payment hash is taken.
+// IssueChallenge stores, in one durable commit, a new token's root key,
+// its challenge and, if idem is set, the idempotency entry that points at
+// it, so that issuing costs one fsync on top of LND's AddInvoice. Calls
+// that arrive while a commit is syncing are committed together in the next
+// transaction (group commit): Badger syncs once per transaction, so under
+// concurrency this is what keeps issuing bound by LND rather than by the
+// disk. It fails with ErrExists if the token id or the payment hash is
+// taken, and writes nothing then.
 func (s *Store) IssueChallenge(ctx context.Context, c *Challenge, key [l402.RootKeySize]byte, idem *Idempotency) error {
 	if idem != nil {
 		if err := checkIdempotency(idem.Key, idem.TTL); err != nil {
 			return err
 		}
 	}
-	rk := rootKeyKey(c.TokenID)
-	err := s.putChallenge(ctx, c, func(txn *badger.Txn) error {
-		switch _, err := txn.Get(rk); {
-		case err == nil:
-			return fmt.Errorf("storage: root key for token %s: %w", c.TokenID, ErrExists)
-		case !errors.Is(err, badger.ErrKeyNotFound):
-			return fmt.Errorf("storage: reading %s: %w", fmtKey(rk), err)
-		}
-		if err := txn.Set(rk, key[:]); err != nil {
-			return err
-		}
-		if idem == nil {
-			return nil
-		}
-		return txn.SetEntry(badger.NewEntry(idempotencyKey(idem.Key), c.PaymentHash[:]).WithTTL(idem.TTL))
-	})
+	w, err := s.prepareChallenge(c)
 	if err != nil {
 		return err
 	}
-	s.keys.put(c.TokenID, key)
-	return nil
+	req := &issueReq{w: w, key: key, idem: idem, done: make(chan error, 1)}
+	select {
+	case s.issues <- req:
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-s.closing:
+		return fmt.Errorf("storage: %w: the store is closing", ErrInvalid)
+	}
+	// The commit is not abandoned when ctx ends: the caller just stops
+	// waiting, and an unreferenced challenge is harmless.
+	select {
+	case err := <-req.done:
+		if err == nil {
+			s.keys.put(c.TokenID, key)
+		}
+		return err
+	case <-ctx.Done():
+		return ctx.Err()
+	}
 }
 
-// putChallenge validates and writes a new challenge; extra, if set, runs
-// in the same transaction.
-func (s *Store) putChallenge(ctx context.Context, c *Challenge, extra func(*badger.Txn) error) error {
+// issueReq is one IssueChallenge waiting for the group committer.
+type issueReq struct {
+	w    challengeWrite
+	key  [l402.RootKeySize]byte
+	idem *Idempotency
+	done chan error
+	err  error // set while applying, per attempt
+}
+
+// maxIssueBatch bounds one group commit, far below Badger's transaction
+// size limit.
+const maxIssueBatch = 128
+
+// issueLoop is the group committer: it takes whatever IssueChallenge calls
+// are waiting and commits them in one durable transaction.
+func (s *Store) issueLoop() {
+	defer close(s.issuesDone)
+	for {
+		var first *issueReq
+		select {
+		case first = <-s.issues:
+		case <-s.closing:
+			// Fail whoever is still handing a request over.
+			for {
+				select {
+				case r := <-s.issues:
+					r.done <- fmt.Errorf("storage: %w: the store is closing", ErrInvalid)
+				default:
+					return
+				}
+			}
+		}
+		batch := []*issueReq{first}
+	fill:
+		for len(batch) < maxIssueBatch {
+			select {
+			case r := <-s.issues:
+				batch = append(batch, r)
+			default:
+				break fill
+			}
+		}
+		s.commitIssues(batch)
+	}
+}
+
+// commitIssues writes a batch in one durable transaction. A request whose
+// token id or payment hash is taken fails alone with ErrExists (nothing of
+// it is written); any other failure fails the batch.
+func (s *Store) commitIssues(batch []*issueReq) {
+	err := s.update(context.Background(), true, func(txn *badger.Txn) error {
+		for _, r := range batch {
+			r.err = r.apply(txn)
+			if r.err != nil && !errors.Is(r.err, ErrExists) {
+				return r.err
+			}
+		}
+		return nil
+	})
+	for _, r := range batch {
+		if err != nil {
+			r.done <- err
+			continue
+		}
+		r.done <- r.err
+	}
+}
+
+// apply writes one issue into txn, checking first that nothing is taken,
+// so that a refused request leaves no partial write behind.
+func (r *issueReq) apply(txn *badger.Txn) error {
+	rk := rootKeyKey(r.w.c.TokenID)
+	switch _, err := txn.Get(rk); {
+	case err == nil:
+		return fmt.Errorf("storage: root key for token %s: %w", r.w.c.TokenID, ErrExists)
+	case !errors.Is(err, badger.ErrKeyNotFound):
+		return fmt.Errorf("storage: reading %s: %w", fmtKey(rk), err)
+	}
+	if err := r.w.check(txn); err != nil {
+		return err
+	}
+	if err := txn.Set(rk, r.key[:]); err != nil {
+		return err
+	}
+	if r.idem != nil {
+		if err := txn.SetEntry(badger.NewEntry(idempotencyKey(r.idem.Key), r.w.c.PaymentHash[:]).WithTTL(r.idem.TTL)); err != nil {
+			return err
+		}
+	}
+	return r.w.write(txn)
+}
+
+// challengeWrite is a validated new challenge, encoded and ready to write.
+type challengeWrite struct {
+	c      *Challenge
+	k, v   []byte // the record
+	ik, iv []byte // its created-time index entry
+	shard  byte
+	day    int64
+}
+
+// prepareChallenge validates a new challenge, fills in its defaults (in c
+// as well, so the caller sees what is stored) and encodes it.
+func (s *Store) prepareChallenge(c *Challenge) (challengeWrite, error) {
 	if c.PaymentHash == (lntypes.Hash{}) {
-		return fmt.Errorf("storage: %w: challenge has no payment hash", ErrInvalid)
+		return challengeWrite{}, fmt.Errorf("storage: %w: challenge has no payment hash", ErrInvalid)
 	}
 	if c.State != "" && c.State != StatePending {
-		return fmt.Errorf("storage: %w: a new challenge is pending, not %q", ErrInvalid, c.State)
+		return challengeWrite{}, fmt.Errorf("storage: %w: a new challenge is pending, not %q", ErrInvalid, c.State)
 	}
 	if c.PriceSats < 0 {
-		return fmt.Errorf("storage: %w: negative price %d", ErrInvalid, c.PriceSats)
+		return challengeWrite{}, fmt.Errorf("storage: %w: negative price %d", ErrInvalid, c.PriceSats)
 	}
 	if !c.SettledAt.IsZero() || c.AmountPaidMsat != 0 || c.SettleIndex != 0 {
-		return fmt.Errorf("storage: %w: a new challenge has no settlement", ErrInvalid)
+		return challengeWrite{}, fmt.Errorf("storage: %w: a new challenge has no settlement", ErrInvalid)
 	}
 	if !representable(c.CreatedAt) || !representable(c.ExpiresAt) {
-		return fmt.Errorf("storage: %w: times must lie between the years 1678 and 2262", ErrInvalid)
+		return challengeWrite{}, fmt.Errorf("storage: %w: times must lie between the years 1678 and 2262", ErrInvalid)
 	}
 	if c.CreatedAt.IsZero() {
 		c.CreatedAt = s.now()
 	}
 	c.State = StatePending
+	return challengeWrite{
+		c: c, k: challengeKey(c.PaymentHash), v: encodeChallenge(c),
+		ik: byCreatedKey(c.CreatedAt, c.PaymentHash), iv: indexValue(c),
+		shard: shardOf(c.PaymentHash), day: dayOf(c.CreatedAt),
+	}, nil
+}
 
-	k := challengeKey(c.PaymentHash)
-	v := encodeChallenge(c)
-	ik, iv := byCreatedKey(c.CreatedAt, c.PaymentHash), indexValue(c)
-	shard := shardOf(c.PaymentHash)
-	day := dayOf(c.CreatedAt)
+// check fails with ErrExists if the payment hash is taken.
+func (w challengeWrite) check(txn *badger.Txn) error {
+	switch _, err := txn.Get(w.k); {
+	case err == nil:
+		return fmt.Errorf("storage: challenge %s: %w", w.c.PaymentHash, ErrExists)
+	case !errors.Is(err, badger.ErrKeyNotFound):
+		return fmt.Errorf("storage: reading %s: %w", fmtKey(w.k), err)
+	}
+	return nil
+}
+
+// write stores the record and its index entry and counts it.
+func (w challengeWrite) write(txn *badger.Txn) error {
+	if err := txn.Set(w.k, w.v); err != nil {
+		return err
+	}
+	if err := txn.Set(w.ik, w.iv); err != nil {
+		return err
+	}
+	return addCounters(txn, w.shard, w.day, Counters{Created: 1})
+}
+
+// putChallenge validates and writes a new challenge in its own commit.
+func (s *Store) putChallenge(ctx context.Context, c *Challenge) error {
+	w, err := s.prepareChallenge(c)
+	if err != nil {
+		return err
+	}
 	return s.update(ctx, true, func(txn *badger.Txn) error {
-		switch _, err := txn.Get(k); {
-		case err == nil:
-			return fmt.Errorf("storage: challenge %s: %w", c.PaymentHash, ErrExists)
-		case !errors.Is(err, badger.ErrKeyNotFound):
-			return fmt.Errorf("storage: reading %s: %w", fmtKey(k), err)
-		}
-		if err := txn.Set(k, v); err != nil {
+		if err := w.check(txn); err != nil {
 			return err
 		}
-		if err := txn.Set(ik, iv); err != nil {
-			return err
-		}
-		if extra != nil {
-			if err := extra(txn); err != nil {
-				return err
-			}
-		}
-		return addCounters(txn, shard, day, Counters{Created: 1})
+		return w.write(txn)
 	})
 }
 

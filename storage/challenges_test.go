@@ -2,6 +2,8 @@ package storage
 
 import (
 	"errors"
+	"fmt"
+	"sync"
 	"testing"
 	"time"
 
@@ -364,5 +366,92 @@ func TestIssueChallenge(t *testing.T) {
 	st, err := s.Stats(ctx, time.Time{}, time.Time{})
 	if err != nil || st.Total.Created != 1 {
 		t.Fatalf("created counter %d %v", st.Total.Created, err)
+	}
+}
+
+// TestIssueChallengeGroupCommit: concurrent issues are committed together
+// and each still gets its own answer: distinct challenges all succeed,
+// and of several racing for one payment hash or one token id exactly one
+// wins while the others get ErrExists and write nothing.
+func TestIssueChallengeGroupCommit(t *testing.T) {
+	s := openStore(t, DefaultOptions(t.TempDir()))
+	ctx := t.Context()
+	const n = 64
+	var wg sync.WaitGroup
+	errs := make([]error, n)
+	chs := make([]*Challenge, n)
+	for i := range n {
+		chs[i] = fullChallenge(t, t0)
+		chs[i].ExpiresAt = t0.Add(time.Hour)
+	}
+	// Racers: the same payment hash under other token ids, and the same
+	// token id under other payment hashes.
+	sameHash, sameToken := fullChallenge(t, t0), fullChallenge(t, t0)
+	sameHash.ExpiresAt, sameToken.ExpiresAt = t0.Add(time.Hour), t0.Add(time.Hour)
+	const racers = 8
+	hashWins, tokenWins := make([]error, racers), make([]error, racers)
+	for i := range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			errs[i] = s.IssueChallenge(ctx, chs[i], [32]byte{byte(i)}, &Idempotency{Key: fmt.Sprintf("k%d", i), TTL: time.Minute})
+		}()
+	}
+	for i := range racers {
+		wg.Add(2)
+		go func() {
+			defer wg.Done()
+			c := *sameHash
+			c.TokenID[0] = byte(i) // distinct token ids, one payment hash
+			hashWins[i] = s.IssueChallenge(ctx, &c, [32]byte{1}, nil)
+		}()
+		go func() {
+			defer wg.Done()
+			c := *sameToken
+			c.PaymentHash[0] ^= byte(i + 1) // distinct hashes, one token id
+			tokenWins[i] = s.IssueChallenge(ctx, &c, [32]byte{2}, nil)
+		}()
+	}
+	wg.Wait()
+	for i, err := range errs {
+		if err != nil {
+			t.Fatalf("issue %d: %v", i, err)
+		}
+		if _, err := s.RootKey(ctx, chs[i].TokenID); err != nil {
+			t.Fatalf("root key %d: %v", i, err)
+		}
+		if h, ok, _ := s.Idempotency(ctx, fmt.Sprintf("k%d", i)); !ok || h != chs[i].PaymentHash {
+			t.Fatalf("idempotency %d", i)
+		}
+	}
+	for name, results := range map[string][]error{"payment hash": hashWins, "token id": tokenWins} {
+		won := 0
+		for _, err := range results {
+			switch {
+			case err == nil:
+				won++
+			case !errors.Is(err, ErrExists):
+				t.Fatalf("%s racer: %v", name, err)
+			}
+		}
+		if won != 1 {
+			t.Fatalf("%d racers for one %s won, want exactly 1", won, name)
+		}
+	}
+	st, err := s.Stats(ctx, time.Time{}, time.Time{})
+	if err != nil || st.Total.Created != n+2 {
+		t.Fatalf("created %d, want %d (%v)", st.Total.Created, n+2, err)
+	}
+}
+
+func TestIssueChallengeAfterClose(t *testing.T) {
+	s, err := Open(t.Context(), DefaultOptions(t.TempDir()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.Close()
+	c := fullChallenge(t, t0)
+	if err := s.IssueChallenge(t.Context(), c, [32]byte{1}, nil); err == nil {
+		t.Fatal("issue on a closed store succeeded")
 	}
 }

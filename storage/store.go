@@ -88,10 +88,16 @@ type Store struct {
 	revoked revocationSet
 	space   *spaceGuard // nil in memory
 
-	gcStop    context.CancelFunc
-	gcDone    chan struct{}
-	closeOnce sync.Once
-	closeErr  error
+	gcStop context.CancelFunc
+	gcDone chan struct{}
+
+	// issues feeds IssueChallenge calls to the group committer, which
+	// closing stops and issuesDone reports stopped.
+	issues     chan *issueReq
+	closing    chan struct{}
+	issuesDone chan struct{}
+	closeOnce  sync.Once
+	closeErr   error
 }
 
 // Store serves the verify path of the l402 package.
@@ -130,6 +136,8 @@ func Open(ctx context.Context, opts Options) (*Store, error) {
 	}
 	gcCtx, stop := context.WithCancel(context.WithoutCancel(ctx))
 	s.gcStop, s.gcDone = stop, make(chan struct{})
+	s.issues, s.closing, s.issuesDone = make(chan *issueReq), make(chan struct{}), make(chan struct{})
+	go s.issueLoop()
 	go s.gcLoop(gcCtx, opts.GCInterval, opts.InMemory)
 	return s, nil
 }
@@ -278,6 +286,8 @@ func mustBeEmpty(txn *badger.Txn) error {
 // after the first return its result.
 func (s *Store) Close() error {
 	s.closeOnce.Do(func() {
+		close(s.closing)
+		<-s.issuesDone
 		s.gcStop()
 		<-s.gcDone
 		if err := s.db.Close(); err != nil {
