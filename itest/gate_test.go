@@ -8,8 +8,11 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"log"
 	"net"
 	"net/http"
+	"net/http/httputil"
+	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -584,8 +587,10 @@ func TestGateRateLimits(t *testing.T) {
 // really paid for on regtest: requests/s and p50/p99 through the gate
 // against the same loopback upstream called directly, in one run, with
 // the Go load program (itest/loadgate) and, when it is installed, with
-// wrk (-t1 -c32, the reference load shape). L402D_ITEST_LOAD_ARGS adds
-// loadgate flags (e.g. "-c 1").
+// wrk (-t1 -c32, the reference load shape). wrk also loads a bare
+// httputil.ReverseProxy in front of the same upstream, so the figures
+// show what any Go proxy costs here apart from what the gate adds.
+// L402D_ITEST_LOAD_ARGS adds loadgate flags (e.g. "-c 1").
 // Run: make load  (go test -tags itest -run '^$' -bench GateLoad -benchtime 1x ./itest/)
 func BenchmarkGateLoad(b *testing.B) {
 	body := strings.Repeat("x", 256)
@@ -646,10 +651,27 @@ func BenchmarkGateLoad(b *testing.B) {
 		b.Fatalf("no Requests/sec in wrk's output")
 		return 0
 	}
+	pl, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		b.Fatal(err)
+	}
+	target := &url.URL{Scheme: "http", Host: l.Addr().String()}
+	bare := &http.Server{Handler: &httputil.ReverseProxy{
+		Rewrite: func(pr *httputil.ProxyRequest) { pr.SetURL(target); pr.SetXForwarded() },
+		Transport: &http.Transport{Proxy: nil, MaxIdleConns: 2048, MaxIdleConnsPerHost: 512,
+			IdleConnTimeout: 90 * time.Second, DisableCompression: true},
+		ErrorLog: log.New(io.Discard, "", 0), // wrk stops mid-request: not news
+	}, ReadHeaderTimeout: 10 * time.Second}
+	go bare.Serve(pl)
+	b.Cleanup(func() { bare.Close() })
+
 	direct := wrk(directURL)
+	proxied := wrk("http://" + pl.Addr().String() + "/bench")
 	paid := wrk(gateURL, "Authorization: "+auth)
-	b.Logf("wrk: direct %.0f req/s, gate %.0f req/s (%.1f%%)", direct, paid, 100*paid/direct)
+	b.Logf("wrk: direct %.0f req/s, bare httputil.ReverseProxy %.0f req/s (%.1f%%), gate %.0f req/s (%.1f%% of direct, %.1f%% of the bare proxy)",
+		direct, proxied, 100*proxied/direct, paid, 100*paid/direct, 100*paid/proxied)
 	b.ReportMetric(direct, "direct-req/s")
+	b.ReportMetric(proxied, "proxy-req/s")
 	b.ReportMetric(paid, "gate-req/s")
 	b.ReportMetric(100*paid/direct, "gate-%")
 }

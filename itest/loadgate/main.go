@@ -2,7 +2,11 @@
 // per second and p50/p99 latency through the gate, against the same
 // loopback upstream called directly, in one run, at the same concurrency,
 // alternating the two targets round by round so that drift in the
-// machine's load hits both alike. It prints the ratio.
+// machine's load hits both alike. It prints the ratio. In its embedded
+// mode it also loads a third target, a bare net/http/httputil.ReverseProxy
+// in front of the same upstream with the gate's transport settings and no
+// L402 at all: the floor any Go proxy pays on this machine, so the gate's
+// own cost shows apart from the cost of proxying.
 //
 // By default it is self-contained: it starts a loopback upstream and an
 // embedded gate (the real gate.Gate serving on its own loopback listener,
@@ -15,8 +19,9 @@
 //
 //	go run ./itest/loadgate -c 32 -d 5s -rounds 3
 //
-// With -gate, -direct and -auth it loads a running l402d instead (the
-// itest TestGateLoad buys a real token on regtest and does this):
+// With -gate, -direct and -auth it loads a running l402d instead
+// (BenchmarkGateLoad, run by make load, buys a real token on regtest and
+// does this):
 //
 //	go run ./itest/loadgate -gate http://127.0.0.1:8403/bench -direct http://127.0.0.1:9000/bench -auth 'L402 …:…'
 package main
@@ -28,9 +33,12 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"log"
 	"log/slog"
 	"net"
 	"net/http"
+	"net/http/httputil"
+	"net/url"
 	"os"
 	"runtime"
 	"runtime/pprof"
@@ -86,10 +94,11 @@ func run() error {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	mode := "external gate " + o.gateURL
+	var proxyURL string
 	if o.gateURL == "" {
 		var err error
 		var cleanup func()
-		if o.gateURL, o.direct, o.auth, cleanup, err = embedded(ctx, o.size, o.free); err != nil {
+		if o.gateURL, o.direct, proxyURL, o.auth, cleanup, err = embedded(ctx, o.size, o.free); err != nil {
 			return err
 		}
 		defer cleanup()
@@ -107,43 +116,56 @@ func run() error {
 
 	direct := newTarget("direct", o.direct, "", o.conns)
 	gated := newTarget("gate", o.gateURL, o.auth, o.conns)
-	for _, t := range []*target{direct, gated} {
+	targets := []*target{direct}
+	if proxyURL != "" {
+		targets = append(targets, newTarget("proxy", proxyURL, "", o.conns))
+	}
+	targets = append(targets, gated)
+	for _, t := range targets {
 		if err := t.check(ctx); err != nil {
 			return err
 		}
 		t.load(ctx, o.warmup, false)
 	}
-	for range o.rounds {
-		if err := profile(*cpuProfile, "direct", func() { direct.load(ctx, o.duration, true) }); err != nil {
-			return err
-		}
-		if err := profile(*cpuProfile, "gate", func() { gated.load(ctx, o.duration, true) }); err != nil {
-			return err
+	for round := 1; round <= o.rounds; round++ {
+		for _, t := range targets {
+			if err := profile(*cpuProfile, t.name, round, func() { t.load(ctx, o.duration, true) }); err != nil {
+				return err
+			}
 		}
 	}
 
 	fmt.Printf("\n  %-7s %10s %10s %10s %10s %8s\n", "target", "requests", "req/s", "p50", "p99", "errors")
-	d, g := direct.report(), gated.report()
-	for _, r := range []result{d, g} {
+	results := make([]result, len(targets))
+	var failed int64
+	for i, t := range targets {
+		r := t.report()
+		results[i] = r
+		failed += r.errors
 		fmt.Printf("  %-7s %10d %10.0f %10s %10s %8d\n", r.name, r.n, r.rps, us(r.p50), us(r.p99), r.errors)
 	}
+	d, g := results[0], results[len(results)-1]
 	fmt.Printf("\n  gate/direct throughput: %.1f%%   added p50: %s   added p99: %s\n",
 		100*g.rps/d.rps, us(g.p50-d.p50), us(g.p99-d.p99))
-	if g.errors > 0 || d.errors > 0 {
-		return fmt.Errorf("%d gate and %d direct requests failed", g.errors, d.errors)
+	if len(results) == 3 {
+		p := results[1]
+		fmt.Printf("  proxy/direct throughput: %.1f%%   gate/proxy throughput: %.1f%%   gate's added p50 over the bare proxy: %s\n",
+			100*p.rps/d.rps, 100*g.rps/p.rps, us(g.p50-p.p50))
+	}
+	if failed > 0 {
+		return fmt.Errorf("%d requests failed", failed)
 	}
 	return nil
 }
 
 // profile runs fn under the CPU profiler when path is set, writing
-// <path>.<target>.<n>, one file per target and round.
-func profile(path, name string, fn func()) error {
+// <path>.<target>.<round>.
+func profile(path, name string, round int, fn func()) error {
 	if path == "" {
 		fn()
 		return nil
 	}
-	profileRound++
-	f, err := os.Create(fmt.Sprintf("%s.%s.%d", path, name, (profileRound+1)/2))
+	f, err := os.Create(fmt.Sprintf("%s.%s.%d", path, name, round))
 	if err != nil {
 		return err
 	}
@@ -155,8 +177,6 @@ func profile(path, name string, fn func()) error {
 	pprof.StopCPUProfile()
 	return nil
 }
-
-var profileRound int
 
 func us(d time.Duration) string { return strconv.FormatFloat(float64(d)/1e3, 'f', 1, 64) + "µs" }
 
@@ -267,10 +287,10 @@ func (t *target) report() result {
 	return r
 }
 
-// embedded starts a loopback upstream and a gate in front of it, buys a
-// token from the gate, and returns the two URLs of the same resource and
-// the token's Authorization value.
-func embedded(ctx context.Context, size int, free bool) (gateURL, directURL, auth string, cleanup func(), err error) {
+// embedded starts a loopback upstream, a gate and a bare reverse proxy in
+// front of it, buys a token from the gate, and returns the three URLs of
+// the same resource and the token's Authorization value.
+func embedded(ctx context.Context, size int, free bool) (gateURL, directURL, proxyURL, auth string, cleanup func(), err error) {
 	var closers []func()
 	cleanup = func() {
 		for i := len(closers) - 1; i >= 0; i-- {
@@ -293,27 +313,27 @@ func embedded(ctx context.Context, size int, free bool) (gateURL, directURL, aut
 		_, _ = w.Write(body)
 	}), &closers)
 	if err != nil {
-		return "", "", "", nil, err
+		return "", "", "", "", nil, err
 	}
 
 	dir, err := os.MkdirTemp("", "loadgate-")
 	if err != nil {
-		return "", "", "", nil, err
+		return "", "", "", "", nil, err
 	}
 	closers = append(closers, func() { os.RemoveAll(dir) })
 	store, err := storage.Open(ctx, storage.Options{Dir: dir, Logger: slog.New(slog.DiscardHandler)})
 	if err != nil {
-		return "", "", "", nil, err
+		return "", "", "", "", nil, err
 	}
 	closers = append(closers, func() { store.Close() })
 	lnd := &standInLND{preimages: map[lntypes.Hash]lntypes.Preimage{}}
 	m := metrics.New() // the daemon always counts; so does the benchmark
 	prod, err := producer.New(producer.Config{Store: store, Backend: lnd, Metrics: m})
 	if err != nil {
-		return "", "", "", nil, err
+		return "", "", "", "", nil, err
 	}
 	if err := prod.Start(ctx); err != nil {
-		return "", "", "", nil, err
+		return "", "", "", "", nil, err
 	}
 	mode := `"on"`
 	if free {
@@ -321,50 +341,73 @@ func embedded(ctx context.Context, size int, free bool) (gateURL, directURL, aut
 	}
 	svcs, err := gate.ParseServices([]byte(fmt.Sprintf("services:\n  - name: bench\n    upstream: http://%s\n    price: 10\n    auth: %s\n", up, mode)), gate.ParseOptions{})
 	if err != nil {
-		return "", "", "", nil, err
+		return "", "", "", "", nil, err
 	}
 	g, err := gate.New(gate.Config{Producer: prod, Lookup: prod, Services: svcs, RequireUpstream: true, TokenRate: -1, Metrics: m})
 	if err != nil {
-		return "", "", "", nil, err
+		return "", "", "", "", nil, err
 	}
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
-		return "", "", "", nil, err
+		return "", "", "", "", nil, err
 	}
 	gctx, stop := context.WithCancel(ctx)
 	done := make(chan struct{})
 	go func() { defer close(done); _ = g.Serve(gctx, l) }()
 	closers = append(closers, func() { stop(); <-done })
 
-	gateURL, directURL = "http://"+l.Addr().String()+"/bench", "http://"+up+"/bench"
+	proxy, err := listen(ctx, bareProxy(up), &closers)
+	if err != nil {
+		return "", "", "", "", nil, err
+	}
+
+	gateURL, directURL, proxyURL = "http://"+l.Addr().String()+"/bench", "http://"+up+"/bench", "http://"+proxy+"/bench"
 	if free {
-		return gateURL, directURL, "", cleanup, nil
+		return gateURL, directURL, proxyURL, "", cleanup, nil
 	}
 	resp, err := http.Get(gateURL)
 	if err != nil {
-		return "", "", "", nil, err
+		return "", "", "", "", nil, err
 	}
 	resp.Body.Close()
 	if resp.StatusCode != http.StatusPaymentRequired {
-		return "", "", "", nil, fmt.Errorf("unpaid request answered %d, want 402", resp.StatusCode)
+		return "", "", "", "", nil, fmt.Errorf("unpaid request answered %d, want 402", resp.StatusCode)
 	}
 	ch, err := l402.ParseChallenge(resp.Header)
 	if err != nil {
-		return "", "", "", nil, err
+		return "", "", "", "", nil, err
 	}
 	mac, err := l402.DecodeMacaroon(ch.Macaroon)
 	if err != nil {
-		return "", "", "", nil, err
+		return "", "", "", "", nil, err
 	}
 	id, err := l402.DecodeIdentifier(mac.Id())
 	if err != nil {
-		return "", "", "", nil, err
+		return "", "", "", "", nil, err
 	}
 	pre, ok := lnd.preimage(id.PaymentHash)
 	if !ok {
-		return "", "", "", nil, errors.New("the challenge's invoice is unknown")
+		return "", "", "", "", nil, errors.New("the challenge's invoice is unknown")
 	}
-	return gateURL, directURL, l402.AuthorizationValue(ch.Macaroon, pre), cleanup, nil
+	return gateURL, directURL, proxyURL, l402.AuthorizationValue(ch.Macaroon, pre), cleanup, nil
+}
+
+// bareProxy is the reference: the standard library's reverse proxy with
+// the transport settings the gate uses (many warm connections, no
+// compression) and nothing else.
+func bareProxy(upstream string) http.Handler {
+	u := &url.URL{Scheme: "http", Host: upstream}
+	return &httputil.ReverseProxy{
+		Rewrite: func(pr *httputil.ProxyRequest) { pr.SetURL(u); pr.SetXForwarded() },
+		Transport: &http.Transport{
+			Proxy:               nil,
+			MaxIdleConns:        2048,
+			MaxIdleConnsPerHost: 512,
+			IdleConnTimeout:     90 * time.Second,
+			DisableCompression:  true,
+		},
+		ErrorLog: log.New(io.Discard, "", 0), // a round ends mid-request: not news
+	}
 }
 
 // listen serves h on a loopback port until ctx ends.
