@@ -283,8 +283,7 @@ func (n *Network) openChannel(ctx context.Context, spec ChannelSpec) (string, er
 			SatPerVbyte:        feeRate,
 			Memo:               "regtest bootstrap",
 		})
-		if err != nil && (strings.Contains(err.Error(), "not online") || strings.Contains(err.Error(), "is not connected") ||
-			strings.Contains(err.Error(), "still in the process of starting") || strings.Contains(err.Error(), "insufficient")) {
+		if err != nil && openRetryable(err) {
 			return err
 		}
 		return Unrecoverable(err)
@@ -293,6 +292,21 @@ func (n *Network) openChannel(ctx context.Context, spec ChannelSpec) (string, er
 		return "", err
 	}
 	return fmt.Sprintf("%x:%d", point.GetFundingTxidBytes(), point.OutputIndex), nil
+}
+
+// openRetryable reports whether an OpenChannel error is one of the
+// transient states of a network still settling: the peer not (or no
+// longer) connected, a node still starting, funds not yet confirmed. The
+// peers are permanent, so LND reconnects a dropped one by itself, and a
+// funding flow that failed this way broadcast nothing.
+func openRetryable(err error) bool {
+	for _, s := range []string{"not online", "is not connected", "disconnected", "peer exited",
+		"still in the process of starting", "insufficient"} {
+		if strings.Contains(err.Error(), s) {
+			return true
+		}
+	}
+	return false
 }
 
 // connect makes from a permanent peer of to, dialing to.P2PAddr.

@@ -439,3 +439,21 @@ func TestFundingOutputs(t *testing.T) {
 		t.Fatalf("funding outputs = %v", got)
 	}
 }
+
+func TestOpenRetryable(t *testing.T) {
+	for _, tc := range []struct {
+		err  string
+		want bool
+	}{
+		{"rpc error: code = Unknown desc = peer 03b7b0 disconnected", true},
+		{"rpc error: code = Unknown desc = peer 03b7b0 is not online", true},
+		{"server is still in the process of starting", true},
+		{"not enough witness outputs to create funding transaction, need 0.1 BTC only have 0 BTC available: insufficient funds", true},
+		{"channel too large", false},
+		{"invalid pubkey", false},
+	} {
+		if got := openRetryable(errors.New(tc.err)); got != tc.want {
+			t.Errorf("openRetryable(%q) = %v, want %v", tc.err, got, tc.want)
+		}
+	}
+}
