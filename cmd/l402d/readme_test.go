@@ -2,10 +2,15 @@ package main
 
 import (
 	"os"
+	"reflect"
+	"regexp"
 	"strings"
 	"testing"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/urfave/cli/v2"
+
+	"github.com/l402d/l402d/plugin/metrics"
 )
 
 // TestREADMEDocumentsEveryFlag keeps README.md true: each of l402d's
@@ -36,5 +41,41 @@ func TestREADMEDocumentsEveryFlag(t *testing.T) {
 				}
 			}
 		}
+	}
+}
+
+// TestREADMEDocumentsEveryMetric: each of l402d's own Prometheus metrics
+// must be in README.md's metrics table.
+func TestREADMEDocumentsEveryMetric(t *testing.T) {
+	raw, err := os.ReadFile("../../README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	readme := string(raw)
+	m := metrics.New()
+	v := reflect.ValueOf(m).Elem()
+	fqName := regexp.MustCompile(`fqName: "([^"]+)"`)
+	n := 0
+	for i := range v.NumField() {
+		c, ok := v.Field(i).Interface().(prometheus.Collector)
+		if !ok || v.Type().Field(i).Name == "Registry" {
+			continue
+		}
+		ch := make(chan *prometheus.Desc, 4)
+		c.Describe(ch)
+		close(ch)
+		for d := range ch {
+			name := fqName.FindStringSubmatch(d.String())
+			if name == nil {
+				t.Fatalf("no name in %s", d)
+			}
+			n++
+			if !strings.Contains(readme, "`"+name[1]+"`") {
+				t.Errorf("README.md does not document the metric %s", name[1])
+			}
+		}
+	}
+	if n < 10 {
+		t.Fatalf("found only %d metrics: the test no longer sees them", n)
 	}
 }
