@@ -132,7 +132,7 @@ services:
     path: /short/*
     upstream: http://%[1]s
     price: 3
-    token_validity: 6s
+    token_validity: 12s
   - name: health
     path: /grpc.health.v1.Health/*
     upstream: h2c://%[2]s
@@ -303,7 +303,7 @@ func TestGate(t *testing.T) {
 		if r := g.get(t, "/short/x", "Authorization", auth); r.code != 200 {
 			t.Fatalf("fresh: %d %s", r.code, r.raw)
 		}
-		waitFor(t, 20*time.Second, "the token to expire", func() error {
+		waitFor(t, 40*time.Second, "the token to expire", func() error {
 			r := g.get(t, "/short/x", "Authorization", auth)
 			if r.code != 402 || r.json["reason"] != "expired" {
 				return fmt.Errorf("%d %v", r.code, r.json)

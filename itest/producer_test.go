@@ -163,13 +163,17 @@ func TestProducerPaidFlow(t *testing.T) {
 }
 
 func TestProducerExpiredToken(t *testing.T) {
-	d := startDaemon(t, testNet(t).Node("alice"), "--token-validity", "2s")
+	// Long enough for the payment to go through on a loaded machine
+	// before the token expires.
+	const validity = 10 * time.Second
+	d := startDaemon(t, testNet(t).Node("alice"), "--token-validity", validity.String())
+	created := time.Now()
 	ch := createChallenge(t, d, "/api/short-lived", 5)
 	pre := payInvoice(t, "bob", ch.Invoice)
 	if out := verifyToken(t, d, ch.Macaroon, pre, ""); out["valid"] != true {
-		t.Fatalf("fresh token: %v", out)
+		t.Fatalf("fresh token, %v after it was created: %v", time.Since(created).Round(time.Millisecond), out)
 	}
-	waitFor(t, 15*time.Second, "token expiry", func() error {
+	waitFor(t, validity+20*time.Second, "token expiry", func() error {
 		out := verifyToken(t, d, ch.Macaroon, pre, "")
 		if out["valid"] != false || out["reason"] != "expired" {
 			return fmt.Errorf("%v", out)

@@ -49,10 +49,12 @@ func Dial(node Node) (*Client, error) {
 		grpc.WithPerRPCCredentials(macaroonCredential(hex.EncodeToString(mac))),
 		grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(64<<20)),
 		// Reconnect quickly after the node restarts (the default backoff
-		// grows to two minutes).
+		// grows to two minutes), but give one attempt gRPC's default 20 s:
+		// a node that has just restarted on a loaded machine can take
+		// longer than 5 s to finish the TLS handshake.
 		grpc.WithConnectParams(grpc.ConnectParams{
 			Backoff:           backoff.Config{BaseDelay: 100 * time.Millisecond, Multiplier: 1.6, Jitter: 0.2, MaxDelay: 2 * time.Second},
-			MinConnectTimeout: 5 * time.Second,
+			MinConnectTimeout: 20 * time.Second,
 		}),
 	)
 	if err != nil {
