@@ -30,6 +30,9 @@ func TestParseTarget(t *testing.T) {
 		{in: "https://example.com:99999/", bad: true},
 		{in: "https://:80/", bad: true},
 		{in: "https://exa mple.com/", bad: true},
+		{in: "http://.", bad: true}, // found by FuzzParseTarget: an empty domain
+		{in: "http://a..b/", bad: true},
+		{in: "http://.example.com/", bad: true},
 		{in: "https://example.com/" + strings.Repeat("a", MaxURLLen), bad: true},
 	}
 	for _, tt := range tests {

@@ -6,6 +6,7 @@ import (
 	"net"
 	"net/netip"
 	"net/url"
+	"slices"
 	"strings"
 	"syscall"
 )
@@ -41,6 +42,11 @@ func ParseTarget(raw string) (*url.URL, error) {
 		return nil, &FieldError{"url", "has no host", "send an absolute URL such as https://api.example.com/v1/data"}
 	case u.User != nil:
 		return nil, &FieldError{"url", "carries credentials (user:password@)", "pass credentials in a header instead"}
+	}
+	if d := Domain(u); !strings.Contains(d, ":") && slices.Contains(strings.Split(d, "."), "") {
+		// "http://./" or "http://a..b/": no name to resolve, and an empty
+		// domain would match no allow list entry and share one budget.
+		return nil, &FieldError{"url", fmt.Sprintf("has host %q, which has an empty label", u.Hostname()), "send a host name such as api.example.com"}
 	}
 	if p := u.Port(); p != "" {
 		if _, err := netip.ParseAddrPort("0.0.0.0:" + p); err != nil {
