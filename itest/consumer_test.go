@@ -437,7 +437,7 @@ func TestConsumerKill9MidPayment(t *testing.T) {
 	go accessRaw(ctx, bob, key, s.url(path)) // cut by the kill
 
 	var hash lntypes.Hash
-	waitFor(t, 60*time.Second, "bob's HTLC to reach alice's hold invoice", func() error {
+	waitFor(t, 2*time.Minute, "bob's HTLC to reach alice's hold invoice", func() error {
 		h := s.lastHash(path)
 		if h == "" {
 			return errors.New("no challenge yet")
@@ -467,7 +467,7 @@ func TestConsumerKill9MidPayment(t *testing.T) {
 	if _, err := aliceLND.Invoices.SettleInvoice(testCtx(t, time.Minute), &invoicesrpc.SettleInvoiceMsg{Preimage: pre[:]}); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, 60*time.Second, "bob's LND to finish the payment", func() error {
+	waitFor(t, 2*time.Minute, "bob's LND to finish the payment", func() error {
 		ps := bobPayments(t, hash.String())
 		if len(ps) != 1 || ps[0].Status != lnrpc.Payment_SUCCEEDED {
 			return fmt.Errorf("payments %v", ps)
@@ -476,7 +476,7 @@ func TestConsumerKill9MidPayment(t *testing.T) {
 	})
 
 	bob.start(t)
-	waitFor(t, 60*time.Second, "the journal to resume the payment", func() error {
+	waitFor(t, 2*time.Minute, "the journal to resume the payment", func() error {
 		code, out := bob.call(t, "GET", "/api/consumer/payments/"+hash.String(), nil)
 		if code != 200 || out["state"] != "succeeded" || out["preimage"] != hex.EncodeToString(pre[:]) {
 			return fmt.Errorf("%d %v", code, out)

@@ -22,6 +22,24 @@ func testCtx(t testing.TB, d time.Duration) context.Context {
 	return ctx
 }
 
+// restartAfter makes sure node name runs again after the test, also when
+// the test fails between stopping and starting it, so one failed fault
+// test does not leave the shared network broken for the next ones. The
+// restart has its own context: t.Context() is canceled before cleanups.
+func restartAfter(t testing.TB, n *regtest.Network, name string) {
+	t.Helper()
+	t.Cleanup(func() {
+		if n.Running(name) {
+			return
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+		defer cancel()
+		if err := n.StartNode(ctx, name); err != nil {
+			t.Errorf("starting %s again after the test: %v", name, err)
+		}
+	})
+}
+
 // lnd dials the LND node called name; the client is closed with the test.
 func lnd(t testing.TB, n *regtest.Network, name string) *regtest.Client {
 	t.Helper()

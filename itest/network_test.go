@@ -47,6 +47,7 @@ func TestNetworkRestarts(t *testing.T) {
 		{"after restarting carol", restartLND(n, regtest.Carol)},
 		{"after restarting btcd and mining", func(ctx context.Context, t *testing.T) {
 			t.Helper()
+			restartAfter(t, n, regtest.BtcdNode)
 			if err := n.RestartNode(ctx, regtest.BtcdNode); err != nil {
 				t.Fatal(err)
 			}
@@ -69,6 +70,7 @@ func restartLND(n *regtest.Network, name string) func(context.Context, *testing.
 	return func(ctx context.Context, t *testing.T) {
 		t.Helper()
 		before := *n.Node(name)
+		restartAfter(t, n, name)
 		if err := n.RestartNode(ctx, name); err != nil {
 			t.Fatal(err)
 		}

@@ -215,15 +215,10 @@ func TestProducerLNDRestart(t *testing.T) {
 	waitSettled(t, d, ch.PaymentHash, 13)
 
 	ctx := testCtx(t, 5*time.Minute)
+	restartAfter(t, n, "alice")
 	if err := n.StopNode(ctx, "alice"); err != nil {
 		t.Fatal(err)
 	}
-	restarted := false
-	t.Cleanup(func() {
-		if !restarted {
-			_ = n.StartNode(testCtx(t, 3*time.Minute), "alice")
-		}
-	})
 
 	if out := verifyToken(t, d, ch.Macaroon, pre, ""); out["valid"] != true {
 		t.Fatalf("verify while LND is down: %v", out)
@@ -247,7 +242,6 @@ func TestProducerLNDRestart(t *testing.T) {
 	if err := n.StartNode(ctx, "alice"); err != nil {
 		t.Fatal(err)
 	}
-	restarted = true
 	if out := verifyToken(t, d, ch.Macaroon, pre, ""); out["valid"] != true {
 		t.Fatalf("verify after LND restart: %v", out)
 	}

@@ -733,6 +733,10 @@ func (n *Network) client(name string) (*Client, error) {
 	return c, nil
 }
 
+// Running reports whether name runs, as far as the network knows: false
+// after StopNode until StartNode.
+func (n *Network) Running(name string) bool { return n.running(name) }
+
 func (n *Network) running(name string) bool {
 	n.mu.Lock()
 	defer n.mu.Unlock()
@@ -958,7 +962,10 @@ func (n *Network) waitSynced(ctx context.Context, height int64) error {
 			continue
 		}
 		fns = append(fns, func() error {
-			return WaitFor(ctx, fmt.Sprintf("%s to sync to height %d", name, height), 90*time.Second, 100*time.Millisecond,
+			// LND's btcd client retries after 5 s, 10 s, 15 s, … up to a
+			// minute, so after a long btcd outage it can take a minute
+			// more to come back.
+			return WaitFor(ctx, fmt.Sprintf("%s to sync to height %d", name, height), 3*time.Minute, 100*time.Millisecond,
 				func(ctx context.Context) error {
 					return n.lndSynced(ctx, name, height)
 				})
