@@ -159,6 +159,10 @@ type NodeInfo struct {
 	BlockHeight   uint32
 	SyncedToChain bool
 	ActiveChans   uint32
+	// ChainUnresponsive: LND answers but could not reach its chain
+	// backend (btcd, bitcoind) in time; the other fields but Pubkey,
+	// Alias and Network are then unknown.
+	ChainUnresponsive bool
 }
 
 // Balance is the node's spendable funds.

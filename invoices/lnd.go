@@ -357,8 +357,20 @@ func (l *LND) NodeInfo(ctx context.Context) (NodeInfo, error) {
 	if err != nil {
 		return NodeInfo{}, err
 	}
-	info, err := svc.Client.GetInfo(ctx)
+	// GetInfo asks the chain backend for its best block and waits while
+	// the backend is gone, though LND itself is fine. Leave a third of
+	// the time to ask LND's state service, which needs no chain, so such
+	// a node is reported as up with its chain backend unresponsive.
+	gctx, cancel := ctx, context.CancelFunc(func() {})
+	if dl, ok := ctx.Deadline(); ok {
+		gctx, cancel = context.WithTimeout(ctx, time.Until(dl)*2/3)
+	}
+	info, err := svc.Client.GetInfo(gctx)
+	cancel()
 	if err != nil {
+		if st, serr := svc.State.GetState(ctx); serr == nil && st.ReadyForGetInfo() {
+			return NodeInfo{Pubkey: svc.NodePubkey.String(), Alias: svc.NodeAlias, Network: l.cfg.Network, ChainUnresponsive: true}, nil
+		}
 		return NodeInfo{}, mapErr("get info", err)
 	}
 	return NodeInfo{

@@ -347,6 +347,9 @@ func (p *Plugin) refreshLND(ctx context.Context) {
 		p.metrics.LNDUp.Set(0)
 	} else {
 		h.Pubkey, h.Alias, h.Network, h.BlockHeight, h.SyncedToChain = info.Pubkey, info.Alias, info.Network, info.BlockHeight, info.SyncedToChain
+		if info.ChainUnresponsive {
+			h.ChainBackend = "unresponsive"
+		}
 		p.metrics.LNDUp.Set(1)
 	}
 	p.healthMu.Lock()
@@ -360,7 +363,7 @@ func (p *Plugin) health(context.Context) api.Health {
 	p.healthMu.RUnlock()
 	w := p.watcher.Status()
 	h := api.Health{Status: "ok", LND: lnd, Watcher: w, Version: p.cfg.Version}
-	if !lnd.Up || w.State != invoices.WatcherStreaming {
+	if !lnd.Up || lnd.ChainBackend != "" || w.State != invoices.WatcherStreaming {
 		h.Status = "degraded"
 	}
 	if lnd.Pubkey == "" {

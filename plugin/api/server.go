@@ -57,6 +57,9 @@ type LNDHealth struct {
 	Network       string `json:"network,omitempty"`
 	BlockHeight   uint32 `json:"blockHeight,omitempty"`
 	SyncedToChain bool   `json:"syncedToChain"`
+	// ChainBackend is "unresponsive" while LND answers but cannot reach
+	// its chain backend.
+	ChainBackend string `json:"chainBackend,omitempty"`
 }
 
 // Server routes l402d's HTTP API.
