@@ -782,12 +782,13 @@ func statusCommand() *cli.Command {
 				Status  string `json:"status"`
 				Version string `json:"version"`
 				LND     struct {
-					Up          bool   `json:"up"`
-					Error       string `json:"error"`
-					Alias       string `json:"alias"`
-					Pubkey      string `json:"pubkey"`
-					Network     string `json:"network"`
-					BlockHeight uint32 `json:"blockHeight"`
+					Up           bool   `json:"up"`
+					Error        string `json:"error"`
+					Alias        string `json:"alias"`
+					Pubkey       string `json:"pubkey"`
+					Network      string `json:"network"`
+					BlockHeight  uint32 `json:"blockHeight"`
+					ChainBackend string `json:"chainBackend"`
 				} `json:"lnd"`
 				Watcher struct {
 					State       string `json:"state"`
@@ -823,6 +824,8 @@ func statusCommand() *cli.Command {
 				up := "up"
 				if !h.LND.Up {
 					up = "down: " + h.LND.Error
+				} else if h.LND.ChainBackend != "" {
+					up = "up, chain backend " + h.LND.ChainBackend
 				}
 				limit := func(n int64) string {
 					if n == 0 {
