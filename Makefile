@@ -31,7 +31,7 @@ BIN_DIR ?= bin
 VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS = -s -w -X main.version=$(VERSION)
 
-.PHONY: all build image run deps load test unit interop itest lint vet fmt-check fuzz fuzz-long bench \
+.PHONY: all build image run deps load-deps load test unit interop itest lint vet fmt-check fuzz fuzz-long bench \
 	regtest-bins regtest-up regtest-down regtest-info clean
 
 all: build
@@ -93,7 +93,7 @@ image: build
 	docker build -q -f packaging/docker/Dockerfile -t $(IMAGE):$(VERSION) -t $(IMAGE):latest $$ctx
 
 ## load: the load campaigns on regtest: 10,000 challenges (L402D_LOAD_N to change the count) and the gate vs direct (wrk if installed)
-load: deps
+load: deps load-deps
 	$(GO) test -tags '$(ITEST_TAGS)' -count=1 -timeout 60m -run '^$$' -bench 'Load10k|GateLoad' -benchtime 1x -v ./itest/
 
 clean:
@@ -121,6 +121,13 @@ deps:
 		echo "installing chromium (Debian package) for the dashboard test"; \
 		SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
 		$$SUDO apt-get update -q && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -q --no-install-recommends chromium; }
+
+## load-deps: wrk (Debian package), the reference load generator of make load
+load-deps:
+	@command -v wrk >/dev/null 2>&1 || { \
+		echo "installing wrk (Debian package) for make load"; \
+		SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+		$$SUDO apt-get update -q && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -q --no-install-recommends wrk; }
 
 ## itest: run the integration tests against a fresh regtest network
 itest: deps
