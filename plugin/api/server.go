@@ -15,6 +15,7 @@ import (
 	"net/http"
 	"net/http/pprof"
 	"net/netip"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -64,9 +65,10 @@ type LNDHealth struct {
 
 // Server routes l402d's HTTP API.
 type Server struct {
-	cfg Config
-	log *slog.Logger
-	mux *http.ServeMux
+	cfg    Config
+	log    *slog.Logger
+	mux    *http.ServeMux
+	routes []string
 }
 
 // New builds the server and its routes.
@@ -109,7 +111,12 @@ func (s *Server) Handle(pattern string, role Role, h http.Handler) {
 		route = p
 	}
 	s.mux.Handle(pattern, s.wrap(route, role, h))
+	s.routes = append(s.routes, pattern)
 }
+
+// Routes lists the patterns mounted with Handle, in order, so a test can
+// hold the documentation to them.
+func (s *Server) Routes() []string { return slices.Clone(s.routes) }
 
 // ServeHTTP implements http.Handler.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.mux.ServeHTTP(w, r) }
