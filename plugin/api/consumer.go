@@ -11,7 +11,6 @@ import (
 	"strconv"
 	"strings"
 	"time"
-	"unicode/utf8"
 
 	"github.com/lightningnetwork/lnd/lntypes"
 
@@ -212,22 +211,11 @@ func (h *consumerAPI) access(w http.ResponseWriter, r *http.Request) {
 	}
 	out := AccessResponse{Status: resp.Status, Headers: resp.Header, Paid: resp.Paid, FromCache: resp.FromCache,
 		Payment: resp.Payment, Token: resp.Token, Note: resp.Note}
-	limit := h.c.MaxResponseBytes()
-	b, err := io.ReadAll(io.LimitReader(resp.Body, limit+1))
+	body, err := resp.ReadBody(h.c.MaxResponseBytes())
 	if err != nil {
 		out.Note = strings.TrimSpace(out.Note + " reading the body failed: " + err.Error())
 	}
-	if int64(len(b)) > limit {
-		b, out.Truncated = b[:limit], true
-	}
-	out.BodyBytes = len(b)
-	if utf8.Valid(b) {
-		s := string(b)
-		out.Body = &s
-	} else {
-		s := base64.StdEncoding.EncodeToString(b)
-		out.BodyBase64 = &s
-	}
+	out.Body, out.BodyBase64, out.BodyBytes, out.Truncated = body.Text, body.Base64, body.Bytes, body.Truncated
 	WriteJSON(w, http.StatusOK, out)
 }
 

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/sha256"
+	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -12,6 +13,7 @@ import (
 	"net/url"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/lightningnetwork/lnd/lntypes"
 
@@ -96,6 +98,33 @@ type Response struct {
 	// Note explains an answer that is not what it seems, such as a 402
 	// l402d could not pay.
 	Note string
+}
+
+// BufferedBody is a response body read into memory for a JSON answer:
+// as text when it is UTF-8, else as base64.
+type BufferedBody struct {
+	Text, Base64 *string
+	Bytes        int
+	Truncated    bool
+}
+
+// ReadBody reads up to limit bytes of the body. On a read error it
+// returns what it read and the error.
+func (r *Response) ReadBody(limit int64) (BufferedBody, error) {
+	b, err := io.ReadAll(io.LimitReader(r.Body, limit+1))
+	var out BufferedBody
+	if int64(len(b)) > limit {
+		b, out.Truncated = b[:limit], true
+	}
+	out.Bytes = len(b)
+	if utf8.Valid(b) {
+		s := string(b)
+		out.Text = &s
+	} else {
+		s := base64.StdEncoding.EncodeToString(b)
+		out.Base64 = &s
+	}
+	return out, err
 }
 
 // prepared is a validated AccessRequest.

@@ -378,3 +378,32 @@ func TestQuote(t *testing.T) {
 		t.Fatal("quoting reserved budget")
 	}
 }
+
+func TestResponseReadBody(t *testing.T) {
+	for _, tt := range []struct {
+		name      string
+		body      string
+		limit     int64
+		text      string
+		base64    string
+		truncated bool
+	}{
+		{name: "text", body: "héllo", limit: 64, text: "héllo"},
+		{name: "binary", body: "\xff\x00", limit: 64, base64: "/wA="},
+		{name: "truncated", body: "abcdef", limit: 4, text: "abcd", truncated: true},
+		{name: "exactly the limit", body: "abcd", limit: 4, text: "abcd"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			r := &Response{Body: io.NopCloser(strings.NewReader(tt.body))}
+			got, err := r.ReadBody(tt.limit)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if (got.Text == nil) != (tt.text == "") || (got.Text != nil && *got.Text != tt.text) ||
+				(got.Base64 == nil) != (tt.base64 == "") || (got.Base64 != nil && *got.Base64 != tt.base64) ||
+				got.Truncated != tt.truncated || got.Bytes != min(len(tt.body), int(tt.limit)) {
+				t.Errorf("ReadBody(%q, %d) = %+v", tt.body, tt.limit, got)
+			}
+		})
+	}
+}

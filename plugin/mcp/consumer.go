@@ -2,14 +2,11 @@ package mcp
 
 import (
 	"context"
-	"encoding/base64"
 	"errors"
 	"fmt"
-	"io"
 	"net/http"
 	"strings"
 	"time"
-	"unicode/utf8"
 
 	"github.com/lightningnetwork/lnd/lntypes"
 	sdk "github.com/modelcontextprotocol/go-sdk/mcp"
@@ -120,19 +117,11 @@ func (s *Server) access(ctx context.Context, req *sdk.CallToolRequest, v values)
 	if resp.Token != nil {
 		out.L402Token = resp.Token.Authorization
 	}
-	b, err := io.ReadAll(io.LimitReader(resp.Body, s.cfg.MaxBodyBytes+1))
+	body, err := resp.ReadBody(s.cfg.MaxBodyBytes)
 	if err != nil {
 		out.Note = strings.TrimSpace(out.Note + " reading the body failed: " + err.Error())
 	}
-	if int64(len(b)) > s.cfg.MaxBodyBytes {
-		b, out.Truncated = b[:s.cfg.MaxBodyBytes], true
-	}
-	out.BodyBytes = len(b)
-	if utf8.Valid(b) {
-		out.Body = ptr(string(b))
-	} else {
-		out.BodyBase64 = ptr(base64.StdEncoding.EncodeToString(b))
-	}
+	out.Body, out.BodyBase64, out.BodyBytes, out.Truncated = body.Text, body.Base64, body.Bytes, body.Truncated
 	switch {
 	case resp.Paid && resp.Payment != nil:
 		out.Message = fmt.Sprintf("Paid %d sats (fee %s sats) for %s; the target answered %d. The token is cached for the next requests.",
