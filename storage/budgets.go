@@ -179,20 +179,14 @@ func (s *Store) BudgetUsage(ctx context.Context, t time.Time) (BudgetUsage, erro
 			return err
 		}
 		prefix := budgetDomainKey(day, "")
-		it := txn.NewIterator(badger.IteratorOptions{Prefix: prefix})
-		defer it.Close()
-		for it.Rewind(); it.Valid(); it.Next() {
-			item := it.Item()
-			var c BudgetCounter
-			if err := item.Value(func(v []byte) error {
-				c, err = decodeBudgetCounter(item.Key(), v)
-				return err
-			}); err != nil {
-				return err
-			}
-			u.Domains = append(u.Domains, DomainUsage{Domain: string(item.Key()[len(prefix):]), BudgetCounter: c})
+		decode := func(k, v []byte) (DomainUsage, error) {
+			c, err := decodeBudgetCounter(k, v)
+			return DomainUsage{Domain: string(k[len(prefix):]), BudgetCounter: c}, err
 		}
-		return nil
+		return scan(ctx, txn, prefix, decode, func(d DomainUsage) error {
+			u.Domains = append(u.Domains, d)
+			return nil
+		})
 	})
 	return u, err
 }

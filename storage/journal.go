@@ -258,27 +258,12 @@ func (s *Store) PendingPayments(ctx context.Context) ([]Payment, error) {
 	var out []Payment
 	prefix := []byte(prefixPayment)
 	err := s.db.View(func(txn *badger.Txn) error {
-		it := txn.NewIterator(badger.IteratorOptions{Prefix: prefix})
-		defer it.Close()
-		n := 0
-		for it.Rewind(); it.Valid(); it.Next() {
-			if n++; n%1024 == 0 && ctx.Err() != nil {
-				return ctx.Err()
-			}
-			item := it.Item()
-			var p *Payment
-			if err := item.Value(func(v []byte) error {
-				var err error
-				p, err = decodePayment(item.Key(), v)
-				return err
-			}); err != nil {
-				return err
-			}
+		return scan(ctx, txn, prefix, decodePayment, func(p *Payment) error {
 			if !p.State.Final() {
 				out = append(out, *p)
 			}
-		}
-		return nil
+			return nil
+		})
 	})
 	return out, err
 }

@@ -271,6 +271,32 @@ func (s *Store) checkSchema(ctx context.Context) error {
 	}
 }
 
+// scan decodes each entry under prefix in txn and hands it to fn, in key
+// order, checking ctx every 1024 entries.
+func scan[T any](ctx context.Context, txn *badger.Txn, prefix []byte, decode func(k, v []byte) (T, error), fn func(T) error) error {
+	it := txn.NewIterator(badger.IteratorOptions{Prefix: prefix})
+	defer it.Close()
+	n := 0
+	for it.Rewind(); it.Valid(); it.Next() {
+		if n++; n%1024 == 0 && ctx.Err() != nil {
+			return ctx.Err()
+		}
+		item := it.Item()
+		var e T
+		if err := item.Value(func(v []byte) error {
+			var err error
+			e, err = decode(item.Key(), v)
+			return err
+		}); err != nil {
+			return err
+		}
+		if err := fn(e); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
 func mustBeEmpty(txn *badger.Txn) error {
 	it := txn.NewIterator(badger.IteratorOptions{})
 	defer it.Close()

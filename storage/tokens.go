@@ -130,21 +130,10 @@ func (s *Store) scanTokens(ctx context.Context, prefix []byte) ([]Token, error) 
 	}
 	var out []Token
 	err := s.db.View(func(txn *badger.Txn) error {
-		it := txn.NewIterator(badger.IteratorOptions{Prefix: prefix})
-		defer it.Close()
-		for it.Rewind(); it.Valid(); it.Next() {
-			item := it.Item()
-			var t *Token
-			if err := item.Value(func(v []byte) error {
-				var err error
-				t, err = decodeToken(item.Key(), v)
-				return err
-			}); err != nil {
-				return err
-			}
+		return scan(ctx, txn, prefix, decodeToken, func(t *Token) error {
 			out = append(out, *t)
-		}
-		return nil
+			return nil
+		})
 	})
 	return out, err
 }
