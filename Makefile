@@ -31,7 +31,7 @@ BIN_DIR ?= bin
 VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS = -s -w -X main.version=$(VERSION)
 
-.PHONY: all build image run deps load-deps load test unit interop itest lint vet fmt-check fuzz fuzz-long bench \
+.PHONY: all build image run deps load-deps load test unit interop itest itest-repeat lint vet fmt-check fuzz fuzz-long bench \
 	regtest-bins regtest-up regtest-down regtest-info clean
 
 all: build
@@ -128,6 +128,12 @@ load-deps:
 		echo "installing wrk (Debian package) for make load"; \
 		SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
 		$$SUDO apt-get update -q && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -q --no-install-recommends wrk; }
+
+## itest-repeat: every itest N times on one network (-count=N) and on N fresh networks, with each test's pass rate
+N ?= 5
+REPEAT_MODE ?= both
+itest-repeat: deps
+	$(GO) run ./itest/repeat -go '$(GO)' -n $(N) -mode $(REPEAT_MODE) $(if $(ITEST_RUN),-run '$(ITEST_RUN)')
 
 ## itest: run the integration tests against a fresh regtest network
 itest: deps

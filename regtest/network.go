@@ -790,12 +790,13 @@ func (n *Network) StopNode(ctx context.Context, name string) error {
 }
 
 // StartNode starts a stopped node on its old ports and waits until it is
-// ready: for btcd, until its RPC answers and it has resynced the chain
-// from btcd-backup (btcd empties its regtest database at every start) and
-// every running LND node has reconnected to it and is synced (they retry
-// every 5 s); for an LND node, until its RPC
-// answers, it is synced to btcd's chain (if btcd runs) and its channels
-// with running peers are active on both ends.
+// ready. For btcd: until its RPC answers, it has resynced the chain from
+// btcd-backup (btcd empties its regtest database at every start), and every
+// running LND node follows the chain again, proven by a probe block each of
+// them reports synced (see [Network.Mine] for why a probe and not a look at
+// the height). For an LND node: until its RPC answers, it is synced to
+// btcd's chain (if btcd runs) and its channels with running peers are
+// active on both ends.
 func (n *Network) StartNode(ctx context.Context, name string) error {
 	if err := checkName(name); err != nil {
 		return err
@@ -812,15 +813,11 @@ func (n *Network) StartNode(ctx context.Context, name string) error {
 		if err := n.waitBtcdResynced(ctx); err != nil {
 			return err
 		}
-		// The LND nodes reconnect within about 5 s. A block mined
-		// before they do would go unnoticed by their chain notifier
-		// until the next block, so wait for them (their GetInfo
-		// blocks while they are disconnected from btcd).
-		height, err := n.btcd.BlockCount(ctx)
-		if err != nil {
-			return err
-		}
-		return n.waitSynced(ctx, height)
+		// Right after btcd returns, an LND node reports synced at the old
+		// tip while its chain notifier may still be reconnecting: a
+		// block mined then would reach its wallet but not its notifier.
+		// Only a block every node processes proves they all follow again.
+		return n.Mine(ctx, 1)
 	}
 	if err := n.waitLnd(ctx, name, n.running(BtcdNode)); err != nil {
 		return err
@@ -877,7 +874,17 @@ func (n *Network) BlockHeight(ctx context.Context) (int64, error) {
 }
 
 // Mine mines blocks (paying alice) and waits until every running LND node
-// is synced to the new tip.
+// is synced to the tip and btcd-backup holds it.
+//
+// LND's synced_to_chain needs its wallet, its graph and its block-beat
+// dispatcher (fed by its chain notifier) at btcd's tip. Each of them has
+// its own connection to btcd, reconnecting on its own schedule after btcd
+// restarts (every 5 s, backing off to a minute). A block mined while the
+// notifier is still reconnecting reaches the wallet but never the notifier,
+// which catches up on missed blocks only when the next block arrives: the
+// node would stay "not synced" for ever. So while some node sits at the
+// tip unsynced for [nudgeAfter], Mine mines one more block, until all are
+// synced or [syncTimeout] has passed.
 func (n *Network) Mine(ctx context.Context, blocks int) error {
 	if !n.running(BtcdNode) {
 		return errors.New("mine: btcd is stopped")
@@ -885,14 +892,51 @@ func (n *Network) Mine(ctx context.Context, blocks int) error {
 	if _, err := n.btcd.Generate(ctx, blocks); err != nil {
 		return fmt.Errorf("mining %d blocks: %w", blocks, err)
 	}
-	height, err := n.btcd.BlockCount(ctx)
-	if err != nil {
+	if err := n.waitFollowing(ctx); err != nil {
 		return err
 	}
-	return parallel(
-		func() error { return n.waitSynced(ctx, height) },
-		func() error { return n.waitBackup(ctx) },
-	)
+	return n.waitBackup(ctx)
+}
+
+const (
+	// syncTimeout bounds how long Mine and StartNode wait for the LND nodes
+	// to sync. LND's btcd client backs off up to a minute between
+	// reconnects, so after a long btcd outage a node can take that long
+	// to come back.
+	syncTimeout = 3 * time.Minute
+	// nudgeAfter is how long a node may report btcd's tip without being
+	// synced to it before Mine mines another block to wake its notifier.
+	nudgeAfter = 20 * time.Second
+)
+
+// waitFollowing waits until every running LND node is synced at btcd's tip,
+// mining a block whenever one has sat at the tip unsynced for nudgeAfter.
+func (n *Network) waitFollowing(ctx context.Context) error {
+	ctx, cancel := context.WithTimeout(ctx, syncTimeout)
+	defer cancel()
+	for {
+		height, err := n.btcd.BlockCount(ctx)
+		if err != nil {
+			return fmt.Errorf("btcd's height: %w", err)
+		}
+		err = n.waitSynced(ctx, height, nudgeAfter)
+		if err == nil {
+			return nil
+		}
+		if !errors.Is(err, errStuckAtTip) {
+			if ctx.Err() != nil {
+				return fmt.Errorf("after %v: %w", syncTimeout, err)
+			}
+			if aerr := n.lndAlive(ctx); aerr != nil {
+				return aerr
+			}
+			continue // still catching up, not stuck: keep waiting
+		}
+		n.log.Info("an LND node is at the tip but not synced; mining a block to wake its chain notifier", "height", height, "err", err)
+		if _, err := n.btcd.Generate(ctx, 1); err != nil {
+			return fmt.Errorf("mining a nudge block: %w", err)
+		}
+	}
 }
 
 // waitBackup waits until btcd-backup has btcd's best block. A backup that
@@ -954,20 +998,42 @@ func (n *Network) btcdP2PFromBackup() string {
 	return fmt.Sprintf("127.0.0.1:%d", n.st.Ports[BtcdNode].P2P)
 }
 
-// waitSynced waits until every running LND node is synced at height.
-func (n *Network) waitSynced(ctx context.Context, height int64) error {
+// lndAlive returns an error if a running LND node's process has ended.
+func (n *Network) lndAlive(ctx context.Context) error {
+	for _, name := range LNDNodes() {
+		if n.running(name) {
+			if err := n.be.alive(ctx, name); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// errStuckAtTip marks a node that reports btcd's tip as its height without
+// being synced to it (see [Network.Mine]).
+var errStuckAtTip = errors.New("at the tip but not synced to chain")
+
+// waitSynced waits up to timeout until every running LND node is synced at
+// height. Its error wraps errStuckAtTip if some node ended the wait at
+// height but not synced, and the node's own error otherwise (for example
+// while its GetInfo blocks because it is reconnecting to btcd).
+func (n *Network) waitSynced(ctx context.Context, height int64, timeout time.Duration) error {
 	var fns []func() error
 	for _, name := range LNDNodes() {
 		if !n.running(name) {
 			continue
 		}
 		fns = append(fns, func() error {
-			// LND's btcd client retries after 5 s, 10 s, 15 s, … up to a
-			// minute, so after a long btcd outage it can take a minute
-			// more to come back.
-			return WaitFor(ctx, fmt.Sprintf("%s to sync to height %d", name, height), 3*time.Minute, 100*time.Millisecond,
+			return WaitFor(ctx, fmt.Sprintf("%s to sync to height %d", name, height), timeout, 100*time.Millisecond,
 				func(ctx context.Context) error {
-					return n.lndSynced(ctx, name, height)
+					err := n.lndSynced(ctx, name, height)
+					if err != nil {
+						if aerr := n.be.alive(ctx, name); aerr != nil {
+							return aerr
+						}
+					}
+					return err
 				})
 		})
 	}
@@ -985,7 +1051,7 @@ func (n *Network) lndSynced(ctx context.Context, name string, height int64) erro
 		return fmt.Errorf("%s at height %d", name, info.BlockHeight)
 	}
 	if !info.SyncedToChain {
-		return fmt.Errorf("%s at height %d, not synced to chain", name, info.BlockHeight)
+		return fmt.Errorf("%s at height %d: %w", name, info.BlockHeight, errStuckAtTip)
 	}
 	return nil
 }
