@@ -98,44 +98,59 @@ type Options struct {
 
 // Node is one LND node and how to reach it.
 type Node struct {
-	Name   string
-	Pubkey string // identity pubkey, hex
+	Name   string `json:"name"`
+	Pubkey string `json:"pubkey"` // identity pubkey, hex
 	// RPCAddr is the gRPC address reachable from the host (127.0.0.1).
-	RPCAddr string
+	RPCAddr string `json:"rpcAddr"`
 	// DockerRPCAddr is the gRPC address inside the docker network
 	// ("alice:10009"); empty in process mode.
-	DockerRPCAddr string
+	DockerRPCAddr string `json:"dockerRpcAddr,omitempty"`
 	// P2PAddr is the peer address the other nodes dial: "alice:9735" in
 	// docker mode, 127.0.0.1:<port> in process mode.
-	P2PAddr string
+	P2PAddr string `json:"p2pAddr"`
 	// HostP2PAddr is the peer address reachable from the host.
-	HostP2PAddr string
+	HostP2PAddr string `json:"hostP2pAddr"`
 	// LndDir is the node's lnd directory on the host.
-	LndDir string
+	LndDir string `json:"lndDir"`
 	// TLSCertPath is the node's TLS certificate on the host. It is valid
 	// for localhost, 127.0.0.1 and the node's name.
-	TLSCertPath string
+	TLSCertPath string `json:"tlsCertPath"`
 	// MacaroonDir holds admin.macaroon, invoice.macaroon, ...
 	// (<LndDir>/data/chain/bitcoin/regtest), as lndclient expects.
-	MacaroonDir       string
-	AdminMacaroonPath string
+	MacaroonDir       string `json:"macaroonDir"`
+	AdminMacaroonPath string `json:"adminMacaroonPath"`
 }
 
 // Btcd says how to reach the network's btcd.
 type Btcd struct {
 	// RPCAddr is the JSON-RPC address reachable from the host.
-	RPCAddr string
+	RPCAddr string `json:"rpcAddr"`
 	// DockerRPCAddr is the RPC address inside the docker network
 	// ("btcd:18334"); empty in process mode.
-	DockerRPCAddr string
+	DockerRPCAddr string `json:"dockerRpcAddr,omitempty"`
 	// P2PAddr is the peer address reachable from the host.
-	P2PAddr          string
-	RPCUser, RPCPass string
+	P2PAddr string `json:"p2pAddr"`
+	RPCUser string `json:"rpcUser"`
+	RPCPass string `json:"rpcPass"`
 	// RPCCertPath is btcd's RPC certificate on the host (SANs btcd,
 	// localhost, 127.0.0.1).
-	RPCCertPath string
+	RPCCertPath string `json:"rpcCertPath"`
 	// MiningAddr is where generated blocks pay (an address of alice's).
-	MiningAddr string
+	MiningAddr string `json:"miningAddr"`
+}
+
+// Info is how to reach a running network, for test suites in any language
+// (`go run ./regtest/cmd/regtest -json up` prints it).
+type Info struct {
+	Project string `json:"project"`
+	Mode    Mode   `json:"mode"`
+	WorkDir string `json:"workDir"`
+	// DockerNetwork is the docker network the nodes are on; empty in
+	// process mode.
+	DockerNetwork string `json:"dockerNetwork,omitempty"`
+	Btcd          Btcd   `json:"btcd"`
+	// Nodes are the LND nodes, in the order of [LNDNodes].
+	Nodes []Node `json:"nodes"`
 }
 
 // Timings are how long the phases of [Start] took.
@@ -686,6 +701,15 @@ func (n *Network) nodeLocked(name string) Node {
 		node.P2PAddr = fmt.Sprintf("%s:%d", name, dockerLndP2PPort)
 	}
 	return node
+}
+
+// Info returns how to reach the network and each of its nodes.
+func (n *Network) Info() Info {
+	info := Info{Project: n.Project(), Mode: n.Mode(), WorkDir: n.WorkDir(), DockerNetwork: n.DockerNetwork(), Btcd: n.Btcd()}
+	for _, name := range LNDNodes() {
+		info.Nodes = append(info.Nodes, *n.Node(name))
+	}
+	return info
 }
 
 // Btcd returns how to reach btcd.

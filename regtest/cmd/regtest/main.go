@@ -16,11 +16,13 @@
 //	-project  project name, also the compose project (default l402d-regtest)
 //	-mode     docker or process (default $L402D_REGTEST_MODE, else docker if available)
 //	-go       go command used to build the binaries (default go)
+//	-json     up and info print the connection details as JSON
 //	-v        log debug detail
 package main
 
 import (
 	"context"
+	"encoding/json"
 	"flag"
 	"fmt"
 	"io"
@@ -49,6 +51,7 @@ func run() error {
 	mode := fs.String("mode", "", "docker or process (default $"+regtest.EnvMode+", else docker if available)")
 	goCmd := fs.String("go", "go", "go command used to build the binaries")
 	verbose := fs.Bool("v", false, "log debug detail")
+	asJSON := fs.Bool("json", false, "up and info print how to reach the network as one JSON document (for non-Go test suites)")
 	fs.Usage = func() {
 		fmt.Fprintln(fs.Output(), "usage: regtest [flags] up|down|info|bins")
 		fs.PrintDefaults()
@@ -87,8 +90,7 @@ func run() error {
 			}
 			return err
 		}
-		printInfo(os.Stdout, n)
-		return nil
+		return printInfo(os.Stdout, n, *asJSON)
 	case "down":
 		if err := regtest.Teardown(ctx, opts); err != nil {
 			return err
@@ -100,8 +102,7 @@ func run() error {
 		if err != nil {
 			return err
 		}
-		printInfo(os.Stdout, n)
-		return nil
+		return printInfo(os.Stdout, n, *asJSON)
 	case "bins":
 		return bins(ctx, opts, log)
 	default:
@@ -138,7 +139,13 @@ func bins(ctx context.Context, opts regtest.Options, log *slog.Logger) error {
 	return nil
 }
 
-func printInfo(w io.Writer, n *regtest.Network) {
+// printInfo prints how to reach n, as text for people or as JSON.
+func printInfo(w io.Writer, n *regtest.Network, asJSON bool) error {
+	if asJSON {
+		enc := json.NewEncoder(w)
+		enc.SetIndent("", "  ")
+		return enc.Encode(n.Info())
+	}
 	b := n.Btcd()
 	tm := n.Timings()
 	fmt.Fprintf(w, "\nl402d regtest network %q (%s mode), state in %s\n", n.Project(), n.Mode(), n.WorkDir())
@@ -176,4 +183,5 @@ func printInfo(w io.Writer, n *regtest.Network) {
 			lncli, node.RPCAddr, node.TLSCertPath, node.AdminMacaroonPath)
 	}
 	fmt.Fprintln(w, "\nremove with: make regtest-down")
+	return nil
 }
