@@ -117,7 +117,10 @@ func EnsureBinaries(ctx context.Context, o BuildOptions) (Binaries, error) {
 	cmd.Env = append(os.Environ(), "CGO_ENABLED=0", "GOOS="+o.GOOS, "GOARCH="+o.GOARCH)
 	var out bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &out
-	if err := cmd.Run(); err != nil {
+	stopProgress := progress(log, "still building lnd, lncli, btcd and btcctl (once per version; later runs reuse "+dir+")", start)
+	err = cmd.Run()
+	stopProgress()
+	if err != nil {
 		return Binaries{}, fmt.Errorf("building regtest binaries (%s %s): %w\n%s", o.GoCmd, strings.Join(args, " "), err, out.Bytes())
 	}
 	if err := os.Rename(tmp, dir); err != nil {
@@ -222,4 +225,23 @@ func copyFile(src, dst string, mode fs.FileMode) error {
 		return err
 	}
 	return out.Close()
+}
+
+// progress logs what every 20 s until the returned stop is called, so a
+// long build does not look like a hang.
+func progress(log *slog.Logger, what string, start time.Time) (stop func()) {
+	done := make(chan struct{})
+	go func() {
+		t := time.NewTicker(20 * time.Second)
+		defer t.Stop()
+		for {
+			select {
+			case <-done:
+				return
+			case <-t.C:
+				log.Info(what, "elapsed", time.Since(start).Round(time.Second))
+			}
+		}
+	}()
+	return func() { close(done) }
 }

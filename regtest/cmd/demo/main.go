@@ -56,6 +56,19 @@ func run() error {
 	defer stop()
 	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
 
+	// The first run compiles lnd and btcd for minutes: say so, with
+	// progress, instead of sitting silent under the next step.
+	mod, err := regtest.FindModuleDir(ctx, "go", "")
+	if err != nil {
+		return err
+	}
+	bins := regtest.BuildOptions{ModuleDir: mod, Dir: os.Getenv(regtest.EnvBinDir),
+		Logger: slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))}
+	step("Finding or building lnd, lncli, btcd and btcctl at go.mod's versions (a few minutes the first time, cached in .cache/bin after)…")
+	if _, err := regtest.EnsureBinaries(ctx, bins); err != nil {
+		return err
+	}
+
 	step("Starting a regtest Lightning network (btcd, alice, bob, carol)…")
 	t0 := time.Now()
 	n, err := regtest.Start(ctx, regtest.Options{
