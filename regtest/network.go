@@ -935,30 +935,61 @@ const (
 
 // waitFollowing waits until every running LND node is synced at btcd's tip,
 // mining a block whenever one has sat at the tip unsynced for nudgeAfter.
+// A node whose GetInfo fails or times out (it blocks while LND reconnects
+// to btcd, and is slow on a loaded machine) neither proves nor disproves
+// that it is stuck, so it keeps the time it was first seen stuck.
 func (n *Network) waitFollowing(ctx context.Context) error {
 	ctx, cancel := context.WithTimeout(ctx, syncTimeout)
 	defer cancel()
+	stuckSince := map[string]time.Time{}
+	ticker := time.NewTicker(100 * time.Millisecond)
+	defer ticker.Stop()
 	for {
 		height, err := n.btcd.BlockCount(ctx)
 		if err != nil {
 			return fmt.Errorf("btcd's height: %w", err)
 		}
-		err = n.waitSynced(ctx, height, nudgeAfter)
-		if err == nil {
+		var waiting []error
+		nudge := false
+		for _, name := range LNDNodes() {
+			if !n.running(name) {
+				continue
+			}
+			err := n.lndSynced(ctx, name, height)
+			switch {
+			case err == nil:
+				delete(stuckSince, name)
+				continue
+			case errors.Is(err, errStuckAtTip):
+				if stuckSince[name].IsZero() {
+					stuckSince[name] = time.Now()
+				}
+				nudge = nudge || time.Since(stuckSince[name]) >= nudgeAfter
+			case errors.Is(err, errBehind):
+				delete(stuckSince, name)
+			default:
+				if aerr := n.be.alive(ctx, name); aerr != nil {
+					return aerr
+				}
+			}
+			waiting = append(waiting, err)
+		}
+		if len(waiting) == 0 {
 			return nil
 		}
-		if !errors.Is(err, errStuckAtTip) {
-			if ctx.Err() != nil {
-				return fmt.Errorf("after %v: %w", syncTimeout, err)
+		if nudge {
+			n.log.Info("an LND node is at the tip but not synced; mining a block to wake its chain notifier",
+				"height", height, "err", errors.Join(waiting...))
+			if _, err := n.btcd.Generate(ctx, 1); err != nil {
+				return fmt.Errorf("mining a nudge block (%w): %w", errors.Join(waiting...), err)
 			}
-			if aerr := n.lndAlive(ctx); aerr != nil {
-				return aerr
-			}
-			continue // still catching up, not stuck: keep waiting
+			clear(stuckSince)
+			continue
 		}
-		n.log.Info("an LND node is at the tip but not synced; mining a block to wake its chain notifier", "height", height, "err", err)
-		if _, err := n.btcd.Generate(ctx, 1); err != nil {
-			return fmt.Errorf("mining a nudge block: %w", err)
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("timed out after %v waiting for the LND nodes to sync to height %d: %w", syncTimeout, height, errors.Join(waiting...))
+		case <-ticker.C:
 		}
 	}
 }
@@ -1022,47 +1053,12 @@ func (n *Network) btcdP2PFromBackup() string {
 	return fmt.Sprintf("127.0.0.1:%d", n.st.Ports[BtcdNode].P2P)
 }
 
-// lndAlive returns an error if a running LND node's process has ended.
-func (n *Network) lndAlive(ctx context.Context) error {
-	for _, name := range LNDNodes() {
-		if n.running(name) {
-			if err := n.be.alive(ctx, name); err != nil {
-				return err
-			}
-		}
-	}
-	return nil
-}
-
 // errStuckAtTip marks a node that reports btcd's tip as its height without
-// being synced to it (see [Network.Mine]).
-var errStuckAtTip = errors.New("at the tip but not synced to chain")
-
-// waitSynced waits up to timeout until every running LND node is synced at
-// height. Its error wraps errStuckAtTip if some node ended the wait at
-// height but not synced, and the node's own error otherwise (for example
-// while its GetInfo blocks because it is reconnecting to btcd).
-func (n *Network) waitSynced(ctx context.Context, height int64, timeout time.Duration) error {
-	var fns []func() error
-	for _, name := range LNDNodes() {
-		if !n.running(name) {
-			continue
-		}
-		fns = append(fns, func() error {
-			return WaitFor(ctx, fmt.Sprintf("%s to sync to height %d", name, height), timeout, 100*time.Millisecond,
-				func(ctx context.Context) error {
-					err := n.lndSynced(ctx, name, height)
-					if err != nil {
-						if aerr := n.be.alive(ctx, name); aerr != nil {
-							return aerr
-						}
-					}
-					return err
-				})
-		})
-	}
-	return parallel(fns...)
-}
+// being synced to it (see [Network.Mine]); errBehind one still below it.
+var (
+	errStuckAtTip = errors.New("at the tip but not synced to chain")
+	errBehind     = errors.New("below the tip")
+)
 
 // lndSynced returns nil if name reports synced_to_chain at height (or any
 // height if height is 0).
@@ -1072,7 +1068,7 @@ func (n *Network) lndSynced(ctx context.Context, name string, height int64) erro
 		return err
 	}
 	if height > 0 && int64(info.BlockHeight) < height {
-		return fmt.Errorf("%s at height %d", name, info.BlockHeight)
+		return fmt.Errorf("%s at height %d: %w", name, info.BlockHeight, errBehind)
 	}
 	if !info.SyncedToChain {
 		return fmt.Errorf("%s at height %d: %w", name, info.BlockHeight, errStuckAtTip)
