@@ -96,12 +96,11 @@ func (s *Store) IssueChallenge(ctx context.Context, c *Challenge, key [l402.Root
 		return fmt.Errorf("storage: %w: the store is closing", ErrInvalid)
 	}
 	// The commit is not abandoned when ctx ends: the caller just stops
-	// waiting, and an unreferenced challenge is harmless.
+	// waiting. The committer owns the root key cache update, so what it
+	// committed is verifiable whether or not anyone still waits for it
+	// (an idempotent retry hands this very challenge back).
 	select {
 	case err := <-req.done:
-		if err == nil {
-			s.keys.put(c.TokenID, key)
-		}
 		return err
 	case <-ctx.Done():
 		return ctx.Err()
@@ -116,6 +115,15 @@ type issueReq struct {
 	done chan error
 	err  error // set while applying, per attempt
 }
+
+// issueStage names a point in the group committer's handling of a batch,
+// for Store.issueHook.
+type issueStage int
+
+const (
+	issueBatched   issueStage = iota + 1 // taken from the queue, not committed
+	issueCommitted                       // committed, callers not yet answered
+)
 
 // maxIssueBatch bounds one group commit, far below Badger's transaction
 // size limit.
@@ -158,7 +166,8 @@ func (s *Store) issueLoop() {
 // token id or payment hash is taken fails alone with ErrExists (nothing of
 // it is written); any other failure fails the batch.
 func (s *Store) commitIssues(batch []*issueReq) {
-	err := s.update(context.Background(), true, func(txn *badger.Txn) error {
+	s.hook(issueBatched)
+	err := s.update(context.Background(), false, func(txn *badger.Txn) error {
 		for _, r := range batch {
 			r.err = r.apply(txn)
 			if r.err != nil && !errors.Is(r.err, ErrExists) {
@@ -167,12 +176,31 @@ func (s *Store) commitIssues(batch []*issueReq) {
 		}
 		return nil
 	})
+	if err == nil {
+		// Committed: the keys go into the cache now, before anyone is
+		// answered and even if the sync below fails, because the records
+		// are in the database either way and the cache may claim to be
+		// complete.
+		for _, r := range batch {
+			if r.err == nil {
+				s.keys.put(r.w.c.TokenID, r.key)
+			}
+		}
+		err = s.sync()
+	}
+	s.hook(issueCommitted)
 	for _, r := range batch {
 		if err != nil {
 			r.done <- err
 			continue
 		}
 		r.done <- r.err
+	}
+}
+
+func (s *Store) hook(at issueStage) {
+	if s.issueHook != nil {
+		s.issueHook(at)
 	}
 }
 

@@ -98,6 +98,10 @@ type Store struct {
 	issuesDone chan struct{}
 	closeOnce  sync.Once
 	closeErr   error
+
+	// issueHook, if set (by tests, before the first IssueChallenge), is
+	// called by the group committer at each stage of a batch.
+	issueHook func(issueStage)
 }
 
 // Store serves the verify path of the l402 package.
@@ -372,10 +376,8 @@ func (s *Store) update(ctx context.Context, durable bool, fn func(*badger.Txn) e
 		}
 		err := s.db.Update(fn)
 		if err == nil {
-			if durable && !s.syncWrites {
-				if err := s.db.Sync(); err != nil {
-					return fmt.Errorf("storage: syncing: %w", err)
-				}
+			if durable {
+				return s.sync()
 			}
 			return nil
 		}
@@ -394,6 +396,17 @@ func (s *Store) update(ctx context.Context, durable bool, fn func(*badger.Txn) e
 		case <-time.After(d):
 		}
 	}
+}
+
+// sync makes committed writes durable when commits do not sync themselves.
+func (s *Store) sync() error {
+	if s.syncWrites {
+		return nil
+	}
+	if err := s.db.Sync(); err != nil {
+		return fmt.Errorf("storage: syncing: %w", err)
+	}
+	return nil
 }
 
 // badgerLogger adapts slog to Badger's logger, at warning level and above:
