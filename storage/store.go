@@ -1,6 +1,7 @@
 package storage
 
 import (
+	"bytes"
 	"context"
 	"encoding/binary"
 	"errors"
@@ -83,6 +84,8 @@ type Store struct {
 	log        *slog.Logger
 	now        func() time.Time
 	syncWrites bool
+	// encKey is the at-rest encryption key, which also encrypts backups.
+	encKey []byte
 
 	keys    *rootKeyCache
 	revoked revocationSet
@@ -127,6 +130,7 @@ func Open(ctx context.Context, opts Options) (*Store, error) {
 		log:        opts.Logger,
 		now:        opts.Now,
 		syncWrites: opts.SyncWrites && !opts.InMemory,
+		encKey:     bytes.Clone(opts.EncryptionKey),
 		keys:       newRootKeyCache(opts.RootKeyCacheSize),
 	}
 	if !opts.InMemory {
