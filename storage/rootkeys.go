@@ -198,6 +198,18 @@ func (c *rootKeyCache) get(id l402.TokenID) (rootKey, bool) {
 	return key, ok
 }
 
+// del drops id, whose key was deleted from the database; a complete cache
+// stays complete.
+func (c *rootKeyCache) del(id l402.TokenID) {
+	if c.capacity <= 0 {
+		return
+	}
+	sh := c.shard(&id)
+	sh.mu.Lock()
+	delete(sh.m, id)
+	sh.mu.Unlock()
+}
+
 func (c *rootKeyCache) put(id l402.TokenID, key rootKey) {
 	if c.capacity <= 0 {
 		return
