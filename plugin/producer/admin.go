@@ -95,3 +95,13 @@ func (p *Producer) Reconciled(ctx context.Context) (time.Time, error) {
 func (p *Producer) SetReconciled(ctx context.Context, at time.Time) error {
 	return p.cfg.Store.SetReconciled(ctx, at)
 }
+
+// SweepCandidates implements invoices.SweepSink.
+func (p *Producer) SweepCandidates(ctx context.Context, before time.Time, limit int) ([]lntypes.Hash, error) {
+	return p.cfg.Store.SweepCandidates(ctx, before, limit)
+}
+
+// DeleteUnpaid implements invoices.SweepSink.
+func (p *Producer) DeleteUnpaid(ctx context.Context, h lntypes.Hash, before time.Time) (bool, error) {
+	return p.cfg.Store.DeleteUnpaid(ctx, h, before)
+}
