@@ -84,3 +84,37 @@ func TestReconcileState(t *testing.T) {
 		t.Fatalf("Reconciled after reopen = %v %v, want %v (never back)", at, err, t0)
 	}
 }
+
+// BenchmarkUnsettled100k: what listing the challenges to reconcile costs
+// with 100,000 unpaid challenges in the store (one index walk, no record
+// reads), for a full pass and for the bounded pass after a mark, where
+// only the last 1,000 are still payable.
+func BenchmarkUnsettled100k(b *testing.B) {
+	s := openStore(b, Options{Now: func() time.Time { return t0 }})
+	ctx := b.Context()
+	const n = 100_000
+	for i := range n {
+		c := fullChallenge(b, t0.Add(time.Duration(i-n)*time.Second))
+		c.ExpiresAt = c.CreatedAt.Add(10 * time.Minute)
+		if err := s.PutChallenge(ctx, c); err != nil {
+			b.Fatal(err)
+		}
+	}
+	for _, tt := range []struct {
+		name  string
+		since time.Time
+		want  int
+	}{
+		{"all", time.Time{}, n},
+		{"since-mark", t0.Add(-1000*time.Second + 10*time.Minute), 1000},
+	} {
+		b.Run(tt.name, func(b *testing.B) {
+			for b.Loop() {
+				hs, err := s.Unsettled(ctx, tt.since)
+				if err != nil || len(hs) != tt.want {
+					b.Fatalf("%d hashes, %v; want %d", len(hs), err, tt.want)
+				}
+			}
+		})
+	}
+}
