@@ -18,15 +18,38 @@ type Subscriber interface {
 	LookupInvoice(ctx context.Context, hash lntypes.Hash) (InvoiceStatus, error)
 }
 
-// SettlementSink persists settlements. ApplySettlement must be idempotent
-// (the same settlement can be replayed after a reconnect) and must advance
-// the cursor returned by SettleCursor in the same durable write.
-// Unsettled lists the payment hashes the sink still waits for.
+// SettlementSink persists settlements.
+//
+// The settle cursor means "every settlement up to here is recorded". Only
+// the subscription moves it: LND delivers settlements in settle-index
+// order, so applying one in order proves all lower ones were applied.
+// LND replays nothing after settle index 0, though, so while the cursor is
+// 0 (and once after an upgrade) the watcher looks invoices up instead
+// (reconciles); those settlements arrive out of order and must not move
+// the cursor, or a reconciliation cut short would leave older settlements
+// below the cursor, unrecorded for good.
 type SettlementSink interface {
 	SettleCursor(ctx context.Context) (uint64, error)
-	ApplySettlement(ctx context.Context, s Settlement) error
-	Unsettled(ctx context.Context) ([]lntypes.Hash, error)
+	// ApplySettlement records s idempotently (the same settlement can be
+	// replayed after a reconnect). inOrder is true for settlements from
+	// the subscription: the sink then advances its cursor to
+	// s.SettleIndex in the same durable write. A looked-up settlement has
+	// inOrder false and leaves the cursor alone.
+	ApplySettlement(ctx context.Context, s Settlement, inOrder bool) error
+	// Unsettled lists the payment hashes the sink still waits for whose
+	// invoice was payable at or after since (zero: all of them).
+	Unsettled(ctx context.Context, since time.Time) ([]lntypes.Hash, error)
+	// Reconciled returns the mark SetReconciled last stored, zero if none.
+	Reconciled(ctx context.Context) (time.Time, error)
+	// SetReconciled durably records that every settlement before at is
+	// recorded or will be replayed by the subscription.
+	SetReconciled(ctx context.Context, at time.Time) error
 }
+
+// ExpiryGrace is how long after an invoice's recorded expiry l402d still
+// treats it as payable: it covers clock skew between l402d and LND and an
+// HTLC that settles right at expiry.
+const ExpiryGrace = 10 * time.Minute
 
 // WatcherConfig configures a Watcher.
 type WatcherConfig struct {
@@ -150,15 +173,15 @@ func (w *Watcher) Run(ctx context.Context) error {
 	}
 }
 
-// stream runs one subscription. healthy reports whether it got as far as
-// streaming for a while, which resets the backoff.
-// reconcile looks up every invoice the sink still waits for and applies
-// those already settled.
-func (w *Watcher) reconcile(ctx context.Context) error {
-	hashes, err := w.cfg.Sink.Unsettled(ctx)
+// reconcile looks up every invoice the sink still waits for that was
+// payable at or after since and records, out of order, those already
+// settled.
+func (w *Watcher) reconcile(ctx context.Context, since time.Time) error {
+	hashes, err := w.cfg.Sink.Unsettled(ctx, since)
 	if err != nil {
 		return err
 	}
+	w.log.Info("reconciling unsettled challenges with LND", "count", len(hashes), "payable_since", since)
 	for _, h := range hashes {
 		st, err := w.cfg.Subscriber.LookupInvoice(ctx, h)
 		if errors.Is(err, ErrNotFound) {
@@ -171,19 +194,21 @@ func (w *Watcher) reconcile(ctx context.Context) error {
 			continue
 		}
 		s := Settlement{PaymentHash: h, AmountPaidMsat: st.AmountPaidMsat, SettledAt: st.SettledAt, SettleIndex: st.SettleIndex}
-		if err := w.cfg.Sink.ApplySettlement(ctx, s); err != nil {
+		if err := w.cfg.Sink.ApplySettlement(ctx, s, false); err != nil {
 			return err
 		}
-		w.recorded(s)
+		w.recorded(s, false)
 	}
 	return nil
 }
 
 // recorded updates the status and calls the hook for a stored settlement.
-func (w *Watcher) recorded(s Settlement) {
+func (w *Watcher) recorded(s Settlement, inOrder bool) {
 	lag := max(time.Since(s.SettledAt), 0)
 	w.mu.Lock()
-	w.status.Cursor = max(w.status.Cursor, s.SettleIndex)
+	if inOrder {
+		w.status.Cursor = max(w.status.Cursor, s.SettleIndex)
+	}
 	w.status.LastSettlement = time.Now()
 	w.status.LastLag = Duration(lag)
 	w.mu.Unlock()
@@ -193,8 +218,14 @@ func (w *Watcher) recorded(s Settlement) {
 	}
 }
 
+// stream runs one subscription. healthy reports whether it got as far as
+// streaming for a while, which resets the backoff.
 func (w *Watcher) stream(ctx context.Context) (healthy bool, err error) {
 	cursor, err := w.cfg.Sink.SettleCursor(ctx)
+	if err != nil {
+		return false, err
+	}
+	reconciled, err := w.cfg.Sink.Reconciled(ctx)
 	if err != nil {
 		return false, err
 	}
@@ -204,17 +235,31 @@ func (w *Watcher) stream(ctx context.Context) (healthy bool, err error) {
 
 	sctx, cancel := context.WithCancel(ctx)
 	defer cancel()
+	subscribed := time.Now()
 	updates, errs, err := w.cfg.Subscriber.SubscribeSettlements(sctx, cursor)
 	if err != nil {
 		return false, err
 	}
 	w.setState(WatcherStreaming, nil)
 	w.log.Info("settlement stream open", "after_settle_index", cursor)
-	if cursor == 0 {
+	if cursor == 0 || reconciled.IsZero() {
 		// LND replays settlements only after a non-zero settle index, so
-		// a store that has never seen one asks about its invoices directly.
-		// The stream is already open: nothing can slip between the two.
-		if err := w.reconcile(ctx); err != nil {
+		// a store that has never seen one asks about its invoices
+		// directly; so does one that never completed a reconciliation
+		// (written by an older l402d, whose cursor may have skipped some).
+		// The stream is already open: whatever settles from now on comes
+		// through it. What settled before was covered by the last
+		// completed reconciliation up to its mark, so only invoices still
+		// payable since then need a lookup: a restart costs lookups for
+		// the live invoices, not for every unpaid challenge ever issued.
+		var since time.Time
+		if !reconciled.IsZero() {
+			since = reconciled.Add(-ExpiryGrace)
+		}
+		if err := w.reconcile(ctx, since); err != nil {
+			return false, err
+		}
+		if err := w.cfg.Sink.SetReconciled(ctx, subscribed); err != nil {
 			return false, err
 		}
 	}
@@ -229,12 +274,12 @@ func (w *Watcher) stream(ctx context.Context) (healthy bool, err error) {
 				}
 				return time.Since(started) > w.cfg.MaxBackoff, err
 			}
-			if err := w.cfg.Sink.ApplySettlement(ctx, s); err != nil {
+			if err := w.cfg.Sink.ApplySettlement(ctx, s, true); err != nil {
 				// Not stored, so the cursor did not move: resubscribing
 				// replays this settlement.
 				return true, err
 			}
-			w.recorded(s)
+			w.recorded(s, true)
 		case <-ctx.Done():
 			return true, ctx.Err()
 		}

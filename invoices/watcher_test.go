@@ -75,7 +75,14 @@ type memSink struct {
 	cursor   uint64
 	seen     map[lntypes.Hash]int
 	failOnce bool
-	waiting  []lntypes.Hash
+	// failAfter, if > 0, fails the apply after that many succeeded, once.
+	failAfter int
+	applied   int
+	waiting   []lntypes.Hash
+	// reconciled is the SetReconciled mark; unsettledCalls the since of
+	// every Unsettled call.
+	reconciled     time.Time
+	unsettledCalls []time.Time
 }
 
 func (m *memSink) SettleCursor(context.Context) (uint64, error) {
@@ -84,22 +91,49 @@ func (m *memSink) SettleCursor(context.Context) (uint64, error) {
 	return m.cursor, nil
 }
 
-func (m *memSink) ApplySettlement(_ context.Context, s Settlement) error {
+func (m *memSink) ApplySettlement(_ context.Context, s Settlement, inOrder bool) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if m.failOnce {
 		m.failOnce = false
 		return errors.New("disk full")
 	}
+	if m.failAfter > 0 && m.applied == m.failAfter {
+		m.failAfter = 0
+		return errors.New("lnd hiccup")
+	}
+	m.applied++
 	m.seen[s.PaymentHash]++
-	m.cursor = max(m.cursor, s.SettleIndex)
+	if inOrder {
+		m.cursor = max(m.cursor, s.SettleIndex)
+	}
 	return nil
 }
 
-func (m *memSink) Unsettled(context.Context) ([]lntypes.Hash, error) {
+func (m *memSink) Unsettled(_ context.Context, since time.Time) ([]lntypes.Hash, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
+	m.unsettledCalls = append(m.unsettledCalls, since)
 	return append([]lntypes.Hash(nil), m.waiting...), nil
+}
+
+func (m *memSink) Reconciled(context.Context) (time.Time, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.reconciled, nil
+}
+
+func (m *memSink) SetReconciled(_ context.Context, at time.Time) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.reconciled = at
+	return nil
+}
+
+func (m *memSink) state() (reconciled time.Time, calls []time.Time) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.reconciled, append([]time.Time(nil), m.unsettledCalls...)
 }
 
 func (m *memSink) count() (int, uint64) {
@@ -123,7 +157,7 @@ func TestWatcherReplaysAndReconnects(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			node := &fakeNode{breakAfter: tt.breakAfter}
 			node.settle(10)
-			sink := &memSink{seen: map[lntypes.Hash]int{}, cursor: 2, failOnce: tt.failOnce}
+			sink := &memSink{seen: map[lntypes.Hash]int{}, cursor: 2, failOnce: tt.failOnce, reconciled: time.Now()}
 			var mu sync.Mutex
 			var hooks int
 			w := NewWatcher(WatcherConfig{Subscriber: node, Sink: sink, MinBackoff: time.Millisecond, MaxBackoff: 5 * time.Millisecond,
@@ -196,7 +230,10 @@ func TestWatcherReconcilesFromZero(t *testing.T) {
 	done := make(chan error)
 	go func() { done <- w.Run(ctx) }()
 	t.Cleanup(func() { cancel(); <-done })
-	waitUntil(t, func() bool { n, c := sink.count(); return n == 1 && c == 2 })
+	waitUntil(t, func() bool { r, _ := sink.state(); return !r.IsZero() })
+	if n, c := sink.count(); n != 1 || c != 0 {
+		t.Fatalf("recorded %d with cursor %d, want 1 with the cursor left at 0", n, c)
+	}
 }
 
 type zeroNoBacklog struct{ *fakeNode }
@@ -208,4 +245,72 @@ func (z zeroNoBacklog) SubscribeSettlements(ctx context.Context, after uint64) (
 		return out, errs, nil
 	}
 	return z.fakeNode.SubscribeSettlements(ctx, after)
+}
+
+// TestWatcherInterruptedReconcile: a first catch-up that is cut short (a
+// store error part-way, as a crash or an LND hiccup would) must not leave
+// older settlements unrecorded for good: on the next attempt every
+// settled invoice is recorded.
+func TestWatcherInterruptedReconcile(t *testing.T) {
+	node := &fakeNode{}
+	node.settle(10)
+	// Newest first, as the store lists them.
+	var waiting []lntypes.Hash
+	for i := 10; i > 0; i-- {
+		waiting = append(waiting, lntypes.Hash{byte(i)})
+	}
+	sink := &memSink{seen: map[lntypes.Hash]int{}, waiting: waiting, failAfter: 3}
+	w := NewWatcher(WatcherConfig{Subscriber: zeroNoBacklog{node}, Sink: sink, MinBackoff: time.Millisecond, MaxBackoff: 5 * time.Millisecond})
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error)
+	go func() { done <- w.Run(ctx) }()
+	t.Cleanup(func() { cancel(); <-done })
+	waitUntil(t, func() bool { n, _ := sink.count(); return n == 10 })
+	waitUntil(t, func() bool { r, _ := sink.state(); return !r.IsZero() })
+	// Looked-up settlements never move the cursor: it stays 0 until the
+	// stream delivers one, in order.
+	if _, c := sink.count(); c != 0 {
+		t.Fatalf("cursor %d after a reconciliation by lookup, want 0", c)
+	}
+	_, calls := sink.state()
+	if len(calls) != 2 || !calls[0].IsZero() || !calls[1].IsZero() {
+		t.Fatalf("Unsettled called with %v, want twice for everything (no reconciliation completed before)", calls)
+	}
+}
+
+// TestWatcherReconcileBounded: once a reconciliation completed, a restart
+// with cursor 0 looks up only invoices payable since that mark (less the
+// grace), and one with a non-zero cursor looks nothing up: the stream
+// replays from the cursor.
+func TestWatcherReconcileBounded(t *testing.T) {
+	mark := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
+	for _, tt := range []struct {
+		name   string
+		cursor uint64
+		want   []time.Time
+	}{
+		{"cursor 0", 0, []time.Time{mark.Add(-ExpiryGrace)}},
+		{"cursor set", 3, nil},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			node := &fakeNode{}
+			node.settle(5)
+			sink := &memSink{seen: map[lntypes.Hash]int{}, cursor: tt.cursor, reconciled: mark}
+			w := NewWatcher(WatcherConfig{Subscriber: zeroNoBacklog{node}, Sink: sink})
+			ctx, cancel := context.WithCancel(context.Background())
+			done := make(chan error)
+			go func() { done <- w.Run(ctx) }()
+			t.Cleanup(func() { cancel(); <-done })
+			waitUntil(t, func() bool { return w.Status().State == WatcherStreaming })
+			if tt.cursor != 0 {
+				waitUntil(t, func() bool { n, _ := sink.count(); return n == 5-int(tt.cursor) })
+			} else {
+				waitUntil(t, func() bool { r, _ := sink.state(); return r.After(mark) })
+			}
+			_, calls := sink.state()
+			if len(calls) != len(tt.want) || (len(calls) == 1 && !calls[0].Equal(tt.want[0])) {
+				t.Fatalf("Unsettled called with %v, want %v", calls, tt.want)
+			}
+		})
+	}
 }

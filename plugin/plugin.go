@@ -46,6 +46,10 @@ type Config struct {
 	IdempotencyWindow time.Duration
 	SkipCaveats       []string
 	TrustedProxies    []netip.Prefix
+	// UnpaidRetention is how long a challenge whose invoice expired
+	// unpaid is kept before it is deleted with its root key; zero means
+	// invoices.DefaultUnpaidRetention.
+	UnpaidRetention time.Duration
 
 	// DBEncryptionKeyFile, if set, encrypts the store at rest with the key
 	// in this file (hex, 16/24/32 bytes), created 0600 if missing.
@@ -180,6 +184,11 @@ func New(ctx context.Context, cfg Config) (_ *Plugin, err error) {
 		Subscriber: p.backend, Sink: p.producer, Logger: cfg.Logger.With("component", "watcher"),
 		OnSettlement: func(_ invoices.Settlement, lag time.Duration) { p.metrics.SettlementLag.Observe(lag.Seconds()) },
 	})
+	sweeper := invoices.NewSweeper(invoices.SweeperConfig{
+		Node: p.backend, Sink: p.producer, Retention: cfg.UnpaidRetention,
+		Logger: cfg.Logger.With("component", "sweeper"),
+	})
+	p.runners = append(p.runners, sweeper.Run)
 	p.api = api.New(api.Config{
 		Keys: keys, Producer: p.producer, Metrics: p.metrics, Logger: cfg.Logger.With("component", "api"),
 		Health: p.health, TrustedProxies: cfg.TrustedProxies, Backup: p.store.Backup,

@@ -53,6 +53,12 @@ type Settlement struct {
 	AmountPaidMsat int64
 	SettledAt      time.Time // zero: now
 	SettleIndex    uint64
+	// FromLookup marks a settlement found by looking the invoice up
+	// rather than read from LND's settlement stream. The stream delivers
+	// settlements in settle-index order, so recording one of those means
+	// every lower index was recorded too and the cursor may move; a
+	// looked-up one comes out of order and leaves the cursor alone.
+	FromLookup bool
 }
 
 // PutChallenge durably stores a new challenge and counts it. A zero
@@ -96,12 +102,11 @@ func (s *Store) IssueChallenge(ctx context.Context, c *Challenge, key [l402.Root
 		return fmt.Errorf("storage: %w: the store is closing", ErrInvalid)
 	}
 	// The commit is not abandoned when ctx ends: the caller just stops
-	// waiting, and an unreferenced challenge is harmless.
+	// waiting. The committer owns the root key cache update, so what it
+	// committed is verifiable whether or not anyone still waits for it
+	// (an idempotent retry hands this very challenge back).
 	select {
 	case err := <-req.done:
-		if err == nil {
-			s.keys.put(c.TokenID, key)
-		}
 		return err
 	case <-ctx.Done():
 		return ctx.Err()
@@ -116,6 +121,15 @@ type issueReq struct {
 	done chan error
 	err  error // set while applying, per attempt
 }
+
+// issueStage names a point in the group committer's handling of a batch,
+// for Store.issueHook.
+type issueStage int
+
+const (
+	issueBatched   issueStage = iota + 1 // taken from the queue, not committed
+	issueCommitted                       // committed, callers not yet answered
+)
 
 // maxIssueBatch bounds one group commit, far below Badger's transaction
 // size limit.
@@ -158,7 +172,8 @@ func (s *Store) issueLoop() {
 // token id or payment hash is taken fails alone with ErrExists (nothing of
 // it is written); any other failure fails the batch.
 func (s *Store) commitIssues(batch []*issueReq) {
-	err := s.update(context.Background(), true, func(txn *badger.Txn) error {
+	s.hook(issueBatched)
+	err := s.update(context.Background(), false, func(txn *badger.Txn) error {
 		for _, r := range batch {
 			r.err = r.apply(txn)
 			if r.err != nil && !errors.Is(r.err, ErrExists) {
@@ -167,12 +182,31 @@ func (s *Store) commitIssues(batch []*issueReq) {
 		}
 		return nil
 	})
+	if err == nil {
+		// Committed: the keys go into the cache now, before anyone is
+		// answered and even if the sync below fails, because the records
+		// are in the database either way and the cache may claim to be
+		// complete.
+		for _, r := range batch {
+			if r.err == nil {
+				s.keys.put(r.w.c.TokenID, r.key)
+			}
+		}
+		err = s.sync()
+	}
+	s.hook(issueCommitted)
 	for _, r := range batch {
 		if err != nil {
 			r.done <- err
 			continue
 		}
 		r.done <- r.err
+	}
+}
+
+func (s *Store) hook(at issueStage) {
+	if s.issueHook != nil {
+		s.issueHook(at)
 	}
 }
 
@@ -295,7 +329,8 @@ func (s *Store) Challenge(ctx context.Context, h lntypes.Hash) (*Challenge, erro
 
 // Settle records that the invoice of a challenge was paid. In one
 // transaction it marks the challenge settled, adds it to the revenue
-// counters and advances the settle cursor to at least st.SettleIndex.
+// counters and, unless st.FromLookup, advances the settle cursor to at
+// least st.SettleIndex.
 // Settling a settled challenge changes nothing and reports changed false. A
 // payment hash that is no challenge of ours (another invoice of the node)
 // only advances the cursor and also reports false. A canceled or expired
@@ -313,8 +348,10 @@ func (s *Store) Settle(ctx context.Context, st Settlement) (changed bool, err er
 	shard := shardOf(st.PaymentHash)
 	err = s.update(ctx, false, func(txn *badger.Txn) error {
 		changed = false
-		if err := advanceCursor(txn, shard, st.SettleIndex); err != nil {
-			return err
+		if !st.FromLookup {
+			if err := advanceCursor(txn, shard, st.SettleIndex); err != nil {
+				return err
+			}
 		}
 		c, err := getChallenge(txn, st.PaymentHash)
 		if errors.Is(err, ErrNotFound) {
@@ -396,6 +433,107 @@ func (s *Store) SettleCursor(ctx context.Context) (uint64, error) {
 		return nil
 	})
 	return cur, err
+}
+
+// Reconciled returns when the invoice watcher last completed a
+// reconciliation (the time it subscribed before looking invoices up), or
+// the zero time if none ever completed.
+func (s *Store) Reconciled(ctx context.Context) (time.Time, error) {
+	if err := ctx.Err(); err != nil {
+		return time.Time{}, err
+	}
+	k := []byte(keyReconciled)
+	var at time.Time
+	err := s.db.View(func(txn *badger.Txn) error {
+		item, err := txn.Get(k)
+		if errors.Is(err, badger.ErrKeyNotFound) {
+			return nil
+		}
+		if err != nil {
+			return fmt.Errorf("storage: reading %s: %w", fmtKey(k), err)
+		}
+		return item.Value(func(v []byte) error {
+			if len(v) != 8 {
+				return corrupt(k, "reconciled mark is %d bytes, want 8", len(v))
+			}
+			at = fromUnixNanos(int64(binary.BigEndian.Uint64(v)))
+			return nil
+		})
+	})
+	return at, err
+}
+
+// SetReconciled records that a reconciliation completed for everything
+// that could have settled before at. The mark never moves back.
+func (s *Store) SetReconciled(ctx context.Context, at time.Time) error {
+	if !representable(at) || at.IsZero() {
+		return fmt.Errorf("storage: %w: reconciled time %v is out of range", ErrInvalid, at)
+	}
+	k := []byte(keyReconciled)
+	return s.update(ctx, true, func(txn *badger.Txn) error {
+		item, err := txn.Get(k)
+		switch {
+		case err == nil:
+			var prev int64
+			if err := item.Value(func(v []byte) error {
+				if len(v) != 8 {
+					return corrupt(k, "reconciled mark is %d bytes, want 8", len(v))
+				}
+				prev = int64(binary.BigEndian.Uint64(v))
+				return nil
+			}); err != nil {
+				return err
+			}
+			if prev >= unixNanos(at) {
+				return nil
+			}
+		case !errors.Is(err, badger.ErrKeyNotFound):
+			return fmt.Errorf("storage: reading %s: %w", fmtKey(k), err)
+		}
+		return txn.Set(k, binary.BigEndian.AppendUint64(nil, uint64(unixNanos(at))))
+	})
+}
+
+// Unsettled returns the payment hashes of challenges not recorded as paid
+// or canceled whose invoice was still payable at or after since: pending,
+// expired at or after since, or never expiring. A zero since returns all
+// of them. It walks the creation index only.
+func (s *Store) Unsettled(ctx context.Context, since time.Time) ([]lntypes.Hash, error) {
+	prefix := []byte(prefixByCreated)
+	var out []lntypes.Hash
+	err := s.db.View(func(txn *badger.Txn) error {
+		it := txn.NewIterator(badger.IteratorOptions{Prefix: prefix})
+		defer it.Close()
+		n := 0
+		for it.Rewind(); it.Valid(); it.Next() {
+			if n++; n%1024 == 0 && ctx.Err() != nil {
+				return ctx.Err()
+			}
+			item := it.Item()
+			k := item.Key()
+			if len(k) != len(prefix)+8+lntypes.HashSize {
+				return corrupt(k, "index entry has a %d-byte key", len(k))
+			}
+			var want bool
+			if err := item.Value(func(v []byte) error {
+				state, expires, _, err := decodeIndexValue(k, v)
+				want = state == StatePending && (since.IsZero() || expires.IsZero() || !expires.Before(since))
+				return err
+			}); err != nil {
+				return err
+			}
+			if want {
+				var h lntypes.Hash
+				copy(h[:], k[len(prefix)+8:])
+				out = append(out, h)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
 }
 
 func getCursor(txn *badger.Txn, shard byte) (uint64, error) {

@@ -16,6 +16,15 @@
 // written in one transaction, so a crash loses at most settlements that the
 // invoice watcher will replay from the cursor.
 //
+// The settle cursor only ever covers a contiguous prefix of LND's
+// settlements: settlements found by lookup (Settlement.FromLookup) are
+// recorded without moving it, and Reconciled/SetReconciled remember how
+// far a completed reconciliation reached. Challenges whose invoice
+// expired unpaid are deleted with their root keys by SweepCandidates and
+// DeleteUnpaid once LND confirmed them unpaid; the counters behind Stats
+// are kept. Backups of a store with an encryption key are encrypted with
+// it (see backup.go).
+//
 // Exactly one process may open a directory; a second Open fails with an
 // error wrapping ErrLocked. The key layout is documented in keys.go.
 package storage

@@ -37,6 +37,8 @@ import (
 //	                                     a Badger TTL; <key> is the caller's text
 //	v1/settle/cursor/<shard 1>           highest LND settle index seen, uint64;
 //	                                     the cursor is the maximum over shards
+//	v1/settle/reconciled                 when the watcher last completed a
+//	                                     reconciliation by lookup, int64 Unix ns
 //	v1/agg/total/<shard 1>               all-time counters (see below)
 //	v1/agg/day/<day 4><shard 1>          counters for one UTC day; day is days
 //	                                     since 1970-01-01 with the sign bit flipped
@@ -81,6 +83,7 @@ const (
 	prefixByCreated    = "v1/chidx/created/"
 	prefixIdempotency  = "v1/idem/"
 	prefixSettleCursor = "v1/settle/cursor/"
+	keyReconciled      = "v1/settle/reconciled"
 	prefixAggTotal     = "v1/agg/total/"
 	prefixAggDay       = "v1/agg/day/"
 	prefixMeta         = "v1/meta/"
@@ -193,7 +196,7 @@ func fmtKey(k []byte) string {
 	s := string(k)
 	prefixes := [...]string{
 		keySchema, prefixRootKey, prefixRevocation, prefixByCreated, prefixChallenge,
-		prefixIdempotency, prefixSettleCursor, prefixAggTotal, prefixAggDay,
+		prefixIdempotency, prefixSettleCursor, keyReconciled, prefixAggTotal, prefixAggDay,
 		prefixPaymentIdx, prefixPayment, prefixToken, keyBudgetLimits, prefixBudgetDay, prefixBudgetDomain,
 	}
 	for _, p := range prefixes {

@@ -25,7 +25,7 @@ func (s *Store) NewRootKey(ctx context.Context, id l402.TokenID) ([l402.RootKeyS
 		return rootKey{}, fmt.Errorf("storage: reading randomness: %w", err)
 	}
 	k := rootKeyKey(id)
-	err := s.update(ctx, true, func(txn *badger.Txn) error {
+	err := s.update(ctx, false, func(txn *badger.Txn) error {
 		switch _, err := txn.Get(k); {
 		case err == nil:
 			return fmt.Errorf("storage: root key for token %s: %w", id, ErrExists)
@@ -37,7 +37,12 @@ func (s *Store) NewRootKey(ctx context.Context, id l402.TokenID) ([l402.RootKeyS
 	if err != nil {
 		return rootKey{}, err
 	}
+	// Committed: cache it before anything can fail, so the cache never
+	// misses a stored key while it claims to be complete.
 	s.keys.put(id, key)
+	if err := s.sync(); err != nil {
+		return rootKey{}, err
+	}
 	return key, nil
 }
 
@@ -191,6 +196,18 @@ func (c *rootKeyCache) get(id l402.TokenID) (rootKey, bool) {
 	key, ok := sh.m[id]
 	sh.mu.RUnlock()
 	return key, ok
+}
+
+// del drops id, whose key was deleted from the database; a complete cache
+// stays complete.
+func (c *rootKeyCache) del(id l402.TokenID) {
+	if c.capacity <= 0 {
+		return
+	}
+	sh := c.shard(&id)
+	sh.mu.Lock()
+	delete(sh.m, id)
+	sh.mu.Unlock()
 }
 
 func (c *rootKeyCache) put(id l402.TokenID, key rootKey) {

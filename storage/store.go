@@ -1,6 +1,7 @@
 package storage
 
 import (
+	"bytes"
 	"context"
 	"encoding/binary"
 	"errors"
@@ -83,6 +84,8 @@ type Store struct {
 	log        *slog.Logger
 	now        func() time.Time
 	syncWrites bool
+	// encKey is the at-rest encryption key, which also encrypts backups.
+	encKey []byte
 
 	keys    *rootKeyCache
 	revoked revocationSet
@@ -98,6 +101,10 @@ type Store struct {
 	issuesDone chan struct{}
 	closeOnce  sync.Once
 	closeErr   error
+
+	// issueHook, if set (by tests, before the first IssueChallenge), is
+	// called by the group committer at each stage of a batch.
+	issueHook func(issueStage)
 }
 
 // Store serves the verify path of the l402 package.
@@ -123,6 +130,7 @@ func Open(ctx context.Context, opts Options) (*Store, error) {
 		log:        opts.Logger,
 		now:        opts.Now,
 		syncWrites: opts.SyncWrites && !opts.InMemory,
+		encKey:     bytes.Clone(opts.EncryptionKey),
 		keys:       newRootKeyCache(opts.RootKeyCacheSize),
 	}
 	if !opts.InMemory {
@@ -372,10 +380,8 @@ func (s *Store) update(ctx context.Context, durable bool, fn func(*badger.Txn) e
 		}
 		err := s.db.Update(fn)
 		if err == nil {
-			if durable && !s.syncWrites {
-				if err := s.db.Sync(); err != nil {
-					return fmt.Errorf("storage: syncing: %w", err)
-				}
+			if durable {
+				return s.sync()
 			}
 			return nil
 		}
@@ -394,6 +400,17 @@ func (s *Store) update(ctx context.Context, durable bool, fn func(*badger.Txn) e
 		case <-time.After(d):
 		}
 	}
+}
+
+// sync makes committed writes durable when commits do not sync themselves.
+func (s *Store) sync() error {
+	if s.syncWrites {
+		return nil
+	}
+	if err := s.db.Sync(); err != nil {
+		return fmt.Errorf("storage: syncing: %w", err)
+	}
+	return nil
 }
 
 // badgerLogger adapts slog to Badger's logger, at warning level and above:

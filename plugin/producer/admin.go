@@ -58,11 +58,13 @@ func (p *Producer) SettleCursor(ctx context.Context) (uint64, error) {
 }
 
 // ApplySettlement implements invoices.SettlementSink: it records a
-// settled invoice against its challenge (if it is one of ours) and
-// advances the settle cursor, idempotently.
-func (p *Producer) ApplySettlement(ctx context.Context, s invoices.Settlement) error {
+// settled invoice against its challenge (if it is one of ours) and, for a
+// settlement from the ordered stream, advances the settle cursor,
+// idempotently.
+func (p *Producer) ApplySettlement(ctx context.Context, s invoices.Settlement, inOrder bool) error {
 	changed, err := p.cfg.Store.Settle(ctx, storage.Settlement{
 		PaymentHash: s.PaymentHash, AmountPaidMsat: s.AmountPaidMsat, SettledAt: s.SettledAt, SettleIndex: s.SettleIndex,
+		FromLookup: !inOrder,
 	})
 	if err != nil {
 		return err
@@ -78,24 +80,28 @@ func (p *Producer) ApplySettlement(ctx context.Context, s invoices.Settlement) e
 }
 
 // Unsettled implements invoices.SettlementSink: the payment hashes of
-// challenges not yet recorded as paid (pending, or expired unpaid).
-func (p *Producer) Unsettled(ctx context.Context) ([]lntypes.Hash, error) {
-	var out []lntypes.Hash
-	for _, st := range []storage.ChallengeState{storage.StatePending, storage.StateExpired} {
-		f := storage.ChallengeFilter{State: st, Limit: storage.MaxListLimit}
-		for {
-			list, next, err := p.cfg.Store.ListChallenges(ctx, f)
-			if err != nil {
-				return nil, err
-			}
-			for i := range list {
-				out = append(out, list[i].PaymentHash)
-			}
-			if next == "" {
-				break
-			}
-			f.After = next
-		}
-	}
-	return out, nil
+// challenges not yet recorded as paid (pending, or expired unpaid) whose
+// invoice was payable at or after since.
+func (p *Producer) Unsettled(ctx context.Context, since time.Time) ([]lntypes.Hash, error) {
+	return p.cfg.Store.Unsettled(ctx, since)
+}
+
+// Reconciled implements invoices.SettlementSink.
+func (p *Producer) Reconciled(ctx context.Context) (time.Time, error) {
+	return p.cfg.Store.Reconciled(ctx)
+}
+
+// SetReconciled implements invoices.SettlementSink.
+func (p *Producer) SetReconciled(ctx context.Context, at time.Time) error {
+	return p.cfg.Store.SetReconciled(ctx, at)
+}
+
+// SweepCandidates implements invoices.SweepSink.
+func (p *Producer) SweepCandidates(ctx context.Context, before time.Time, limit int) ([]lntypes.Hash, error) {
+	return p.cfg.Store.SweepCandidates(ctx, before, limit)
+}
+
+// DeleteUnpaid implements invoices.SweepSink.
+func (p *Producer) DeleteUnpaid(ctx context.Context, h lntypes.Hash, before time.Time) (bool, error) {
+	return p.cfg.Store.DeleteUnpaid(ctx, h, before)
 }
