@@ -306,7 +306,7 @@ func (h *consumerAPI) payInvoice(w http.ResponseWriter, r *http.Request) {
 		WriteError(w, http.StatusBadRequest, *e)
 		return
 	}
-	p, err := h.c.PayInvoice(r.Context(), inv, maxSats)
+	p, err := h.c.PayInvoice(r.Context(), consumer.PayInvoiceRequest{Invoice: inv, MaxSats: maxSats})
 	if err != nil {
 		h.writeErr(w, r, err)
 		return

@@ -63,6 +63,9 @@ type AccessRequest struct {
 	Body   []byte
 	// MaxSats refuses a price above it; 0 leaves only the budget.
 	MaxSats int64
+	// MaxMsat, if set, refuses a price above it too: the exact price a
+	// person approved.
+	MaxMsat int64
 	// Approve, if set, is asked before anything is paid, once policy and
 	// the budget allow the payment. An error refuses the payment: Access
 	// returns it wrapped in a *ChallengeError. It is not asked when a
@@ -134,7 +137,7 @@ type prepared struct {
 	method  string
 	header  http.Header
 	body    []byte
-	maxSats int64
+	maxMsat int64
 }
 
 // hopHeaders are not forwarded to a target.
@@ -156,6 +159,9 @@ func prepare(req AccessRequest) (*prepared, error) {
 	if req.MaxSats < 0 {
 		return nil, &FieldError{"maxSats", "is negative", "send 0 (no cap beyond the budget) or a price cap in sats"}
 	}
+	if req.MaxMsat < 0 {
+		return nil, &FieldError{"maxMsat", "is negative", "send 0 (no cap beyond the budget) or a price cap in msat"}
+	}
 	h := req.Header.Clone()
 	if h == nil {
 		h = http.Header{}
@@ -163,7 +169,7 @@ func prepare(req AccessRequest) (*prepared, error) {
 	for _, k := range hopHeaders {
 		h.Del(k)
 	}
-	return &prepared{u: u, origin: Origin(u), method: method, header: h, body: req.Body, maxSats: req.MaxSats}, nil
+	return &prepared{u: u, origin: Origin(u), method: method, header: h, body: req.Body, maxMsat: capMsat(req.MaxSats, req.MaxMsat)}, nil
 }
 
 // do sends the request, with tok's credential if tok is not nil.
@@ -279,7 +285,7 @@ func (c *Consumer) Access(ctx context.Context, req AccessRequest) (*Response, er
 		}
 	}
 
-	o, err := c.evaluate(ctx, ch, advertised, pr.maxSats, pr.u)
+	o, err := c.evaluate(ctx, ch, advertised, pr.maxMsat, pr.u)
 	if err != nil {
 		c.count("refused", nil)
 		return nil, c.challengeError(ctx, ch, err)
@@ -467,8 +473,12 @@ type Quote struct {
 	Status          int  `json:"status"`
 	PaymentRequired bool `json:"paymentRequired"`
 
+	// PriceSats is the price in whole sats (rounded down); PriceMsat is
+	// exact. FeeLimitSats is rounded up, FeeLimitMsat exact.
 	PriceSats        int64     `json:"priceSats,omitempty"`
+	PriceMsat        int64     `json:"priceMsat,omitempty"`
 	FeeLimitSats     int64     `json:"feeLimitSats,omitempty"`
+	FeeLimitMsat     int64     `json:"feeLimitMsat,omitempty"`
 	Invoice          string    `json:"invoice,omitempty"`
 	PaymentHash      string    `json:"paymentHash,omitempty"`
 	Description      string    `json:"description,omitempty"`
@@ -534,7 +544,7 @@ func (c *Consumer) Quote(ctx context.Context, req AccessRequest) (*Quote, error)
 		q.Refusal = &Refusal{Code: "no_l402_challenge", Problem: "the target answered 402 without an L402 challenge", Fix: "this service wants another payment scheme"}
 		return q, nil
 	}
-	return c.judge(ctx, q, ch, advertised, pr.maxSats, pr.u)
+	return c.judge(ctx, q, ch, advertised, pr.maxMsat, pr.u)
 }
 
 // judge fills q with what paying ch would mean: its price and fee limit,
@@ -542,13 +552,14 @@ func (c *Consumer) Quote(ctx context.Context, req AccessRequest) (*Quote, error)
 // without paying or reserving anything. target may be nil. Errors other
 // than refusals (an invoice that does not decode, a store failure) are
 // returned as they are.
-func (c *Consumer) judge(ctx context.Context, q *Quote, ch l402.Challenge, advertised, maxSats int64, target *url.URL) (*Quote, error) {
+func (c *Consumer) judge(ctx context.Context, q *Quote, ch l402.Challenge, advertised, maxMsat int64, target *url.URL) (*Quote, error) {
 	q.Macaroon, q.Invoice = ch.Macaroon, ch.Invoice
 	if d, err := c.ln.DecodeInvoice(ctx, ch.Invoice); err == nil {
-		q.PriceSats, q.PaymentHash, q.Description, q.InvoiceExpiresAt = d.AmountMsat/1000, d.PaymentHash.String(), d.Description, d.ExpiresAt.UTC()
-		q.FeeLimitSats = (c.feeLimitMsat(d.AmountMsat) + 999) / 1000
+		q.PriceSats, q.PriceMsat, q.PaymentHash, q.Description, q.InvoiceExpiresAt = d.AmountMsat/1000, d.AmountMsat, d.PaymentHash.String(), d.Description, d.ExpiresAt.UTC()
+		q.FeeLimitMsat = c.feeLimitMsat(d.AmountMsat)
+		q.FeeLimitSats = (q.FeeLimitMsat + 999) / 1000
 	}
-	o, err := c.evaluate(ctx, ch, advertised, maxSats, target)
+	o, err := c.evaluate(ctx, ch, advertised, maxMsat, target)
 	if err == nil {
 		q.Service, q.Resource, q.Scope, q.TokenExpiresAt, q.AlreadyPaid = challengeService(ch), o.info.Resource, o.scope, o.info.ValidUntil, o.paid
 		if !o.paid {

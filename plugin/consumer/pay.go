@@ -122,9 +122,9 @@ func (c *Consumer) paidBefore(ctx context.Context, h lntypes.Hash) (bool, error)
 // bound to the invoice's payment hash and not expired, the invoice is for
 // this network, has an amount, has not expired and asks what the seller
 // advertised (advertisedSats, 0 if unknown, and the token's amount
-// caveat), no more than maxSats; and target's domain is allowed. target
-// may be nil.
-func (c *Consumer) evaluate(ctx context.Context, ch l402.Challenge, advertisedSats, maxSats int64, target *url.URL) (*offer, error) {
+// caveat), no more than maxMsat (0: no cap); and target's domain is
+// allowed. target may be nil.
+func (c *Consumer) evaluate(ctx context.Context, ch l402.Challenge, advertisedSats, maxMsat int64, target *url.URL) (*offer, error) {
 	mac, err := l402.DecodeMacaroon(ch.Macaroon)
 	if err != nil {
 		return nil, &PolicyError{Code: "invalid_macaroon", Field: "macaroon", Problem: "does not decode: " + err.Error(), Fix: "send the macaroon exactly as the challenge carried it"}
@@ -157,7 +157,7 @@ func (c *Consumer) evaluate(ctx context.Context, ch l402.Challenge, advertisedSa
 		// invoice that has expired since, say) do not apply.
 		return o, err
 	}
-	if err := checkOffer(offerTerms{invoice: d, advertisedSats: []int64{advertisedSats, info.AmountSats}, maxSats: maxSats}, now); err != nil {
+	if err := checkOffer(offerTerms{invoice: d, advertisedSats: []int64{advertisedSats, info.AmountSats}, maxMsat: maxMsat}, now); err != nil {
 		return nil, err
 	}
 	if target != nil {
@@ -187,6 +187,9 @@ type PayChallengeRequest struct {
 	Challenge         string
 	// MaxSats refuses a price above it; 0 leaves only the budget.
 	MaxSats int64
+	// MaxMsat, if set, refuses a price above it too: the exact price a
+	// person approved.
+	MaxMsat int64
 	// URL, if set, is the resource the challenge came from: the payment
 	// counts against its domain's budget and the token is cached for it.
 	URL string
@@ -206,7 +209,7 @@ func (c *Consumer) PayChallenge(ctx context.Context, req PayChallengeRequest) (*
 	if err != nil {
 		return nil, err
 	}
-	o, err := c.evaluate(ctx, ch, 0, req.MaxSats, target)
+	o, err := c.evaluate(ctx, ch, 0, capMsat(req.MaxSats, req.MaxMsat), target)
 	if err != nil {
 		c.count("refused", nil)
 		return nil, err
@@ -219,16 +222,36 @@ func (c *Consumer) PayChallenge(ctx context.Context, req PayChallengeRequest) (*
 	return &PayChallengeResult{Payment: paymentInfo(p, already), Token: tok}, nil
 }
 
+// PayInvoiceRequest asks to pay a bare BOLT 11 invoice.
+type PayInvoiceRequest struct {
+	Invoice string
+	// MaxSats refuses a price above it; 0 leaves only the budget.
+	MaxSats int64
+	// MaxMsat, if set, refuses a price above it too: the exact price a
+	// person approved.
+	MaxMsat int64
+}
+
+func (req PayInvoiceRequest) check() error {
+	switch {
+	case strings.TrimSpace(req.Invoice) == "":
+		return &FieldError{"invoice", "is required", "send a BOLT 11 payment request (lnbc…)"}
+	case req.MaxSats < 0:
+		return &FieldError{"maxSats", "is negative", "send 0 (no cap beyond the budget) or a price cap in sats"}
+	case req.MaxMsat < 0:
+		return &FieldError{"maxMsat", "is negative", "send 0 (no cap beyond the budget) or a price cap in msat"}
+	}
+	return nil
+}
+
 // PayInvoice pays a BOLT 11 invoice and returns the payment, with the
 // preimage. The same rules apply as to challenges (an amount, not
-// expired, this network, at most maxSats, the budget).
-func (c *Consumer) PayInvoice(ctx context.Context, invoice string, maxSats int64) (*PaymentInfo, error) {
-	if strings.TrimSpace(invoice) == "" {
-		return nil, &FieldError{"invoice", "is required", "send a BOLT 11 payment request (lnbc…)"}
+// expired, this network, at most the caller's cap, the budget).
+func (c *Consumer) PayInvoice(ctx context.Context, req PayInvoiceRequest) (*PaymentInfo, error) {
+	if err := req.check(); err != nil {
+		return nil, err
 	}
-	if maxSats < 0 {
-		return nil, &FieldError{"maxSats", "is negative", "send 0 (no cap beyond the budget) or a price cap in sats"}
-	}
+	invoice := strings.TrimSpace(req.Invoice)
 	d, err := c.ln.DecodeInvoice(ctx, invoice)
 	if err != nil {
 		return nil, invoiceError("invoice", err)
@@ -238,13 +261,13 @@ func (c *Consumer) PayInvoice(ctx context.Context, invoice string, maxSats int64
 		return nil, err
 	}
 	if !paid {
-		if err := checkOffer(offerTerms{invoice: d, maxSats: maxSats}, c.cfg.Now()); err != nil {
+		if err := checkOffer(offerTerms{invoice: d, maxMsat: capMsat(req.MaxSats, req.MaxMsat)}, c.cfg.Now()); err != nil {
 			c.count("refused", nil)
 			return nil, err
 		}
 	}
 	p, already, err := c.pay(ctx, storage.Payment{PaymentHash: d.PaymentHash, Kind: storage.KindInvoice,
-		Invoice: strings.TrimSpace(invoice), AmountMsat: d.AmountMsat, FeeLimitMsat: c.feeLimitMsat(d.AmountMsat)})
+		Invoice: invoice, AmountMsat: d.AmountMsat, FeeLimitMsat: c.feeLimitMsat(d.AmountMsat)})
 	if err != nil {
 		return nil, err
 	}

@@ -3,6 +3,7 @@ package consumer
 import (
 	"errors"
 	"fmt"
+	"math"
 	"strings"
 	"time"
 
@@ -56,13 +57,35 @@ type offerTerms struct {
 	// challenge body, the token's amount caveat); zero entries are
 	// absent. Each must equal the invoice amount.
 	advertisedSats []int64
-	// maxSats is the caller's cap; 0 for none.
-	maxSats int64
+	// maxMsat is the caller's cap; 0 for none.
+	maxMsat int64
+}
+
+// capMsat combines a caller's cap in sats (what people and programs
+// send) with one in msat (an approved exact price): the lower of those
+// set, 0 for none.
+func capMsat(maxSats, maxMsat int64) int64 {
+	c := int64(0)
+	if maxSats > 0 {
+		c = satMul(maxSats)
+	}
+	if maxMsat > 0 && (c == 0 || maxMsat < c) {
+		c = maxMsat
+	}
+	return c
+}
+
+// satMul converts sats to msat without overflowing.
+func satMul(sats int64) int64 {
+	if sats > math.MaxInt64/1000 {
+		return math.MaxInt64
+	}
+	return sats * 1000
 }
 
 // checkOffer applies the invoice rules: no amountless, expired or
 // (already decoded, so caught earlier) wrong-network invoice, the amount
-// equal to every advertised price, and not above maxSats.
+// equal to every advertised price, and not above maxMsat.
 func checkOffer(o offerTerms, now time.Time) error {
 	inv := o.invoice
 	if inv.AmountMsat <= 0 {
@@ -80,9 +103,9 @@ func checkOffer(o offerTerms, now time.Time) error {
 				Fix:     "do not pay this challenge: the invoice does not match the stated price"}
 		}
 	}
-	if o.maxSats > 0 && inv.AmountMsat > o.maxSats*1000 {
+	if o.maxMsat > 0 && inv.AmountMsat > o.maxMsat {
 		return &PolicyError{Code: "price_above_max", Field: "maxSats",
-			Problem: fmt.Sprintf("is %d sat but the price is %s sat", o.maxSats, fmtMsat(inv.AmountMsat)),
+			Problem: fmt.Sprintf("is %s sat but the price is %s sat", fmtMsat(o.maxMsat), fmtMsat(inv.AmountMsat)),
 			Fix:     fmt.Sprintf("raise maxSats to at least %d to pay it", (inv.AmountMsat+999)/1000)}
 	}
 	return nil

@@ -37,14 +37,19 @@ type approvalState struct {
 	Digest       string `json:"d"` // of the tool's arguments
 	PriceSats    int64  `json:"p"`
 	FeeLimitSats int64  `json:"f"`
-	PaymentHash  string `json:"h,omitempty"`
-	Nonce        string `json:"n"`
-	Expires      int64  `json:"e"` // unix seconds
+	// PriceMsat is the exact price approved: the retried call pays no
+	// more (PriceSats, rounded up, is what the person was shown).
+	PriceMsat   int64  `json:"m"`
+	PaymentHash string `json:"h,omitempty"`
+	Nonce       string `json:"n"`
+	Expires     int64  `json:"e"` // unix seconds
 }
 
 // proposal is a payment that may need the person's approval.
 type proposal struct {
+	// priceSats is priceMsat rounded up: what the person is shown.
 	priceSats, feeLimitSats int64
+	priceMsat               int64
 	paymentHash             string
 	what                    string // what is paid for, for the person
 	description             string // the invoice's
@@ -112,7 +117,7 @@ func (s *Server) ask(req *sdk.CallToolRequest, tool string, v values, p proposal
 	}
 	var nonce [16]byte
 	_, _ = rand.Read(nonce[:])
-	state := s.sealState(approvalState{Tool: tool, Digest: argsDigest(tool, v), PriceSats: p.priceSats, FeeLimitSats: p.feeLimitSats,
+	state := s.sealState(approvalState{Tool: tool, Digest: argsDigest(tool, v), PriceSats: p.priceSats, PriceMsat: p.priceMsat, FeeLimitSats: p.feeLimitSats,
 		PaymentHash: p.paymentHash, Nonce: hex.EncodeToString(nonce[:]), Expires: s.cfg.Now().Add(approvalTTL).Unix()})
 	return &sdk.CallToolResult{
 		InputRequests: sdk.InputRequestMap{approvalKey: &sdk.ElicitParams{Mode: "form", Message: s.approvalMessage(p), RequestedSchema: approvalSchema(p)}},
@@ -238,4 +243,14 @@ func (s *Server) consume(nonce string, expires time.Time) bool {
 	}
 	s.used[nonce] = expires
 	return true
+}
+
+// approvedMsat is the most the approved call may pay: the exact price
+// approved, or for a state without one (issued before msat were carried)
+// the sats shown, which is what the person saw.
+func (st *approvalState) approvedMsat() int64 {
+	if st.PriceMsat > 0 {
+		return st.PriceMsat
+	}
+	return st.PriceSats * 1000
 }
