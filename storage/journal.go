@@ -47,14 +47,6 @@ const (
 	KindInvoice   PaymentKind = "invoice"   // a bare invoice
 )
 
-// Limits on journal fields.
-const (
-	MaxInvoiceLen  = 8 << 10
-	MaxURLLen      = 8 << 10
-	MaxMacaroonLen = 16 << 10
-	MaxReasonLen   = 1 << 10
-)
-
 // Payment is one journal entry: an outgoing payment, keyed by its hash.
 type Payment struct {
 	PaymentHash lntypes.Hash
@@ -178,7 +170,9 @@ func (s *Store) MarkPaymentInFlight(ctx context.Context, h lntypes.Hash) error {
 // CompletePayment records a payment's final outcome in one durable
 // transaction: the entry becomes succeeded or failed, its reservation is
 // released and, if it succeeded, amount + fee are counted as spent and
-// tok (if not nil) is put in the token cache. Completing a final entry
+// tok (if not nil) is put in the token cache. A token the cache cannot
+// hold is dropped with a logged reason: it never keeps the outcome from
+// being recorded. Completing a final entry
 // changes nothing and returns it with changed false, so an outcome is
 // never counted twice.
 func (s *Store) CompletePayment(ctx context.Context, h lntypes.Hash, o PaymentOutcome, tok *Token) (p *Payment, changed bool, err error) {
@@ -195,9 +189,12 @@ func (s *Store) CompletePayment(ctx context.Context, h lntypes.Hash, o PaymentOu
 	if tok != nil && o.Succeeded {
 		tok.PaymentHash, tok.Preimage = h, o.Preimage
 		if err := validateToken(tok); err != nil {
-			return nil, false, err
+			// LND has paid: the outcome is recorded whatever the
+			// token holds. A token that cannot be cached is dropped.
+			s.log.Warn("storage: payment recorded without caching its token", "payment_hash", h, "err", err)
+		} else {
+			tokKey, tokVal = tokenKey(tok.Origin, tok.Scope), encodeToken(tok)
 		}
-		tokKey, tokVal = tokenKey(tok.Origin, tok.Scope), encodeToken(tok)
 	}
 	now := s.now()
 	err = s.update(ctx, true, func(txn *badger.Txn) error {
@@ -388,8 +385,10 @@ func validatePayment(p *Payment) error {
 		return fmt.Errorf("storage: %w: unknown payment kind %q", ErrInvalid, p.Kind)
 	case p.Invoice == "" || len(p.Invoice) > MaxInvoiceLen:
 		return fmt.Errorf("storage: %w: invoice must be 1 to %d bytes", ErrInvalid, MaxInvoiceLen)
-	case len(p.URL) > MaxURLLen || len(p.Origin) > MaxURLLen || len(p.Scope) > MaxURLLen || len(p.Domain) > 255:
-		return fmt.Errorf("storage: %w: URL, origin, scope or domain too long", ErrInvalid)
+	case len(p.URL) > MaxURLLen:
+		return fmt.Errorf("storage: %w: payment URL longer than %d bytes", ErrInvalid, MaxURLLen)
+	case len(p.Origin) > MaxOriginLen || len(p.Scope) > MaxScopeLen || len(p.Domain) > MaxDomainLen:
+		return fmt.Errorf("storage: %w: payment origin, scope or domain longer than %d, %d or %d bytes", ErrInvalid, MaxOriginLen, MaxScopeLen, MaxDomainLen)
 	case len(p.Macaroon) > MaxMacaroonLen:
 		return fmt.Errorf("storage: %w: macaroon longer than %d bytes", ErrInvalid, MaxMacaroonLen)
 	}

@@ -125,6 +125,10 @@ func (c *Consumer) paidBefore(ctx context.Context, h lntypes.Hash) (bool, error)
 // caveat), no more than maxMsat (0: no cap); and target's domain is
 // allowed. target may be nil.
 func (c *Consumer) evaluate(ctx context.Context, ch l402.Challenge, advertisedSats, maxMsat int64, target *url.URL) (*offer, error) {
+	if n := len(strings.TrimSpace(ch.Macaroon)); n > storage.MaxMacaroonLen {
+		return nil, &PolicyError{Code: "invalid_macaroon", Field: "macaroon", Problem: fmt.Sprintf("is %d bytes, more than %d", n, storage.MaxMacaroonLen),
+			Fix: "do not pay for this token: l402d cannot keep it"}
+	}
 	mac, err := l402.DecodeMacaroon(ch.Macaroon)
 	if err != nil {
 		return nil, &PolicyError{Code: "invalid_macaroon", Field: "macaroon", Problem: "does not decode: " + err.Error(), Fix: "send the macaroon exactly as the challenge carried it"}
@@ -395,11 +399,14 @@ func (c *Consumer) record(ctx context.Context, e *storage.Payment, res invoices.
 	return p, nil
 }
 
-// tokenOf builds the cache entry of a paid offer.
+// tokenOf builds the cache entry of a paid offer. What the seller chose
+// is fitted to the store's limits: an expiry beyond what it represents is
+// clamped (to centuries ahead), a service name too long to keep is left
+// out (its scope is then the path, see ScopeFor).
 func tokenOf(o *offer, pre lntypes.Preimage) *storage.Token {
 	t := &storage.Token{Origin: o.origin, Scope: o.scope, PaymentHash: lntypes.Hash(o.info.Identifier.PaymentHash), Preimage: pre,
-		Macaroon: o.macaroon, AmountSats: o.decoded.AmountMsat / 1000, ExpiresAt: o.info.ValidUntil}
-	if len(o.info.Services) > 0 {
+		Macaroon: o.macaroon, AmountSats: o.decoded.AmountMsat / 1000, ExpiresAt: storage.ClampTime(o.info.ValidUntil)}
+	if len(o.info.Services) > 0 && len(o.info.Services[0].Name) <= storage.MaxServiceLen {
 		t.Service = o.info.Services[0].Name
 	}
 	return t
