@@ -21,6 +21,10 @@ import (
 	"github.com/l402d/l402d/storage"
 )
 
+// ErrBodyTimeout: a target's response body took longer than the body
+// deadline, or stopped coming for longer than the idle timeout.
+var ErrBodyTimeout = errors.New("response body timed out")
+
 // ErrUpstream: the target could not be reached or did not answer.
 // Errors are *UpstreamError.
 var ErrUpstream = errors.New("target unreachable")
@@ -178,8 +182,12 @@ func (c *Consumer) do(ctx context.Context, pr *prepared, tok *storage.Token) (*h
 	if pr.body != nil {
 		body = bytes.NewReader(pr.body)
 	}
-	r, err := http.NewRequestWithContext(ctx, pr.method, pr.u.String(), body)
+	// The request's own context lets the body's deadlines cut the
+	// connection; it ends when the body is closed.
+	rctx, cancel := context.WithCancelCause(ctx)
+	r, err := http.NewRequestWithContext(rctx, pr.method, pr.u.String(), body)
 	if err != nil {
+		cancel(nil)
 		return nil, &FieldError{"url", "cannot be requested: " + err.Error(), "send an absolute http(s) URL"}
 	}
 	r.Header = pr.header.Clone()
@@ -191,13 +199,61 @@ func (c *Consumer) do(ctx context.Context, pr *prepared, tok *storage.Token) (*h
 	}
 	resp, err := c.client.Do(r)
 	if err != nil {
+		cancel(nil)
 		var pe *PolicyError
 		if errors.As(err, &pe) {
 			return nil, pe
 		}
 		return nil, &UpstreamError{Method: pr.method, URL: pr.u.String(), Err: err}
 	}
+	resp.Body = newDeadlineBody(rctx, cancel, resp.Body, c.cfg.BodyTimeout, c.cfg.BodyIdleTimeout)
 	return resp, nil
+}
+
+// deadlineBody is a response body with a total deadline and an idle
+// timeout: past either, the request's context is cancelled (which closes
+// the connection) and reads fail with ErrBodyTimeout. A target that
+// trickles its body, or stops sending it, cannot hold an access, a
+// goroutine and a connection for ever.
+type deadlineBody struct {
+	rc     io.ReadCloser
+	ctx    context.Context
+	cancel context.CancelCauseFunc
+	idle   time.Duration
+	idleT  *time.Timer
+	totalT *time.Timer
+}
+
+func newDeadlineBody(ctx context.Context, cancel context.CancelCauseFunc, rc io.ReadCloser, total, idle time.Duration) *deadlineBody {
+	b := &deadlineBody{rc: rc, ctx: ctx, cancel: cancel, idle: idle}
+	b.totalT = time.AfterFunc(total, func() {
+		cancel(fmt.Errorf("%w: the body took longer than %s (--consumer.body-timeout)", ErrBodyTimeout, total))
+	})
+	b.idleT = time.AfterFunc(idle, func() {
+		cancel(fmt.Errorf("%w: no bytes of the body for %s (--consumer.body-idle-timeout)", ErrBodyTimeout, idle))
+	})
+	return b
+}
+
+func (b *deadlineBody) Read(p []byte) (int, error) {
+	n, err := b.rc.Read(p)
+	if n > 0 {
+		b.idleT.Reset(b.idle)
+	}
+	if err != nil && err != io.EOF {
+		if cause := context.Cause(b.ctx); errors.Is(cause, ErrBodyTimeout) {
+			err = cause
+		}
+	}
+	return n, err
+}
+
+func (b *deadlineBody) Close() error {
+	b.idleT.Stop()
+	b.totalT.Stop()
+	err := b.rc.Close()
+	b.cancel(nil)
+	return err
 }
 
 // Access fetches a URL. A cached token that covers it is sent along; on a

@@ -233,6 +233,8 @@ type seller struct {
 	// mintParams, when set, edits each token before it is minted (a
 	// seller's choice of caveats).
 	mintParams func(*l402.MintParams)
+	// paidHandler, when set, answers a valid credential instead.
+	paidHandler http.HandlerFunc
 }
 
 func newSeller(t testing.TB, ln *fakeLN, price int64) *seller {
@@ -263,6 +265,10 @@ func (s *seller) serve(w http.ResponseWriter, r *http.Request) {
 			s.mu.Unlock()
 			if status != 0 {
 				http.Error(w, "upstream broke", status)
+				return
+			}
+			if s.paidHandler != nil {
+				s.paidHandler(w, r)
 				return
 			}
 			io.WriteString(w, "content of "+r.URL.Path)
