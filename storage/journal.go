@@ -73,6 +73,12 @@ type Payment struct {
 
 	// BudgetDay is the UTC day (midnight) the reservation counts against.
 	BudgetDay time.Time
+	// Approved: a person approved this payment, so the rolling
+	// unapproved-spend cap does not apply to it. UnapprovedMinute is the
+	// Unix minute whose unapproved counter holds its reservation (set by
+	// ReservePayment; 0 for an approved payment).
+	Approved         bool
+	UnapprovedMinute int64
 	// Attempts counts reservations: more than one after failures.
 	Attempts      uint32
 	CreatedAt     time.Time // first reservation
@@ -133,8 +139,19 @@ func (s *Store) ReservePayment(ctx context.Context, p *Payment) (existing *Payme
 		if err := checkBudgetTxn(txn, day, q.Domain, q.AmountMsat, q.FeeLimitMsat); err != nil {
 			return err
 		}
-		if err := addBudget(txn, day, q.Domain, BudgetCounter{ReservedMsat: satAdd(q.AmountMsat, q.FeeLimitMsat)}); err != nil {
+		reserve := BudgetCounter{ReservedMsat: satAdd(q.AmountMsat, q.FeeLimitMsat)}
+		if err := addBudget(txn, day, q.Domain, reserve); err != nil {
 			return err
+		}
+		q.UnapprovedMinute = 0
+		if !q.Approved {
+			if err := checkUnapprovedTxn(txn, now, q.AmountMsat, q.FeeLimitMsat); err != nil {
+				return err
+			}
+			q.UnapprovedMinute = minuteOf(now)
+			if err := addUnapproved(txn, q.UnapprovedMinute, reserve); err != nil {
+				return err
+			}
 		}
 		out = q
 		return txn.Set(paymentKey(q.PaymentHash), encodePayment(&q))
@@ -225,6 +242,11 @@ func (s *Store) CompletePayment(ctx context.Context, h lntypes.Hash, o PaymentOu
 		}
 		if err := addBudget(txn, day, p.Domain, d); err != nil {
 			return err
+		}
+		if p.UnapprovedMinute != 0 {
+			if err := addUnapproved(txn, p.UnapprovedMinute, d); err != nil {
+				return err
+			}
 		}
 		changed = true
 		return txn.Set(paymentKey(h), encodePayment(p))
@@ -412,8 +434,10 @@ func getPayment(txn *badger.Txn, h lntypes.Hash) (*Payment, error) {
 	return p, err
 }
 
-// paymentFormat is the first byte of an encoded journal entry.
-const paymentFormat = 1
+// paymentFormat is the first byte of an encoded journal entry. Format 1
+// entries lack the approval fields (they decode as unapproved, counted
+// nowhere).
+const paymentFormat = 2
 
 // Stored payment state and kind codes.
 var (
@@ -445,6 +469,7 @@ func fromCode[T comparable](table []T, c byte) (T, bool) {
 //	‖ uvarint attempts ‖ varint created, updated, settled (Unix ns)
 //	‖ strings (uvarint length ‖ bytes): invoice, domain, URL, macaroon,
 //	  origin, scope, failure reason
+//	‖ approved (0 or 1) ‖ varint unapproved minute (format 2 only)
 func encodePayment(p *Payment) []byte {
 	b := make([]byte, 0, 1+64+2+8*10+len(p.Invoice)+len(p.Domain)+len(p.URL)+len(p.Macaroon)+
 		len(p.Origin)+len(p.Scope)+len(p.FailureReason)+7*2)
@@ -463,14 +488,19 @@ func encodePayment(p *Payment) []byte {
 	for _, s := range [...]string{p.Invoice, p.Domain, p.URL, p.Macaroon, p.Origin, p.Scope, p.FailureReason} {
 		b = appendString(b, s)
 	}
-	return b
+	approved := byte(0)
+	if p.Approved {
+		approved = 1
+	}
+	return binary.AppendVarint(append(b, approved), p.UnapprovedMinute)
 }
 
 // decodePayment decodes what encodePayment wrote; k names the entry in
 // errors and must end with the payment hash inside.
 func decodePayment(k, v []byte) (*Payment, error) {
 	r := reader{b: v}
-	if f := r.byte(); r.err == nil && f != paymentFormat {
+	f := r.byte()
+	if r.err == nil && f != 1 && f != paymentFormat {
 		return nil, corrupt(k, "unknown payment format %d", f)
 	}
 	p := new(Payment)
@@ -488,6 +518,11 @@ func decodePayment(k, v []byte) (*Payment, error) {
 	for _, s := range [...]*string{&p.Invoice, &p.Domain, &p.URL, &p.Macaroon, &p.Origin, &p.Scope, &p.FailureReason} {
 		*s = r.string()
 	}
+	approved := byte(0)
+	if f >= 2 {
+		approved = r.byte()
+		p.UnapprovedMinute = r.varint()
+	}
 	if err := r.done(); err != nil {
 		return nil, corrupt(k, "payment: %v", err)
 	}
@@ -500,10 +535,10 @@ func decodePayment(k, v []byte) (*Payment, error) {
 	}
 	// A day beyond what time.Unix can represent is damage, as are
 	// amounts no payment can have.
-	if day < -1<<40 || day > 1<<40 || attempts > 1<<32-1 || p.AmountMsat < 0 || p.FeeLimitMsat < 0 || p.FeeMsat < 0 {
+	if day < -1<<40 || day > 1<<40 || attempts > 1<<32-1 || p.AmountMsat < 0 || p.FeeLimitMsat < 0 || p.FeeMsat < 0 || approved > 1 || p.UnapprovedMinute < 0 {
 		return nil, corrupt(k, "payment holds out-of-range numbers")
 	}
-	p.BudgetDay, p.Attempts = dayStart(day), uint32(attempts)
+	p.BudgetDay, p.Attempts, p.Approved = dayStart(day), uint32(attempts), approved == 1
 	if len(k) < lntypes.HashSize || !bytes.Equal(k[len(k)-lntypes.HashSize:], p.PaymentHash[:]) {
 		return nil, corrupt(k, "payment record holds payment hash %s", p.PaymentHash)
 	}

@@ -37,7 +37,10 @@ func consumerFlags() []cli.Flag {
 		altsrc.NewInt64Flag(&cli.Int64Flag{Name: "consumer.budget.per-day-sats", EnvVars: []string{"L402D_CONSUMER_BUDGET_PER_DAY_SATS"},
 			DefaultText: fmt.Sprint(budgetDefault, storage.DefaultPerDaySats), Usage: "most spent per UTC calendar day, fees included; 0: no limit"}),
 		altsrc.NewInt64Flag(&cli.Int64Flag{Name: "consumer.budget.per-domain-sats", EnvVars: []string{"L402D_CONSUMER_BUDGET_PER_DOMAIN_SATS"},
-			DefaultText: budgetDefault + "0", Usage: "most spent on one domain per UTC calendar day, fees included; 0: no limit"}),
+			DefaultText: budgetDefault + "0", Usage: "most spent on one registrable domain (example.com with all its subdomains) per UTC calendar day, fees included; 0: no limit"}),
+		altsrc.NewInt64Flag(&cli.Int64Flag{Name: "consumer.budget.unapproved-per-hour-sats", EnvVars: []string{"L402D_CONSUMER_BUDGET_UNAPPROVED_PER_HOUR_SATS"},
+			DefaultText: fmt.Sprint(budgetDefault, storage.DefaultUnapprovedPerHourSats),
+			Usage:       "most spent without a person's approval in any rolling hour, fee limits included; beyond it a payment needs approval (MCP asks the person; REST refuses with approval_required); 0: no cap"}),
 		altsrc.NewStringSliceFlag(&cli.StringSliceFlag{Name: "consumer.budget.allow-domain", EnvVars: []string{"L402D_CONSUMER_BUDGET_ALLOW_DOMAIN"},
 			DefaultText: "the stored list", Usage: "only pay these domains (example.com, *.example.com; repeatable; \"none\" clears the list)"}),
 		altsrc.NewStringSliceFlag(&cli.StringSliceFlag{Name: "consumer.budget.deny-domain", EnvVars: []string{"L402D_CONSUMER_BUDGET_DENY_DOMAIN"},
@@ -75,6 +78,7 @@ func applyConsumerFlags(c *cli.Context, cfg *plugin.Config) error {
 		{"consumer.budget.per-payment-sats", &cc.Budget.PerPaymentSats},
 		{"consumer.budget.per-day-sats", &cc.Budget.PerDaySats},
 		{"consumer.budget.per-domain-sats", &cc.Budget.PerDomainSats},
+		{"consumer.budget.unapproved-per-hour-sats", &cc.Budget.UnapprovedPerHourSats},
 	} {
 		if c.IsSet(f.name) {
 			n := c.Int64(f.name)

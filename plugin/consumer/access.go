@@ -70,8 +70,13 @@ type AccessRequest struct {
 	// MaxMsat, if set, refuses a price above it too: the exact price a
 	// person approved.
 	MaxMsat int64
+	// Approved: a person approved paying for this request (the rolling
+	// unapproved-spend cap does not apply).
+	Approved bool
 	// Approve, if set, is asked before anything is paid, once policy and
-	// the budget allow the payment. An error refuses the payment: Access
+	// the budget allow the payment, or when the payment is over the
+	// rolling unapproved-spend cap (Proposal.ApprovalRequired: it must
+	// then refuse unless a person approves). An error refuses the payment: Access
 	// returns it wrapped in a *ChallengeError. It is not asked when a
 	// cached token or an earlier payment of the same challenge serves the
 	// request. Surfaces that let a person approve large payments (MCP)
@@ -88,6 +93,10 @@ type Proposal struct {
 	AmountMsat  int64
 	// FeeLimitMsat is the most the payment may cost in routing fees.
 	FeeLimitMsat int64
+	// ApprovalRequired: the spend policy requires a person's approval
+	// (the rolling unapproved-spend cap); Reason says why.
+	ApprovalRequired bool
+	Reason           string
 }
 
 // Response is the target's final answer. The caller must close Body.
@@ -341,18 +350,19 @@ func (c *Consumer) Access(ctx context.Context, req AccessRequest) (*Response, er
 		}
 	}
 
-	o, err := c.evaluate(ctx, ch, advertised, pr.maxMsat, pr.u)
-	if err != nil {
+	o, err := c.evaluate(ctx, ch, advertised, pr.maxMsat, pr.u, req.Approved)
+	ask := errors.Is(err, ErrApprovalRequired) && req.Approve != nil && o != nil
+	if err != nil && !ask {
 		c.count("refused", nil)
 		return nil, c.challengeError(ctx, ch, err)
 	}
 	if req.Approve != nil && !o.paid {
-		err := c.store.CheckBudget(ctx, o.decoded.AmountMsat, o.feeLimitMsat, o.domain)
-		if err == nil {
-			err = req.Approve(ctx, Proposal{URL: o.url, Description: o.decoded.Description, PaymentHash: o.decoded.PaymentHash,
-				AmountMsat: o.decoded.AmountMsat, FeeLimitMsat: o.feeLimitMsat})
+		p := Proposal{URL: o.url, Description: o.decoded.Description, PaymentHash: o.decoded.PaymentHash,
+			AmountMsat: o.decoded.AmountMsat, FeeLimitMsat: o.feeLimitMsat, ApprovalRequired: ask}
+		if ask {
+			p.Reason = err.Error()
 		}
-		if err != nil {
+		if err := req.Approve(ctx, p); err != nil {
 			c.count("refused", nil)
 			return nil, &ChallengeError{PriceSats: o.decoded.AmountMsat / 1000, PaymentHash: o.decoded.PaymentHash.String(), Err: err}
 		}
@@ -615,12 +625,9 @@ func (c *Consumer) judge(ctx context.Context, q *Quote, ch l402.Challenge, adver
 		q.FeeLimitMsat = c.feeLimitMsat(d.AmountMsat)
 		q.FeeLimitSats = (q.FeeLimitMsat + 999) / 1000
 	}
-	o, err := c.evaluate(ctx, ch, advertised, maxMsat, target)
-	if err == nil {
+	o, err := c.evaluate(ctx, ch, advertised, maxMsat, target, false)
+	if o != nil {
 		q.Service, q.Resource, q.Scope, q.TokenExpiresAt, q.AlreadyPaid = challengeService(ch), o.info.Resource, o.scope, o.info.ValidUntil, o.paid
-		if !o.paid {
-			err = c.store.CheckBudget(ctx, o.decoded.AmountMsat, o.feeLimitMsat, o.domain)
-		}
 	}
 	if err != nil {
 		if q.Refusal = RefusalOf(err); q.Refusal == nil {

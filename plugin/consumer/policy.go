@@ -20,7 +20,7 @@ type PolicyError struct {
 	// Code is one of amountless_invoice, invoice_expired, wrong_network,
 	// invalid_invoice, price_above_max, price_mismatch, hash_mismatch,
 	// invalid_macaroon, token_expired, domain_denied, domain_not_allowed,
-	// private_target.
+	// domain_unknown, approval_required, private_target.
 	Code    string
 	Field   string
 	Problem string
@@ -153,8 +153,16 @@ func DomainMatches(pattern, domain string) bool {
 }
 
 // checkDomain applies the allow and deny lists: a denied domain is
-// refused, and with a non-empty allow list so is every domain not on it.
+// refused, and with a non-empty allow list so is every domain not on it,
+// and an unknown one ("": no URL was given).
 func checkDomain(allow, deny []string, domain string) error {
+	if domain == "" {
+		if len(allow) == 0 {
+			return nil
+		}
+		return &PolicyError{Code: "domain_unknown", Field: "url", Problem: "is not given, so the domain paid is unknown, and the allow list only pays the domains on it",
+			Fix: "send the url of the resource the challenge or invoice is for"}
+	}
 	for _, p := range deny {
 		if DomainMatches(p, domain) {
 			return &PolicyError{Code: "domain_denied", Field: "url", Problem: fmt.Sprintf("is on %s, which the deny list refuses (%s)", domain, p),

@@ -55,7 +55,8 @@ func (c *Consumer) QuoteChallenge(ctx context.Context, req PayChallengeRequest) 
 // QuoteInvoice reports what PayInvoice would do with req, without paying
 // or reserving anything, as QuoteChallenge does.
 func (c *Consumer) QuoteInvoice(ctx context.Context, req PayInvoiceRequest) (*Quote, error) {
-	if err := req.check(); err != nil {
+	target, err := req.parse()
+	if err != nil {
 		return nil, err
 	}
 	invoice := strings.TrimSpace(req.Invoice)
@@ -71,7 +72,7 @@ func (c *Consumer) QuoteInvoice(ctx context.Context, req PayInvoiceRequest) (*Qu
 	if !q.AlreadyPaid {
 		err = checkOffer(offerTerms{invoice: d, maxMsat: capMsat(req.MaxSats, req.MaxMsat)}, c.cfg.Now())
 		if err == nil {
-			err = c.store.CheckBudget(ctx, d.AmountMsat, c.feeLimitMsat(d.AmountMsat), "")
+			err = c.checkSpend(ctx, spendFor(target, d.AmountMsat, c.feeLimitMsat(d.AmountMsat), req.Approved))
 		}
 	}
 	if err != nil {

@@ -52,6 +52,7 @@ type proposal struct {
 	priceMsat               int64
 	paymentHash             string
 	what                    string // what is paid for, for the person
+	reason                  string // why approval is needed, if not the threshold
 	description             string // the invoice's
 }
 
@@ -106,10 +107,14 @@ func (s *Server) approved(req *sdk.CallToolRequest, tool string, v values) (*app
 // the person, or a refusal if the client cannot ask.
 func (s *Server) ask(req *sdk.CallToolRequest, tool string, v values, p proposal) (*sdk.CallToolResult, error) {
 	if !canElicit(req) {
+		why := fmt.Sprintf("is above this node's approval threshold of %d sats", s.cfg.ApprovalThresholdSats)
+		if p.reason != "" {
+			why = "needs the person's approval (" + p.reason + ")"
+		}
 		return nil, &toolError{errorBody{
-			Error: fmt.Sprintf("paying %d sats (plus up to %d sats in routing fees) is above this node's approval threshold of %d sats, "+
+			Error: fmt.Sprintf("paying %d sats (plus up to %d sats in routing fees) %s, "+
 				"and this MCP client cannot ask the person (it does not support elicitation); nothing was paid",
-				p.priceSats, p.feeLimitSats, s.cfg.ApprovalThresholdSats),
+				p.priceSats, p.feeLimitSats, why),
 			Code: "approval_required", Field: "approval",
 			Fix: "ask the person: they can approve it from an MCP client that supports elicitation, pay it themselves with l402cli, " +
 				"or raise l402d's --mcp.approval-threshold-sats",
@@ -140,8 +145,12 @@ func canElicit(req *sdk.CallToolRequest) bool {
 
 func (s *Server) approvalMessage(p proposal) string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "An AI agent wants to pay %d sats (plus up to %d sats in routing fees) from this node's Lightning wallet. "+
-		"That is above your approval threshold of %d sats.\n", p.priceSats, p.feeLimitSats, s.cfg.ApprovalThresholdSats)
+	fmt.Fprintf(&b, "An AI agent wants to pay %d sats (plus up to %d sats in routing fees) from this node's Lightning wallet. ", p.priceSats, p.feeLimitSats)
+	if p.reason != "" {
+		fmt.Fprintf(&b, "It needs your approval: %s.\n", clean(p.reason, 300))
+	} else {
+		fmt.Fprintf(&b, "That is above your approval threshold of %d sats.\n", s.cfg.ApprovalThresholdSats)
+	}
 	if p.what != "" {
 		fmt.Fprintf(&b, "For: %s\n", clean(p.what, 300))
 	}

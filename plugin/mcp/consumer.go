@@ -77,13 +77,13 @@ func (s *Server) access(ctx context.Context, req *sdk.CallToolRequest, v values)
 	}
 	if ok != nil {
 		// The person approved this price: never pay more.
-		ar.MaxMsat = ok.approvedMsat()
+		ar.MaxMsat, ar.Approved = ok.approvedMsat(), true
 	} else if s.cfg.ApprovalThresholdSats >= 0 {
 		ar.Approve = func(_ context.Context, p consumer.Proposal) error {
 			fee := (p.FeeLimitMsat + 999) / 1000
-			if price := (p.AmountMsat + 999) / 1000; s.needsApproval(price, fee) {
+			if price := (p.AmountMsat + 999) / 1000; p.ApprovalRequired || s.needsApproval(price, fee) {
 				return &needApproval{proposal{priceSats: price, priceMsat: p.AmountMsat, feeLimitSats: fee, paymentHash: p.PaymentHash.String(),
-					what: ar.Method + " " + p.URL, description: p.Description}}
+					what: ar.Method + " " + p.URL, description: p.Description, reason: p.Reason}}
 			}
 			return nil
 		}
@@ -165,6 +165,9 @@ func (s *Server) quote(ctx context.Context, _ *sdk.CallToolRequest, v values) (a
 		out.Message = fmt.Sprintf("Costs %d sats, but a cached token covers this URL: access_l402_resource would try it before paying.", q.PriceSats)
 	case q.AlreadyPaid:
 		out.Message = "This challenge was paid before: access_l402_resource would use its token and pay nothing."
+	case q.Refusal != nil && q.Refusal.Code == "approval_required" && s.cfg.ApprovalThresholdSats >= 0:
+		out.ApprovalRequired = true
+		out.Message = fmt.Sprintf("Costs %d sats; paying it needs the person's approval: %s.", q.PriceSats, q.Refusal.Problem)
 	case q.Refusal != nil:
 		out.Message = fmt.Sprintf("Costs %d sats, but l402d would not pay it: %s (%s).", q.PriceSats, q.Refusal.Problem, q.Refusal.Fix)
 	default:
@@ -193,7 +196,7 @@ func (s *Server) payChallenge(ctx context.Context, req *sdk.CallToolRequest, v v
 			return res, err
 		}
 	} else {
-		pr.MaxMsat = ok.approvedMsat()
+		pr.MaxMsat, pr.Approved = ok.approvedMsat(), true
 	}
 	res, err := s.cfg.Consumer.PayChallenge(ctx, pr)
 	if err != nil {
@@ -217,7 +220,7 @@ func forURL(u string) string {
 }
 
 func (s *Server) payInvoice(ctx context.Context, req *sdk.CallToolRequest, v values) (any, error) {
-	pr := consumer.PayInvoiceRequest{Invoice: v.str("invoice"), MaxSats: v.int("maxSats")}
+	pr := consumer.PayInvoiceRequest{Invoice: v.str("invoice"), MaxSats: v.int("maxSats"), URL: v.str("url")}
 	ok, err := s.approved(req, ToolPayInvoice, v)
 	if err != nil {
 		return nil, err
@@ -231,7 +234,7 @@ func (s *Server) payInvoice(ctx context.Context, req *sdk.CallToolRequest, v val
 			return res, err
 		}
 	} else {
-		pr.MaxMsat = ok.approvedMsat()
+		pr.MaxMsat, pr.Approved = ok.approvedMsat(), true
 	}
 	p, err := s.cfg.Consumer.PayInvoice(ctx, pr)
 	if err != nil {
@@ -250,13 +253,20 @@ func (s *Server) payInvoice(ctx context.Context, req *sdk.CallToolRequest, v val
 // refusal is an error, a payment above the threshold is put to the
 // person (a non-nil result), and anything else goes ahead (nil, nil).
 func (s *Server) gate(req *sdk.CallToolRequest, tool string, v values, q *consumer.Quote, what string) (*sdk.CallToolResult, error) {
-	if r := q.Refusal; r != nil {
+	// Over the rolling unapproved-spend cap: the policy wants the
+	// person's approval, asked for as above the threshold.
+	capped := q.Refusal != nil && q.Refusal.Code == "approval_required" && s.cfg.ApprovalThresholdSats >= 0
+	if r := q.Refusal; r != nil && !capped {
 		return nil, &toolError{errorBody{Error: r.Problem, Code: r.Code, Field: r.Field, Fix: r.Fix, PriceSats: q.PriceSats, PaymentHash: q.PaymentHash}}
 	}
-	if q.AlreadyPaid || !s.needsApproval((q.PriceMsat+999)/1000, q.FeeLimitSats) {
+	if !capped && (q.AlreadyPaid || !s.needsApproval((q.PriceMsat+999)/1000, q.FeeLimitSats)) {
 		return nil, nil
 	}
-	return s.ask(req, tool, v, proposal{priceSats: (q.PriceMsat + 999) / 1000, priceMsat: q.PriceMsat, feeLimitSats: q.FeeLimitSats, paymentHash: q.PaymentHash, what: what, description: q.Description})
+	p := proposal{priceSats: (q.PriceMsat + 999) / 1000, priceMsat: q.PriceMsat, feeLimitSats: q.FeeLimitSats, paymentHash: q.PaymentHash, what: what, description: q.Description}
+	if capped {
+		p.reason = q.Refusal.Problem
+	}
+	return s.ask(req, tool, v, p)
 }
 
 func paymentResult(p *consumer.PaymentInfo) PaymentResult {
