@@ -590,3 +590,25 @@ func TestUnapprovedCap(t *testing.T) {
 		t.Fatalf("an hour on: %v", err)
 	}
 }
+
+// TestCompleteRecordsDespiteBadToken: a succeeded payment is recorded,
+// and its reservation settled, even when its token cannot be cached
+// (before, CompletePayment failed and the payment stayed in flight for
+// ever, holding its budget).
+func TestCompleteRecordsDespiteBadToken(t *testing.T) {
+	s := openStore(t, Options{})
+	ctx := t.Context()
+	pre, h := newPreimage(t)
+	if _, err := s.ReservePayment(ctx, testPayment(h, 10, "a")); err != nil {
+		t.Fatal(err)
+	}
+	bad := &Token{Origin: "https://a", Scope: "/x\x00y", Macaroon: "AgEEbDQwMg"}
+	p, changed, err := s.CompletePayment(ctx, h, PaymentOutcome{Succeeded: true, Preimage: pre, FeeMsat: 1000}, bad)
+	if err != nil || !changed || p.State != PaymentSucceeded {
+		t.Fatalf("complete: %+v %v %v", p, changed, err)
+	}
+	if toks, err := s.ListTokens(ctx); err != nil || len(toks) != 0 {
+		t.Fatalf("tokens %v %v, want none", toks, err)
+	}
+	wantCounter(t, "day", usage(t, s, time.Now()).Total, 11_000, 0)
+}
