@@ -69,12 +69,14 @@ func newLongResourceSeller(t *testing.T, price int64) *longResourceSeller {
 
 // TestConsumerLongResourceCaveat: a seller minting a 3 KiB resource
 // caveat cannot strand bob's payment: it ends succeeded, the budget's
-// reservation is settled, and the token is cached and reused.
+// reservation is settled, and the token is cached and reused for that
+// resource.
 func TestConsumerLongResourceCaveat(t *testing.T) {
 	bob := startBob(t)
 	s := newLongResourceSeller(t, 17)
 
-	code, out := access(t, bob, s.srv.URL+"/item", 0)
+	// The path is the resource, so the token (scoped to it) is reused.
+	code, out := access(t, bob, s.srv.URL+s.resource, 0)
 	p := obj(out["payment"])
 	if code != 200 || out["paid"] != true || p["state"] != "succeeded" || out["body"] != "paid content" {
 		t.Fatalf("access: %d %v", code, out)
@@ -92,7 +94,7 @@ func TestConsumerLongResourceCaveat(t *testing.T) {
 		t.Fatalf("bob's LND: %v", ps)
 	}
 	// The token was cached: the next request pays nothing.
-	code, out = access(t, bob, s.srv.URL+"/item", 0)
+	code, out = access(t, bob, s.srv.URL+s.resource, 0)
 	if code != 200 || out["paid"] != false || out["fromCache"] != true {
 		t.Fatalf("second access: %d %v", code, out)
 	}

@@ -3,6 +3,7 @@ package consumer
 import (
 	"errors"
 	"net/url"
+	"strings"
 	"testing"
 	"time"
 
@@ -119,4 +120,20 @@ func TestPayInvoiceSpendPolicy(t *testing.T) {
 	if err != nil || e.Domain != "example.com" {
 		t.Fatalf("journal domain %q %v, want example.com", e.Domain, err)
 	}
+}
+
+func FuzzBudgetDomain(f *testing.F) {
+	for _, s := range []string{"api.example.com", "a.b.example.co.uk", "localhost", "127.0.0.1", "::1", "co.uk", "x..y", ".", "EXAMPLE.COM."} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, host string) {
+		d := BudgetDomain(host)
+		h := strings.TrimSuffix(strings.ToLower(host), ".")
+		if (h == "") != (d == "") || !strings.HasSuffix(h, d) || len(d) > len(h) {
+			t.Fatalf("BudgetDomain(%q) = %q", host, d)
+		}
+		if d != "" && BudgetDomain(d) != d {
+			t.Fatalf("BudgetDomain(%q) = %q, but of that %q", host, d, BudgetDomain(d))
+		}
+	})
 }
