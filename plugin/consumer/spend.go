@@ -83,7 +83,7 @@ func spendError(err error) error {
 // example.co.uk). An IP address, or a name with no registrable domain
 // (localhost, a bare public suffix), counts as itself.
 func BudgetDomain(host string) string {
-	host = strings.TrimSuffix(strings.ToLower(host), ".")
+	host = strings.TrimRight(strings.ToLower(host), ".")
 	if host == "" {
 		return ""
 	}
