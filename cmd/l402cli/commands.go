@@ -343,7 +343,7 @@ func payCommand() *cli.Command {
 		Flags: []cli.Flag{
 			&cli.StringFlag{Name: "macaroon", Usage: "the challenge's `MACAROON` (base64): pay INVOICE as an L402 challenge"},
 			&cli.StringFlag{Name: "challenge", Usage: "a whole WWW-Authenticate `VALUE`: L402 macaroon=\"…\", invoice=\"…\""},
-			&cli.StringFlag{Name: "url", Usage: "the `URL` the challenge came from: its domain's budget applies and the token is cached for it"},
+			&cli.StringFlag{Name: "url", Usage: "the `URL` the challenge or invoice is for: its domain's budget and the allow/deny lists apply (without it the domain is unknown, refused under an allow list), and a token is cached for it"},
 			&cli.Int64Flag{Name: "max-cost", Usage: "refuse to pay more than `SATS` (0: only the budget limits)"},
 		},
 		Action: func(c *cli.Context) error {
@@ -379,7 +379,7 @@ func payCommand() *cli.Command {
 				return fail(exitUsage, "want an INVOICE, or --challenge")
 			}
 			var p payInfo
-			_, raw, err := cl.call("POST", "/api/consumer/pay/invoice", map[string]any{"invoice": inv, "maxSats": c.Int64("max-cost")}, &p, false)
+			_, raw, err := cl.call("POST", "/api/consumer/pay/invoice", map[string]any{"invoice": inv, "maxSats": c.Int64("max-cost"), "url": c.String("url")}, &p, false)
 			if err != nil {
 				return err
 			}
