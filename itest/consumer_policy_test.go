@@ -26,19 +26,25 @@ type longResourceSeller struct {
 	srv      *httptest.Server
 	resource string
 	price    int64
+	// paid, if set, answers a valid credential.
+	paid http.HandlerFunc
 
 	mu     sync.Mutex
 	hashes []string
 }
 
-func newLongResourceSeller(t *testing.T, price int64) *longResourceSeller {
+func newLongResourceSeller(t *testing.T, price int64, paid http.HandlerFunc) *longResourceSeller {
 	t.Helper()
-	s := &longResourceSeller{resource: "/" + strings.Repeat("r", 3<<10), price: price}
+	s := &longResourceSeller{resource: "/" + strings.Repeat("r", 3<<10), price: price, paid: paid}
 	keys := &itestKeys{m: map[l402.TokenID][l402.RootKeySize]byte{}}
 	aliceLND := lnd(t, testNet(t), "alice")
 	s.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if cred, err := l402.CredentialFromHeader(r.Header); err == nil {
 			if _, err := (&l402.Verifier{Keys: keys}).Verify(r.Context(), cred, l402.Expect{Resource: s.resource}); err == nil {
+				if s.paid != nil {
+					s.paid(w, r)
+					return
+				}
 				fmt.Fprint(w, "paid content")
 				return
 			}
@@ -73,7 +79,7 @@ func newLongResourceSeller(t *testing.T, price int64) *longResourceSeller {
 // resource.
 func TestConsumerLongResourceCaveat(t *testing.T) {
 	bob := startBob(t)
-	s := newLongResourceSeller(t, 17)
+	s := newLongResourceSeller(t, 17, nil)
 
 	// The path is the resource, so the token (scoped to it) is reused.
 	code, out := access(t, bob, s.srv.URL+s.resource, 0)
@@ -136,5 +142,47 @@ func TestConsumerSpendPolicy(t *testing.T) {
 	}
 	if ps := bobPayments(t, s.lastHash("/b")); len(ps) != 0 {
 		t.Fatalf("bob paid over the cap: %v", ps)
+	}
+}
+
+// TestConsumerTricklingBody: a seller that, once paid, trickles its body
+// a byte at a time is cut off by bob's body deadline: the access answers
+// (with a note) instead of hanging, the payment is recorded succeeded and
+// the token is cached.
+func TestConsumerTricklingBody(t *testing.T) {
+	bob := startBob(t, "--consumer.body-timeout", "2s", "--consumer.body-idle-timeout", "1s")
+	released := make(chan struct{}, 1)
+	s := newLongResourceSeller(t, 13, func(w http.ResponseWriter, r *http.Request) {
+		defer func() { released <- struct{}{} }()
+		w.WriteHeader(http.StatusOK)
+		tick := time.NewTicker(100 * time.Millisecond)
+		defer tick.Stop()
+		for {
+			select {
+			case <-r.Context().Done():
+				return
+			case <-tick.C:
+				if _, err := w.Write([]byte("x")); err != nil {
+					return
+				}
+				w.(http.Flusher).Flush()
+			}
+		}
+	})
+	code, out := access(t, bob, s.srv.URL+s.resource, 0)
+	p := obj(out["payment"])
+	if code != 200 || out["paid"] != true || p["state"] != "succeeded" || !strings.Contains(str(out["note"]), "body-timeout") {
+		t.Fatalf("access: %d %v", code, out)
+	}
+	select {
+	case <-released: // bob closed the connection
+	case <-testCtx(t, time.Minute).Done():
+		t.Fatal("the seller's handler still runs: bob kept the connection")
+	}
+	if code, toks := bob.call(t, "GET", "/api/consumer/tokens", nil); code != 200 || !strings.Contains(fmt.Sprint(toks), str(p["paymentHash"])) {
+		t.Fatalf("token not cached: %d %v", code, toks)
+	}
+	if ps := bobPayments(t, str(p["paymentHash"])); len(ps) != 1 || ps[0].Status != lnrpc.Payment_SUCCEEDED {
+		t.Fatalf("bob's LND: %v", ps)
 	}
 }
