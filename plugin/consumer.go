@@ -20,6 +20,9 @@ type ConsumerConfig struct {
 	PaymentTimeout time.Duration
 	// RequestTimeout bounds the wait for a target's response headers.
 	RequestTimeout time.Duration
+	// BodyTimeout bounds the reading of one response body;
+	// BodyIdleTimeout the wait for its next bytes.
+	BodyTimeout, BodyIdleTimeout time.Duration
 	// MaxResponseBytes caps bodies returned inside JSON answers.
 	MaxResponseBytes int64
 	// AllowPrivate lets access and quote reach private and loopback
@@ -42,7 +45,7 @@ func (p *Plugin) initConsumer(ctx context.Context) error {
 	c, err := consumer.New(ctx, consumer.Config{
 		Store: p.store, Backend: p.backend, Metrics: p.metrics, Logger: p.log.With("component", "consumer"),
 		MaxFeeSats: cc.MaxFeeSats, MaxFeePercent: cc.MaxFeePercent, PaymentTimeout: cc.PaymentTimeout,
-		RequestTimeout: cc.RequestTimeout, MaxResponseBytes: cc.MaxResponseBytes, AllowPrivate: cc.AllowPrivate,
+		RequestTimeout: cc.RequestTimeout, BodyTimeout: cc.BodyTimeout, BodyIdleTimeout: cc.BodyIdleTimeout, MaxResponseBytes: cc.MaxResponseBytes, AllowPrivate: cc.AllowPrivate,
 		Budget: cc.Budget, UserAgent: "l402d/" + p.cfg.Version,
 	})
 	if err != nil {

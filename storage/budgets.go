@@ -21,7 +21,13 @@ const (
 	LimitPerPayment = "perPaymentSats"
 	LimitPerDay     = "perDaySats"
 	LimitPerDomain  = "perDomainSats"
+	// LimitUnapproved is the rolling hour's cap on payments made without
+	// a person's approval: beyond it, a payment needs approval.
+	LimitUnapproved = "unapprovedPerHourSats"
 )
+
+// UnapprovedWindow is the rolling window of the unapproved-spend cap.
+const UnapprovedWindow = time.Hour
 
 // MaxBudgetSats bounds every limit: 21 million bitcoin.
 const MaxBudgetSats = 21_000_000 * 100_000_000
@@ -32,13 +38,14 @@ const MaxDomainListLen = 1000
 // Limits that apply until limits are stored: the absence of a budget
 // never means an unlimited one.
 const (
-	DefaultPerPaymentSats = 1_000
-	DefaultPerDaySats     = 10_000
+	DefaultPerPaymentSats        = 1_000
+	DefaultPerDaySats            = 10_000
+	DefaultUnapprovedPerHourSats = 5_000
 )
 
 // DefaultBudgetLimits returns the limits that apply until limits are stored.
 func DefaultBudgetLimits() BudgetLimits {
-	return BudgetLimits{PerPaymentSats: DefaultPerPaymentSats, PerDaySats: DefaultPerDaySats}
+	return BudgetLimits{PerPaymentSats: DefaultPerPaymentSats, PerDaySats: DefaultPerDaySats, UnapprovedPerHourSats: DefaultUnapprovedPerHourSats}
 }
 
 // BudgetLimits caps what the consumer may spend. A zero limit means no
@@ -53,6 +60,10 @@ type BudgetLimits struct {
 	// of a day. Payments without a domain (a bare invoice) only count
 	// against PerDaySats.
 	PerDomainSats int64
+	// UnapprovedPerHourSats caps the amount plus fee limit of payments
+	// made without a person's approval in any rolling hour, so that
+	// payments split under an approval threshold still meet one.
+	UnapprovedPerHourSats int64
 	// AllowDomains and DenyDomains are domain patterns ("example.com",
 	// "*.example.com"); the store keeps them, the consumer applies them.
 	AllowDomains []string
@@ -66,7 +77,7 @@ func (l BudgetLimits) Validate() error {
 	for _, v := range []struct {
 		name string
 		n    int64
-	}{{LimitPerPayment, l.PerPaymentSats}, {LimitPerDay, l.PerDaySats}, {LimitPerDomain, l.PerDomainSats}} {
+	}{{LimitPerPayment, l.PerPaymentSats}, {LimitPerDay, l.PerDaySats}, {LimitPerDomain, l.PerDomainSats}, {LimitUnapproved, l.UnapprovedPerHourSats}} {
 		if v.n < 0 || v.n > MaxBudgetSats {
 			return fmt.Errorf("storage: %w: %s must be 0 (no limit) to %d, got %d", ErrInvalid, v.name, int64(MaxBudgetSats), v.n)
 		}
@@ -98,6 +109,10 @@ type BudgetError struct {
 }
 
 func (e *BudgetError) Error() string {
+	if e.Limit == LimitUnapproved {
+		return fmt.Sprintf("approval required: %s sat (amount + fee limit) would go over the %d sat that may be spent without a person's approval "+
+			"in any hour (%s sat in the last hour)", fmtMsat(e.RequestedMsat), e.LimitSats, fmtMsat(e.SpentMsat))
+	}
 	if e.Limit == LimitPerPayment {
 		return fmt.Sprintf("budget exceeded: the payment of %s sat is above the per-payment limit of %d sat",
 			fmtMsat(e.RequestedMsat), e.LimitSats)
@@ -193,15 +208,72 @@ func (s *Store) BudgetUsage(ctx context.Context, t time.Time) (BudgetUsage, erro
 
 // CheckBudget reports, without reserving anything, whether a payment of
 // amountMsat with a fee limit of feeLimitMsat for domain would fit the
-// budget now: nil, or a *BudgetError.
-func (s *Store) CheckBudget(ctx context.Context, amountMsat, feeLimitMsat int64, domain string) error {
+// budget now: nil, or a *BudgetError. An unapproved payment (no person
+// approved it) is also held to the rolling unapproved-spend cap.
+func (s *Store) CheckBudget(ctx context.Context, amountMsat, feeLimitMsat int64, domain string, unapproved bool) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	day := dayOf(s.now())
+	now := s.now()
 	return s.db.View(func(txn *badger.Txn) error {
-		return checkBudgetTxn(txn, day, domain, amountMsat, feeLimitMsat)
+		if err := checkBudgetTxn(txn, dayOf(now), domain, amountMsat, feeLimitMsat); err != nil {
+			return err
+		}
+		if unapproved {
+			return checkUnapprovedTxn(txn, now, amountMsat, feeLimitMsat)
+		}
+		return nil
 	})
+}
+
+// minuteOf is t's Unix minute.
+func minuteOf(t time.Time) int64 { return t.Unix() / 60 }
+
+// checkUnapprovedTxn checks an unapproved payment against the rolling
+// hour's cap. Reading every minute's counter inside an update
+// transaction makes concurrent reservations conflict.
+func checkUnapprovedTxn(txn *badger.Txn, now time.Time, amountMsat, feeLimitMsat int64) error {
+	l, _, err := getBudgetLimits(txn)
+	if err != nil || l.UnapprovedPerHourSats <= 0 {
+		return err
+	}
+	used, err := unapprovedUsed(txn, now)
+	if err != nil {
+		return err
+	}
+	need := satAdd(amountMsat, feeLimitMsat)
+	if satAdd(used, need) > l.UnapprovedPerHourSats*1000 {
+		return &BudgetError{Limit: LimitUnapproved, LimitSats: l.UnapprovedPerHourSats, Day: dayStart(dayOf(now)), SpentMsat: used, RequestedMsat: need}
+	}
+	return nil
+}
+
+// unapprovedUsed sums the unapproved counters of the rolling window
+// ending at now.
+func unapprovedUsed(txn *badger.Txn, now time.Time) (int64, error) {
+	m := minuteOf(now)
+	var sum int64
+	for i := range int64(UnapprovedWindow / time.Minute) {
+		c, err := getBudgetCounter(txn, unapprovedKey(m-i))
+		if err != nil {
+			return 0, err
+		}
+		sum = satAdd(sum, satAdd(c.SpentMsat, c.ReservedMsat))
+	}
+	return sum, nil
+}
+
+// addUnapproved adds d to minute m's unapproved counter. Counters live
+// twice the window, then Badger drops them.
+func addUnapproved(txn *badger.Txn, m int64, d BudgetCounter) error {
+	k := unapprovedKey(m)
+	c, err := getBudgetCounter(txn, k)
+	if err != nil {
+		return err
+	}
+	c.SpentMsat = max(0, satAdd(c.SpentMsat, d.SpentMsat))
+	c.ReservedMsat = max(0, satAdd(c.ReservedMsat, d.ReservedMsat))
+	return txn.SetEntry(badger.NewEntry(k, encodeBudgetCounter(c)).WithTTL(2 * UnapprovedWindow))
 }
 
 // checkBudgetTxn reads the limits and the day's counters and checks a
@@ -327,13 +399,15 @@ func getBudgetLimits(txn *badger.Txn) (BudgetLimits, bool, error) {
 	return l, err == nil, err
 }
 
-// budgetLimitsFormat is the first byte of encoded limits.
-const budgetLimitsFormat = 1
+// budgetLimitsFormat is the first byte of encoded limits. Format 1 had
+// no unapproved cap (it decodes as none).
+const budgetLimitsFormat = 2
 
 // encodeBudgetLimits lays limits out as
 //
-//	format 1 ‖ varint per payment, per day, per domain (sats), updated (Unix ns)
+//	format 2 ‖ varint per payment, per day, per domain (sats), updated (Unix ns)
 //	‖ uvarint n ‖ n allowed patterns ‖ uvarint m ‖ m denied patterns
+//	‖ varint unapproved per hour (sats; format 2 only)
 //
 // with each pattern a uvarint length and its bytes.
 func encodeBudgetLimits(l BudgetLimits) []byte {
@@ -348,12 +422,13 @@ func encodeBudgetLimits(l BudgetLimits) []byte {
 			b = appendString(b, d)
 		}
 	}
-	return b
+	return binary.AppendVarint(b, l.UnapprovedPerHourSats)
 }
 
 func decodeBudgetLimits(k, v []byte) (BudgetLimits, error) {
 	r := reader{b: v}
-	if f := r.byte(); r.err == nil && f != budgetLimitsFormat {
+	f := r.byte()
+	if r.err == nil && f != 1 && f != budgetLimitsFormat {
 		return BudgetLimits{}, corrupt(k, "unknown budget limits format %d", f)
 	}
 	var l BudgetLimits
@@ -371,6 +446,9 @@ func decodeBudgetLimits(k, v []byte) (BudgetLimits, error) {
 		for i := uint64(0); i < n && r.err == nil; i++ {
 			*list = append(*list, r.string())
 		}
+	}
+	if f >= 2 {
+		l.UnapprovedPerHourSats = r.varint()
 	}
 	if err := r.done(); err != nil {
 		return BudgetLimits{}, corrupt(k, "budget limits: %v", err)

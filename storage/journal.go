@@ -47,14 +47,6 @@ const (
 	KindInvoice   PaymentKind = "invoice"   // a bare invoice
 )
 
-// Limits on journal fields.
-const (
-	MaxInvoiceLen  = 8 << 10
-	MaxURLLen      = 8 << 10
-	MaxMacaroonLen = 16 << 10
-	MaxReasonLen   = 1 << 10
-)
-
 // Payment is one journal entry: an outgoing payment, keyed by its hash.
 type Payment struct {
 	PaymentHash lntypes.Hash
@@ -81,6 +73,12 @@ type Payment struct {
 
 	// BudgetDay is the UTC day (midnight) the reservation counts against.
 	BudgetDay time.Time
+	// Approved: a person approved this payment, so the rolling
+	// unapproved-spend cap does not apply to it. UnapprovedMinute is the
+	// Unix minute whose unapproved counter holds its reservation (set by
+	// ReservePayment; 0 for an approved payment).
+	Approved         bool
+	UnapprovedMinute int64
 	// Attempts counts reservations: more than one after failures.
 	Attempts      uint32
 	CreatedAt     time.Time // first reservation
@@ -141,8 +139,19 @@ func (s *Store) ReservePayment(ctx context.Context, p *Payment) (existing *Payme
 		if err := checkBudgetTxn(txn, day, q.Domain, q.AmountMsat, q.FeeLimitMsat); err != nil {
 			return err
 		}
-		if err := addBudget(txn, day, q.Domain, BudgetCounter{ReservedMsat: satAdd(q.AmountMsat, q.FeeLimitMsat)}); err != nil {
+		reserve := BudgetCounter{ReservedMsat: satAdd(q.AmountMsat, q.FeeLimitMsat)}
+		if err := addBudget(txn, day, q.Domain, reserve); err != nil {
 			return err
+		}
+		q.UnapprovedMinute = 0
+		if !q.Approved {
+			if err := checkUnapprovedTxn(txn, now, q.AmountMsat, q.FeeLimitMsat); err != nil {
+				return err
+			}
+			q.UnapprovedMinute = minuteOf(now)
+			if err := addUnapproved(txn, q.UnapprovedMinute, reserve); err != nil {
+				return err
+			}
 		}
 		out = q
 		return txn.Set(paymentKey(q.PaymentHash), encodePayment(&q))
@@ -178,7 +187,9 @@ func (s *Store) MarkPaymentInFlight(ctx context.Context, h lntypes.Hash) error {
 // CompletePayment records a payment's final outcome in one durable
 // transaction: the entry becomes succeeded or failed, its reservation is
 // released and, if it succeeded, amount + fee are counted as spent and
-// tok (if not nil) is put in the token cache. Completing a final entry
+// tok (if not nil) is put in the token cache. A token the cache cannot
+// hold is dropped with a logged reason: it never keeps the outcome from
+// being recorded. Completing a final entry
 // changes nothing and returns it with changed false, so an outcome is
 // never counted twice.
 func (s *Store) CompletePayment(ctx context.Context, h lntypes.Hash, o PaymentOutcome, tok *Token) (p *Payment, changed bool, err error) {
@@ -195,9 +206,12 @@ func (s *Store) CompletePayment(ctx context.Context, h lntypes.Hash, o PaymentOu
 	if tok != nil && o.Succeeded {
 		tok.PaymentHash, tok.Preimage = h, o.Preimage
 		if err := validateToken(tok); err != nil {
-			return nil, false, err
+			// LND has paid: the outcome is recorded whatever the
+			// token holds. A token that cannot be cached is dropped.
+			s.log.Warn("storage: payment recorded without caching its token", "payment_hash", h, "err", err)
+		} else {
+			tokKey, tokVal = tokenKey(tok.Origin, tok.Scope), encodeToken(tok)
 		}
-		tokKey, tokVal = tokenKey(tok.Origin, tok.Scope), encodeToken(tok)
 	}
 	now := s.now()
 	err = s.update(ctx, true, func(txn *badger.Txn) error {
@@ -228,6 +242,11 @@ func (s *Store) CompletePayment(ctx context.Context, h lntypes.Hash, o PaymentOu
 		}
 		if err := addBudget(txn, day, p.Domain, d); err != nil {
 			return err
+		}
+		if p.UnapprovedMinute != 0 {
+			if err := addUnapproved(txn, p.UnapprovedMinute, d); err != nil {
+				return err
+			}
 		}
 		changed = true
 		return txn.Set(paymentKey(h), encodePayment(p))
@@ -388,8 +407,10 @@ func validatePayment(p *Payment) error {
 		return fmt.Errorf("storage: %w: unknown payment kind %q", ErrInvalid, p.Kind)
 	case p.Invoice == "" || len(p.Invoice) > MaxInvoiceLen:
 		return fmt.Errorf("storage: %w: invoice must be 1 to %d bytes", ErrInvalid, MaxInvoiceLen)
-	case len(p.URL) > MaxURLLen || len(p.Origin) > MaxURLLen || len(p.Scope) > MaxURLLen || len(p.Domain) > 255:
-		return fmt.Errorf("storage: %w: URL, origin, scope or domain too long", ErrInvalid)
+	case len(p.URL) > MaxURLLen:
+		return fmt.Errorf("storage: %w: payment URL longer than %d bytes", ErrInvalid, MaxURLLen)
+	case len(p.Origin) > MaxOriginLen || len(p.Scope) > MaxScopeLen || len(p.Domain) > MaxDomainLen:
+		return fmt.Errorf("storage: %w: payment origin, scope or domain longer than %d, %d or %d bytes", ErrInvalid, MaxOriginLen, MaxScopeLen, MaxDomainLen)
 	case len(p.Macaroon) > MaxMacaroonLen:
 		return fmt.Errorf("storage: %w: macaroon longer than %d bytes", ErrInvalid, MaxMacaroonLen)
 	}
@@ -413,8 +434,10 @@ func getPayment(txn *badger.Txn, h lntypes.Hash) (*Payment, error) {
 	return p, err
 }
 
-// paymentFormat is the first byte of an encoded journal entry.
-const paymentFormat = 1
+// paymentFormat is the first byte of an encoded journal entry. Format 1
+// entries lack the approval fields (they decode as unapproved, counted
+// nowhere).
+const paymentFormat = 2
 
 // Stored payment state and kind codes.
 var (
@@ -446,6 +469,7 @@ func fromCode[T comparable](table []T, c byte) (T, bool) {
 //	‖ uvarint attempts ‖ varint created, updated, settled (Unix ns)
 //	‖ strings (uvarint length ‖ bytes): invoice, domain, URL, macaroon,
 //	  origin, scope, failure reason
+//	‖ approved (0 or 1) ‖ varint unapproved minute (format 2 only)
 func encodePayment(p *Payment) []byte {
 	b := make([]byte, 0, 1+64+2+8*10+len(p.Invoice)+len(p.Domain)+len(p.URL)+len(p.Macaroon)+
 		len(p.Origin)+len(p.Scope)+len(p.FailureReason)+7*2)
@@ -464,14 +488,19 @@ func encodePayment(p *Payment) []byte {
 	for _, s := range [...]string{p.Invoice, p.Domain, p.URL, p.Macaroon, p.Origin, p.Scope, p.FailureReason} {
 		b = appendString(b, s)
 	}
-	return b
+	approved := byte(0)
+	if p.Approved {
+		approved = 1
+	}
+	return binary.AppendVarint(append(b, approved), p.UnapprovedMinute)
 }
 
 // decodePayment decodes what encodePayment wrote; k names the entry in
 // errors and must end with the payment hash inside.
 func decodePayment(k, v []byte) (*Payment, error) {
 	r := reader{b: v}
-	if f := r.byte(); r.err == nil && f != paymentFormat {
+	f := r.byte()
+	if r.err == nil && f != 1 && f != paymentFormat {
 		return nil, corrupt(k, "unknown payment format %d", f)
 	}
 	p := new(Payment)
@@ -489,6 +518,11 @@ func decodePayment(k, v []byte) (*Payment, error) {
 	for _, s := range [...]*string{&p.Invoice, &p.Domain, &p.URL, &p.Macaroon, &p.Origin, &p.Scope, &p.FailureReason} {
 		*s = r.string()
 	}
+	approved := byte(0)
+	if f >= 2 {
+		approved = r.byte()
+		p.UnapprovedMinute = r.varint()
+	}
 	if err := r.done(); err != nil {
 		return nil, corrupt(k, "payment: %v", err)
 	}
@@ -501,10 +535,10 @@ func decodePayment(k, v []byte) (*Payment, error) {
 	}
 	// A day beyond what time.Unix can represent is damage, as are
 	// amounts no payment can have.
-	if day < -1<<40 || day > 1<<40 || attempts > 1<<32-1 || p.AmountMsat < 0 || p.FeeLimitMsat < 0 || p.FeeMsat < 0 {
+	if day < -1<<40 || day > 1<<40 || attempts > 1<<32-1 || p.AmountMsat < 0 || p.FeeLimitMsat < 0 || p.FeeMsat < 0 || approved > 1 || p.UnapprovedMinute < 0 {
 		return nil, corrupt(k, "payment holds out-of-range numbers")
 	}
-	p.BudgetDay, p.Attempts = dayStart(day), uint32(attempts)
+	p.BudgetDay, p.Attempts, p.Approved = dayStart(day), uint32(attempts), approved == 1
 	if len(k) < lntypes.HashSize || !bytes.Equal(k[len(k)-lntypes.HashSize:], p.PaymentHash[:]) {
 		return nil, corrupt(k, "payment record holds payment hash %s", p.PaymentHash)
 	}

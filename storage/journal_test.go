@@ -229,7 +229,7 @@ func TestReserveRefusedOverBudget(t *testing.T) {
 	if err := reserve(60, ""); !errors.As(err, &be) || be.Limit != LimitPerDay {
 		t.Fatalf("day full: %v", err)
 	}
-	if err := s.CheckBudget(ctx, 61_000, 0, "c"); !errors.As(err, &be) || be.Limit != LimitPerDay {
+	if err := s.CheckBudget(ctx, 61_000, 0, "c", false); !errors.As(err, &be) || be.Limit != LimitPerDay {
 		t.Fatalf("check: %v", err)
 	}
 	// Refusals reserved nothing.
@@ -534,4 +534,81 @@ func BenchmarkPaymentJournal(b *testing.B) {
 			b.Fatal(err)
 		}
 	}
+}
+
+// TestUnapprovedCap: payments no person approved share a rolling hour's
+// cap; approved ones do not count; a failed payment gives its share back
+// and a succeeded one keeps what it spent; an hour later the cap is free.
+func TestUnapprovedCap(t *testing.T) {
+	now := time.Date(2026, 11, 27, 10, 0, 0, 0, time.UTC)
+	var mu sync.Mutex
+	s := openStore(t, Options{Now: func() time.Time { mu.Lock(); defer mu.Unlock(); return now }})
+	ctx := t.Context()
+	if err := s.PutBudgetLimits(ctx, BudgetLimits{UnapprovedPerHourSats: 150}); err != nil {
+		t.Fatal(err)
+	}
+	reserve := func(amt int64, approved bool) (lntypes.Hash, error) {
+		_, h := newPreimage(t)
+		p := testPayment(h, amt, "a")
+		p.Approved = approved
+		_, err := s.ReservePayment(ctx, p)
+		return h, err
+	}
+	var be *BudgetError
+	h1, err := reserve(60, false) // 70 with the fee limit
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := reserve(60, false); err != nil { // 140
+		t.Fatal(err)
+	}
+	if _, err := reserve(10, false); !errors.As(err, &be) || be.Limit != LimitUnapproved || be.SpentMsat != 140_000 {
+		t.Fatalf("over the cap: %v", err)
+	}
+	if err := s.CheckBudget(ctx, 11_000, 0, "a", true); !errors.As(err, &be) || be.Limit != LimitUnapproved {
+		t.Fatalf("check over the cap: %v", err)
+	}
+	if _, err := reserve(60, true); err != nil {
+		t.Fatalf("an approved payment: %v", err)
+	}
+	if _, _, err := s.CompletePayment(ctx, h1, PaymentOutcome{FailureReason: "no_route"}, nil); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := reserve(60, false); err != nil { // 70 given back
+		t.Fatalf("after a failure: %v", err)
+	}
+	mu.Lock()
+	now = now.Add(59 * time.Minute)
+	mu.Unlock()
+	if _, err := reserve(1, false); !errors.As(err, &be) || be.Limit != LimitUnapproved {
+		t.Fatalf("59 minutes on: %v", err)
+	}
+	mu.Lock()
+	now = now.Add(2 * time.Minute)
+	mu.Unlock()
+	if _, err := reserve(60, false); err != nil {
+		t.Fatalf("an hour on: %v", err)
+	}
+}
+
+// TestCompleteRecordsDespiteBadToken: a succeeded payment is recorded,
+// and its reservation settled, even when its token cannot be cached
+// (before, CompletePayment failed and the payment stayed in flight for
+// ever, holding its budget).
+func TestCompleteRecordsDespiteBadToken(t *testing.T) {
+	s := openStore(t, Options{})
+	ctx := t.Context()
+	pre, h := newPreimage(t)
+	if _, err := s.ReservePayment(ctx, testPayment(h, 10, "a")); err != nil {
+		t.Fatal(err)
+	}
+	bad := &Token{Origin: "https://a", Scope: "/x\x00y", Macaroon: "AgEEbDQwMg"}
+	p, changed, err := s.CompletePayment(ctx, h, PaymentOutcome{Succeeded: true, Preimage: pre, FeeMsat: 1000}, bad)
+	if err != nil || !changed || p.State != PaymentSucceeded {
+		t.Fatalf("complete: %+v %v %v", p, changed, err)
+	}
+	if toks, err := s.ListTokens(ctx); err != nil || len(toks) != 0 {
+		t.Fatalf("tokens %v %v, want none", toks, err)
+	}
+	wantCounter(t, "day", usage(t, s, time.Now()).Total, 11_000, 0)
 }

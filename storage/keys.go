@@ -93,6 +93,9 @@ const (
 	keyBudgetLimits    = "v1/budget/limits"
 	prefixBudgetDay    = "v1/budget/day/"
 	prefixBudgetDomain = "v1/budget/domain/"
+	// prefixUnapproved counts, per minute, what payments without a
+	// person's approval reserved (the rolling unapproved-spend cap).
+	prefixUnapproved = "v1/budget/unapproved/"
 
 	// shards is how many keys counters and the settle cursor are split
 	// over. A power of two.
@@ -171,6 +174,11 @@ func budgetDomainKey(day int64, domain string) []byte {
 	return append(appendDay([]byte(prefixBudgetDomain), day), domain...)
 }
 
+// unapprovedKey is the counter of Unix minute m.
+func unapprovedKey(m int64) []byte {
+	return binary.BigEndian.AppendUint64([]byte(prefixUnapproved), uint64(m))
+}
+
 // shardOf picks the counter shard for a payment hash.
 func shardOf(h lntypes.Hash) byte { return h[0] & (shards - 1) }
 
@@ -197,7 +205,7 @@ func fmtKey(k []byte) string {
 	prefixes := [...]string{
 		keySchema, prefixRootKey, prefixRevocation, prefixByCreated, prefixChallenge,
 		prefixIdempotency, prefixSettleCursor, keyReconciled, prefixAggTotal, prefixAggDay,
-		prefixPaymentIdx, prefixPayment, prefixToken, keyBudgetLimits, prefixBudgetDay, prefixBudgetDomain,
+		prefixPaymentIdx, prefixPayment, prefixToken, keyBudgetLimits, prefixBudgetDay, prefixBudgetDomain, prefixUnapproved,
 	}
 	for _, p := range prefixes {
 		if rest, ok := strings.CutPrefix(s, p); ok {

@@ -38,12 +38,6 @@ type Token struct {
 // Expired reports whether the token's expiry has passed at now.
 func (t *Token) Expired(now time.Time) bool { return !t.ExpiresAt.IsZero() && !now.Before(t.ExpiresAt) }
 
-// Limits on token cache keys.
-const (
-	MaxOriginLen = 1024
-	MaxScopeLen  = 2048
-)
-
 // PutToken durably stores t under (t.Origin, t.Scope), replacing what was
 // there. A zero CreatedAt is set to now.
 func (s *Store) PutToken(ctx context.Context, t *Token) error {
@@ -148,6 +142,8 @@ func validateToken(t *Token) error {
 		return fmt.Errorf("storage: %w: token macaroon must be 1 to %d bytes", ErrInvalid, MaxMacaroonLen)
 	case lntypes.Hash(sha256.Sum256(t.Preimage[:])) != t.PaymentHash:
 		return fmt.Errorf("storage: %w: token preimage does not hash to its payment hash", ErrInvalid)
+	case len(t.Service) > MaxServiceLen:
+		return fmt.Errorf("storage: %w: token service longer than %d bytes", ErrInvalid, MaxServiceLen)
 	case t.AmountSats < 0:
 		return fmt.Errorf("storage: %w: negative token amount", ErrInvalid)
 	case !representable(t.CreatedAt) || !representable(t.ExpiresAt):

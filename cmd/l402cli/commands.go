@@ -343,7 +343,7 @@ func payCommand() *cli.Command {
 		Flags: []cli.Flag{
 			&cli.StringFlag{Name: "macaroon", Usage: "the challenge's `MACAROON` (base64): pay INVOICE as an L402 challenge"},
 			&cli.StringFlag{Name: "challenge", Usage: "a whole WWW-Authenticate `VALUE`: L402 macaroon=\"…\", invoice=\"…\""},
-			&cli.StringFlag{Name: "url", Usage: "the `URL` the challenge came from: its domain's budget applies and the token is cached for it"},
+			&cli.StringFlag{Name: "url", Usage: "the `URL` the challenge or invoice is for: its domain's budget and the allow/deny lists apply (without it the domain is unknown, refused under an allow list), and a token is cached for it"},
 			&cli.Int64Flag{Name: "max-cost", Usage: "refuse to pay more than `SATS` (0: only the budget limits)"},
 		},
 		Action: func(c *cli.Context) error {
@@ -379,7 +379,7 @@ func payCommand() *cli.Command {
 				return fail(exitUsage, "want an INVOICE, or --challenge")
 			}
 			var p payInfo
-			_, raw, err := cl.call("POST", "/api/consumer/pay/invoice", map[string]any{"invoice": inv, "maxSats": c.Int64("max-cost")}, &p, false)
+			_, raw, err := cl.call("POST", "/api/consumer/pay/invoice", map[string]any{"invoice": inv, "maxSats": c.Int64("max-cost"), "url": c.String("url")}, &p, false)
 			if err != nil {
 				return err
 			}
@@ -571,12 +571,13 @@ func budgetCommand() *cli.Command {
 					&cli.Int64Flag{Name: "per-payment-sats", Usage: "largest amount of one payment, fees excluded"},
 					&cli.Int64Flag{Name: "per-day-sats", Usage: "most spent per UTC day, fees included"},
 					&cli.Int64Flag{Name: "per-domain-sats", Usage: "most spent on one domain per UTC day, fees included"},
+					&cli.Int64Flag{Name: "unapproved-per-hour-sats", Usage: "most spent without a person's approval in any rolling hour, fee limits included (0: no cap)"},
 					&cli.StringSliceFlag{Name: "allow-domain", Usage: "only pay these domains (example.com, *.example.com; repeatable)"},
 					&cli.StringSliceFlag{Name: "deny-domain", Usage: "never pay these domains (repeatable)"},
 				},
 				Action: func(c *cli.Context) error {
 					body := map[string]any{}
-					for _, n := range []struct{ flag, field string }{{"per-payment-sats", "perPaymentSats"}, {"per-day-sats", "perDaySats"}, {"per-domain-sats", "perDomainSats"}} {
+					for _, n := range []struct{ flag, field string }{{"per-payment-sats", "perPaymentSats"}, {"per-day-sats", "perDaySats"}, {"per-domain-sats", "perDomainSats"}, {"unapproved-per-hour-sats", "unapprovedPerHourSats"}} {
 						if c.IsSet(n.flag) {
 							body[n.field] = c.Int64(n.flag)
 						}
@@ -618,6 +619,7 @@ func showBudget(c *cli.Context, method string, body any, admin bool) error {
 			PerPaymentSats int64    `json:"perPaymentSats"`
 			PerDaySats     int64    `json:"perDaySats"`
 			PerDomainSats  int64    `json:"perDomainSats"`
+			Unapproved     int64    `json:"unapprovedPerHourSats"`
 			AllowDomains   []string `json:"allowDomains"`
 			DenyDomains    []string `json:"denyDomains"`
 		} `json:"limits"`
@@ -654,7 +656,7 @@ func showBudget(c *cli.Context, method string, body any, admin bool) error {
 		return strconv.FormatInt(*p, 10)
 	}
 	cl.fields("per payment", limit(b.Limits.PerPaymentSats), "per day", limit(b.Limits.PerDaySats),
-		"per domain per day", limit(b.Limits.PerDomainSats), "allowed domains", list(b.Limits.AllowDomains),
+		"per domain per day", limit(b.Limits.PerDomainSats), "unapproved per hour", limit(b.Limits.Unapproved), "allowed domains", list(b.Limits.AllowDomains),
 		"denied domains", list(b.Limits.DenyDomains), "window", fmt.Sprintf("%s %s (resets %s)", b.Window, b.Day, fmtTime(b.ResetsAt)))
 	fmt.Fprintln(cl.stdout)
 	rows := [][]string{{"(all)", fmtMsat(b.Today.SpentMsat), fmtMsat(b.Today.ReservedMsat), rem(b.Today.RemainingSats)}}

@@ -24,6 +24,10 @@ func consumerFlags() []cli.Flag {
 			Usage: "how long LND may try to pay one invoice; a payment still in flight after it is resumed in the background"}),
 		altsrc.NewDurationFlag(&cli.DurationFlag{Name: "consumer.request-timeout", EnvVars: []string{"L402D_CONSUMER_REQUEST_TIMEOUT"}, Value: consumer.DefaultRequestTimeout,
 			Usage: "how long to wait for a target's response headers"}),
+		altsrc.NewDurationFlag(&cli.DurationFlag{Name: "consumer.body-timeout", EnvVars: []string{"L402D_CONSUMER_BODY_TIMEOUT"}, Value: consumer.DefaultBodyTimeout,
+			Usage: "how long reading one target's response body may take in all; past it the body is cut off (a payment made stays recorded, its token cached)"}),
+		altsrc.NewDurationFlag(&cli.DurationFlag{Name: "consumer.body-idle-timeout", EnvVars: []string{"L402D_CONSUMER_BODY_IDLE_TIMEOUT"}, Value: consumer.DefaultBodyIdleTimeout,
+			Usage: "longest wait for the next bytes of a target's response body; past it the body is cut off"}),
 		altsrc.NewInt64Flag(&cli.Int64Flag{Name: "consumer.max-response-bytes", EnvVars: []string{"L402D_CONSUMER_MAX_RESPONSE_BYTES"}, Value: consumer.DefaultMaxResponseBytes,
 			Usage: "largest body returned inside a JSON access answer (streamed answers are not capped)"}),
 		altsrc.NewBoolFlag(&cli.BoolFlag{Name: "consumer.allow-private", EnvVars: []string{"L402D_CONSUMER_ALLOW_PRIVATE"},
@@ -33,7 +37,10 @@ func consumerFlags() []cli.Flag {
 		altsrc.NewInt64Flag(&cli.Int64Flag{Name: "consumer.budget.per-day-sats", EnvVars: []string{"L402D_CONSUMER_BUDGET_PER_DAY_SATS"},
 			DefaultText: fmt.Sprint(budgetDefault, storage.DefaultPerDaySats), Usage: "most spent per UTC calendar day, fees included; 0: no limit"}),
 		altsrc.NewInt64Flag(&cli.Int64Flag{Name: "consumer.budget.per-domain-sats", EnvVars: []string{"L402D_CONSUMER_BUDGET_PER_DOMAIN_SATS"},
-			DefaultText: budgetDefault + "0", Usage: "most spent on one domain per UTC calendar day, fees included; 0: no limit"}),
+			DefaultText: budgetDefault + "0", Usage: "most spent on one registrable domain (example.com with all its subdomains) per UTC calendar day, fees included; 0: no limit"}),
+		altsrc.NewInt64Flag(&cli.Int64Flag{Name: "consumer.budget.unapproved-per-hour-sats", EnvVars: []string{"L402D_CONSUMER_BUDGET_UNAPPROVED_PER_HOUR_SATS"},
+			DefaultText: fmt.Sprint(budgetDefault, storage.DefaultUnapprovedPerHourSats),
+			Usage:       "most spent without a person's approval in any rolling hour, fee limits included; beyond it a payment needs approval (MCP asks the person; REST refuses with approval_required); 0: no cap"}),
 		altsrc.NewStringSliceFlag(&cli.StringSliceFlag{Name: "consumer.budget.allow-domain", EnvVars: []string{"L402D_CONSUMER_BUDGET_ALLOW_DOMAIN"},
 			DefaultText: "the stored list", Usage: "only pay these domains (example.com, *.example.com; repeatable; \"none\" clears the list)"}),
 		altsrc.NewStringSliceFlag(&cli.StringSliceFlag{Name: "consumer.budget.deny-domain", EnvVars: []string{"L402D_CONSUMER_BUDGET_DENY_DOMAIN"},
@@ -49,6 +56,7 @@ func applyConsumerFlags(c *cli.Context, cfg *plugin.Config) error {
 	cc := plugin.ConsumerConfig{
 		MaxFeeSats: c.Int64("consumer.max-fee-sats"), MaxFeePercent: c.Float64("consumer.max-fee-percent"),
 		PaymentTimeout: c.Duration("consumer.payment-timeout"), RequestTimeout: c.Duration("consumer.request-timeout"),
+		BodyTimeout: c.Duration("consumer.body-timeout"), BodyIdleTimeout: c.Duration("consumer.body-idle-timeout"),
 		MaxResponseBytes: c.Int64("consumer.max-response-bytes"), AllowPrivate: c.Bool("consumer.allow-private"),
 	}
 	switch {
@@ -56,6 +64,10 @@ func applyConsumerFlags(c *cli.Context, cfg *plugin.Config) error {
 		return fmt.Errorf("--consumer.max-fee-sats %d: want 0 or more", cc.MaxFeeSats)
 	case cc.MaxFeePercent < 0 || cc.MaxFeePercent > 100:
 		return fmt.Errorf("--consumer.max-fee-percent %v: want 0 to 100", cc.MaxFeePercent)
+	case cc.BodyTimeout < 0:
+		return fmt.Errorf("--consumer.body-timeout %s: want a positive duration such as 5m", cc.BodyTimeout)
+	case cc.BodyIdleTimeout < 0:
+		return fmt.Errorf("--consumer.body-idle-timeout %s: want a positive duration such as 30s", cc.BodyIdleTimeout)
 	case cc.MaxResponseBytes < 0:
 		return fmt.Errorf("--consumer.max-response-bytes %d: want 0 or more", cc.MaxResponseBytes)
 	}
@@ -66,6 +78,7 @@ func applyConsumerFlags(c *cli.Context, cfg *plugin.Config) error {
 		{"consumer.budget.per-payment-sats", &cc.Budget.PerPaymentSats},
 		{"consumer.budget.per-day-sats", &cc.Budget.PerDaySats},
 		{"consumer.budget.per-domain-sats", &cc.Budget.PerDomainSats},
+		{"consumer.budget.unapproved-per-hour-sats", &cc.Budget.UnapprovedPerHourSats},
 	} {
 		if c.IsSet(f.name) {
 			n := c.Int64(f.name)

@@ -306,7 +306,12 @@ func (h *consumerAPI) payInvoice(w http.ResponseWriter, r *http.Request) {
 		WriteError(w, http.StatusBadRequest, *e)
 		return
 	}
-	p, err := h.c.PayInvoice(r.Context(), inv, maxSats)
+	u, e := f.str("url")
+	if e != nil {
+		WriteError(w, http.StatusBadRequest, *e)
+		return
+	}
+	p, err := h.c.PayInvoice(r.Context(), consumer.PayInvoiceRequest{Invoice: inv, MaxSats: maxSats, URL: u})
 	if err != nil {
 		h.writeErr(w, r, err)
 		return
@@ -428,12 +433,15 @@ func NewBalanceResponse(b invoices.Balance) BalanceResponse {
 // BudgetResponse is the budget as GET and PUT /api/consumer/budget show it.
 type BudgetResponse struct {
 	Limits struct {
-		PerPaymentSats int64     `json:"perPaymentSats"`
-		PerDaySats     int64     `json:"perDaySats"`
-		PerDomainSats  int64     `json:"perDomainSats"`
-		AllowDomains   []string  `json:"allowDomains"`
-		DenyDomains    []string  `json:"denyDomains"`
-		UpdatedAt      time.Time `json:"updatedAt,omitzero"`
+		PerPaymentSats int64 `json:"perPaymentSats"`
+		PerDaySats     int64 `json:"perDaySats"`
+		PerDomainSats  int64 `json:"perDomainSats"`
+		// UnapprovedPerHourSats caps, over any rolling hour, payments no
+		// person approved; 0: no cap.
+		UnapprovedPerHourSats int64     `json:"unapprovedPerHourSats"`
+		AllowDomains          []string  `json:"allowDomains"`
+		DenyDomains           []string  `json:"denyDomains"`
+		UpdatedAt             time.Time `json:"updatedAt,omitzero"`
 	} `json:"limits"`
 	// Window names the budget period: a UTC calendar day.
 	Window   string         `json:"window"`
@@ -459,6 +467,7 @@ func NewBudgetResponse(b consumer.Budget) BudgetResponse {
 	var out BudgetResponse
 	l := b.Limits
 	out.Limits.PerPaymentSats, out.Limits.PerDaySats, out.Limits.PerDomainSats = l.PerPaymentSats, l.PerDaySats, l.PerDomainSats
+	out.Limits.UnapprovedPerHourSats = l.UnapprovedPerHourSats
 	out.Limits.AllowDomains, out.Limits.DenyDomains, out.Limits.UpdatedAt = l.AllowDomains, l.DenyDomains, l.UpdatedAt.UTC()
 	if out.Limits.AllowDomains == nil {
 		out.Limits.AllowDomains = []string{}
@@ -509,7 +518,7 @@ func (h *consumerAPI) setBudget(w http.ResponseWriter, r *http.Request) {
 	for _, p := range []struct {
 		dst  **int64
 		name string
-	}{{&u.PerPaymentSats, "perPaymentSats"}, {&u.PerDaySats, "perDaySats"}, {&u.PerDomainSats, "perDomainSats"}} {
+	}{{&u.PerPaymentSats, "perPaymentSats"}, {&u.PerDaySats, "perDaySats"}, {&u.PerDomainSats, "perDomainSats"}, {&u.UnapprovedPerHourSats, "unapprovedPerHourSats"}} {
 		n, present, e := f.int64(p.name)
 		if e != nil {
 			WriteError(w, http.StatusBadRequest, *e)

@@ -21,6 +21,10 @@ import (
 	"github.com/l402d/l402d/storage"
 )
 
+// ErrBodyTimeout: a target's response body took longer than the body
+// deadline, or stopped coming for longer than the idle timeout.
+var ErrBodyTimeout = errors.New("response body timed out")
+
 // ErrUpstream: the target could not be reached or did not answer.
 // Errors are *UpstreamError.
 var ErrUpstream = errors.New("target unreachable")
@@ -63,8 +67,16 @@ type AccessRequest struct {
 	Body   []byte
 	// MaxSats refuses a price above it; 0 leaves only the budget.
 	MaxSats int64
+	// MaxMsat, if set, refuses a price above it too: the exact price a
+	// person approved.
+	MaxMsat int64
+	// Approved: a person approved paying for this request (the rolling
+	// unapproved-spend cap does not apply).
+	Approved bool
 	// Approve, if set, is asked before anything is paid, once policy and
-	// the budget allow the payment. An error refuses the payment: Access
+	// the budget allow the payment, or when the payment is over the
+	// rolling unapproved-spend cap (Proposal.ApprovalRequired: it must
+	// then refuse unless a person approves). An error refuses the payment: Access
 	// returns it wrapped in a *ChallengeError. It is not asked when a
 	// cached token or an earlier payment of the same challenge serves the
 	// request. Surfaces that let a person approve large payments (MCP)
@@ -81,6 +93,10 @@ type Proposal struct {
 	AmountMsat  int64
 	// FeeLimitMsat is the most the payment may cost in routing fees.
 	FeeLimitMsat int64
+	// ApprovalRequired: the spend policy requires a person's approval
+	// (the rolling unapproved-spend cap); Reason says why.
+	ApprovalRequired bool
+	Reason           string
 }
 
 // Response is the target's final answer. The caller must close Body.
@@ -134,7 +150,7 @@ type prepared struct {
 	method  string
 	header  http.Header
 	body    []byte
-	maxSats int64
+	maxMsat int64
 }
 
 // hopHeaders are not forwarded to a target.
@@ -156,6 +172,9 @@ func prepare(req AccessRequest) (*prepared, error) {
 	if req.MaxSats < 0 {
 		return nil, &FieldError{"maxSats", "is negative", "send 0 (no cap beyond the budget) or a price cap in sats"}
 	}
+	if req.MaxMsat < 0 {
+		return nil, &FieldError{"maxMsat", "is negative", "send 0 (no cap beyond the budget) or a price cap in msat"}
+	}
 	h := req.Header.Clone()
 	if h == nil {
 		h = http.Header{}
@@ -163,7 +182,7 @@ func prepare(req AccessRequest) (*prepared, error) {
 	for _, k := range hopHeaders {
 		h.Del(k)
 	}
-	return &prepared{u: u, origin: Origin(u), method: method, header: h, body: req.Body, maxSats: req.MaxSats}, nil
+	return &prepared{u: u, origin: Origin(u), method: method, header: h, body: req.Body, maxMsat: capMsat(req.MaxSats, req.MaxMsat)}, nil
 }
 
 // do sends the request, with tok's credential if tok is not nil.
@@ -172,8 +191,12 @@ func (c *Consumer) do(ctx context.Context, pr *prepared, tok *storage.Token) (*h
 	if pr.body != nil {
 		body = bytes.NewReader(pr.body)
 	}
-	r, err := http.NewRequestWithContext(ctx, pr.method, pr.u.String(), body)
+	// The request's own context lets the body's deadlines cut the
+	// connection; it ends when the body is closed.
+	rctx, cancel := context.WithCancelCause(ctx)
+	r, err := http.NewRequestWithContext(rctx, pr.method, pr.u.String(), body)
 	if err != nil {
+		cancel(nil)
 		return nil, &FieldError{"url", "cannot be requested: " + err.Error(), "send an absolute http(s) URL"}
 	}
 	r.Header = pr.header.Clone()
@@ -185,13 +208,61 @@ func (c *Consumer) do(ctx context.Context, pr *prepared, tok *storage.Token) (*h
 	}
 	resp, err := c.client.Do(r)
 	if err != nil {
+		cancel(nil)
 		var pe *PolicyError
 		if errors.As(err, &pe) {
 			return nil, pe
 		}
 		return nil, &UpstreamError{Method: pr.method, URL: pr.u.String(), Err: err}
 	}
+	resp.Body = newDeadlineBody(rctx, cancel, resp.Body, c.cfg.BodyTimeout, c.cfg.BodyIdleTimeout)
 	return resp, nil
+}
+
+// deadlineBody is a response body with a total deadline and an idle
+// timeout: past either, the request's context is cancelled (which closes
+// the connection) and reads fail with ErrBodyTimeout. A target that
+// trickles its body, or stops sending it, cannot hold an access, a
+// goroutine and a connection for ever.
+type deadlineBody struct {
+	rc     io.ReadCloser
+	ctx    context.Context
+	cancel context.CancelCauseFunc
+	idle   time.Duration
+	idleT  *time.Timer
+	totalT *time.Timer
+}
+
+func newDeadlineBody(ctx context.Context, cancel context.CancelCauseFunc, rc io.ReadCloser, total, idle time.Duration) *deadlineBody {
+	b := &deadlineBody{rc: rc, ctx: ctx, cancel: cancel, idle: idle}
+	b.totalT = time.AfterFunc(total, func() {
+		cancel(fmt.Errorf("%w: the body took longer than %s (--consumer.body-timeout)", ErrBodyTimeout, total))
+	})
+	b.idleT = time.AfterFunc(idle, func() {
+		cancel(fmt.Errorf("%w: no bytes of the body for %s (--consumer.body-idle-timeout)", ErrBodyTimeout, idle))
+	})
+	return b
+}
+
+func (b *deadlineBody) Read(p []byte) (int, error) {
+	n, err := b.rc.Read(p)
+	if n > 0 {
+		b.idleT.Reset(b.idle)
+	}
+	if err != nil && err != io.EOF {
+		if cause := context.Cause(b.ctx); errors.Is(cause, ErrBodyTimeout) {
+			err = cause
+		}
+	}
+	return n, err
+}
+
+func (b *deadlineBody) Close() error {
+	b.idleT.Stop()
+	b.totalT.Stop()
+	err := b.rc.Close()
+	b.cancel(nil)
+	return err
 }
 
 // Access fetches a URL. A cached token that covers it is sent along; on a
@@ -279,18 +350,19 @@ func (c *Consumer) Access(ctx context.Context, req AccessRequest) (*Response, er
 		}
 	}
 
-	o, err := c.evaluate(ctx, ch, advertised, pr.maxSats, pr.u)
-	if err != nil {
+	o, err := c.evaluate(ctx, ch, advertised, pr.maxMsat, pr.u, req.Approved)
+	ask := errors.Is(err, ErrApprovalRequired) && req.Approve != nil && o != nil
+	if err != nil && !ask {
 		c.count("refused", nil)
 		return nil, c.challengeError(ctx, ch, err)
 	}
 	if req.Approve != nil && !o.paid {
-		err := c.store.CheckBudget(ctx, o.decoded.AmountMsat, o.feeLimitMsat, o.domain)
-		if err == nil {
-			err = req.Approve(ctx, Proposal{URL: o.url, Description: o.decoded.Description, PaymentHash: o.decoded.PaymentHash,
-				AmountMsat: o.decoded.AmountMsat, FeeLimitMsat: o.feeLimitMsat})
+		p := Proposal{URL: o.url, Description: o.decoded.Description, PaymentHash: o.decoded.PaymentHash,
+			AmountMsat: o.decoded.AmountMsat, FeeLimitMsat: o.feeLimitMsat, ApprovalRequired: ask}
+		if ask {
+			p.Reason = err.Error()
 		}
-		if err != nil {
+		if err := req.Approve(ctx, p); err != nil {
 			c.count("refused", nil)
 			return nil, &ChallengeError{PriceSats: o.decoded.AmountMsat / 1000, PaymentHash: o.decoded.PaymentHash.String(), Err: err}
 		}
@@ -467,8 +539,12 @@ type Quote struct {
 	Status          int  `json:"status"`
 	PaymentRequired bool `json:"paymentRequired"`
 
+	// PriceSats is the price in whole sats (rounded down); PriceMsat is
+	// exact. FeeLimitSats is rounded up, FeeLimitMsat exact.
 	PriceSats        int64     `json:"priceSats,omitempty"`
+	PriceMsat        int64     `json:"priceMsat,omitempty"`
 	FeeLimitSats     int64     `json:"feeLimitSats,omitempty"`
+	FeeLimitMsat     int64     `json:"feeLimitMsat,omitempty"`
 	Invoice          string    `json:"invoice,omitempty"`
 	PaymentHash      string    `json:"paymentHash,omitempty"`
 	Description      string    `json:"description,omitempty"`
@@ -534,7 +610,7 @@ func (c *Consumer) Quote(ctx context.Context, req AccessRequest) (*Quote, error)
 		q.Refusal = &Refusal{Code: "no_l402_challenge", Problem: "the target answered 402 without an L402 challenge", Fix: "this service wants another payment scheme"}
 		return q, nil
 	}
-	return c.judge(ctx, q, ch, advertised, pr.maxSats, pr.u)
+	return c.judge(ctx, q, ch, advertised, pr.maxMsat, pr.u)
 }
 
 // judge fills q with what paying ch would mean: its price and fee limit,
@@ -542,18 +618,16 @@ func (c *Consumer) Quote(ctx context.Context, req AccessRequest) (*Quote, error)
 // without paying or reserving anything. target may be nil. Errors other
 // than refusals (an invoice that does not decode, a store failure) are
 // returned as they are.
-func (c *Consumer) judge(ctx context.Context, q *Quote, ch l402.Challenge, advertised, maxSats int64, target *url.URL) (*Quote, error) {
+func (c *Consumer) judge(ctx context.Context, q *Quote, ch l402.Challenge, advertised, maxMsat int64, target *url.URL) (*Quote, error) {
 	q.Macaroon, q.Invoice = ch.Macaroon, ch.Invoice
 	if d, err := c.ln.DecodeInvoice(ctx, ch.Invoice); err == nil {
-		q.PriceSats, q.PaymentHash, q.Description, q.InvoiceExpiresAt = d.AmountMsat/1000, d.PaymentHash.String(), d.Description, d.ExpiresAt.UTC()
-		q.FeeLimitSats = (c.feeLimitMsat(d.AmountMsat) + 999) / 1000
+		q.PriceSats, q.PriceMsat, q.PaymentHash, q.Description, q.InvoiceExpiresAt = d.AmountMsat/1000, d.AmountMsat, d.PaymentHash.String(), d.Description, d.ExpiresAt.UTC()
+		q.FeeLimitMsat = c.feeLimitMsat(d.AmountMsat)
+		q.FeeLimitSats = (q.FeeLimitMsat + 999) / 1000
 	}
-	o, err := c.evaluate(ctx, ch, advertised, maxSats, target)
-	if err == nil {
+	o, err := c.evaluate(ctx, ch, advertised, maxMsat, target, false)
+	if o != nil {
 		q.Service, q.Resource, q.Scope, q.TokenExpiresAt, q.AlreadyPaid = challengeService(ch), o.info.Resource, o.scope, o.info.ValidUntil, o.paid
-		if !o.paid {
-			err = c.store.CheckBudget(ctx, o.decoded.AmountMsat, o.feeLimitMsat, o.domain)
-		}
 	}
 	if err != nil {
 		if q.Refusal = RefusalOf(err); q.Refusal == nil {

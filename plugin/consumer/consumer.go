@@ -22,6 +22,8 @@ const (
 	DefaultMaxFeePercent    = 1.0
 	DefaultPaymentTimeout   = 60 * time.Second
 	DefaultRequestTimeout   = 30 * time.Second
+	DefaultBodyTimeout      = 5 * time.Minute
+	DefaultBodyIdleTimeout  = 30 * time.Second
 	DefaultMaxResponseBytes = 10 << 20
 	DefaultResumeInterval   = 10 * time.Second
 
@@ -52,6 +54,12 @@ type Config struct {
 	PaymentTimeout time.Duration
 	// RequestTimeout bounds the wait for a target's response headers.
 	RequestTimeout time.Duration
+	// BodyTimeout bounds the reading of one response body, from its
+	// headers to its end; BodyIdleTimeout the wait for its next bytes.
+	// A target past either is cut off: the read fails with
+	// ErrBodyTimeout and the connection is closed.
+	BodyTimeout     time.Duration
+	BodyIdleTimeout time.Duration
 	// MaxResponseBytes is the body size Access callers should cap a
 	// buffered body at (the REST API's JSON mode does).
 	MaxResponseBytes int64
@@ -108,6 +116,12 @@ func New(ctx context.Context, cfg Config) (*Consumer, error) {
 	}
 	if cfg.RequestTimeout <= 0 {
 		cfg.RequestTimeout = DefaultRequestTimeout
+	}
+	if cfg.BodyTimeout <= 0 {
+		cfg.BodyTimeout = DefaultBodyTimeout
+	}
+	if cfg.BodyIdleTimeout <= 0 {
+		cfg.BodyIdleTimeout = DefaultBodyIdleTimeout
 	}
 	if cfg.MaxResponseBytes <= 0 {
 		cfg.MaxResponseBytes = DefaultMaxResponseBytes

@@ -230,6 +230,11 @@ type seller struct {
 	// with reason wrong_resource.
 	rules   []string
 	invoice func(h lntypes.Hash, msat int64) string
+	// mintParams, when set, edits each token before it is minted (a
+	// seller's choice of caveats).
+	mintParams func(*l402.MintParams)
+	// paidHandler, when set, answers a valid credential instead.
+	paidHandler http.HandlerFunc
 }
 
 func newSeller(t testing.TB, ln *fakeLN, price int64) *seller {
@@ -260,6 +265,10 @@ func (s *seller) serve(w http.ResponseWriter, r *http.Request) {
 			s.mu.Unlock()
 			if status != 0 {
 				http.Error(w, "upstream broke", status)
+				return
+			}
+			if s.paidHandler != nil {
+				s.paidHandler(w, r)
 				return
 			}
 			io.WriteString(w, "content of "+r.URL.Path)
@@ -303,7 +312,11 @@ func (s *seller) mint(ctx context.Context, path string) (mac, invoice string, h 
 	if s.rules != nil {
 		res = s.ruleFor(path)
 	}
-	m, _, err := l402.Mint(ctx, s.keys, l402.MintParams{PaymentHash: h, Resource: res, AmountSats: s.price, Service: s.service})
+	mp := l402.MintParams{PaymentHash: h, Resource: res, AmountSats: s.price, Service: s.service}
+	if s.mintParams != nil {
+		s.mintParams(&mp)
+	}
+	m, _, err := l402.Mint(ctx, s.keys, mp)
 	if err != nil {
 		s.t.Fatal(err)
 	}

@@ -69,6 +69,7 @@ func (c *Consumer) Budget(ctx context.Context) (Budget, error) {
 // BudgetUpdate changes some limits; nil fields are left as they are.
 type BudgetUpdate struct {
 	PerPaymentSats, PerDaySats, PerDomainSats *int64
+	UnapprovedPerHourSats                     *int64
 	AllowDomains, DenyDomains                 *[]string
 }
 
@@ -88,7 +89,8 @@ func (c *Consumer) SetBudget(ctx context.Context, u BudgetUpdate) (Budget, error
 		name string
 		src  *int64
 		dst  *int64
-	}{{storage.LimitPerPayment, u.PerPaymentSats, &l.PerPaymentSats}, {storage.LimitPerDay, u.PerDaySats, &l.PerDaySats}, {storage.LimitPerDomain, u.PerDomainSats, &l.PerDomainSats}} {
+	}{{storage.LimitPerPayment, u.PerPaymentSats, &l.PerPaymentSats}, {storage.LimitPerDay, u.PerDaySats, &l.PerDaySats}, {storage.LimitPerDomain, u.PerDomainSats, &l.PerDomainSats},
+		{storage.LimitUnapproved, u.UnapprovedPerHourSats, &l.UnapprovedPerHourSats}} {
 		if f.src == nil {
 			continue
 		}
@@ -119,13 +121,14 @@ func (c *Consumer) SetBudget(ctx context.Context, u BudgetUpdate) (Budget, error
 		*f.dst = list
 	}
 	if found && slices.Equal(l.AllowDomains, old.AllowDomains) && slices.Equal(l.DenyDomains, old.DenyDomains) &&
-		l.PerPaymentSats == old.PerPaymentSats && l.PerDaySats == old.PerDaySats && l.PerDomainSats == old.PerDomainSats {
+		l.PerPaymentSats == old.PerPaymentSats && l.PerDaySats == old.PerDaySats && l.PerDomainSats == old.PerDomainSats &&
+		l.UnapprovedPerHourSats == old.UnapprovedPerHourSats {
 		return c.Budget(ctx) // unchanged: nothing to write
 	}
 	if err := c.store.PutBudgetLimits(ctx, l); err != nil {
 		return Budget{}, err
 	}
-	c.log.Info("budget changed", "per_payment_sats", l.PerPaymentSats, "per_day_sats", l.PerDaySats, "per_domain_sats", l.PerDomainSats,
+	c.log.Info("budget changed", "per_payment_sats", l.PerPaymentSats, "per_day_sats", l.PerDaySats, "per_domain_sats", l.PerDomainSats, "unapproved_per_hour_sats", l.UnapprovedPerHourSats,
 		"allow", l.AllowDomains, "deny", l.DenyDomains)
 	return c.Budget(ctx)
 }

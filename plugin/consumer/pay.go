@@ -102,9 +102,12 @@ type offer struct {
 	info     l402.Info
 	invoice  string
 	decoded  invoices.DecodedInvoice
-	// origin, domain and scope are empty when no URL is known.
+	// origin, domain (the budget domain) and scope are empty when no URL
+	// is known.
 	url, origin, domain, scope string
 	feeLimitMsat               int64
+	// approved: a person approved paying it.
+	approved bool
 	// paid: the journal holds the hash as paid; paying it returns that.
 	paid bool
 }
@@ -122,9 +125,15 @@ func (c *Consumer) paidBefore(ctx context.Context, h lntypes.Hash) (bool, error)
 // bound to the invoice's payment hash and not expired, the invoice is for
 // this network, has an amount, has not expired and asks what the seller
 // advertised (advertisedSats, 0 if unknown, and the token's amount
-// caveat), no more than maxSats; and target's domain is allowed. target
-// may be nil.
-func (c *Consumer) evaluate(ctx context.Context, ch l402.Challenge, advertisedSats, maxSats int64, target *url.URL) (*offer, error) {
+// caveat), no more than maxMsat (0: no cap); and the spend policy
+// (checkSpend) allows it. target may be nil. A refusal with
+// ErrApprovalRequired comes with the offer, for the caller to put to a
+// person.
+func (c *Consumer) evaluate(ctx context.Context, ch l402.Challenge, advertisedSats, maxMsat int64, target *url.URL, approved bool) (*offer, error) {
+	if n := len(strings.TrimSpace(ch.Macaroon)); n > storage.MaxMacaroonLen {
+		return nil, &PolicyError{Code: "invalid_macaroon", Field: "macaroon", Problem: fmt.Sprintf("is %d bytes, more than %d", n, storage.MaxMacaroonLen),
+			Fix: "do not pay for this token: l402d cannot keep it"}
+	}
 	mac, err := l402.DecodeMacaroon(ch.Macaroon)
 	if err != nil {
 		return nil, &PolicyError{Code: "invalid_macaroon", Field: "macaroon", Problem: "does not decode: " + err.Error(), Fix: "send the macaroon exactly as the challenge carried it"}
@@ -148,26 +157,25 @@ func (c *Consumer) evaluate(ctx context.Context, ch l402.Challenge, advertisedSa
 			Fix: "request the resource again for a fresh challenge"}
 	}
 	o := &offer{macaroon: strings.TrimSpace(ch.Macaroon), info: info, invoice: strings.TrimSpace(ch.Invoice), decoded: d,
-		feeLimitMsat: c.feeLimitMsat(d.AmountMsat)}
+		feeLimitMsat: c.feeLimitMsat(d.AmountMsat), approved: approved}
+	sp := spendFor(target, d.AmountMsat, o.feeLimitMsat, approved)
+	o.domain = sp.domain
 	if target != nil {
-		o.url, o.origin, o.domain, o.scope = target.String(), Origin(target), Domain(target), ScopeFor(info, target.Path)
+		o.url, o.origin, o.scope = target.String(), Origin(target), ScopeFor(info, target.Path)
 	}
 	if o.paid, err = c.paidBefore(ctx, d.PaymentHash); err != nil || o.paid {
 		// Paid before: nothing will be paid, so the price rules (an
 		// invoice that has expired since, say) do not apply.
 		return o, err
 	}
-	if err := checkOffer(offerTerms{invoice: d, advertisedSats: []int64{advertisedSats, info.AmountSats}, maxSats: maxSats}, now); err != nil {
+	if err := checkOffer(offerTerms{invoice: d, advertisedSats: []int64{advertisedSats, info.AmountSats}, maxMsat: maxMsat}, now); err != nil {
 		return nil, err
 	}
-	if target != nil {
-		limits, _, err := c.store.BudgetLimits(ctx)
-		if err != nil {
-			return nil, err
+	if err := c.checkSpend(ctx, sp); err != nil {
+		if errors.Is(err, ErrApprovalRequired) {
+			return o, err
 		}
-		if err := checkDomain(limits.AllowDomains, limits.DenyDomains, o.domain); err != nil {
-			return nil, err
-		}
+		return nil, err
 	}
 	return o, nil
 }
@@ -176,6 +184,7 @@ func (o *offer) entry(kind storage.PaymentKind) storage.Payment {
 	return storage.Payment{
 		PaymentHash: o.decoded.PaymentHash, Kind: kind, Invoice: o.invoice, AmountMsat: o.decoded.AmountMsat,
 		FeeLimitMsat: o.feeLimitMsat, Domain: o.domain, URL: o.url, Macaroon: o.macaroon, Origin: o.origin, Scope: o.scope,
+		Approved: o.approved,
 	}
 }
 
@@ -187,9 +196,16 @@ type PayChallengeRequest struct {
 	Challenge         string
 	// MaxSats refuses a price above it; 0 leaves only the budget.
 	MaxSats int64
+	// MaxMsat, if set, refuses a price above it too: the exact price a
+	// person approved.
+	MaxMsat int64
 	// URL, if set, is the resource the challenge came from: the payment
 	// counts against its domain's budget and the token is cached for it.
+	// Without it the domain is unknown (refused under an allow list).
 	URL string
+	// Approved: a person approved paying it (the rolling unapproved-spend
+	// cap does not apply).
+	Approved bool
 }
 
 // PayChallengeResult is a paid challenge.
@@ -206,7 +222,7 @@ func (c *Consumer) PayChallenge(ctx context.Context, req PayChallengeRequest) (*
 	if err != nil {
 		return nil, err
 	}
-	o, err := c.evaluate(ctx, ch, 0, req.MaxSats, target)
+	o, err := c.evaluate(ctx, ch, 0, capMsat(req.MaxSats, req.MaxMsat), target, req.Approved)
 	if err != nil {
 		c.count("refused", nil)
 		return nil, err
@@ -219,16 +235,54 @@ func (c *Consumer) PayChallenge(ctx context.Context, req PayChallengeRequest) (*
 	return &PayChallengeResult{Payment: paymentInfo(p, already), Token: tok}, nil
 }
 
+// PayInvoiceRequest asks to pay a bare BOLT 11 invoice.
+type PayInvoiceRequest struct {
+	Invoice string
+	// MaxSats refuses a price above it; 0 leaves only the budget.
+	MaxSats int64
+	// MaxMsat, if set, refuses a price above it too: the exact price a
+	// person approved.
+	MaxMsat int64
+	// URL, if set, is the resource the invoice pays for: the payment
+	// counts against its domain's budget. Without it the domain is
+	// unknown (refused under an allow list).
+	URL string
+	// Approved: a person approved paying it.
+	Approved bool
+}
+
+// parse checks the request and returns its target (nil for none).
+func (req PayInvoiceRequest) parse() (*url.URL, error) {
+	if err := req.check(); err != nil {
+		return nil, err
+	}
+	if req.URL == "" {
+		return nil, nil
+	}
+	return ParseTarget(req.URL)
+}
+
+func (req PayInvoiceRequest) check() error {
+	switch {
+	case strings.TrimSpace(req.Invoice) == "":
+		return &FieldError{"invoice", "is required", "send a BOLT 11 payment request (lnbc…)"}
+	case req.MaxSats < 0:
+		return &FieldError{"maxSats", "is negative", "send 0 (no cap beyond the budget) or a price cap in sats"}
+	case req.MaxMsat < 0:
+		return &FieldError{"maxMsat", "is negative", "send 0 (no cap beyond the budget) or a price cap in msat"}
+	}
+	return nil
+}
+
 // PayInvoice pays a BOLT 11 invoice and returns the payment, with the
 // preimage. The same rules apply as to challenges (an amount, not
-// expired, this network, at most maxSats, the budget).
-func (c *Consumer) PayInvoice(ctx context.Context, invoice string, maxSats int64) (*PaymentInfo, error) {
-	if strings.TrimSpace(invoice) == "" {
-		return nil, &FieldError{"invoice", "is required", "send a BOLT 11 payment request (lnbc…)"}
+// expired, this network, at most the caller's cap, the budget).
+func (c *Consumer) PayInvoice(ctx context.Context, req PayInvoiceRequest) (*PaymentInfo, error) {
+	target, err := req.parse()
+	if err != nil {
+		return nil, err
 	}
-	if maxSats < 0 {
-		return nil, &FieldError{"maxSats", "is negative", "send 0 (no cap beyond the budget) or a price cap in sats"}
-	}
+	invoice := strings.TrimSpace(req.Invoice)
 	d, err := c.ln.DecodeInvoice(ctx, invoice)
 	if err != nil {
 		return nil, invoiceError("invoice", err)
@@ -237,14 +291,23 @@ func (c *Consumer) PayInvoice(ctx context.Context, invoice string, maxSats int64
 	if err != nil {
 		return nil, err
 	}
+	sp := spendFor(target, d.AmountMsat, c.feeLimitMsat(d.AmountMsat), req.Approved)
 	if !paid {
-		if err := checkOffer(offerTerms{invoice: d, maxSats: maxSats}, c.cfg.Now()); err != nil {
+		err := checkOffer(offerTerms{invoice: d, maxMsat: capMsat(req.MaxSats, req.MaxMsat)}, c.cfg.Now())
+		if err == nil {
+			err = c.checkSpend(ctx, sp)
+		}
+		if err != nil {
 			c.count("refused", nil)
 			return nil, err
 		}
 	}
-	p, already, err := c.pay(ctx, storage.Payment{PaymentHash: d.PaymentHash, Kind: storage.KindInvoice,
-		Invoice: strings.TrimSpace(invoice), AmountMsat: d.AmountMsat, FeeLimitMsat: c.feeLimitMsat(d.AmountMsat)})
+	e := storage.Payment{PaymentHash: d.PaymentHash, Kind: storage.KindInvoice, Invoice: invoice, AmountMsat: d.AmountMsat,
+		FeeLimitMsat: sp.feeLimitMsat, Domain: sp.domain, Approved: req.Approved}
+	if target != nil {
+		e.URL = target.String()
+	}
+	p, already, err := c.pay(ctx, e)
 	if err != nil {
 		return nil, err
 	}
@@ -273,7 +336,7 @@ func (c *Consumer) pay(ctx context.Context, e storage.Payment) (p *storage.Payme
 			if errors.Is(err, storage.ErrBudgetExceeded) {
 				c.count("refused", nil)
 			}
-			return nil, false, err
+			return nil, false, spendError(err)
 		case existing.State == storage.PaymentSucceeded:
 			return existing, true, nil
 		}
@@ -372,11 +435,14 @@ func (c *Consumer) record(ctx context.Context, e *storage.Payment, res invoices.
 	return p, nil
 }
 
-// tokenOf builds the cache entry of a paid offer.
+// tokenOf builds the cache entry of a paid offer. What the seller chose
+// is fitted to the store's limits: an expiry beyond what it represents is
+// clamped (to centuries ahead), a service name too long to keep is left
+// out (its scope is then the path, see ScopeFor).
 func tokenOf(o *offer, pre lntypes.Preimage) *storage.Token {
 	t := &storage.Token{Origin: o.origin, Scope: o.scope, PaymentHash: lntypes.Hash(o.info.Identifier.PaymentHash), Preimage: pre,
-		Macaroon: o.macaroon, AmountSats: o.decoded.AmountMsat / 1000, ExpiresAt: o.info.ValidUntil}
-	if len(o.info.Services) > 0 {
+		Macaroon: o.macaroon, AmountSats: o.decoded.AmountMsat / 1000, ExpiresAt: storage.ClampTime(o.info.ValidUntil)}
+	if len(o.info.Services) > 0 && len(o.info.Services[0].Name) <= storage.MaxServiceLen {
 		t.Service = o.info.Services[0].Name
 	}
 	return t

@@ -91,15 +91,15 @@ func TestPayInvoice(t *testing.T) {
 	pre, h := newPreimage()
 	ln.register(pre)
 	inv := invoiceFor(t, regtest, h, 9_000, time.Hour)
-	p, err := c.PayInvoice(t.Context(), inv, 9)
+	p, err := c.PayInvoice(t.Context(), PayInvoiceRequest{Invoice: inv, MaxSats: 9})
 	if err != nil || p.Preimage != pre.String() || p.AmountSats != 9 {
 		t.Fatalf("%v %+v", err, p)
 	}
-	if _, err := c.PayInvoice(t.Context(), inv, 0); err != nil || ln.payCount(h) != 1 {
+	if _, err := c.PayInvoice(t.Context(), PayInvoiceRequest{Invoice: inv, MaxSats: 0}); err != nil || ln.payCount(h) != 1 {
 		t.Fatalf("paid again: %v %d", err, ln.payCount(h))
 	}
 	_, h2 := newPreimage()
-	if _, err := c.PayInvoice(t.Context(), invoiceFor(t, regtest, h2, 9_000, time.Hour), 8); RefusalOf(err) == nil || ln.payCount(h2) != 0 {
+	if _, err := c.PayInvoice(t.Context(), PayInvoiceRequest{Invoice: invoiceFor(t, regtest, h2, 9_000, time.Hour), MaxSats: 8}); RefusalOf(err) == nil || ln.payCount(h2) != 0 {
 		t.Fatalf("above maxSats: %v", err)
 	}
 }
@@ -129,7 +129,7 @@ func TestPayFailedThenPaidAgain(t *testing.T) {
 	c, st := newTestConsumer(t, ln)
 	pre, h := newPreimage() // not registered: no route
 	inv := invoiceFor(t, regtest, h, 5_000, time.Hour)
-	_, err := c.PayInvoice(t.Context(), inv, 0)
+	_, err := c.PayInvoice(t.Context(), PayInvoiceRequest{Invoice: inv, MaxSats: 0})
 	var pe *PaymentError
 	if !errors.Is(err, ErrPaymentFailed) || !errors.As(err, &pe) || pe.Reason != "no_route" {
 		t.Fatalf("got %v", err)
@@ -138,7 +138,7 @@ func TestPayFailedThenPaidAgain(t *testing.T) {
 		t.Fatalf("a failed payment holds budget: %+v", b.Usage.Total)
 	}
 	ln.register(pre)
-	if _, err := c.PayInvoice(t.Context(), inv, 0); err != nil {
+	if _, err := c.PayInvoice(t.Context(), PayInvoiceRequest{Invoice: inv, MaxSats: 0}); err != nil {
 		t.Fatal(err)
 	}
 	p, _ := st.Payment(t.Context(), h)
@@ -173,7 +173,7 @@ func TestPayInFlightIsResumed(t *testing.T) {
 		t.Fatalf("reservation: %+v", b.Usage.Total)
 	}
 	// Paying the same hash again only asks LND.
-	if _, err := c.PayInvoice(t.Context(), p.Invoice, 0); !errors.Is(err, ErrPaymentInFlight) || ln.payCount(h) != 1 {
+	if _, err := c.PayInvoice(t.Context(), PayInvoiceRequest{Invoice: p.Invoice, MaxSats: 0}); !errors.Is(err, ErrPaymentInFlight) || ln.payCount(h) != 1 {
 		t.Fatalf("second caller: %v, %d pays", err, ln.payCount(h))
 	}
 
@@ -372,11 +372,11 @@ func TestPaidHashSkipsPriceRules(t *testing.T) {
 	if err != nil || !again.Payment.AlreadyPaid || again.Token.Authorization != first.Token.Authorization {
 		t.Fatalf("%v %+v", err, again)
 	}
-	if p, err := c.PayInvoice(t.Context(), inv, 1); err != nil || !p.AlreadyPaid {
+	if p, err := c.PayInvoice(t.Context(), PayInvoiceRequest{Invoice: inv, MaxSats: 1}); err != nil || !p.AlreadyPaid {
 		t.Fatalf("invoice: %v %+v", err, p)
 	}
 	_, h2 := newPreimage()
-	if _, err := c.PayInvoice(t.Context(), invoiceFor(t, regtest, h2, 3000, time.Hour), 0); RefusalOf(err) == nil {
+	if _, err := c.PayInvoice(t.Context(), PayInvoiceRequest{Invoice: invoiceFor(t, regtest, h2, 3000, time.Hour), MaxSats: 0}); RefusalOf(err) == nil {
 		t.Fatalf("a fresh invoice created before the clock moved is expired: %v", err)
 	}
 	if ln.payCount(h) != 1 {

@@ -3,6 +3,7 @@ package consumer
 import (
 	"errors"
 	"fmt"
+	"math"
 	"strings"
 	"time"
 
@@ -19,7 +20,7 @@ type PolicyError struct {
 	// Code is one of amountless_invoice, invoice_expired, wrong_network,
 	// invalid_invoice, price_above_max, price_mismatch, hash_mismatch,
 	// invalid_macaroon, token_expired, domain_denied, domain_not_allowed,
-	// private_target.
+	// domain_unknown, approval_required, private_target.
 	Code    string
 	Field   string
 	Problem string
@@ -56,13 +57,35 @@ type offerTerms struct {
 	// challenge body, the token's amount caveat); zero entries are
 	// absent. Each must equal the invoice amount.
 	advertisedSats []int64
-	// maxSats is the caller's cap; 0 for none.
-	maxSats int64
+	// maxMsat is the caller's cap; 0 for none.
+	maxMsat int64
+}
+
+// capMsat combines a caller's cap in sats (what people and programs
+// send) with one in msat (an approved exact price): the lower of those
+// set, 0 for none.
+func capMsat(maxSats, maxMsat int64) int64 {
+	c := int64(0)
+	if maxSats > 0 {
+		c = satMul(maxSats)
+	}
+	if maxMsat > 0 && (c == 0 || maxMsat < c) {
+		c = maxMsat
+	}
+	return c
+}
+
+// satMul converts sats to msat without overflowing.
+func satMul(sats int64) int64 {
+	if sats > math.MaxInt64/1000 {
+		return math.MaxInt64
+	}
+	return sats * 1000
 }
 
 // checkOffer applies the invoice rules: no amountless, expired or
 // (already decoded, so caught earlier) wrong-network invoice, the amount
-// equal to every advertised price, and not above maxSats.
+// equal to every advertised price, and not above maxMsat.
 func checkOffer(o offerTerms, now time.Time) error {
 	inv := o.invoice
 	if inv.AmountMsat <= 0 {
@@ -80,9 +103,9 @@ func checkOffer(o offerTerms, now time.Time) error {
 				Fix:     "do not pay this challenge: the invoice does not match the stated price"}
 		}
 	}
-	if o.maxSats > 0 && inv.AmountMsat > o.maxSats*1000 {
+	if o.maxMsat > 0 && inv.AmountMsat > o.maxMsat {
 		return &PolicyError{Code: "price_above_max", Field: "maxSats",
-			Problem: fmt.Sprintf("is %d sat but the price is %s sat", o.maxSats, fmtMsat(inv.AmountMsat)),
+			Problem: fmt.Sprintf("is %s sat but the price is %s sat", fmtMsat(o.maxMsat), fmtMsat(inv.AmountMsat)),
 			Fix:     fmt.Sprintf("raise maxSats to at least %d to pay it", (inv.AmountMsat+999)/1000)}
 	}
 	return nil
@@ -130,8 +153,16 @@ func DomainMatches(pattern, domain string) bool {
 }
 
 // checkDomain applies the allow and deny lists: a denied domain is
-// refused, and with a non-empty allow list so is every domain not on it.
+// refused, and with a non-empty allow list so is every domain not on it,
+// and an unknown one ("": no URL was given).
 func checkDomain(allow, deny []string, domain string) error {
+	if domain == "" {
+		if len(allow) == 0 {
+			return nil
+		}
+		return &PolicyError{Code: "domain_unknown", Field: "url", Problem: "is not given, so the domain paid is unknown, and the allow list only pays the domains on it",
+			Fix: "send the url of the resource the challenge or invoice is for"}
+	}
 	for _, p := range deny {
 		if DomainMatches(p, domain) {
 			return &PolicyError{Code: "domain_denied", Field: "url", Problem: fmt.Sprintf("is on %s, which the deny list refuses (%s)", domain, p),

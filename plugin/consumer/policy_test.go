@@ -196,13 +196,15 @@ func TestCheckOffer(t *testing.T) {
 		o    offerTerms
 		code string
 	}{
-		{"fine", offerTerms{invoice: inv(50_000, 10_001), advertisedSats: []int64{50, 0}, maxSats: 50}, ""},
+		{"fine", offerTerms{invoice: inv(50_000, 10_001), advertisedSats: []int64{50, 0}, maxMsat: 50_000}, ""},
 		{"amountless", offerTerms{invoice: inv(0, 10_001)}, "amountless_invoice"},
 		{"expired at the second", offerTerms{invoice: inv(1000, 10_000)}, "invoice_expired"},
 		{"advertised differs", offerTerms{invoice: inv(50_000, 20_000), advertisedSats: []int64{49}}, "price_mismatch"},
 		{"token amount differs", offerTerms{invoice: inv(50_000, 20_000), advertisedSats: []int64{0, 51}}, "price_mismatch"},
 		{"sub-sat amount vs advertised", offerTerms{invoice: inv(50_500, 20_000), advertisedSats: []int64{50}}, "price_mismatch"},
-		{"above max", offerTerms{invoice: inv(50_001, 20_000), maxSats: 50}, "price_above_max"},
+		{"above max", offerTerms{invoice: inv(50_001, 20_000), maxMsat: 50_000}, "price_above_max"},
+		{"at an exact msat max", offerTerms{invoice: inv(600_500, 20_000), maxMsat: capMsat(0, 600_500)}, ""},
+		{"sats cap below msat cap", offerTerms{invoice: inv(600_500, 20_000), maxMsat: capMsat(600, 600_500)}, "price_above_max"},
 		{"no max", offerTerms{invoice: inv(1<<40, 20_000)}, ""},
 	}
 	for _, tt := range tests {

@@ -25,6 +25,9 @@ func (req PayChallengeRequest) parse() (l402.Challenge, *url.URL, error) {
 	if req.MaxSats < 0 {
 		return ch, nil, &FieldError{"maxSats", "is negative", "send 0 (no cap beyond the budget) or a price cap in sats"}
 	}
+	if req.MaxMsat < 0 {
+		return ch, nil, &FieldError{"maxMsat", "is negative", "send 0 (no cap beyond the budget) or a price cap in msat"}
+	}
 	if req.URL == "" {
 		return ch, nil, nil
 	}
@@ -46,32 +49,30 @@ func (c *Consumer) QuoteChallenge(ctx context.Context, req PayChallengeRequest) 
 	if target != nil {
 		q.URL = target.String()
 	}
-	return c.judge(ctx, q, ch, 0, req.MaxSats, target)
+	return c.judge(ctx, q, ch, 0, capMsat(req.MaxSats, req.MaxMsat), target)
 }
 
-// QuoteInvoice reports what PayInvoice would do with invoice and maxSats,
-// without paying or reserving anything, as QuoteChallenge does.
-func (c *Consumer) QuoteInvoice(ctx context.Context, invoice string, maxSats int64) (*Quote, error) {
-	invoice = strings.TrimSpace(invoice)
-	switch {
-	case invoice == "":
-		return nil, &FieldError{"invoice", "is required", "send a BOLT 11 payment request (lnbc…)"}
-	case maxSats < 0:
-		return nil, &FieldError{"maxSats", "is negative", "send 0 (no cap beyond the budget) or a price cap in sats"}
+// QuoteInvoice reports what PayInvoice would do with req, without paying
+// or reserving anything, as QuoteChallenge does.
+func (c *Consumer) QuoteInvoice(ctx context.Context, req PayInvoiceRequest) (*Quote, error) {
+	target, err := req.parse()
+	if err != nil {
+		return nil, err
 	}
+	invoice := strings.TrimSpace(req.Invoice)
 	d, err := c.ln.DecodeInvoice(ctx, invoice)
 	if err != nil {
 		return nil, invoiceError("invoice", err)
 	}
-	q := &Quote{PaymentRequired: true, Invoice: invoice, PriceSats: d.AmountMsat / 1000, PaymentHash: d.PaymentHash.String(),
+	q := &Quote{PaymentRequired: true, Invoice: invoice, PriceSats: d.AmountMsat / 1000, PriceMsat: d.AmountMsat, FeeLimitMsat: c.feeLimitMsat(d.AmountMsat), PaymentHash: d.PaymentHash.String(),
 		Description: d.Description, InvoiceExpiresAt: d.ExpiresAt.UTC(), FeeLimitSats: c.FeeLimitSats(d.AmountMsat)}
 	if q.AlreadyPaid, err = c.paidBefore(ctx, d.PaymentHash); err != nil {
 		return nil, err
 	}
 	if !q.AlreadyPaid {
-		err = checkOffer(offerTerms{invoice: d, maxSats: maxSats}, c.cfg.Now())
+		err = checkOffer(offerTerms{invoice: d, maxMsat: capMsat(req.MaxSats, req.MaxMsat)}, c.cfg.Now())
 		if err == nil {
-			err = c.store.CheckBudget(ctx, d.AmountMsat, c.feeLimitMsat(d.AmountMsat), "")
+			err = c.checkSpend(ctx, spendFor(target, d.AmountMsat, c.feeLimitMsat(d.AmountMsat), req.Approved))
 		}
 	}
 	if err != nil {

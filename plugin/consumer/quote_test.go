@@ -58,27 +58,27 @@ func TestQuoteInvoiceAndChallenge(t *testing.T) {
 	pre, h := newPreimage()
 	ln.register(pre)
 	inv := invoiceFor(t, &chaincfg.RegressionNetParams, h, 30_000, time.Hour)
-	q, err := c.QuoteInvoice(ctx, inv, 0)
+	q, err := c.QuoteInvoice(ctx, PayInvoiceRequest{Invoice: inv, MaxSats: 0})
 	if err != nil || !q.WouldPay || q.PriceSats != 30 || q.FeeLimitSats != 10 || q.PaymentHash != h.String() || q.AlreadyPaid || ln.totalPays() != 0 {
 		t.Fatalf("quote: %v %+v", err, q)
 	}
-	if q, err := c.QuoteInvoice(ctx, inv, 29); err != nil || q.WouldPay || q.Refusal == nil || q.Refusal.Code != "price_above_max" {
+	if q, err := c.QuoteInvoice(ctx, PayInvoiceRequest{Invoice: inv, MaxSats: 29}); err != nil || q.WouldPay || q.Refusal == nil || q.Refusal.Code != "price_above_max" {
 		t.Fatalf("quote above max: %v %+v", err, q)
 	}
-	if _, err := c.PayInvoice(ctx, inv, 0); err != nil {
+	if _, err := c.PayInvoice(ctx, PayInvoiceRequest{Invoice: inv, MaxSats: 0}); err != nil {
 		t.Fatal(err)
 	}
-	if q, err := c.QuoteInvoice(ctx, inv, 1); err != nil || !q.WouldPay || !q.AlreadyPaid {
+	if q, err := c.QuoteInvoice(ctx, PayInvoiceRequest{Invoice: inv, MaxSats: 1}); err != nil || !q.WouldPay || !q.AlreadyPaid {
 		t.Fatalf("quote of a paid invoice: %v %+v", err, q)
 	}
 	_, h2 := newPreimage()
 	amountless := invoiceFor(t, &chaincfg.RegressionNetParams, h2, 0, time.Hour)
-	if q, err := c.QuoteInvoice(ctx, amountless, 0); err != nil || q.Refusal == nil || q.Refusal.Code != "amountless_invoice" {
+	if q, err := c.QuoteInvoice(ctx, PayInvoiceRequest{Invoice: amountless, MaxSats: 0}); err != nil || q.Refusal == nil || q.Refusal.Code != "amountless_invoice" {
 		t.Fatalf("amountless: %v %+v", err, q)
 	}
 	for _, bad := range []string{"", "lnbcrt1garbage"} {
 		var fe *FieldError
-		if _, err := c.QuoteInvoice(ctx, bad, 0); !errors.As(err, &fe) || fe.Field != "invoice" {
+		if _, err := c.QuoteInvoice(ctx, PayInvoiceRequest{Invoice: bad, MaxSats: 0}); !errors.As(err, &fe) || fe.Field != "invoice" {
 			t.Fatalf("QuoteInvoice(%q): %v", bad, err)
 		}
 	}

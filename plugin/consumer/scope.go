@@ -22,8 +22,22 @@ const servicePrefix = "service:"
 
 // ScopeFor returns the scope of a token bought for path: its resource
 // caveat when that is a path or a URL (a trailing "*" makes it a prefix),
-// else its first service, else exactly path.
+// else its first service, else exactly path. A scope from a caveat that
+// the token cache cannot hold (longer than storage.MaxScopeLen, or with a
+// NUL) is passed over: the seller chooses caveats, and must not be able
+// to make a paid token uncacheable.
 func ScopeFor(info l402.Info, path string) string {
+	if s := caveatScope(info); s != "" && len(s) <= storage.MaxScopeLen && !strings.ContainsRune(s, 0) {
+		return s
+	}
+	if path == "" {
+		return "/"
+	}
+	return path
+}
+
+// caveatScope is the scope a token's caveats name, "" for none.
+func caveatScope(info l402.Info) string {
 	if r := info.Resource; r != "" {
 		if strings.HasPrefix(r, "/") {
 			return r
@@ -42,10 +56,7 @@ func ScopeFor(info l402.Info, path string) string {
 	if len(info.Services) > 0 && info.Services[0].Name != "" {
 		return servicePrefix + info.Services[0].Name
 	}
-	if path == "" {
-		return "/"
-	}
-	return path
+	return ""
 }
 
 // ScopeMatches reports whether a token of scope is tried for path.

@@ -9,10 +9,13 @@ import (
 	"slices"
 	"strings"
 	"syscall"
+
+	"github.com/l402d/l402d/storage"
 )
 
-// MaxURLLen bounds a target URL.
-const MaxURLLen = 8 << 10
+// MaxURLLen bounds a target URL, as given and once normalized: the
+// journal's limit (storage's table of limits).
+const MaxURLLen = storage.MaxURLLen
 
 // ErrPrivateTarget: the target resolved to a private, loopback or other
 // non-public address and private targets are not allowed. It is also a
@@ -53,9 +56,18 @@ func ParseTarget(raw string) (*url.URL, error) {
 			return nil, &FieldError{"url", fmt.Sprintf("has port %q", p), "use a port from 1 to 65535"}
 		}
 	}
+	if d := Domain(u); len(d) > storage.MaxDomainLen {
+		return nil, &FieldError{"url", fmt.Sprintf("has a host name of %d bytes, more than %d", len(d), storage.MaxDomainLen), "send a shorter host name"}
+	}
+	if strings.ContainsRune(u.Path, 0) {
+		return nil, &FieldError{"url", "has a NUL byte (%00) in its path", "remove it from the URL"}
+	}
 	u.Fragment, u.RawFragment = "", ""
 	if u.Path == "" {
 		u.Path, u.RawPath = "/", ""
+	}
+	if n := len(u.String()); n > MaxURLLen {
+		return nil, &FieldError{"url", fmt.Sprintf("is %d bytes once escaped, more than %d", n, MaxURLLen), "send a shorter URL"}
 	}
 	return u, nil
 }

@@ -37,16 +37,22 @@ type approvalState struct {
 	Digest       string `json:"d"` // of the tool's arguments
 	PriceSats    int64  `json:"p"`
 	FeeLimitSats int64  `json:"f"`
-	PaymentHash  string `json:"h,omitempty"`
-	Nonce        string `json:"n"`
-	Expires      int64  `json:"e"` // unix seconds
+	// PriceMsat is the exact price approved: the retried call pays no
+	// more (PriceSats, rounded up, is what the person was shown).
+	PriceMsat   int64  `json:"m"`
+	PaymentHash string `json:"h,omitempty"`
+	Nonce       string `json:"n"`
+	Expires     int64  `json:"e"` // unix seconds
 }
 
 // proposal is a payment that may need the person's approval.
 type proposal struct {
+	// priceSats is priceMsat rounded up: what the person is shown.
 	priceSats, feeLimitSats int64
+	priceMsat               int64
 	paymentHash             string
 	what                    string // what is paid for, for the person
+	reason                  string // why approval is needed, if not the threshold
 	description             string // the invoice's
 }
 
@@ -101,10 +107,14 @@ func (s *Server) approved(req *sdk.CallToolRequest, tool string, v values) (*app
 // the person, or a refusal if the client cannot ask.
 func (s *Server) ask(req *sdk.CallToolRequest, tool string, v values, p proposal) (*sdk.CallToolResult, error) {
 	if !canElicit(req) {
+		why := fmt.Sprintf("is above this node's approval threshold of %d sats", s.cfg.ApprovalThresholdSats)
+		if p.reason != "" {
+			why = "needs the person's approval (" + p.reason + ")"
+		}
 		return nil, &toolError{errorBody{
-			Error: fmt.Sprintf("paying %d sats (plus up to %d sats in routing fees) is above this node's approval threshold of %d sats, "+
+			Error: fmt.Sprintf("paying %d sats (plus up to %d sats in routing fees) %s, "+
 				"and this MCP client cannot ask the person (it does not support elicitation); nothing was paid",
-				p.priceSats, p.feeLimitSats, s.cfg.ApprovalThresholdSats),
+				p.priceSats, p.feeLimitSats, why),
 			Code: "approval_required", Field: "approval",
 			Fix: "ask the person: they can approve it from an MCP client that supports elicitation, pay it themselves with l402cli, " +
 				"or raise l402d's --mcp.approval-threshold-sats",
@@ -112,7 +122,7 @@ func (s *Server) ask(req *sdk.CallToolRequest, tool string, v values, p proposal
 	}
 	var nonce [16]byte
 	_, _ = rand.Read(nonce[:])
-	state := s.sealState(approvalState{Tool: tool, Digest: argsDigest(tool, v), PriceSats: p.priceSats, FeeLimitSats: p.feeLimitSats,
+	state := s.sealState(approvalState{Tool: tool, Digest: argsDigest(tool, v), PriceSats: p.priceSats, PriceMsat: p.priceMsat, FeeLimitSats: p.feeLimitSats,
 		PaymentHash: p.paymentHash, Nonce: hex.EncodeToString(nonce[:]), Expires: s.cfg.Now().Add(approvalTTL).Unix()})
 	return &sdk.CallToolResult{
 		InputRequests: sdk.InputRequestMap{approvalKey: &sdk.ElicitParams{Mode: "form", Message: s.approvalMessage(p), RequestedSchema: approvalSchema(p)}},
@@ -135,8 +145,12 @@ func canElicit(req *sdk.CallToolRequest) bool {
 
 func (s *Server) approvalMessage(p proposal) string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "An AI agent wants to pay %d sats (plus up to %d sats in routing fees) from this node's Lightning wallet. "+
-		"That is above your approval threshold of %d sats.\n", p.priceSats, p.feeLimitSats, s.cfg.ApprovalThresholdSats)
+	fmt.Fprintf(&b, "An AI agent wants to pay %d sats (plus up to %d sats in routing fees) from this node's Lightning wallet. ", p.priceSats, p.feeLimitSats)
+	if p.reason != "" {
+		fmt.Fprintf(&b, "It needs your approval: %s.\n", clean(p.reason, 300))
+	} else {
+		fmt.Fprintf(&b, "That is above your approval threshold of %d sats.\n", s.cfg.ApprovalThresholdSats)
+	}
 	if p.what != "" {
 		fmt.Fprintf(&b, "For: %s\n", clean(p.what, 300))
 	}
@@ -238,4 +252,14 @@ func (s *Server) consume(nonce string, expires time.Time) bool {
 	}
 	s.used[nonce] = expires
 	return true
+}
+
+// approvedMsat is the most the approved call may pay: the exact price
+// approved, or for a state without one (issued before msat were carried)
+// the sats shown, which is what the person saw.
+func (st *approvalState) approvedMsat() int64 {
+	if st.PriceMsat > 0 {
+		return st.PriceMsat
+	}
+	return st.PriceSats * 1000
 }

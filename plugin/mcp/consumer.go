@@ -77,15 +77,13 @@ func (s *Server) access(ctx context.Context, req *sdk.CallToolRequest, v values)
 	}
 	if ok != nil {
 		// The person approved this price: never pay more.
-		if ar.MaxSats == 0 || ar.MaxSats > ok.PriceSats {
-			ar.MaxSats = ok.PriceSats
-		}
+		ar.MaxMsat, ar.Approved = ok.approvedMsat(), true
 	} else if s.cfg.ApprovalThresholdSats >= 0 {
 		ar.Approve = func(_ context.Context, p consumer.Proposal) error {
 			fee := (p.FeeLimitMsat + 999) / 1000
-			if price := (p.AmountMsat + 999) / 1000; s.needsApproval(price, fee) {
-				return &needApproval{proposal{priceSats: price, feeLimitSats: fee, paymentHash: p.PaymentHash.String(),
-					what: ar.Method + " " + p.URL, description: p.Description}}
+			if price := (p.AmountMsat + 999) / 1000; p.ApprovalRequired || s.needsApproval(price, fee) {
+				return &needApproval{proposal{priceSats: price, priceMsat: p.AmountMsat, feeLimitSats: fee, paymentHash: p.PaymentHash.String(),
+					what: ar.Method + " " + p.URL, description: p.Description, reason: p.Reason}}
 			}
 			return nil
 		}
@@ -167,10 +165,13 @@ func (s *Server) quote(ctx context.Context, _ *sdk.CallToolRequest, v values) (a
 		out.Message = fmt.Sprintf("Costs %d sats, but a cached token covers this URL: access_l402_resource would try it before paying.", q.PriceSats)
 	case q.AlreadyPaid:
 		out.Message = "This challenge was paid before: access_l402_resource would use its token and pay nothing."
+	case q.Refusal != nil && q.Refusal.Code == "approval_required" && s.cfg.ApprovalThresholdSats >= 0:
+		out.ApprovalRequired = true
+		out.Message = fmt.Sprintf("Costs %d sats; paying it needs the person's approval: %s.", q.PriceSats, q.Refusal.Problem)
 	case q.Refusal != nil:
 		out.Message = fmt.Sprintf("Costs %d sats, but l402d would not pay it: %s (%s).", q.PriceSats, q.Refusal.Problem, q.Refusal.Fix)
 	default:
-		out.ApprovalRequired = s.needsApproval(q.PriceSats, q.FeeLimitSats)
+		out.ApprovalRequired = s.needsApproval((q.PriceMsat+999)/1000, q.FeeLimitSats)
 		out.Message = fmt.Sprintf("Costs %d sats (plus up to %d sats in routing fees); l402d would pay it.", q.PriceSats, q.FeeLimitSats)
 		if out.ApprovalRequired {
 			out.Message += " Paying it needs the person's approval (above the approval threshold)."
@@ -194,8 +195,8 @@ func (s *Server) payChallenge(ctx context.Context, req *sdk.CallToolRequest, v v
 		if res, err := s.gate(req, ToolPayChallenge, v, q, "an L402 challenge"+forURL(pr.URL)); res != nil || err != nil {
 			return res, err
 		}
-	} else if pr.MaxSats == 0 || pr.MaxSats > ok.PriceSats {
-		pr.MaxSats = ok.PriceSats
+	} else {
+		pr.MaxMsat, pr.Approved = ok.approvedMsat(), true
 	}
 	res, err := s.cfg.Consumer.PayChallenge(ctx, pr)
 	if err != nil {
@@ -219,23 +220,23 @@ func forURL(u string) string {
 }
 
 func (s *Server) payInvoice(ctx context.Context, req *sdk.CallToolRequest, v values) (any, error) {
-	inv, maxSats := v.str("invoice"), v.int("maxSats")
+	pr := consumer.PayInvoiceRequest{Invoice: v.str("invoice"), MaxSats: v.int("maxSats"), URL: v.str("url")}
 	ok, err := s.approved(req, ToolPayInvoice, v)
 	if err != nil {
 		return nil, err
 	}
 	if ok == nil {
-		q, err := s.cfg.Consumer.QuoteInvoice(ctx, inv, maxSats)
+		q, err := s.cfg.Consumer.QuoteInvoice(ctx, pr)
 		if err != nil {
 			return nil, err
 		}
 		if res, err := s.gate(req, ToolPayInvoice, v, q, "a Lightning invoice"); res != nil || err != nil {
 			return res, err
 		}
-	} else if maxSats == 0 || maxSats > ok.PriceSats {
-		maxSats = ok.PriceSats
+	} else {
+		pr.MaxMsat, pr.Approved = ok.approvedMsat(), true
 	}
-	p, err := s.cfg.Consumer.PayInvoice(ctx, inv, maxSats)
+	p, err := s.cfg.Consumer.PayInvoice(ctx, pr)
 	if err != nil {
 		return nil, err
 	}
@@ -252,13 +253,20 @@ func (s *Server) payInvoice(ctx context.Context, req *sdk.CallToolRequest, v val
 // refusal is an error, a payment above the threshold is put to the
 // person (a non-nil result), and anything else goes ahead (nil, nil).
 func (s *Server) gate(req *sdk.CallToolRequest, tool string, v values, q *consumer.Quote, what string) (*sdk.CallToolResult, error) {
-	if r := q.Refusal; r != nil {
+	// Over the rolling unapproved-spend cap: the policy wants the
+	// person's approval, asked for as above the threshold.
+	capped := q.Refusal != nil && q.Refusal.Code == "approval_required" && s.cfg.ApprovalThresholdSats >= 0
+	if r := q.Refusal; r != nil && !capped {
 		return nil, &toolError{errorBody{Error: r.Problem, Code: r.Code, Field: r.Field, Fix: r.Fix, PriceSats: q.PriceSats, PaymentHash: q.PaymentHash}}
 	}
-	if q.AlreadyPaid || !s.needsApproval(q.PriceSats, q.FeeLimitSats) {
+	if !capped && (q.AlreadyPaid || !s.needsApproval((q.PriceMsat+999)/1000, q.FeeLimitSats)) {
 		return nil, nil
 	}
-	return s.ask(req, tool, v, proposal{priceSats: q.PriceSats, feeLimitSats: q.FeeLimitSats, paymentHash: q.PaymentHash, what: what, description: q.Description})
+	p := proposal{priceSats: (q.PriceMsat + 999) / 1000, priceMsat: q.PriceMsat, feeLimitSats: q.FeeLimitSats, paymentHash: q.PaymentHash, what: what, description: q.Description}
+	if capped {
+		p.reason = q.Refusal.Problem
+	}
+	return s.ask(req, tool, v, p)
 }
 
 func paymentResult(p *consumer.PaymentInfo) PaymentResult {
@@ -287,7 +295,7 @@ func (s *Server) createInvoice(ctx context.Context, _ *sdk.CallToolRequest, v va
 func (s *Server) checkInvoice(ctx context.Context, _ *sdk.CallToolRequest, v values) (any, error) {
 	hs := v.str("paymentHash")
 	if inv := v.str("invoice"); inv != "" {
-		q, err := s.cfg.Consumer.QuoteInvoice(ctx, inv, 0)
+		q, err := s.cfg.Consumer.QuoteInvoice(ctx, consumer.PayInvoiceRequest{Invoice: inv})
 		if err != nil {
 			return nil, err
 		}

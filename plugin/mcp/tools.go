@@ -159,6 +159,9 @@ func (s *Server) consumerTools() []*tool {
 			{name: "invoice", aliases: []string{"paymentRequest", "payment_request"}, kind: kindString, required: true, maxLen: invoices.MaxInvoiceLength,
 				desc: "BOLT 11 Lightning invoice to pay (lnbc…)", fix: "send the payment request exactly as received (lnbc…)"},
 			pMaxSats,
+			{name: "url", kind: kindString, maxLen: consumer.MaxURLLen, format: "uri",
+				desc: "The resource URL the invoice pays for, if any: the payment counts against its domain's budget (without it the domain is unknown, refused when an allow list is set)",
+				fix:  "send the absolute URL the invoice is for, or leave it out"},
 		}},
 		run: s.payInvoice,
 	}, {
