@@ -40,14 +40,31 @@ import (
 //	B5 the day's budget: spent = the succeeded entries, reserved = the
 //	   unfinished ones, reserved + spent covers LND's payments (equal
 //	   when nothing is in flight), within the daily limit; per domain too
-const checkConverge = 25 * time.Second
+const (
+	// checkConverge bounds the wait for a violation of an invariant not
+	// seen broken before to clear up by itself.
+	checkConverge = 25 * time.Second
+	// checkGrace bounds the wait for a new instance of an invariant
+	// already reported broken (a known bug) before it is counted.
+	checkGrace = 3 * time.Second
+)
 
-// checkRound checks every invariant after what happened, waiting (up to
-// checkConverge) for what converges by itself: the watcher's replay, the
-// payment resumer, LND finishing payments. Violations not reported
-// before fail the test, with the seed.
+// violation is one broken invariant: class names the invariant (A1…B5,
+// check-error when the check itself failed) and id the instance (a
+// payment hash, a difference).
+type violation struct {
+	class, id, msg string
+}
+
+func checkError(msg string) violation { return violation{"check-error", msg, msg} }
+
+// checkRound checks every invariant after what happened, waiting for
+// what converges by itself: the watcher's replay, the payment resumer,
+// LND finishing payments. The first violation of each invariant fails
+// the test with the seed; later ones are counted for the summary, so that
+// one known bug does not hide others or end the campaign.
 func (c *campaign) checkRound(what string, producers []*producerUT) {
-	deadline := time.Now().Add(checkConverge)
+	start := time.Now()
 	tick := time.NewTicker(200 * time.Millisecond)
 	defer tick.Stop()
 	var vs []violation
@@ -55,7 +72,17 @@ func (c *campaign) checkRound(what string, producers []*producerUT) {
 		ctx, cancel := context.WithTimeout(c.t.Context(), time.Minute)
 		vs = c.checkOnce(ctx, producers)
 		cancel()
-		if len(c.unreported(vs)) == 0 || time.Now().After(deadline) {
+		newClass, newInstance := false, false
+		for _, v := range vs {
+			switch {
+			case !c.reported[v.class]:
+				newClass = true
+			case !c.instances[v.class][v.id]:
+				newInstance = true
+			}
+		}
+		waited := time.Since(start)
+		if !newClass && (!newInstance || waited > checkGrace) || waited > checkConverge {
 			break
 		}
 		<-tick.C
@@ -69,41 +96,45 @@ func (c *campaign) checkRound(what string, producers []*producerUT) {
 	vs = append(vs, c.live...)
 	c.live = nil
 	c.mu.Unlock()
-	fresh := c.unreported(vs)
-	if len(fresh) == 0 {
-		return
-	}
-	var b strings.Builder
-	for _, v := range fresh {
-		c.reported[v.key] = true
-		fmt.Fprintf(&b, "\n  - [%s] %s", v.key, v.msg)
-	}
-	c.failedRounds++
-	c.t.Errorf("after %s: %d invariant violation(s); %s:%s", what, len(fresh), c.seedNote(), b.String())
-}
 
-// unreported drops the violations reported before (by key), once each.
-func (c *campaign) unreported(vs []violation) []violation {
-	seen := map[string]bool{}
-	var out []violation
+	var b strings.Builder
+	n := 0
 	for _, v := range vs {
-		if strings.HasPrefix(v.key, "check-error") {
-			v.key += ":" + v.msg // never hidden as "reported before"
+		if c.instances[v.class] == nil {
+			c.instances[v.class] = map[string]bool{}
 		}
-		if c.reported[v.key] || seen[v.key] {
+		c.instances[v.class][v.id] = true
+		if c.reported[v.class] {
 			continue
 		}
-		seen[v.key] = true
-		out = append(out, v)
+		if v.class != "check-error" {
+			c.reported[v.class] = true
+		}
+		n++
+		fmt.Fprintf(&b, "\n  - [%s] %s", v.class, v.msg)
 	}
-	return out
+	if n > 0 {
+		c.t.Errorf("after %s: %d invariant(s) broken; %s:%s", what, n, c.seedNote(), b.String())
+	}
+}
+
+// violationSummary counts the instances of each broken invariant.
+func (c *campaign) violationSummary() string {
+	if len(c.instances) == 0 {
+		return "no invariant broken"
+	}
+	var parts []string
+	for _, class := range sortedKeys(c.instances) {
+		parts = append(parts, fmt.Sprintf("%s ×%d", class, len(c.instances[class])))
+	}
+	return "invariants broken: " + strings.Join(parts, ", ")
 }
 
 func (c *campaign) checkOnce(ctx context.Context, producers []*producerUT) []violation {
 	var vs []violation
 	invs, err := c.aliceInvoices(ctx)
 	if err != nil {
-		return []violation{{"check-error", "listing alice's invoices: " + err.Error()}}
+		return []violation{checkError("listing alice's invoices: " + err.Error())}
 	}
 	for _, p := range producers {
 		vs = append(vs, c.checkProducer(ctx, p, invs)...)
@@ -156,15 +187,15 @@ func (c *campaign) challenges(ctx context.Context, p *producerUT) (map[string]re
 func (c *campaign) checkProducer(ctx context.Context, p *producerUT, invs []*lnrpc.Invoice) []violation {
 	recs, err := c.challenges(ctx, p)
 	if err != nil {
-		return []violation{{"check-error", p.name + ": " + err.Error()}}
+		return []violation{checkError(p.name + ": " + err.Error())}
 	}
 	code, stats, err := c.do(ctx, p.d, p.key, "GET", "/api/l402/stats", nil)
 	if err != nil || code != 200 {
-		return []violation{{"check-error", fmt.Sprintf("%s: stats: %d %v %v", p.name, code, stats, err)}}
+		return []violation{checkError(fmt.Sprintf("%s: stats: %d %v %v", p.name, code, stats, err))}
 	}
 	var vs []violation
-	add := func(key, format string, args ...any) {
-		vs = append(vs, violation{key, p.name + ": " + fmt.Sprintf(format, args...)})
+	add := func(class, id, format string, args ...any) {
+		vs = append(vs, violation{class, p.name + ":" + id, p.name + ": " + fmt.Sprintf(format, args...)})
 	}
 	p.mu.Lock()
 	acked := make(map[string]challenge, len(p.acked))
@@ -174,7 +205,7 @@ func (c *campaign) checkProducer(ctx context.Context, p *producerUT, invs []*lnr
 	p.mu.Unlock()
 	for h, ch := range acked {
 		if _, ok := recs[h]; !ok {
-			add("A1:"+h, "challenge %s (%s) was handed out but is not in the store", h, ch.Resource)
+			add("A1", h, "challenge %s (%s) was handed out but is not in the store", h, ch.Resource)
 		}
 	}
 	settled := map[string]bool{}
@@ -193,24 +224,24 @@ func (c *campaign) checkProducer(ctx context.Context, p *producerUT, invs []*lnr
 		rec, ok := recs[h]
 		switch {
 		case !ok:
-			add("A2:"+h, "LND settled invoice %s (%q, %d sat) but there is no challenge for it", h, inv.Memo, inv.AmtPaidSat)
+			add("A2", h, "LND settled invoice %s (%q, %d sat) but there is no challenge for it", h, inv.Memo, inv.AmtPaidSat)
 		case rec.state != "settled":
-			add("A2:"+h, "LND settled invoice %s (%q, settle index %d) but its challenge is %s: the settlement is lost", h, inv.Memo, inv.SettleIndex, rec.state)
+			add("A2", h, "LND settled invoice %s (%q, settle index %d) but its challenge is %s: the settlement is lost", h, inv.Memo, inv.SettleIndex, rec.state)
 		case rec.amountPaidSats != inv.AmtPaidSat:
-			add("A2:"+h, "challenge %s recorded %d sat paid, LND says %d", h, rec.amountPaidSats, inv.AmtPaidSat)
+			add("A2", h, "challenge %s recorded %d sat paid, LND says %d", h, rec.amountPaidSats, inv.AmtPaidSat)
 		}
 	}
 	for h, rec := range recs {
 		if rec.state == "settled" && !settled[h] {
-			add("A3:"+h, "challenge %s is recorded settled but LND does not report its invoice settled", h)
+			add("A3", h, "challenge %s is recorded settled but LND does not report its invoice settled", h)
 		}
 	}
 	total := obj(stats["total"])
 	if got := int64(num(total["challengesSettled"])); got != nSettled {
-		add(fmt.Sprintf("A4:count:%d", got-nSettled), "counts %d settlements, LND settled %d of its invoices", got, nSettled)
+		add("A4", fmt.Sprintf("count%+d", got-nSettled), "counts %d settlements, LND settled %d of its invoices", got, nSettled)
 	}
 	if got := int64(num(total["revenueSats"])); got != revenue {
-		add(fmt.Sprintf("A4:revenue:%d", got-revenue), "counts %d sat of revenue, LND received %d sat for its invoices", got, revenue)
+		add("A4", fmt.Sprintf("revenue%+d", got-revenue), "counts %d sat of revenue, LND received %d sat for its invoices", got, revenue)
 	}
 	return vs
 }
@@ -220,7 +251,7 @@ func (c *campaign) checkProducer(ctx context.Context, p *producerUT, invs []*lnr
 func (c *campaign) verifyPaid(ctx context.Context, p *producerUT) []violation {
 	invs, err := c.aliceInvoices(ctx)
 	if err != nil {
-		return []violation{{"check-error", "listing alice's invoices: " + err.Error()}}
+		return []violation{checkError("listing alice's invoices: " + err.Error())}
 	}
 	pre := map[string]string{}
 	for _, inv := range invs {
@@ -248,9 +279,9 @@ func (c *campaign) verifyPaid(ctx context.Context, p *producerUT) []violation {
 				mu.Lock()
 				switch {
 				case err != nil || code != 200:
-					vs = append(vs, violation{"check-error", fmt.Sprintf("%s: verify: %d %v %v", p.name, code, out, err)})
+					vs = append(vs, checkError(fmt.Sprintf("%s: verify: %d %v %v", p.name, code, out, err)))
 				case out["valid"] != true:
-					vs = append(vs, violation{"A5:" + ch.PaymentHash, fmt.Sprintf("%s: challenge %s (%s) handed out and paid does not verify: %v: %v",
+					vs = append(vs, violation{"A5", ch.PaymentHash, fmt.Sprintf("%s: challenge %s (%s) handed out and paid does not verify: %v: %v",
 						p.name, ch.PaymentHash, ch.Resource, out["reason"], out["error"])})
 				default:
 					p.mu.Lock()
@@ -311,19 +342,19 @@ func (c *campaign) journal(ctx context.Context) (map[string]entry, error) {
 func (c *campaign) checkConsumer(ctx context.Context) []violation {
 	resp, err := c.bobLND.Lightning.ListPayments(ctx, &lnrpc.ListPaymentsRequest{IncludeIncomplete: true, IndexOffset: c.bobPayIndex, MaxPayments: 1 << 20})
 	if err != nil {
-		return []violation{{"check-error", "listing bob's payments: " + err.Error()}}
+		return []violation{checkError("listing bob's payments: " + err.Error())}
 	}
 	j, err := c.journal(ctx)
 	if err != nil {
-		return []violation{{"check-error", "bob: " + err.Error()}}
+		return []violation{checkError("bob: " + err.Error())}
 	}
 	code, budget, err := c.do(ctx, c.bob, c.bobKey, "GET", "/api/consumer/budget", nil)
 	if err != nil || code != 200 {
-		return []violation{{"check-error", fmt.Sprintf("bob: budget: %d %v %v", code, budget, err)}}
+		return []violation{checkError(fmt.Sprintf("bob: budget: %d %v %v", code, budget, err))}
 	}
 	var vs []violation
-	add := func(key, format string, args ...any) {
-		vs = append(vs, violation{key, "bob: " + fmt.Sprintf(format, args...)})
+	add := func(class, id, format string, args ...any) {
+		vs = append(vs, violation{class, id, "bob: " + fmt.Sprintf(format, args...)})
 	}
 	c.mu.Lock()
 	direct := make(map[string]bool, len(c.direct))
@@ -357,7 +388,7 @@ func (c *campaign) checkConsumer(ctx context.Context) []violation {
 			}
 		}
 		if len(ps) > 1 || succeededHTLCs > 1 {
-			add("B4:"+h, "hash %s paid twice: LND lists %d payments with %d succeeded HTLCs", h, len(ps), succeededHTLCs)
+			add("B4", h, "hash %s paid twice: LND lists %d payments with %d succeeded HTLCs", h, len(ps), succeededHTLCs)
 		}
 		p := ps[len(ps)-1]
 		e, ok := j[h]
@@ -365,7 +396,7 @@ func (c *campaign) checkConsumer(ctx context.Context) []violation {
 			lndInFlight++
 		}
 		if !ok {
-			add("B1:"+h, "LND has a payment of %s (%s) that the journal does not know", h, p.Status)
+			add("B1", h, "LND has a payment of %s (%s) that the journal does not know", h, p.Status)
 			continue
 		}
 		if e.day == today && p.Status == lnrpc.Payment_SUCCEEDED {
@@ -375,17 +406,17 @@ func (c *campaign) checkConsumer(ctx context.Context) []violation {
 		case lnrpc.Payment_SUCCEEDED:
 			switch {
 			case e.state != "succeeded":
-				add("B2:"+h, "LND paid %s (%d msat + %d fee) but the journal has it %s (%s %s %s)", h, p.ValueMsat, p.FeeMsat, e.state, e.kind, e.url, e.failureReason)
+				add("B2", h, "LND paid %s (%d msat + %d fee) but the journal has it %s (%s %s %s)", h, p.ValueMsat, p.FeeMsat, e.state, e.kind, e.url, e.failureReason)
 			case e.preimage != p.PaymentPreimage || e.amountMsat != p.ValueMsat || e.feeMsat != p.FeeMsat:
-				add("B2:"+h, "journal has %s with preimage %s, %d msat + %d fee; LND %s, %d + %d", h, e.preimage, e.amountMsat, e.feeMsat, p.PaymentPreimage, p.ValueMsat, p.FeeMsat)
+				add("B2", h, "journal has %s with preimage %s, %d msat + %d fee; LND %s, %d + %d", h, e.preimage, e.amountMsat, e.feeMsat, p.PaymentPreimage, p.ValueMsat, p.FeeMsat)
 			}
 		case lnrpc.Payment_FAILED:
 			if e.state != "failed" {
-				add("B2:"+h, "LND failed payment %s (%s) but the journal has it %s", h, p.FailureReason, e.state)
+				add("B2", h, "LND failed payment %s (%s) but the journal has it %s", h, p.FailureReason, e.state)
 			}
 		default:
 			if e.state == "succeeded" || e.state == "failed" {
-				add("B2:"+h, "payment %s is %s in LND but %s in the journal", h, p.Status, e.state)
+				add("B2", h, "payment %s is %s in LND but %s in the journal", h, p.Status, e.state)
 			}
 		}
 	}
@@ -402,7 +433,7 @@ func (c *campaign) checkConsumer(ctx context.Context) []violation {
 		switch e.state {
 		case "succeeded":
 			if lst != lnrpc.Payment_SUCCEEDED {
-				add("B3:"+h, "journal has %s succeeded but LND's payment is %s", h, statusName(lst))
+				add("B3", h, "journal has %s succeeded but LND's payment is %s", h, statusName(lst))
 			}
 			if e.day == today {
 				spent += e.amountMsat + e.feeMsat
@@ -413,7 +444,7 @@ func (c *campaign) checkConsumer(ctx context.Context) []violation {
 		case "reserved", "in_flight":
 			pending++
 			if final || lst == -1 {
-				add("B3:"+h, "journal has %s %s (%s %s) although LND's payment is %s", h, e.state, e.kind, e.url, statusName(lst))
+				add("B3", h, "journal has %s %s (%s %s) although LND's payment is %s", h, e.state, e.kind, e.url, statusName(lst))
 			}
 			if e.day == today {
 				reserved += e.amountMsat + e.feeLimitMsat
@@ -426,23 +457,23 @@ func (c *campaign) checkConsumer(ctx context.Context) []violation {
 	t := obj(budget["today"])
 	gotSpent, gotReserved := int64(num(t["spentMsat"])), int64(num(t["reservedMsat"]))
 	if gotSpent != spent {
-		add(fmt.Sprintf("B5:spent:%d", gotSpent-spent), "budget says %d msat spent today, the journal's succeeded payments sum to %d", gotSpent, spent)
+		add("B5", fmt.Sprintf("spent%+d", gotSpent-spent), "budget says %d msat spent today, the journal's succeeded payments sum to %d", gotSpent, spent)
 	}
 	if gotReserved != reserved {
-		add(fmt.Sprintf("B5:reserved:%d", gotReserved-reserved), "budget says %d msat reserved today, the journal's unfinished payments reserve %d", gotReserved, reserved)
+		add("B5", fmt.Sprintf("reserved%+d", gotReserved-reserved), "budget says %d msat reserved today, the journal's unfinished payments reserve %d", gotReserved, reserved)
 	}
 	if lndInFlight == 0 && pending == 0 && gotSpent != lndSpentToday {
-		add(fmt.Sprintf("B5:lnd:%d", gotSpent-lndSpentToday), "budget says %d msat spent today with nothing in flight, LND paid %d", gotSpent, lndSpentToday)
+		add("B5", fmt.Sprintf("lnd%+d", gotSpent-lndSpentToday), "budget says %d msat spent today with nothing in flight, LND paid %d", gotSpent, lndSpentToday)
 	}
 	if gotSpent+gotReserved < lndSpentToday {
-		add(fmt.Sprintf("B5:cover:%d", gotSpent+gotReserved-lndSpentToday), "reserved %d + spent %d msat do not cover LND's %d", gotReserved, gotSpent, lndSpentToday)
+		add("B5", fmt.Sprintf("cover%+d", gotSpent+gotReserved-lndSpentToday), "reserved %d + spent %d msat do not cover LND's %d", gotReserved, gotSpent, lndSpentToday)
 	}
 	if limit := int64(num(obj(budget["limits"])["perDaySats"])); limit > 0 && gotSpent+gotReserved > limit*1000 {
 		c.mu.Lock()
 		set := c.budgetDay
 		c.mu.Unlock()
 		if limit == set {
-			add(fmt.Sprintf("B5:limit:%d", limit), "spent %d + reserved %d msat exceed the daily limit of %d sat", gotSpent, gotReserved, limit)
+			add("B5", fmt.Sprintf("limit%d", limit), "spent %d + reserved %d msat exceed the daily limit of %d sat", gotSpent, gotReserved, limit)
 		}
 	}
 	doms, _ := budget["domains"].([]any)
@@ -452,13 +483,13 @@ func (c *campaign) checkConsumer(ctx context.Context) []violation {
 		name := str(d["domain"])
 		seen[name] = true
 		if s, r := int64(num(d["spentMsat"])), int64(num(d["reservedMsat"])); s != domSpent[name] || r != domReserved[name] {
-			add(fmt.Sprintf("B5:domain:%s:%d:%d", name, s-domSpent[name], r-domReserved[name]),
+			add("B5", fmt.Sprintf("domain:%s:%+d:%+d", name, s-domSpent[name], r-domReserved[name]),
 				"budget of %s says %d msat spent and %d reserved today, the journal says %d and %d", name, s, r, domSpent[name], domReserved[name])
 		}
 	}
 	for _, name := range sortedKeys(domSpent) {
 		if !seen[name] && domSpent[name] != 0 {
-			add("B5:domain:"+name, "the journal has %d msat spent today on %s but the budget has no window for it", domSpent[name], name)
+			add("B5", "domain:"+name, "the journal has %d msat spent today on %s but the budget has no window for it", domSpent[name], name)
 		}
 	}
 	return vs
