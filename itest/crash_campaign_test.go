@@ -97,12 +97,13 @@ type campaign struct {
 	client           *http.Client
 	transport        *http.Transport
 
-	mu        sync.Mutex
-	direct    map[string]bool // hashes the test paid itself through bob's LND
-	live      []violation     // seen while a workload ran
-	createLat time.Duration   // moving average of a create, for impatient clients
-	budgetDay int64           // perDaySats currently set
-	tally     tally
+	mu          sync.Mutex
+	direct      map[string]bool // hashes the test paid itself through bob's LND
+	live        []violation     // seen while a workload ran
+	createLat   time.Duration   // moving average of a create, for impatient clients
+	accessFails map[string]int  // status and code of the accesses that failed
+	budgetDay   int64           // perDaySats currently set
+	tally       tally
 
 	reported  map[string]bool            // invariants reported broken
 	instances map[string]map[string]bool // invariant → instances seen broken
@@ -138,6 +139,8 @@ func (p *producerUT) restarted() {
 type tally struct {
 	creates, impatient, retriedAfterCancel, directPaid          int
 	accesses, accessPaid, accessCached, accessRefused, longPath int
+	accessCut, accessUpstream, accessFailed                     int
+	idleKills                                                   int
 	consumerPays, budgetRefused                                 int
 	kills, midCatchUp, doubleKills, catchUps, freshCatchUps     int
 }
@@ -150,7 +153,7 @@ func newCampaign(t *testing.T, seed uint64) *campaign {
 		runID: fmt.Sprintf("cc%x", uint32(time.Now().UnixNano())), net: n, start: time.Now(),
 		aliceLND: lnd(t, n, "alice"), bobLND: lnd(t, n, "bob"),
 		client: &http.Client{Transport: tr}, transport: tr,
-		direct: map[string]bool{}, reported: map[string]bool{}, instances: map[string]map[string]bool{}, createLat: 20 * time.Millisecond,
+		direct: map[string]bool{}, reported: map[string]bool{}, instances: map[string]map[string]bool{}, accessFails: map[string]int{}, createLat: 20 * time.Millisecond,
 	}
 	t.Cleanup(tr.CloseIdleConnections)
 	ctx := testCtx(t, time.Minute)
@@ -211,12 +214,12 @@ func (c *campaign) run(kills int) {
 
 func (c *campaign) summary() {
 	tl := c.tally
-	c.t.Logf("campaign: %v, %d kills (%d mid catch-up, %d during a restart, %d catch-ups of which %d on a fresh store); "+
-		"%d creates (%d impatient, %d asked again after a cancel), %d paid directly; %d accesses (%d paid, %d from cache, %d refused, %d long paths); "+
-		"%d pay calls, %d budget refusals; %s; %s",
-		time.Since(c.start).Round(time.Second), tl.kills, tl.midCatchUp, tl.doubleKills, tl.catchUps, tl.freshCatchUps,
-		tl.creates, tl.impatient, tl.retriedAfterCancel, tl.directPaid, tl.accesses, tl.accessPaid, tl.accessCached, tl.accessRefused, tl.longPath,
-		tl.consumerPays, tl.budgetRefused, c.violationSummary(), c.seedNote())
+	c.t.Logf("campaign: %v, %d kills mid-work (%d mid catch-up, %d during a restart; %d catch-ups of which %d on a fresh store) and %d of an idle l402d; "+
+		"%d creates (%d impatient, %d asked again after a cancel), %d paid directly; %d accesses (%d paid, %d from cache, %d refused, %d cut by a kill, "+
+		"%d answered by the target without paying, %d failed %v; %d long paths); %d pay calls, %d budget refusals; %s; %s",
+		time.Since(c.start).Round(time.Second), tl.kills, tl.midCatchUp, tl.doubleKills, tl.catchUps, tl.freshCatchUps, tl.idleKills,
+		tl.creates, tl.impatient, tl.retriedAfterCancel, tl.directPaid, tl.accesses, tl.accessPaid, tl.accessCached, tl.accessRefused,
+		tl.accessCut, tl.accessUpstream, tl.accessFailed, c.accessFails, tl.longPath, tl.consumerPays, tl.budgetRefused, c.violationSummary(), c.seedNote())
 }
 
 // workloadRound runs a random mix of workers, kills one l402d at a
@@ -312,8 +315,8 @@ func (c *campaign) catchUpRound(r *rand.Rand, fresh bool) string {
 	}
 	how := "SIGTERM"
 	if r.IntN(2) == 0 {
-		p.d.kill9(t)
-		c.tally.kills++
+		p.d.kill9(t) // idle: not counted as one of the campaign's kills
+		c.tally.idleKills++
 		how = "kill -9"
 	} else {
 		p.d.stop(t)
@@ -571,10 +574,10 @@ func (c *campaign) buyer(ctx context.Context, r *rand.Rand, prefix string) {
 	var bought []string
 	for i := 0; ctx.Err() == nil; i++ {
 		path := fmt.Sprintf("%s/%d", prefix, i)
-		switch x := r.Float64(); {
-		case x < 0.25 && len(bought) > 0:
+		switch {
+		case len(bought) > 0 && r.Float64() < 0.25:
 			path = bought[r.IntN(len(bought))]
-		case x < 0.30:
+		case r.Float64() < 0.05:
 			path = fmt.Sprintf("%s/long/%d/%s", prefix, i, strings.Repeat("x", 2100+r.IntN(1500)))
 			c.mu.Lock()
 			c.tally.longPath++
@@ -585,6 +588,7 @@ func (c *campaign) buyer(ctx context.Context, r *rand.Rand, prefix string) {
 		c.tally.accesses++
 		switch {
 		case err != nil:
+			c.tally.accessCut++
 		case code == 200 && out["paid"] == true:
 			c.tally.accessPaid++
 			bought = append(bought, path)
@@ -595,6 +599,11 @@ func (c *campaign) buyer(ctx context.Context, r *rand.Rand, prefix string) {
 			if out["code"] == "budget_exceeded" {
 				c.tally.budgetRefused++
 			}
+		case code == 200:
+			c.tally.accessUpstream++ // e.g. 503: alice is down
+		default:
+			c.tally.accessFailed++
+			c.accessFails[fmt.Sprintf("%d %v", code, out["code"])]++
 		}
 		c.mu.Unlock()
 	}
