@@ -549,7 +549,7 @@ func (c *campaign) creator(ctx context.Context, r *rand.Rand, p *producerUT, pre
 			ch, err = c.create(ctx, p, resource, price, idem)
 		}
 		if err != nil {
-			continue // the producer is down: try again until the round ends
+			return // the producer was killed: done for this round
 		}
 		how := "created"
 		if replayed {
@@ -606,6 +606,9 @@ func (c *campaign) buyer(ctx context.Context, r *rand.Rand, prefix string) {
 			c.accessFails[fmt.Sprintf("%d %v", code, out["code"])]++
 		}
 		c.mu.Unlock()
+		if err != nil {
+			return // bob was killed: done for this round
+		}
 	}
 }
 
@@ -615,7 +618,7 @@ func (c *campaign) payer(ctx context.Context, r *rand.Rand, prefix string) {
 	for i := 0; ctx.Err() == nil; i++ {
 		ch, err := c.create(ctx, c.alice, fmt.Sprintf("%s/%d", prefix, i), 1+r.Int64N(9), "")
 		if err != nil {
-			continue
+			return // alice was killed: done for this round
 		}
 		c.seller.handedToBob(ch.PaymentHash)
 		path, body := "/api/consumer/pay/invoice", map[string]any{"invoice": ch.Invoice}
@@ -629,7 +632,10 @@ func (c *campaign) payer(ctx context.Context, r *rand.Rand, prefix string) {
 			c.tally.budgetRefused++
 		}
 		c.mu.Unlock()
-		if err != nil || code != 200 {
+		if err != nil {
+			return // bob was killed: done for this round
+		}
+		if code != 200 {
 			continue
 		}
 		pre := str(out["preimage"])
