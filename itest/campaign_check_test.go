@@ -406,13 +406,13 @@ func (c *campaign) checkConsumer(ctx context.Context) []violation {
 		case lnrpc.Payment_SUCCEEDED:
 			switch {
 			case e.state != "succeeded":
-				add("B2", h, "LND paid %s (%d msat + %d fee) but the journal has it %s (%s %s %s)", h, p.ValueMsat, p.FeeMsat, e.state, e.kind, e.url, e.failureReason)
+				add("B2 ("+e.state+")", h, "LND paid %s (%d msat + %d fee) but the journal has it %s (%s %s %s)", h, p.ValueMsat, p.FeeMsat, e.state, e.kind, e.url, e.failureReason)
 			case e.preimage != p.PaymentPreimage || e.amountMsat != p.ValueMsat || e.feeMsat != p.FeeMsat:
 				add("B2", h, "journal has %s with preimage %s, %d msat + %d fee; LND %s, %d + %d", h, e.preimage, e.amountMsat, e.feeMsat, p.PaymentPreimage, p.ValueMsat, p.FeeMsat)
 			}
 		case lnrpc.Payment_FAILED:
 			if e.state != "failed" {
-				add("B2", h, "LND failed payment %s (%s) but the journal has it %s", h, p.FailureReason, e.state)
+				add("B2 ("+e.state+")", h, "LND failed payment %s (%s) but the journal has it %s", h, p.FailureReason, e.state)
 			}
 		default:
 			if e.state == "succeeded" || e.state == "failed" {
@@ -444,7 +444,9 @@ func (c *campaign) checkConsumer(ctx context.Context) []violation {
 		case "reserved", "in_flight":
 			pending++
 			if final || lst == -1 {
-				add("B3", h, "journal has %s %s (%s %s) although LND's payment is %s", h, e.state, e.kind, e.url, statusName(lst))
+				// The class names LND's state: a payment stuck after it
+				// succeeded and one never sent are different bugs.
+				add("B3 ("+statusName(lst)+")", h, "journal has %s %s (%s %s) although LND's payment is %s", h, e.state, e.kind, e.url, statusName(lst))
 			}
 			if e.day == today {
 				reserved += e.amountMsat + e.feeLimitMsat
