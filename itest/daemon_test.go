@@ -128,6 +128,14 @@ func withMacaroonPath(args []string, path string) []string {
 
 func (d *daemon) start(t testing.TB) {
 	t.Helper()
+	d.spawn(t)
+	d.waitAPI(t)
+}
+
+// spawn starts the process without waiting for its API, for a test that
+// kills it while it starts (e.g. during the watcher's catch-up).
+func (d *daemon) spawn(t testing.TB) {
+	t.Helper()
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	logf, err := os.OpenFile(d.logPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
@@ -146,7 +154,16 @@ func (d *daemon) start(t testing.TB) {
 		logf.Close()
 		close(done)
 	}(d.done)
-	d.waitAPI(t)
+}
+
+// logSize returns the length of the daemon's log so far (all runs), so a
+// test can read what one run writes.
+func (d *daemon) logSize() int64 {
+	fi, err := os.Stat(d.logPath)
+	if err != nil {
+		return 0
+	}
+	return fi.Size()
 }
 
 // waitAPI waits until /healthz answers.
