@@ -17,6 +17,7 @@ import (
 	"github.com/lightningnetwork/lnd/lnrpc/invoicesrpc"
 	"github.com/lightningnetwork/lnd/lntypes"
 	"github.com/lightningnetwork/lnd/lnwire"
+	paymentsdb "github.com/lightningnetwork/lnd/payments/db"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 )
@@ -153,6 +154,16 @@ func mapErr(what string, err error) error {
 	}
 	if errors.Is(err, ErrUnavailable) || errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
 		return fmt.Errorf("%s: %w", what, err)
+	}
+	// lndclient turns the gRPC codes of the payment streams into lnd's
+	// own errors, losing the code: a payment LND never started (Track) and
+	// one it already has (Pay) arrive as these.
+	switch {
+	case errors.Is(err, paymentsdb.ErrPaymentNotInitiated):
+		return fmt.Errorf("%w: %s: %v", ErrNotFound, what, err)
+	case errors.Is(err, paymentsdb.ErrAlreadyPaid), errors.Is(err, paymentsdb.ErrPaymentExists),
+		errors.Is(err, paymentsdb.ErrPaymentInFlight):
+		return fmt.Errorf("%w: %s: %v", ErrAlreadyPaid, what, err)
 	}
 	switch status.Code(err) {
 	case codes.Unavailable, codes.DeadlineExceeded:
