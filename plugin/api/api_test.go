@@ -370,3 +370,29 @@ func TestClientIP(t *testing.T) {
 		t.Fatalf("trusted chain: %s", got)
 	}
 }
+
+// A new key file must survive a power cut: its directory entry is synced
+// after the file is written and renamed into place, and no temporary file
+// is left behind.
+func TestLoadOrCreateKeySyncsDir(t *testing.T) {
+	dir := t.TempDir()
+	var synced []string
+	old := syncDir
+	syncDir = func(d string) error { synced = append(synced, d); return old(d) }
+	t.Cleanup(func() { syncDir = old })
+	p := filepath.Join(dir, "admin.key")
+	if _, err := LoadOrCreateKey(p); err != nil {
+		t.Fatal(err)
+	}
+	if len(synced) == 0 || synced[len(synced)-1] != dir {
+		t.Fatalf("directory %s not synced after creating the key file (synced: %v)", dir, synced)
+	}
+	ents, _ := os.ReadDir(dir)
+	if len(ents) != 1 || ents[0].Name() != "admin.key" {
+		t.Fatalf("left in the dir: %v", ents)
+	}
+	synced = nil
+	if _, err := LoadOrCreateKey(p); err != nil || len(synced) != 0 {
+		t.Fatalf("loading an existing key: err %v, synced %v", err, synced)
+	}
+}

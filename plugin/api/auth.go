@@ -97,22 +97,61 @@ func LoadOrCreateKey(path string) (string, error) {
 		return "", err
 	}
 	key := hex.EncodeToString(raw[:])
-	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
-		return "", err
-	}
-	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
-	if err != nil {
+	if err := WriteSecretFile(path, []byte(key+"\n")); err != nil {
 		return "", fmt.Errorf("api: creating key file: %w", err)
 	}
-	if _, err := f.WriteString(key + "\n"); err != nil {
+	return key, nil
+}
+
+// WriteSecretFile creates path (mode 0600, its directory 0700 if missing)
+// holding data, durably: it writes a temporary file in the same
+// directory, syncs it, links it into place (failing if path exists, so
+// two starts never hand out different keys) and syncs the directory, so
+// that after a power cut the file is either whole or absent.
+func WriteSecretFile(path string, data []byte) error {
+	dir := filepath.Dir(path)
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return err
+	}
+	f, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp-*")
+	if err != nil {
+		return err
+	}
+	tmp := f.Name()
+	defer os.Remove(tmp)
+	if err := f.Chmod(0o600); err != nil {
 		f.Close()
-		return "", err
+		return err
+	}
+	if _, err := f.Write(data); err != nil {
+		f.Close()
+		return err
 	}
 	if err := f.Sync(); err != nil {
 		f.Close()
-		return "", err
+		return err
 	}
-	return key, f.Close()
+	if err := f.Close(); err != nil {
+		return err
+	}
+	if err := os.Link(tmp, path); err != nil {
+		return err
+	}
+	if err := os.Remove(tmp); err != nil {
+		return err
+	}
+	return syncDir(dir)
+}
+
+// syncDir makes a directory's entries durable (a variable so a test can
+// see it called).
+var syncDir = func(dir string) error {
+	d, err := os.Open(dir)
+	if err != nil {
+		return err
+	}
+	defer d.Close()
+	return d.Sync()
 }
 
 // sessionLabel domain-separates dashboard session tokens from keys.
