@@ -396,3 +396,22 @@ func TestLoadOrCreateKeySyncsDir(t *testing.T) {
 		t.Fatalf("loading an existing key: err %v, synced %v", err, synced)
 	}
 }
+
+// A resource given through the API is a literal: "/api/*" bought for 1 sat
+// is a token for the resource named "/api/*", never for everything under
+// /api/ (wildcards come only from the gate's configured services).
+func TestVerifyAPIResourceIsLiteral(t *testing.T) {
+	f := newFixture(t)
+	_, ch := f.do(t, "POST", "/api/l402/challenges", testAPIKey, map[string]any{"resource": "/api/*", "priceSats": 1})
+	hash, _ := lntypes.MakeHashFromStr(ch["paymentHash"].(string))
+	pre := f.backend.preimages[hash]
+	mac := ch["macaroon"].(string)
+	for _, res := range []string{"/api/premium/report", "/api/", "/api/x*"} {
+		if _, out := f.do(t, "POST", "/api/l402/challenges/verify", testAPIKey, map[string]any{"macaroon": mac, "preimage": pre.String(), "resource": res}); out["valid"] != false || out["reason"] != "wrong_resource" {
+			t.Fatalf("token for the literal resource /api/* verified for %s: %v", res, out)
+		}
+	}
+	if _, out := f.do(t, "POST", "/api/l402/challenges/verify", testAPIKey, map[string]any{"macaroon": mac, "preimage": pre.String(), "resource": "/api/*"}); out["valid"] != true {
+		t.Fatalf("token not valid for its own resource: %v", out)
+	}
+}
