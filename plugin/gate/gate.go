@@ -50,6 +50,8 @@ const (
 	DefaultMintRate   = 2.0 // challenges per second per client address
 	DefaultMintBurst  = 10
 	DefaultMaxPending = 1000
+	// DefaultMaxPendingPerClient is one client's share of MaxPending.
+	DefaultMaxPendingPerClient = 100
 	DefaultTokenRate  = 100.0 // paid requests per second per token
 	DefaultTokenBurst = 200
 )
@@ -83,6 +85,12 @@ type Config struct {
 	MintBurst int
 	// MaxPending caps the gate's unpaid, unexpired invoices.
 	MaxPending int
+	// MaxPendingPerClient is one client's (IPv4 address, IPv6 /64)
+	// share of MaxPending, so that a client that never pays cannot
+	// fill the node's cap for everyone. Behind Tor or one NAT every
+	// client shares one address: raise it, or make it negative (no
+	// share: one client may take the whole cap).
+	MaxPendingPerClient int
 	// TokenRate and TokenBurst limit paid requests per token, unless a
 	// service sets its own rate_limit.
 	TokenRate  float64
@@ -178,13 +186,16 @@ func New(cfg Config) (*Gate, error) {
 	if cfg.MaxPending == 0 {
 		cfg.MaxPending = DefaultMaxPending
 	}
+	if cfg.MaxPendingPerClient == 0 {
+		cfg.MaxPendingPerClient = DefaultMaxPendingPerClient
+	}
 	g := &Gate{
 		cfg:        cfg,
 		log:        cfg.Logger,
 		mint:       newLimiterSet[netip.Addr](addrShard),
 		tokens:     newLimiterSet[l402.TokenID](tokenShard),
 		free:       newFreeCounter(),
-		pending:    newPendingSet(cfg.MaxPending, cfg.Lookup),
+		pending:    newPendingSet(cfg.MaxPending, cfg.MaxPendingPerClient, cfg.Lookup),
 		transports: map[transportKey]*http.Transport{},
 	}
 	g.mintLimit, g.mintBurst = configuredLimit(cfg.MintRate, cfg.MintBurst, DefaultMintRate, DefaultMintBurst)
@@ -333,7 +344,7 @@ func (g *Gate) serve(w http.ResponseWriter, r *http.Request, next http.Handler) 
 	}
 
 	client := g.clientAddr(r)
-	if rejected == nil && svc.cfg.Auth == AuthFreebie && g.free.take(freeKey{svc.cfg.Name, client}, g.cfg.Now(), svc.cfg.FreeRequests, svc.cfg.FreeWindow) {
+	if rejected == nil && svc.cfg.Auth == AuthFreebie && g.free.take(freeKey{svc.cfg.Name, clientKey(client)}, g.cfg.Now(), svc.cfg.FreeRequests, svc.cfg.FreeWindow) {
 		rt.count(outFree)
 		h.ServeHTTP(w, r)
 		return
@@ -345,16 +356,23 @@ func (g *Gate) serve(w http.ResponseWriter, r *http.Request, next http.Handler) 
 // over its limits.
 func (g *Gate) challenge(w http.ResponseWriter, r *http.Request, svc *service, rt *serviceRuntime, rl *rule, client netip.Addr, rejected error) {
 	now := g.cfg.Now()
-	if ok, wait := g.mint.allow(clientKey(client), now, g.mintLimit, g.mintBurst); !ok {
+	ck := clientKey(client)
+	if ok, wait := g.mint.allow(ck, now, g.mintLimit, g.mintBurst); !ok {
 		rt.count(outRateLimited)
 		writeRateLimited(w, r, wait, errorBody{Error: "too many challenges requested from your address", Code: "rate_limited", Service: svc.cfg.Name,
 			Fix: "pay a challenge you already have, or retry after Retry-After seconds"})
 		return
 	}
-	if ok, wait := g.pending.reserve(r.Context(), now); !ok {
+	switch why, wait := g.pending.reserve(r.Context(), ck, now); why {
+	case pendingNodeFull:
 		rt.count(outRateLimited)
 		writeRateLimited(w, r, wait, errorBody{Error: "the node has too many unpaid invoices outstanding", Code: "too_many_unpaid_invoices", Service: svc.cfg.Name,
 			Fix: "retry after Retry-After seconds"})
+		return
+	case pendingClientFull:
+		rt.count(outRateLimited)
+		writeRateLimited(w, r, wait, errorBody{Error: "your address has too many unpaid invoices outstanding", Code: "too_many_unpaid_invoices_client", Service: svc.cfg.Name,
+			Fix: "pay an invoice you already have, or retry after Retry-After seconds"})
 		return
 	}
 	desc := svc.cfg.Description
@@ -372,7 +390,7 @@ func (g *Gate) challenge(w http.ResponseWriter, r *http.Request, svc *service, r
 		ClientID:      "ip:" + client.String(),
 	})
 	if err != nil {
-		g.pending.release()
+		g.pending.release(ck)
 		rt.count(outError)
 		if r.Context().Err() != nil {
 			return // the client left
@@ -386,7 +404,7 @@ func (g *Gate) challenge(w http.ResponseWriter, r *http.Request, svc *service, r
 	if exp.IsZero() {
 		exp = now.Add(time.Hour)
 	}
-	g.pending.add(ch.PaymentHash, exp)
+	g.pending.add(ck, ch.PaymentHash, exp)
 	if rejected != nil {
 		rt.count(outRejected)
 		if g.log.Enabled(r.Context(), slog.LevelDebug) {
