@@ -42,6 +42,8 @@ type GateConfig struct {
 	// TokenRate and TokenBurst limit paid requests per token.
 	TokenRate  float64
 	TokenBurst int
+	// FoldCase matches every service's paths case-insensitively.
+	FoldCase bool
 }
 
 // DefaultGateReloadInterval is how often the services file is polled.
@@ -90,6 +92,7 @@ func (p *Plugin) initGate(context.Context) error {
 		MintBurst:            gc.MintBurst,
 		MaxPending:           gc.MaxPending,
 		MaxPendingPerClient:  gc.MaxPendingPerClient,
+		FoldCase:             gc.FoldCase,
 		TokenRate:            gc.TokenRate,
 		TokenBurst:           gc.TokenBurst,
 		DefaultTokenValidity: p.cfg.TokenValidity,

@@ -27,6 +27,8 @@ func gateFlags() []cli.Flag {
 		altsrc.NewIntFlag(&cli.IntFlag{Name: "gate.max-pending-per-client", EnvVars: []string{"L402D_GATE_MAX_PENDING_PER_CLIENT"}, Value: gate.DefaultMaxPendingPerClient,
 			Usage: "most unpaid, unexpired gate invoices of one client address (IPv6: /64), so one client cannot fill --gate.max-pending; behind Tor or one NAT every client shares an address: raise it, or 0: no per-client share"}),
 		newFloatFlag(&cli.Float64Flag{Name: "gate.token-rate", EnvVars: []string{"L402D_GATE_TOKEN_RATE"}, Value: gate.DefaultTokenRate, Usage: "paid requests per second per token, unless a service sets rate_limit; 0: unlimited"}),
+		altsrc.NewBoolFlag(&cli.BoolFlag{Name: "gate.fold-case", EnvVars: []string{"L402D_GATE_FOLD_CASE"},
+			Usage: "match every service's paths case-insensitively (as fold_case: true on each), for upstreams that ignore case"}),
 		altsrc.NewIntFlag(&cli.IntFlag{Name: "gate.token-burst", EnvVars: []string{"L402D_GATE_TOKEN_BURST"}, Value: gate.DefaultTokenBurst, Usage: "paid requests one token may make at once"}),
 	}
 }
@@ -44,6 +46,7 @@ func applyGateFlags(c *cli.Context, cfg *plugin.Config) error {
 		MaxPendingPerClient: c.Int("gate.max-pending-per-client"),
 		TokenRate:           c.Float64("gate.token-rate"),
 		TokenBurst:          c.Int("gate.token-burst"),
+		FoldCase:            c.Bool("gate.fold-case"),
 	}
 	switch {
 	case g.Listen != "" && g.ServicesFile == "":

@@ -52,8 +52,8 @@ const (
 	DefaultMaxPending = 1000
 	// DefaultMaxPendingPerClient is one client's share of MaxPending.
 	DefaultMaxPendingPerClient = 100
-	DefaultTokenRate  = 100.0 // paid requests per second per token
-	DefaultTokenBurst = 200
+	DefaultTokenRate           = 100.0 // paid requests per second per token
+	DefaultTokenBurst          = 200
 )
 
 // Config configures a Gate. Rates are per second; for MintRate,
@@ -78,6 +78,9 @@ type Config struct {
 	// TrustedProxies are peers whose X-Forwarded-For is believed when
 	// telling clients apart, and kept when forwarding.
 	TrustedProxies []netip.Prefix
+	// FoldCase makes every service of the services file match paths
+	// case-insensitively (ServiceConfig.FoldCase for all).
+	FoldCase bool
 
 	// MintRate and MintBurst limit the challenges one client address
 	// (an IPv6 /64) may cause.
@@ -241,7 +244,7 @@ func configuredLimit(r float64, burst int, defRate float64, defBurst int) (rate.
 }
 
 func (g *Gate) parseOptions() ParseOptions {
-	return ParseOptions{Name: g.cfg.ServicesFile, MaxPriceSats: g.cfg.MaxPriceSats}
+	return ParseOptions{Name: g.cfg.ServicesFile, MaxPriceSats: g.cfg.MaxPriceSats, FoldCase: g.cfg.FoldCase}
 }
 
 // Services returns the services the gate serves now.
@@ -299,18 +302,37 @@ func (g *Gate) serve(w http.ResponseWriter, r *http.Request, next http.Handler) 
 			Fix: "send the path without //, /./ or /../ segments"})
 		return
 	}
-	if svc.cfg.Auth == AuthOff || svc.whitelisted(p) {
+	if !svc.cfg.AllowSemicolons && strings.IndexByte(p, ';') >= 0 {
+		// Tomcat, Jetty and others drop ";params" from a segment, so
+		// "/free/..;/paid" matches "/free/*" here and is "/paid" there.
+		rt.count(outRejected)
+		writeError(w, r, http.StatusBadRequest, errorBody{Error: "the request path contains ';': " + truncate(p), Code: "bad_path", Service: svc.cfg.Name,
+			Fix: "send the path without ';' (path parameters); the operator may allow them with allow_semicolons: true"})
+		return
+	}
+	if up := r.Header.Values("Upgrade"); len(up) > 0 && !onlyWebSocket(up) {
+		// An h2c (or other) upgrade would hand the client a connection
+		// to the upstream that later requests use without the gate.
+		rt.count(outRejected)
+		writeError(w, r, http.StatusBadRequest, errorBody{Error: "only WebSocket upgrades are allowed, not " + truncate(strings.Join(up, ", ")), Code: "upgrade_refused", Service: svc.cfg.Name,
+			Fix: "send the request without an Upgrade header (for HTTP/2, connect with prior knowledge or TLS)"})
+		return
+	}
+	// With fold_case the patterns are lower case, and so is the path
+	// they are matched against; the upstream still gets the request's.
+	mp := svc.matchPath(p)
+	if svc.cfg.Auth == AuthOff || svc.whitelisted(mp) {
 		rt.count(outFree)
 		h.ServeHTTP(w, r)
 		return
 	}
-	rl := svc.ruleFor(p)
+	rl := svc.ruleFor(mp)
 
 	var rejected error
 	cred, err := l402.CredentialFromHeader(r.Header)
 	switch {
 	case err == nil:
-		v, err := g.cfg.Producer.Verify(r.Context(), cred, l402.Expect{Service: svc.cfg.Name, Resource: p})
+		v, err := g.cfg.Producer.Verify(r.Context(), cred, l402.Expect{Service: svc.cfg.Name, Resource: mp})
 		if err == nil && v.Resource != rl.resource {
 			// The token covers this path, but was bought under another
 			// rule (say /api/* at 1 sat for /api/premium/x at 100).
@@ -414,6 +436,19 @@ func (g *Gate) challenge(w http.ResponseWriter, r *http.Request, svc *service, r
 		rt.count(outChallenged)
 	}
 	writeChallenge(w, r, ch, svc.cfg.Name, rejected, g.cfg.LegacyLSAT)
+}
+
+// onlyWebSocket reports whether Upgrade header values name WebSocket and
+// nothing else.
+func onlyWebSocket(values []string) bool {
+	for _, v := range values {
+		for tok := range strings.SplitSeq(v, ",") {
+			if !strings.EqualFold(strings.TrimSpace(tok), "websocket") {
+				return false
+			}
+		}
+	}
+	return true
 }
 
 // clientAddr is the request's client address: the peer, or with a

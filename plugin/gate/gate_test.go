@@ -1,10 +1,10 @@
 package gate
 
 import (
-	"fmt"
 	"context"
 	"crypto/rand"
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"net/netip"
@@ -375,6 +375,75 @@ func TestNonCanonicalPath(t *testing.T) {
 			t.Fatalf("%s: %d %s", p, w.Code, w.Body)
 		}
 	}
+}
+
+// TestSemicolonPath: Tomcat and Jetty read "/free/..;/api/x" as "/api/x";
+// the gate refuses ';' in a path unless a service allows it.
+func TestSemicolonPath(t *testing.T) {
+	f := newFixture(t, testServices+`  - name: matrix
+    path: /matrix/*
+    price: 3
+    allow_semicolons: true
+`, nil)
+	for _, p := range []string{"/free/..;/api/x", "/free/x;jsessionid=1", "/api/health;/../premium"} {
+		r := httptest.NewRequest("GET", "/", nil)
+		r.URL.Path = p
+		r.RemoteAddr = "192.0.2.1:1"
+		w := httptest.NewRecorder()
+		f.h.ServeHTTP(w, r)
+		if b := body(t, w); w.Code != 400 || b["code"] != "bad_path" || f.nextHit.Load() != 0 {
+			t.Fatalf("%s: %d %v", p, w.Code, b)
+		}
+	}
+	r := httptest.NewRequest("GET", "/", nil)
+	r.URL.Path = "/matrix/a;b=1"
+	r.RemoteAddr = "192.0.2.1:1"
+	w := httptest.NewRecorder()
+	f.h.ServeHTTP(w, r)
+	if w.Code != 402 {
+		t.Fatalf("allow_semicolons: %d", w.Code)
+	}
+}
+
+// TestFoldCase: in front of an upstream that ignores case, /API/PREMIUM/x
+// must cost what /api/premium/x costs, not slip past the pricing rule.
+func TestFoldCase(t *testing.T) {
+	folded := strings.Replace(testServices, "    capabilities: [read]\n", "    capabilities: [read]\n    fold_case: true\n", 1)
+	for name, f := range map[string]*fixture{
+		"per service": newFixture(t, folded, nil),
+		"global": newFixture(t, testServices, func(c *Config) {
+			c.FoldCase = true
+			c.Services = mustServicesOpt(t, testServices, ParseOptions{FoldCase: true})
+		}),
+	} {
+		t.Run(name, func(t *testing.T) {
+			w := f.do("GET", "/API/Premium/report")
+			if b := body(t, w); w.Code != 402 || b["priceSats"] != 100.0 {
+				t.Fatalf("/API/Premium/report: %d %v", w.Code, b)
+			}
+			auth := f.pay(w)
+			if w := f.do("GET", "/api/PREMIUM/other", "Authorization", auth); w.Code != 200 {
+				t.Fatalf("a premium token on another spelling: %d", w.Code)
+			}
+			if w := f.do("GET", "/Api/Health"); w.Code != 200 || f.nextHit.Load() == 0 {
+				t.Fatalf("whitelist, folded: %d", w.Code)
+			}
+		})
+	}
+	// Without folding the spelling is another path (here: no service).
+	f := newFixture(t, testServices, nil)
+	if w := f.do("GET", "/API/Premium/report"); w.Code != 200 || w.Header().Get("X-Next") != "1" {
+		t.Fatalf("unfolded: %d", w.Code)
+	}
+}
+
+func mustServicesOpt(t testing.TB, y string, opt ParseOptions) *Services {
+	t.Helper()
+	s, err := ParseServices([]byte(y), opt)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
 }
 
 func TestMintRateLimit(t *testing.T) {

@@ -190,7 +190,7 @@ type ChallengeLookup interface {
 // rate cannot hold every slot.
 type pendingSet struct {
 	max       int
-	perClient int // <= 0: no share
+	perClient int             // <= 0: no share
 	lookup    ChallengeLookup // may be nil
 
 	mu        sync.Mutex
