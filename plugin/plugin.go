@@ -158,6 +158,9 @@ func New(ctx context.Context, cfg Config) (_ *Plugin, err error) {
 		if keys, err = keys.WithSpend(spendKey); err != nil {
 			return nil, err
 		}
+		cfg.Logger.Info("spending is on: the consumer answers to the spend key", "key_file", filepath.Join(cfg.DataDir, SpendKeyFile))
+	} else {
+		cfg.Logger.Info("spending is off (no spend key): start with --consumer.enable to let this node pay")
 	}
 
 	opts := storage.DefaultOptions(filepath.Join(cfg.DataDir, dbDir))

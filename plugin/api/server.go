@@ -204,6 +204,12 @@ func CallerOf(ctx context.Context) (Caller, bool) {
 	return c, ok
 }
 
+// callerRole is the role of the key a request presented.
+func callerRole(r *http.Request) Role {
+	c, _ := CallerOf(r.Context())
+	return c.Role
+}
+
 // statusWriter records the status code for metrics. It passes Flush
 // through so streaming surfaces (MCP) keep working.
 type statusWriter struct {
