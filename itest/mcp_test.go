@@ -84,9 +84,11 @@ func (k apiKeyTransport) RoundTrip(r *http.Request) (*http.Response, error) {
 func httpAgent(t testing.TB, d *daemon, o agentOpts) *mcpAgent {
 	t.Helper()
 	a := &mcpAgent{t: t}
-	key := d.spendKey(t)
+	var key string
 	if o.producer {
 		key = d.apiKey(t)
+	} else {
+		key = d.spendKey(t)
 	}
 	tr := &sdk.StreamableClientTransport{Endpoint: "http://" + d.listen + "/mcp", HTTPClient: &http.Client{Transport: apiKeyTransport{key}}}
 	cs, err := o.client(a).Connect(testCtx(t, time.Minute), tr, o.session())
