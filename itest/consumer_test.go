@@ -237,11 +237,11 @@ func (k *itestKeys) RootKey(_ context.Context, id l402.TokenID) ([l402.RootKeySi
 	return key, nil
 }
 
-// startBob starts l402d beside bob as the consumer, allowed to reach the
-// loopback seller.
+// startBob starts l402d beside bob as the consumer (spending enabled),
+// allowed to reach the loopback seller.
 func startBob(t *testing.T, extra ...string) *daemon {
 	t.Helper()
-	return startDaemon(t, testNet(t).Node("bob"), append([]string{"--consumer.allow-private"}, extra...)...)
+	return startDaemon(t, testNet(t).Node("bob"), append([]string{"--consumer.enable", "--consumer.allow-private"}, extra...)...)
 }
 
 // bobPayments returns bob's LND payments (any state) for hash.
@@ -431,7 +431,7 @@ func TestConsumerKill9MidPayment(t *testing.T) {
 	const path = "/api/held"
 	aliceLND := lnd(t, testNet(t), "alice")
 
-	key := bob.apiKey(t)
+	key := bob.spendKey(t)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	go accessRaw(ctx, bob, key, s.url(path)) // cut by the kill
@@ -544,7 +544,7 @@ func TestConsumerConcurrentBudget(t *testing.T) {
 	// 50 sat + a 10 sat fee limit reserve 60; two would need 120.
 	bob := startBob(t, "--consumer.budget.per-day-sats", "100")
 	s := newL402Seller(t, alice, 50, false)
-	key := bob.apiKey(t)
+	key := bob.spendKey(t)
 
 	const n = 5
 	type result struct {
@@ -590,7 +590,7 @@ func TestConsumerConcurrentBudget(t *testing.T) {
 // loopback target is refused before anything is sent to it.
 func TestConsumerPrivateTargetRefused(t *testing.T) {
 	alice := startDaemon(t, testNet(t).Node("alice"))
-	bob := startDaemon(t, testNet(t).Node("bob"))
+	bob := startDaemon(t, testNet(t).Node("bob"), "--consumer.enable")
 	s := newL402Seller(t, alice, 5, false)
 	for _, u := range []string{s.url("/x"), strings.Replace(s.url("/x"), "127.0.0.1", "localhost", 1)} {
 		code, out := access(t, bob, u, 0)

@@ -36,10 +36,6 @@ const (
 	defaultCampaignKills = 50
 )
 
-// spendKey is the key bob's consumer calls (access, pay, payments,
-// budget reads) carry: the one place to change when the consumer gets a
-// key of its own.
-func spendKey(t testing.TB, d *daemon) string { return d.apiKey(t) }
 
 // TestCrashCampaign kills alice's l402d (the producer) and bob's l402d (a
 // consumer buying from a service whose challenges are alice's) with
@@ -172,7 +168,7 @@ func newCampaign(t *testing.T, seed uint64) *campaign {
 	c.alice.d.start(t)
 	c.alice.key = c.alice.d.apiKey(t)
 	c.bob = startBob(t)
-	c.bobKey = spendKey(t, c.bob)
+	c.bobKey = c.bob.spendKey(t) // access, pay, payments, budget reads
 	c.seller = newCampaignSeller(t, c)
 	c.setBudget(c.rng.Int64N(100) + 40)
 	t.Logf("set up in %v (building l402d, starting alice's and bob's)", time.Since(c.start).Round(time.Millisecond))

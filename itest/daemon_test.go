@@ -233,10 +233,17 @@ func (d *daemon) key(t testing.TB, file string) string {
 func (d *daemon) apiKey(t testing.TB) string   { return d.key(t, "api.key") }
 func (d *daemon) adminKey(t testing.TB) string { return d.key(t, "admin.key") }
 
-// call does an HTTP request against the daemon's API with the API key
-// and decodes a JSON answer.
+// spendKey is the spend key, which exists only with --consumer.enable.
+func (d *daemon) spendKey(t testing.TB) string { return d.key(t, "spend.key") }
+
+// call does an HTTP request against the daemon's API with the key the
+// path needs (the spend key for the consumer's endpoints, else the
+// producer key) and decodes a JSON answer.
 func (d *daemon) call(t testing.TB, method, path string, body any, hdr ...string) (int, map[string]any) {
 	t.Helper()
+	if strings.HasPrefix(path, "/api/consumer/") {
+		return d.callKey(t, d.spendKey(t), method, path, body, hdr...)
+	}
 	return d.callKey(t, d.apiKey(t), method, path, body, hdr...)
 }
 

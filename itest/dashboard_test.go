@@ -50,7 +50,7 @@ func TestDashboard(t *testing.T) {
 	createChallenge(t, d, "/api/dashboard/unpaid", 7)
 	waitSettled(t, d, paid.PaymentHash, 42)
 	waitFor(t, 30*time.Second, "watcher streaming and LND up", func() error {
-		_, out := d.callKey(t, "", "GET", "/healthz", nil)
+		_, out := d.call(t, "GET", "/healthz", nil)
 		if out["status"] != "ok" {
 			return fmt.Errorf("%v", out)
 		}

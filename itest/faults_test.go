@@ -219,7 +219,7 @@ func TestFaultBtcdRestart(t *testing.T) {
 	d := startDaemon(t, n.Node("alice"))
 	ctx := testCtx(t, 5*time.Minute)
 	health := func() map[string]any {
-		_, out := d.callKey(t, "", "GET", "/healthz", nil)
+		_, out := d.call(t, "GET", "/healthz", nil)
 		lnd, _ := out["lnd"].(map[string]any)
 		return lnd
 	}
@@ -245,7 +245,7 @@ func TestFaultBtcdRestart(t *testing.T) {
 	// LND stays up; what l402d must report is that its chain backend is
 	// gone (LND's GetInfo hangs then, which once read as "LND down").
 	waitFor(t, 30*time.Second, "health to report LND up with its chain backend unresponsive", func() error {
-		_, out := d.callKey(t, "", "GET", "/healthz", nil)
+		_, out := d.call(t, "GET", "/healthz", nil)
 		lnd, _ := out["lnd"].(map[string]any)
 		if lnd["up"] != true {
 			t.Fatalf("l402d reports LND down while only btcd is: %v", out)

@@ -245,7 +245,8 @@ func TestGate(t *testing.T) {
 
 	t.Run("paid retry reaches the upstream", func(t *testing.T) {
 		r := g.get(t, "/api/hello", "Authorization", apiAuth)
-		if r.code != 200 || r.json["path"] != "/api/hello" || r.json["xff"] != "127.0.0.1" || r.json["proto"] != "http" {
+		// The L402 credential is the gate's; the upstream never sees it.
+		if r.code != 200 || r.json["path"] != "/api/hello" || r.json["xff"] != "127.0.0.1" || r.json["proto"] != "http" || r.json["authorization"] != "" {
 			t.Fatalf("%d %s", r.code, r.raw)
 		}
 		waitSettled(t, g.daemon, str(apiChallenge["paymentHash"]), 20)

@@ -180,7 +180,12 @@ func useImage(t *testing.T, c container) {
 			Status string
 			LND    struct{ Up bool }
 		}
-		if err := getJSON(t.Context(), "http://"+c.listen+"/healthz", &h); err != nil {
+		// The detail (LND up) needs a key; the container creates it.
+		key, err := os.ReadFile(filepath.Join(c.dataDir, "api.key"))
+		if err != nil {
+			return err
+		}
+		if err := getJSON(t.Context(), "http://"+c.listen+"/healthz", &h, "X-API-Key", strings.TrimSpace(string(key))); err != nil {
 			return err
 		}
 		if h.Status != "ok" || !h.LND.Up {
@@ -209,10 +214,13 @@ func useImage(t *testing.T, c container) {
 }
 
 // getJSON fetches and decodes a JSON document, returning any failure.
-func getJSON(ctx context.Context, url string, out any) error {
+func getJSON(ctx context.Context, url string, out any, hdr ...string) error {
 	req, err := http.NewRequestWithContext(ctx, "GET", url, nil)
 	if err != nil {
 		return err
+	}
+	for i := 0; i+1 < len(hdr); i += 2 {
+		req.Header.Set(hdr[i], hdr[i+1])
 	}
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {

@@ -47,6 +47,7 @@ func newIntegrated(t *testing.T, n *regtest.Network) *integrated {
 		"--network", "regtest",
 		"--log.level", "info",
 		"--lnd-mode", "integrated",
+		"--consumer.enable",
 		"--lnd.integrated.rpclisten", d.rpc,
 		"--lnd.integrated.listen", d.p2p,
 		"--lnd.integrated.alias", "l402d-integrated",

@@ -19,9 +19,13 @@ import (
 	sdk "github.com/modelcontextprotocol/go-sdk/mcp"
 )
 
-// mcpTools are the tools every l402d offers, seed 000's names and ours.
-var mcpTools = []string{"access_l402_resource", "check_invoice_status", "check_wallet_balance", "create_invoice", "create_l402_challenge",
-	"get_budget_status", "get_payment_history", "list_l402_tokens", "pay_invoice", "pay_l402_challenge", "quote_l402_resource", "verify_l402_payment"}
+// MCP's tools by key: the producer key gets the producer's, the spend key
+// the consumer's.
+var (
+	mcpProducerTools = []string{"create_l402_challenge", "verify_l402_payment"}
+	mcpConsumerTools = []string{"access_l402_resource", "check_invoice_status", "check_wallet_balance", "create_invoice",
+		"get_budget_status", "get_payment_history", "list_l402_tokens", "pay_invoice", "pay_l402_challenge", "quote_l402_resource"}
+)
 
 // mcpAgent is an MCP client session, as an AI agent's.
 type mcpAgent struct {
@@ -40,6 +44,9 @@ type agentOpts struct {
 	// approve answers elicitation: "accept" or "decline"; "" declares no
 	// elicitation support.
 	approve string
+	// producer connects with the producer key (create and verify); else
+	// the spend key (the consumer's tools).
+	producer bool
 }
 
 func (o agentOpts) client(a *mcpAgent) *sdk.Client {
@@ -77,7 +84,13 @@ func (k apiKeyTransport) RoundTrip(r *http.Request) (*http.Response, error) {
 func httpAgent(t testing.TB, d *daemon, o agentOpts) *mcpAgent {
 	t.Helper()
 	a := &mcpAgent{t: t}
-	tr := &sdk.StreamableClientTransport{Endpoint: "http://" + d.listen + "/mcp", HTTPClient: &http.Client{Transport: apiKeyTransport{d.apiKey(t)}}}
+	var key string
+	if o.producer {
+		key = d.apiKey(t)
+	} else {
+		key = d.spendKey(t)
+	}
+	tr := &sdk.StreamableClientTransport{Endpoint: "http://" + d.listen + "/mcp", HTTPClient: &http.Client{Transport: apiKeyTransport{key}}}
 	cs, err := o.client(a).Connect(testCtx(t, time.Minute), tr, o.session())
 	if err != nil {
 		t.Fatalf("MCP over HTTP to %s: %v", d.name, err)
@@ -147,7 +160,9 @@ func (a *mcpAgent) askedCount() int {
 }
 
 // tools lists the tools and checks their names and schemas.
-func (a *mcpAgent) tools() map[string]*sdk.Tool {
+// tools lists the agent's tools, which must be want, and checks their
+// schemas.
+func (a *mcpAgent) tools(want []string) map[string]*sdk.Tool {
 	a.t.Helper()
 	out := map[string]*sdk.Tool{}
 	for tl, err := range a.cs.Tools(testCtx(a.t, time.Minute), nil) {
@@ -161,8 +176,8 @@ func (a *mcpAgent) tools() map[string]*sdk.Tool {
 		names = append(names, n)
 	}
 	slices.Sort(names)
-	if !slices.Equal(names, mcpTools) {
-		a.t.Fatalf("tools %v, want %v", names, mcpTools)
+	if !slices.Equal(names, want) {
+		a.t.Fatalf("tools %v, want %v", names, want)
 	}
 	schema := func(name string) map[string]any {
 		var m map[string]any
@@ -181,6 +196,12 @@ func (a *mcpAgent) tools() map[string]*sdk.Tool {
 			}
 		}
 	}
+	if out["create_l402_challenge"] == nil {
+		if *out["pay_invoice"].Annotations.DestructiveHint != true {
+			a.t.Error("annotations")
+		}
+		return out
+	}
 	create := obj(schema("create_l402_challenge")["properties"])
 	if p := obj(create["priceSats"]); p["type"] != "integer" || p["minimum"] != 1.0 || p["maximum"] != 1_000_000.0 || obj(create["price_sats"])["minimum"] != 1.0 {
 		a.t.Errorf("priceSats schema %v", p)
@@ -192,7 +213,7 @@ func (a *mcpAgent) tools() map[string]*sdk.Tool {
 	if p := obj(obj(schema("verify_l402_payment")["properties"])["preimage"]); p["pattern"] != "^[0-9a-fA-F]{64}$" {
 		a.t.Errorf("preimage schema %v", p)
 	}
-	if out["verify_l402_payment"].Annotations.ReadOnlyHint != true || *out["pay_invoice"].Annotations.DestructiveHint != true {
+	if out["verify_l402_payment"].Annotations.ReadOnlyHint != true {
 		a.t.Error("annotations")
 	}
 	return out
@@ -234,13 +255,14 @@ func TestMCP(t *testing.T) {
 	bob := startBob(t, "--mcp.approval-threshold-sats", "200")
 	alicePub := testNet(t).Node("alice").Pubkey
 
-	producer := httpAgent(t, alice.daemon, agentOpts{})
+	producer := httpAgent(t, alice.daemon, agentOpts{producer: true})
 	consumer := httpAgent(t, bob, agentOpts{})
 	desktop := stdioAgent(t, bob, agentOpts{approve: "accept"})
 
 	t.Run("tools and schemas", func(t *testing.T) {
-		producer.tools()
-		desktop.tools()
+		producer.tools(mcpProducerTools)
+		desktop.tools(mcpConsumerTools)
+		consumer.tools(mcpConsumerTools)
 	})
 
 	// seedFlow: the producer agent charges, the consumer agent pays, the

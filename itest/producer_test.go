@@ -231,7 +231,7 @@ func TestProducerLNDRestart(t *testing.T) {
 		return nil
 	})
 	waitFor(t, 30*time.Second, "healthz to report LND down", func() error {
-		_, out := d.callKey(t, "", "GET", "/healthz", nil)
+		_, out := d.call(t, "GET", "/healthz", nil)
 		lnd, _ := out["lnd"].(map[string]any)
 		if out["status"] != "degraded" || lnd["up"] != false {
 			return fmt.Errorf("%v", out)
@@ -257,7 +257,7 @@ func TestProducerLNDRestart(t *testing.T) {
 	payInvoice(t, "bob", after.Invoice)
 	waitSettled(t, d, after.PaymentHash, 17)
 	waitFor(t, 30*time.Second, "healthz ok", func() error {
-		_, out := d.callKey(t, "", "GET", "/healthz", nil)
+		_, out := d.call(t, "GET", "/healthz", nil)
 		if out["status"] != "ok" {
 			return fmt.Errorf("%v", out)
 		}

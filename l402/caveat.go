@@ -21,7 +21,9 @@ const (
 	// CondValidUntil is a service-independent expiry (unix seconds).
 	CondValidUntil = "valid_until"
 	// CondResource binds a token to one resource. A value ending in "*"
-	// matches every resource with that prefix.
+	// matches every resource with that prefix, except where the verifier
+	// is told resources are literal (Expect.LiteralResource), as the
+	// producer API's verify is.
 	CondResource = "resource"
 	// CondAmount records the price paid for the token, in satoshis.
 	CondAmount = "amount_sats"
@@ -120,18 +122,19 @@ func parseUnix(c Caveat) (time.Time, error) {
 }
 
 // resourceMatches reports whether pattern (a resource caveat value)
-// covers resource. A trailing "*" makes the pattern a prefix.
-func resourceMatches(pattern, resource string) bool {
-	if p, ok := strings.CutSuffix(pattern, "*"); ok {
+// covers resource. A trailing "*" makes the pattern a prefix unless
+// literal is set.
+func resourceMatches(pattern, resource string, literal bool) bool {
+	if p, ok := strings.CutSuffix(pattern, "*"); ok && !literal {
 		return strings.HasPrefix(resource, p)
 	}
 	return pattern == resource
 }
 
 // resourceNarrows reports whether a later resource pattern is at least as
-// narrow as an earlier one.
-func resourceNarrows(earlier, later string) bool {
-	if p, ok := strings.CutSuffix(earlier, "*"); ok {
+// narrow as an earlier one (with literal set: the same).
+func resourceNarrows(earlier, later string, literal bool) bool {
+	if p, ok := strings.CutSuffix(earlier, "*"); ok && !literal {
 		return strings.HasPrefix(later, p)
 	}
 	return later == earlier

@@ -46,6 +46,12 @@ type Expect struct {
 	// is for. It is for callers that ask "is this token good?" rather
 	// than "is it good for this resource?", as the producer API does.
 	AnyResource bool
+	// LiteralResource compares resource caveats as literals: a trailing
+	// "*" is then part of the name, not a prefix. Tokens minted for
+	// resources an API client named are checked this way, so no client
+	// can buy a wildcard; only the gate's configured services mint
+	// prefixes.
+	LiteralResource bool
 	// AmountSats, when positive, is the least the token must record as paid.
 	AmountSats int64
 	// Node is this node's public key; a token naming another is refused.
@@ -208,14 +214,14 @@ func (v *Verifier) checkCaveat(c Caveat, want Expect, preimage [32]byte, st *cav
 		return narrowUntil(c, &st.until)
 
 	case CondResource:
-		if st.haveRes && !resourceNarrows(st.resource, c.Value) {
+		if st.haveRes && !resourceNarrows(st.resource, c.Value, want.LiteralResource) {
 			return fmt.Errorf("%w: resource %q is wider than %q", ErrCaveatWidened, truncate(c.Value), truncate(st.resource))
 		}
 		if !st.haveRes {
 			out.Resource = c.Value
 		}
 		st.resource, st.haveRes = c.Value, true
-		if want.Resource != "" && !resourceMatches(c.Value, want.Resource) {
+		if want.Resource != "" && !resourceMatches(c.Value, want.Resource, want.LiteralResource) {
 			return fmt.Errorf("%w: token is for %q, not %q", ErrWrongResource, truncate(c.Value), truncate(want.Resource))
 		}
 		return nil

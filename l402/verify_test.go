@@ -56,6 +56,9 @@ func TestVerify(t *testing.T) {
 			pre[0] ^= 1
 			return mac
 		}, want: Expect{Resource: "/api/weather", Node: testNode}, err: ErrWrongPreimage},
+		{name: "literal resource: a star is a name", params: MintParams{Resource: "/files/*"}, want: Expect{Resource: "/files/*", LiteralResource: true}},
+		{name: "literal resource: no prefix match", params: MintParams{Resource: "/files/*"}, want: Expect{Resource: "/files/a", LiteralResource: true}, err: ErrWrongResource},
+		{name: "literal resource: no narrowing by prefix", params: MintParams{Resource: "/files/*"}, mutate: add("resource=/files/a"), want: Expect{Resource: "/files/a", LiteralResource: true}, err: ErrWrongResource},
 		{name: "resource A verified for B", params: resourceToken, want: Expect{Resource: "/api/other", Node: testNode}, err: ErrWrongResource},
 		{name: "resource token without a resource in the request", params: resourceToken, want: Expect{Node: testNode}, err: ErrWrongResource},
 		{name: "resource token, any resource", params: resourceToken, want: Expect{Node: testNode, AnyResource: true}},

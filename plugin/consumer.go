@@ -12,6 +12,12 @@ import (
 // ConsumerConfig configures the spending side; zero values take the
 // consumer package's defaults.
 type ConsumerConfig struct {
+	// Enable turns spending on: <datadir>/spend.key is created (0600) if
+	// missing, and the consumer's REST endpoints and MCP tools answer to
+	// it (and to the admin key). Off, the node pays nothing: those
+	// endpoints answer 403 spending_disabled and MCP offers no consumer
+	// tools. Payments interrupted while it was on are still finished.
+	Enable bool
 	// MaxFeeSats and MaxFeePercent set each payment's routing fee limit:
 	// the larger of the two.
 	MaxFeeSats    int64

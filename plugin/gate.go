@@ -17,8 +17,8 @@ import (
 	"github.com/l402d/l402d/plugin/producer"
 )
 
-// GateConfig configures the gate (the paid reverse proxy). For the rates
-// and MaxPending, zero takes the gate's default and negative means
+// GateConfig configures the gate (the paid reverse proxy). For the rates,
+// MaxPending and MaxPendingPerClient, zero takes the gate's default and negative means
 // unlimited.
 type GateConfig struct {
 	// Listen is the gate's own address; empty disables the gate.
@@ -36,9 +36,14 @@ type GateConfig struct {
 	MintBurst int
 	// MaxPending caps unpaid, unexpired gate invoices.
 	MaxPending int
+	// MaxPendingPerClient is one client address's (IPv6: /64) share of
+	// MaxPending.
+	MaxPendingPerClient int
 	// TokenRate and TokenBurst limit paid requests per token.
 	TokenRate  float64
 	TokenBurst int
+	// FoldCase matches every service's paths case-insensitively.
+	FoldCase bool
 }
 
 // DefaultGateReloadInterval is how often the services file is polled.
@@ -86,6 +91,8 @@ func (p *Plugin) initGate(context.Context) error {
 		MintRate:             gc.MintRate,
 		MintBurst:            gc.MintBurst,
 		MaxPending:           gc.MaxPending,
+		MaxPendingPerClient:  gc.MaxPendingPerClient,
+		FoldCase:             gc.FoldCase,
 		TokenRate:            gc.TokenRate,
 		TokenBurst:           gc.TokenBurst,
 		DefaultTokenValidity: p.cfg.TokenValidity,

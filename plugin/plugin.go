@@ -68,6 +68,9 @@ type Config struct {
 	Integrated IntegratedConfig
 	// MCP configures the MCP server at /mcp (mcp.go).
 	MCP MCPConfig
+	// MetricsPublic serves /metrics without a key; otherwise it needs the
+	// producer (or admin) key.
+	MetricsPublic bool
 
 	Logger  *slog.Logger
 	Version string
@@ -78,7 +81,10 @@ const (
 	DefaultListen = "127.0.0.1:8402"
 	apiKeyFile    = "api.key"
 	adminKeyFile  = "admin.key"
-	dbDir         = "db"
+	// SpendKeyFile is the spend key's file in the data dir, created when
+	// spending is enabled (ConsumerConfig.Enable).
+	SpendKeyFile = "spend.key"
+	dbDir        = "db"
 )
 
 // Plugin is a running l402d.
@@ -146,6 +152,20 @@ func New(ctx context.Context, cfg Config) (_ *Plugin, err error) {
 	if err != nil {
 		return nil, err
 	}
+	// Spending is off until it is enabled: only then does a spend key
+	// exist, and only the spend (or admin) key reaches the consumer.
+	if cfg.Consumer.Enable {
+		spendKey, err := api.LoadOrCreateKey(filepath.Join(cfg.DataDir, SpendKeyFile))
+		if err != nil {
+			return nil, err
+		}
+		if keys, err = keys.WithSpend(spendKey); err != nil {
+			return nil, err
+		}
+		cfg.Logger.Info("spending is on: the consumer answers to the spend key", "key_file", filepath.Join(cfg.DataDir, SpendKeyFile))
+	} else {
+		cfg.Logger.Info("spending is off (no spend key): start with --consumer.enable to let this node pay")
+	}
 
 	opts := storage.DefaultOptions(filepath.Join(cfg.DataDir, dbDir))
 	opts.SyncWrites = !cfg.DBNoSync
@@ -191,7 +211,7 @@ func New(ctx context.Context, cfg Config) (_ *Plugin, err error) {
 	p.runners = append(p.runners, sweeper.Run)
 	p.api = api.New(api.Config{
 		Keys: keys, Producer: p.producer, Metrics: p.metrics, Logger: cfg.Logger.With("component", "api"),
-		Health: p.health, TrustedProxies: cfg.TrustedProxies, Backup: p.store.Backup,
+		Health: p.health, TrustedProxies: cfg.TrustedProxies, Backup: p.store.Backup, PublicMetrics: cfg.MetricsPublic,
 	})
 	dash, err := dashboard.New(dashboard.Config{
 		Keys: keys, Producer: p.producer, Health: p.health, Logger: cfg.Logger.With("component", "dashboard"),

@@ -24,7 +24,7 @@ func backupCommand() *cli.Command {
 			if err != nil {
 				return err
 			}
-			resp, err := cl.request("GET", "/api/admin/backup", nil, true)
+			resp, err := cl.request("GET", "/api/admin/backup", nil, adminKey)
 			if err != nil {
 				return err
 			}

@@ -102,7 +102,7 @@ func get(c *cli.Context) error {
 		var out struct {
 			Status int `json:"status"`
 		}
-		_, raw, err := cl.call("POST", "/api/consumer/access", req, &out, false)
+		_, raw, err := cl.call("POST", "/api/consumer/access", req, &out, spendKey)
 		if err != nil {
 			return err
 		}
@@ -113,7 +113,7 @@ func get(c *cli.Context) error {
 		return nil
 	}
 
-	resp, err := cl.request("POST", "/api/consumer/access?stream=1", req, false)
+	resp, err := cl.request("POST", "/api/consumer/access?stream=1", req, spendKey)
 	if err != nil {
 		return err
 	}
@@ -278,7 +278,7 @@ func quote(cl *client, req map[string]any) error {
 			} `json:"entries"`
 		} `json:"manifest"`
 	}
-	_, raw, err := cl.call("POST", "/api/consumer/quote", req, &q, false)
+	_, raw, err := cl.call("POST", "/api/consumer/quote", req, &q, spendKey)
 	if err != nil {
 		return err
 	}
@@ -364,7 +364,7 @@ func payCommand() *cli.Command {
 				}
 				body := map[string]any{"invoice": inv, "macaroon": c.String("macaroon"), "challenge": c.String("challenge"),
 					"url": c.String("url"), "maxSats": c.Int64("max-cost")}
-				_, raw, err := cl.call("POST", "/api/consumer/pay/challenge", body, &res, false)
+				_, raw, err := cl.call("POST", "/api/consumer/pay/challenge", body, &res, spendKey)
 				if err != nil {
 					return err
 				}
@@ -379,7 +379,7 @@ func payCommand() *cli.Command {
 				return fail(exitUsage, "want an INVOICE, or --challenge")
 			}
 			var p payInfo
-			_, raw, err := cl.call("POST", "/api/consumer/pay/invoice", map[string]any{"invoice": inv, "maxSats": c.Int64("max-cost"), "url": c.String("url")}, &p, false)
+			_, raw, err := cl.call("POST", "/api/consumer/pay/invoice", map[string]any{"invoice": inv, "maxSats": c.Int64("max-cost"), "url": c.String("url")}, &p, spendKey)
 			if err != nil {
 				return err
 			}
@@ -460,7 +460,7 @@ func showInvoice(c *cli.Context, method, path string, body any) error {
 		ExpiresAt      time.Time `json:"expiresAt"`
 		SettledAt      time.Time `json:"settledAt"`
 	}
-	_, raw, err := cl.call(method, path, body, &inv, false)
+	_, raw, err := cl.call(method, path, body, &inv, spendKey)
 	if err != nil {
 		return err
 	}
@@ -505,7 +505,7 @@ func tokensCommand() *cli.Command {
 							Expired    bool      `json:"expired"`
 						} `json:"tokens"`
 					}
-					_, raw, err := cl.call("GET", "/api/consumer/tokens?origin="+url.QueryEscape(c.String("origin")), nil, &out, false)
+					_, raw, err := cl.call("GET", "/api/consumer/tokens?origin="+url.QueryEscape(c.String("origin")), nil, &out, spendKey)
 					if err != nil {
 						return err
 					}
@@ -539,7 +539,7 @@ func tokensCommand() *cli.Command {
 						return err
 					}
 					for _, id := range c.Args().Slice() {
-						_, raw, err := cl.call("DELETE", "/api/consumer/tokens/"+url.PathEscape(id), nil, nil, false)
+						_, raw, err := cl.call("DELETE", "/api/consumer/tokens/"+url.PathEscape(id), nil, nil, spendKey)
 						if err != nil {
 							return err
 						}
@@ -561,7 +561,7 @@ func budgetCommand() *cli.Command {
 		Name:  "budget",
 		Usage: "show or change the spending budget",
 		Subcommands: []*cli.Command{
-			{Name: "show", Usage: "show the limits and today's (UTC) spending", Action: func(c *cli.Context) error { return showBudget(c, "GET", nil, false) }},
+			{Name: "show", Usage: "show the limits and today's (UTC) spending", Action: func(c *cli.Context) error { return showBudget(c, "GET", nil, spendKey) }},
 			{
 				Name:  "set",
 				Usage: "change limits (needs the admin key, from the node itself)",
@@ -596,14 +596,14 @@ func budgetCommand() *cli.Command {
 					if len(body) == 0 {
 						return fail(exitUsage, "nothing to set: give at least one of the flags (see l402cli budget set --help)")
 					}
-					return showBudget(c, "PUT", body, true)
+					return showBudget(c, "PUT", body, adminKey)
 				},
 			},
 		},
 	}
 }
 
-func showBudget(c *cli.Context, method string, body any, admin bool) error {
+func showBudget(c *cli.Context, method string, body any, role keyRole) error {
 	cl, err := newClient(c)
 	if err != nil {
 		return err
@@ -629,7 +629,7 @@ func showBudget(c *cli.Context, method string, body any, admin bool) error {
 		Today    window    `json:"today"`
 		Domains  []window  `json:"domains"`
 	}
-	_, raw, err := cl.call(method, "/api/consumer/budget", body, &b, admin)
+	_, raw, err := cl.call(method, "/api/consumer/budget", body, &b, role)
 	if err != nil {
 		return err
 	}
@@ -711,7 +711,7 @@ func paymentsCommand() *cli.Command {
 					FeeMsat                           int64 `json:"feeMsat"`
 				} `json:"totals"`
 			}
-			_, raw, err := cl.call("GET", "/api/consumer/payments?"+q.Encode(), nil, &out, false)
+			_, raw, err := cl.call("GET", "/api/consumer/payments?"+q.Encode(), nil, &out, spendKey)
 			if err != nil {
 				return err
 			}
@@ -755,7 +755,7 @@ func balanceCommand() *cli.Command {
 				Channel struct{ LocalSats, RemoteSats, PendingOpenSats int64 } `json:"channel"`
 				Onchain struct{ ConfirmedSats, UnconfirmedSats int64 }         `json:"onchain"`
 			}
-			_, raw, err := cl.call("GET", "/api/consumer/balance", nil, &b, false)
+			_, raw, err := cl.call("GET", "/api/consumer/balance", nil, &b, spendKey)
 			if err != nil {
 				return err
 			}
@@ -797,7 +797,7 @@ func statusCommand() *cli.Command {
 					SettleIndex uint64 `json:"settleIndex"`
 				} `json:"watcher"`
 			}
-			_, node, err := cl.call("GET", "/api/node", nil, &h, false)
+			_, node, err := cl.call("GET", "/api/node", nil, &h, producerKey)
 			if err != nil {
 				return err
 			}
@@ -807,7 +807,7 @@ func statusCommand() *cli.Command {
 				RevenueSats int64  `json:"revenueSats"`
 			}
 			var st struct{ Total, Range counters }
-			_, stats, err := cl.call("GET", "/api/l402/stats", nil, &st, false)
+			_, stats, err := cl.call("GET", "/api/l402/stats", nil, &st, producerKey)
 			if err != nil {
 				return err
 			}
@@ -816,9 +816,18 @@ func statusCommand() *cli.Command {
 				Window string                                     `json:"window"`
 				Today  struct{ SpentSats int64 }                  `json:"today"`
 			}
-			_, budget, err := cl.call("GET", "/api/consumer/budget", nil, &b, false)
-			if err != nil {
-				return err
+			// The budget needs the spend key; without one (spending off)
+			// status shows the rest.
+			budget := []byte("null")
+			spending := false
+			if _, kerr := cl.key(spendKey); kerr == nil {
+				code, raw, err := cl.call("GET", "/api/consumer/budget", nil, &b, spendKey, http.StatusForbidden)
+				if err != nil {
+					return err
+				}
+				if code != http.StatusForbidden {
+					budget, spending = raw, true
+				}
 			}
 			if cl.json {
 				cl.printJSON([]byte(fmt.Sprintf(`{"node":%s,"stats":%s,"budget":%s}`, node, stats, budget)))
@@ -835,13 +844,16 @@ func statusCommand() *cli.Command {
 					}
 					return fmt.Sprintf("%d sat", n)
 				}
-				cl.fields("l402d", h.Status+" "+h.Version, "lnd", up, "alias", h.LND.Alias, "pubkey", h.LND.Pubkey,
+				spend := []string{"spending", "off (no spend key; l402d --consumer.enable creates it)"}
+				if spending {
+					spend = []string{"spent this " + b.Window, fmt.Sprintf("%d sat of %s", b.Today.SpentSats, limit(b.Limits.PerDaySats)),
+						"per payment", limit(b.Limits.PerPaymentSats)}
+				}
+				cl.fields(append([]string{"l402d", h.Status + " " + h.Version, "lnd", up, "alias", h.LND.Alias, "pubkey", h.LND.Pubkey,
 					"network", h.LND.Network, "block height", strconv.FormatUint(uint64(h.LND.BlockHeight), 10),
 					"settlement watcher", fmt.Sprintf("%s (settle index %d)", h.Watcher.State, h.Watcher.SettleIndex),
 					"revenue, 30 days", fmt.Sprintf("%d sat from %d of %d challenges", st.Range.RevenueSats, st.Range.Settled, st.Range.Created),
-					"revenue, all time", fmt.Sprintf("%d sat", st.Total.RevenueSats),
-					"spent this "+b.Window, fmt.Sprintf("%d sat of %s", b.Today.SpentSats, limit(b.Limits.PerDaySats)),
-					"per payment", limit(b.Limits.PerPaymentSats))
+					"revenue, all time", fmt.Sprintf("%d sat", st.Total.RevenueSats)}, spend...)...)
 			}
 			if h.Status != "ok" {
 				return &cliError{code: exitServer}

@@ -21,6 +21,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"net/http"
 	"net/url"
 	"os"
@@ -103,9 +104,10 @@ func newApp(stdin io.Reader, stdout, stderr io.Writer) *cli.App {
 		ExitErrHandler: func(*cli.Context, error) {},
 		Flags: []cli.Flag{
 			&cli.StringFlag{Name: "rpcserver", EnvVars: []string{"L402CLI_RPCSERVER"}, Value: "127.0.0.1:8402", Usage: "l402d's API address (host:port or URL)"},
-			&cli.StringFlag{Name: "datadir", EnvVars: []string{"L402CLI_DATADIR"}, Value: filepath.Join(home, ".l402d"), Usage: "l402d's data dir, to read api.key and admin.key"},
-			&cli.StringFlag{Name: "apikey", EnvVars: []string{"L402CLI_APIKEY"}, Usage: "API key (default: <datadir>/api.key)"},
-			&cli.StringFlag{Name: "adminkey", EnvVars: []string{"L402CLI_ADMINKEY"}, Usage: "admin key for budget set (default: <datadir>/admin.key)"},
+			&cli.StringFlag{Name: "datadir", EnvVars: []string{"L402CLI_DATADIR"}, Value: filepath.Join(home, ".l402d"), Usage: "l402d's data dir, to read spend.key, api.key and admin.key"},
+			&cli.StringFlag{Name: "spendkey", EnvVars: []string{"L402CLI_SPENDKEY"}, Usage: "spend key, for every command that spends or reads spending (default: <datadir>/spend.key)"},
+			&cli.StringFlag{Name: "apikey", EnvVars: []string{"L402CLI_APIKEY"}, Usage: "producer key, for status's revenue and mcp --role producer (default: <datadir>/api.key)"},
+			&cli.StringFlag{Name: "adminkey", EnvVars: []string{"L402CLI_ADMINKEY"}, Usage: "admin key for budget set, backup and node seed (default: <datadir>/admin.key)"},
 			&cli.BoolFlag{Name: "json", Usage: "print JSON even on a terminal"},
 			&cli.DurationFlag{Name: "timeout", Value: 5 * time.Minute, Usage: "how long to wait for l402d (payments can take a while)"},
 		},
@@ -143,10 +145,25 @@ func newClient(c *cli.Context) (*client, error) {
 	return cl, nil
 }
 
-// key returns the API key, or the admin key with admin set.
-func (cl *client) key(admin bool) (string, error) {
-	flag, file := "apikey", "api.key"
-	if admin {
+// keyRole says which of l402d's keys a call needs.
+type keyRole int
+
+const (
+	// spendKey: every consumer call (spend.key).
+	spendKey keyRole = iota
+	// producerKey: challenges, stats, node (api.key).
+	producerKey
+	// adminKey: budget set, backup, node seed (admin.key).
+	adminKey
+)
+
+// key returns the key of a role, from its flag or its file in --datadir.
+func (cl *client) key(r keyRole) (string, error) {
+	flag, file := "spendkey", "spend.key"
+	switch r {
+	case producerKey:
+		flag, file = "apikey", "api.key"
+	case adminKey:
 		flag, file = "adminkey", "admin.key"
 	}
 	if k := cl.c.String(flag); k != "" {
@@ -155,7 +172,11 @@ func (cl *client) key(admin bool) (string, error) {
 	path := filepath.Join(cl.c.String("datadir"), file)
 	b, err := os.ReadFile(path)
 	if err != nil {
-		return "", fail(exitServer, "reading the key: %v\n  fix: pass --%s, or --datadir pointing at l402d's data dir (readable by you)", err, flag)
+		fix := "pass --" + flag + ", or --datadir pointing at l402d's data dir (readable by you)"
+		if r == spendKey && errors.Is(err, fs.ErrNotExist) {
+			fix = "l402d creates spend.key when it runs with --consumer.enable (spending is off without it); or " + fix
+		}
+		return "", fail(exitServer, "reading the key: %v\n  fix: %s", err, fix)
 	}
 	return strings.TrimSpace(string(b)), nil
 }
@@ -188,8 +209,8 @@ func exitFor(status int, code string) int {
 
 // request sends one call and returns the raw response; the caller closes
 // its body. Transport failures become exit code 2.
-func (cl *client) request(method, path string, body any, admin bool, hdr ...string) (*http.Response, error) {
-	key, err := cl.key(admin)
+func (cl *client) request(method, path string, body any, role keyRole, hdr ...string) (*http.Response, error) {
+	key, err := cl.key(role)
 	if err != nil {
 		return nil, err
 	}
@@ -221,8 +242,8 @@ func (cl *client) request(method, path string, body any, admin bool, hdr ...stri
 // call sends one call and decodes a JSON answer into out (if not nil),
 // returning the raw body too. A non-2xx answer is turned into an error
 // with its exit code, except statuses listed in accept.
-func (cl *client) call(method, path string, body, out any, admin bool, accept ...int) (int, []byte, error) {
-	resp, err := cl.request(method, path, body, admin)
+func (cl *client) call(method, path string, body, out any, role keyRole, accept ...int) (int, []byte, error) {
+	resp, err := cl.request(method, path, body, role)
 	if err != nil {
 		return 0, nil, err
 	}

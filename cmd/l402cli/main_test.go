@@ -38,11 +38,17 @@ func TestExitFor(t *testing.T) {
 	}
 }
 
-// fakeL402d answers the few calls these tests make, as l402d would.
+// fakeL402d answers the few calls these tests make, as l402d would: the
+// consumer's endpoints (and /mcp) with the spend key "s", the others with
+// the producer key "k".
 func fakeL402d(t *testing.T) (addr, datadir string) {
 	t.Helper()
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.Header.Get("X-API-Key") != "k" {
+		want := "k"
+		if strings.HasPrefix(r.URL.Path, "/api/consumer/") || r.URL.Path == "/mcp" {
+			want = "s"
+		}
+		if r.Header.Get("X-API-Key") != want {
 			w.WriteHeader(401)
 			json.NewEncoder(w).Encode(map[string]string{"error": "missing or invalid API key", "code": "unauthorized", "field": "X-API-Key"})
 			return
@@ -78,6 +84,9 @@ func fakeL402d(t *testing.T) (addr, datadir string) {
 	t.Cleanup(srv.Close)
 	dir := t.TempDir()
 	if err := os.WriteFile(filepath.Join(dir, "api.key"), []byte("k\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "spend.key"), []byte("s\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	return srv.Listener.Addr().String(), dir
@@ -116,7 +125,7 @@ func TestGetAndExitCodes(t *testing.T) {
 	if code, _, errOut := run(t, "--rpcserver", addr, "--datadir", t.TempDir(), "balance"); code != exitServer || !strings.Contains(errOut, "fix:") {
 		t.Fatalf("no key: %d %s", code, errOut)
 	}
-	if code, _, _ := run(t, append(base, "--apikey", "wrong", "balance")...); code != exitServer {
+	if code, _, _ := run(t, append(base, "--spendkey", "wrong", "balance")...); code != exitServer {
 		t.Fatalf("wrong key: %d", code)
 	}
 	if code, _, _ := run(t, "--rpcserver", "127.0.0.1:1", "--datadir", dir, "balance"); code != exitServer {
@@ -126,5 +135,20 @@ func TestGetAndExitCodes(t *testing.T) {
 		if code, _, _ := run(t, append(base, args...)...); code != exitUsage {
 			t.Errorf("%v: exit %d, want %d", args, code, exitUsage)
 		}
+	}
+}
+
+// TestSpendCommandsUseSpendKey: l402cli pays with the spend key, never the
+// producer key; without a spend key it says how to get one.
+func TestSpendCommandsUseSpendKey(t *testing.T) {
+	addr, dir := fakeL402d(t)
+	if code, _, errOut := run(t, "--rpcserver", addr, "--datadir", dir, "--spendkey", "k", "get", "https://paid.example/x"); code != exitServer || !strings.Contains(errOut, "invalid API key") {
+		t.Fatalf("get with the producer key as the spend key: %d %s", code, errOut)
+	}
+	if err := os.Remove(filepath.Join(dir, "spend.key")); err != nil {
+		t.Fatal(err)
+	}
+	if code, _, errOut := run(t, "--rpcserver", addr, "--datadir", dir, "get", "https://paid.example/x"); code != exitServer || !strings.Contains(errOut, "--consumer.enable") {
+		t.Fatalf("get without a spend key: %d %s", code, errOut)
 	}
 }

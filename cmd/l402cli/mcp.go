@@ -30,12 +30,14 @@ func mcpCommand() *cli.Command {
 		Name:  "mcp",
 		Usage: "serve l402d's MCP tools over stdio for desktop agents (forwards to the running l402d)",
 		Description: "A stdio MCP server whose tools are the running l402d's (create_l402_challenge, verify_l402_payment,\n" +
-			"access_l402_resource, pay_l402_challenge, pay_invoice, …): each call goes to l402d's /mcp with the API key\n" +
-			"(--apikey, or --datadir/api.key). Payments above l402d's approval threshold are put to the person through\n" +
+			"access_l402_resource, pay_l402_challenge, pay_invoice, …): each call goes to l402d's /mcp with one key, and\n" +
+			"the tools offered are that key's: --role spend (the default) the consumer's with the spend key (--spendkey, or\n" +
+			"--datadir/spend.key), --role producer create and verify with the producer key (--apikey, or --datadir/api.key). Payments above l402d's approval threshold are put to the person through\n" +
 			"the desktop client (MCP elicitation). Standard output carries MCP only; logs go to standard error.\n\n" +
 			"Desktop agent configuration (Claude Desktop and others):\n\n" + mcpConfigExample,
 		Flags: []cli.Flag{
 			&cli.BoolFlag{Name: "verbose", Aliases: []string{"v"}, Usage: "log every forwarded call to standard error"},
+			&cli.StringFlag{Name: "role", Value: "spend", Usage: "which key, and so which tools: spend (pay: access_l402_resource, pay_invoice, …) or producer (sell: create_l402_challenge, verify_l402_payment)"},
 		},
 		Action: runMCP,
 	}
@@ -46,7 +48,15 @@ func runMCP(c *cli.Context) error {
 	if err != nil {
 		return err
 	}
-	key, err := cl.key(false)
+	role := spendKey
+	switch c.String("role") {
+	case "spend":
+	case "producer":
+		role = producerKey
+	default:
+		return fail(exitUsage, "--role %q: want spend or producer", c.String("role"))
+	}
+	key, err := cl.key(role)
 	if err != nil {
 		return err
 	}

@@ -14,7 +14,8 @@ func TestMCPFailsFast(t *testing.T) {
 		want string
 	}{
 		{[]string{"--rpcserver", "127.0.0.1:1", "--datadir", dir, "mcp"}, "is l402d running"},
-		{[]string{"--rpcserver", addr, "--datadir", dir, "--apikey", "wrong", "mcp"}, "refused the API key"},
+		{[]string{"--rpcserver", addr, "--datadir", dir, "--spendkey", "wrong", "mcp"}, "refused the API key"},
+		{[]string{"--rpcserver", addr, "--datadir", dir, "--apikey", "wrong", "mcp", "--role", "producer"}, "refused the API key"},
 		{[]string{"--rpcserver", addr, "--datadir", dir, "mcp"}, "serves no MCP"},
 		{[]string{"--rpcserver", addr, "--datadir", t.TempDir(), "mcp"}, "reading the key"},
 	} {

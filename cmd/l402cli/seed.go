@@ -51,7 +51,7 @@ func seedCommand() *cli.Command {
 				CreatedAt time.Time `json:"createdAt"`
 				Warning   string    `json:"warning"`
 			}
-			status, raw, err := cl.call("POST", "/api/node/seed", nil, &s, true, http.StatusGone)
+			status, raw, err := cl.call("POST", "/api/node/seed", nil, &s, adminKey, http.StatusGone)
 			if err != nil {
 				return err
 			}

@@ -16,6 +16,8 @@ import (
 func consumerFlags() []cli.Flag {
 	const budgetDefault = "the stored value; in a new data dir "
 	return []cli.Flag{
+		altsrc.NewBoolFlag(&cli.BoolFlag{Name: "consumer.enable", EnvVars: []string{"L402D_CONSUMER_ENABLE"},
+			Usage: "let this node spend: creates <datadir>/spend.key (0600), the only key besides admin.key that the consumer endpoints, the MCP consumer tools and l402cli's spend commands accept (off: the node pays nothing)"}),
 		altsrc.NewInt64Flag(&cli.Int64Flag{Name: "consumer.max-fee-sats", EnvVars: []string{"L402D_CONSUMER_MAX_FEE_SATS"}, Value: consumer.DefaultMaxFeeSats,
 			Usage: "routing fee limit of a payment, in sats: the larger of this and --consumer.max-fee-percent of the amount"}),
 		altsrc.NewFloat64Flag(&cli.Float64Flag{Name: "consumer.max-fee-percent", EnvVars: []string{"L402D_CONSUMER_MAX_FEE_PERCENT"}, Value: consumer.DefaultMaxFeePercent,
@@ -58,6 +60,7 @@ func applyConsumerFlags(c *cli.Context, cfg *plugin.Config) error {
 		PaymentTimeout: c.Duration("consumer.payment-timeout"), RequestTimeout: c.Duration("consumer.request-timeout"),
 		BodyTimeout: c.Duration("consumer.body-timeout"), BodyIdleTimeout: c.Duration("consumer.body-idle-timeout"),
 		MaxResponseBytes: c.Int64("consumer.max-response-bytes"), AllowPrivate: c.Bool("consumer.allow-private"),
+		Enable: c.Bool("consumer.enable"),
 	}
 	switch {
 	case cc.MaxFeeSats < 0:

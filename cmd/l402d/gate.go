@@ -24,7 +24,11 @@ func gateFlags() []cli.Flag {
 		newFloatFlag(&cli.Float64Flag{Name: "gate.mint-rate", EnvVars: []string{"L402D_GATE_MINT_RATE"}, Value: gate.DefaultMintRate, Usage: "challenges per second one client address (IPv6: /64) may cause; 0: unlimited"}),
 		altsrc.NewIntFlag(&cli.IntFlag{Name: "gate.mint-burst", EnvVars: []string{"L402D_GATE_MINT_BURST"}, Value: gate.DefaultMintBurst, Usage: "challenges one client address may cause at once"}),
 		altsrc.NewIntFlag(&cli.IntFlag{Name: "gate.max-pending", EnvVars: []string{"L402D_GATE_MAX_PENDING"}, Value: gate.DefaultMaxPending, Usage: "most unpaid, unexpired gate invoices at a time; 0: unlimited"}),
+		altsrc.NewIntFlag(&cli.IntFlag{Name: "gate.max-pending-per-client", EnvVars: []string{"L402D_GATE_MAX_PENDING_PER_CLIENT"}, Value: gate.DefaultMaxPendingPerClient,
+			Usage: "most unpaid, unexpired gate invoices of one client address (IPv6: /64), so one client cannot fill --gate.max-pending; behind Tor or one NAT every client shares an address: raise it, or 0: no per-client share"}),
 		newFloatFlag(&cli.Float64Flag{Name: "gate.token-rate", EnvVars: []string{"L402D_GATE_TOKEN_RATE"}, Value: gate.DefaultTokenRate, Usage: "paid requests per second per token, unless a service sets rate_limit; 0: unlimited"}),
+		altsrc.NewBoolFlag(&cli.BoolFlag{Name: "gate.fold-case", EnvVars: []string{"L402D_GATE_FOLD_CASE"},
+			Usage: "match every service's paths case-insensitively (as fold_case: true on each), for upstreams that ignore case"}),
 		altsrc.NewIntFlag(&cli.IntFlag{Name: "gate.token-burst", EnvVars: []string{"L402D_GATE_TOKEN_BURST"}, Value: gate.DefaultTokenBurst, Usage: "paid requests one token may make at once"}),
 	}
 }
@@ -32,15 +36,17 @@ func gateFlags() []cli.Flag {
 // applyGateFlags fills cfg.Gate.
 func applyGateFlags(c *cli.Context, cfg *plugin.Config) error {
 	g := plugin.GateConfig{
-		Listen:         c.String("gate.listen"),
-		ServicesFile:   c.String("gate.services"),
-		LegacyLSAT:     c.Bool("gate.legacy-lsat"),
-		ReloadInterval: c.Duration("gate.reload-interval"),
-		MintRate:       c.Float64("gate.mint-rate"),
-		MintBurst:      c.Int("gate.mint-burst"),
-		MaxPending:     c.Int("gate.max-pending"),
-		TokenRate:      c.Float64("gate.token-rate"),
-		TokenBurst:     c.Int("gate.token-burst"),
+		Listen:              c.String("gate.listen"),
+		ServicesFile:        c.String("gate.services"),
+		LegacyLSAT:          c.Bool("gate.legacy-lsat"),
+		ReloadInterval:      c.Duration("gate.reload-interval"),
+		MintRate:            c.Float64("gate.mint-rate"),
+		MintBurst:           c.Int("gate.mint-burst"),
+		MaxPending:          c.Int("gate.max-pending"),
+		MaxPendingPerClient: c.Int("gate.max-pending-per-client"),
+		TokenRate:           c.Float64("gate.token-rate"),
+		TokenBurst:          c.Int("gate.token-burst"),
+		FoldCase:            c.Bool("gate.fold-case"),
 	}
 	switch {
 	case g.Listen != "" && g.ServicesFile == "":
@@ -65,6 +71,9 @@ func applyGateFlags(c *cli.Context, cfg *plugin.Config) error {
 	}
 	if g.MaxPending <= 0 {
 		g.MaxPending = -1
+	}
+	if g.MaxPendingPerClient <= 0 {
+		g.MaxPendingPerClient = -1
 	}
 	cfg.Gate = g
 	return nil

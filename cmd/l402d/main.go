@@ -63,6 +63,7 @@ func newApp() *cli.App {
 		altsrc.NewStringFlag(&cli.StringFlag{Name: "db.keyfile", EnvVars: []string{"L402D_DB_KEYFILE"}, Usage: "encrypt the store at rest with the hex key in this file (created 0600 if missing)"}),
 		altsrc.NewBoolFlag(&cli.BoolFlag{Name: "db.nosync", EnvVars: []string{"L402D_DB_NOSYNC"}, Usage: "do not fsync every write (faster; a power cut may lose recent writes)"}),
 		altsrc.NewInt64Flag(&cli.Int64Flag{Name: "db.min-free-mb", EnvVars: []string{"L402D_DB_MIN_FREE_MB"}, Value: storage.DefaultMinFreeBytes >> 20, Usage: "refuse writes (HTTP 507) while the data dir's disk has less free space than this; 0 turns the guard off"}),
+		altsrc.NewBoolFlag(&cli.BoolFlag{Name: "metrics.public", EnvVars: []string{"L402D_METRICS_PUBLIC"}, Usage: "serve /metrics without a key, for a Prometheus scraper that should hold none (off: it needs api.key or admin.key)"}),
 		altsrc.NewStringFlag(&cli.StringFlag{Name: "log.level", EnvVars: []string{"L402D_LOG_LEVEL"}, Value: "info", Usage: "debug, info, warn or error"}),
 		altsrc.NewStringFlag(&cli.StringFlag{Name: "log.format", EnvVars: []string{"L402D_LOG_FORMAT"}, Value: "text", Usage: "text or json"}),
 	}
@@ -173,6 +174,7 @@ func configFrom(c *cli.Context, logger *slog.Logger) (plugin.Config, error) {
 		DBEncryptionKeyFile: c.String("db.keyfile"),
 		DBNoSync:            c.Bool("db.nosync"),
 		DBMinFreeBytes:      minFree(c.Int64("db.min-free-mb")),
+		MetricsPublic:       c.Bool("metrics.public"),
 		Logger:              logger,
 		Version:             version,
 	}

@@ -27,6 +27,7 @@ import (
 const (
 	testAPIKey   = "api-key-0123456789abcdef"
 	testAdminKey = "admin-key-0123456789abcdef"
+	testSpendKey = "spend-key-0123456789abcdef"
 	testNode     = "02c0ffee00000000000000000000000000000000000000000000000000000000aa"
 )
 
@@ -62,7 +63,10 @@ type fixture struct {
 	backend *stubBackend
 }
 
-func newFixture(t *testing.T) *fixture {
+// newFixture is a server whose node spends (it has a spend key).
+func newFixture(t *testing.T) *fixture { t.Helper(); return newFixtureSpend(t, true) }
+
+func newFixtureSpend(t *testing.T, spend bool) *fixture {
 	t.Helper()
 	ctx := context.Background()
 	store, err := storage.Open(ctx, storage.Options{InMemory: true})
@@ -82,6 +86,11 @@ func newFixture(t *testing.T) *fixture {
 	keys, err := NewKeys(testAPIKey, testAdminKey)
 	if err != nil {
 		t.Fatal(err)
+	}
+	if spend {
+		if keys, err = keys.WithSpend(testSpendKey); err != nil {
+			t.Fatal(err)
+		}
 	}
 	return &fixture{srv: New(Config{Keys: keys, Producer: p, Metrics: m}), backend: b}
 }
@@ -128,6 +137,7 @@ func TestAuth(t *testing.T) {
 		{"bearer", "POST", "/api/l402/challenges", "", []string{"Authorization", "Bearer " + testAPIKey}, 200},
 		{"admin endpoint with api key", "POST", "/api/l402/tokens/revoke", testAPIKey, nil, 403},
 		{"healthz is open", "GET", "/healthz", "", nil, 200},
+		{"spend key cannot create", "POST", "/api/l402/challenges", testSpendKey, nil, 403},
 		{"metrics needs a key", "GET", "/metrics", "", nil, 401},
 		{"metrics with key", "GET", "/metrics", testAPIKey, nil, 200},
 		{"unknown path", "GET", "/nope", testAPIKey, nil, 404},
@@ -368,5 +378,75 @@ func TestClientIP(t *testing.T) {
 	}
 	if got := ClientIP(r, []netip.Prefix{netip.MustParsePrefix("10.0.0.0/8")}); got != "203.0.113.9" {
 		t.Fatalf("trusted chain: %s", got)
+	}
+}
+
+// A new key file must survive a power cut: its directory entry is synced
+// after the file is written and renamed into place, and no temporary file
+// is left behind.
+func TestLoadOrCreateKeySyncsDir(t *testing.T) {
+	dir := t.TempDir()
+	var synced []string
+	old := syncDir
+	syncDir = func(d string) error { synced = append(synced, d); return old(d) }
+	t.Cleanup(func() { syncDir = old })
+	p := filepath.Join(dir, "admin.key")
+	if _, err := LoadOrCreateKey(p); err != nil {
+		t.Fatal(err)
+	}
+	if len(synced) == 0 || synced[len(synced)-1] != dir {
+		t.Fatalf("directory %s not synced after creating the key file (synced: %v)", dir, synced)
+	}
+	ents, _ := os.ReadDir(dir)
+	if len(ents) != 1 || ents[0].Name() != "admin.key" {
+		t.Fatalf("left in the dir: %v", ents)
+	}
+	synced = nil
+	if _, err := LoadOrCreateKey(p); err != nil || len(synced) != 0 {
+		t.Fatalf("loading an existing key: err %v, synced %v", err, synced)
+	}
+}
+
+// A resource given through the API is a literal: "/api/*" bought for 1 sat
+// is a token for the resource named "/api/*", never for everything under
+// /api/ (wildcards come only from the gate's configured services).
+func TestVerifyAPIResourceIsLiteral(t *testing.T) {
+	f := newFixture(t)
+	_, ch := f.do(t, "POST", "/api/l402/challenges", testAPIKey, map[string]any{"resource": "/api/*", "priceSats": 1})
+	hash, _ := lntypes.MakeHashFromStr(ch["paymentHash"].(string))
+	pre := f.backend.preimages[hash]
+	mac := ch["macaroon"].(string)
+	for _, res := range []string{"/api/premium/report", "/api/", "/api/x*"} {
+		if _, out := f.do(t, "POST", "/api/l402/challenges/verify", testAPIKey, map[string]any{"macaroon": mac, "preimage": pre.String(), "resource": res}); out["valid"] != false || out["reason"] != "wrong_resource" {
+			t.Fatalf("token for the literal resource /api/* verified for %s: %v", res, out)
+		}
+	}
+	if _, out := f.do(t, "POST", "/api/l402/challenges/verify", testAPIKey, map[string]any{"macaroon": mac, "preimage": pre.String(), "resource": "/api/*"}); out["valid"] != true {
+		t.Fatalf("token not valid for its own resource: %v", out)
+	}
+}
+
+// /healthz without a key says only ok or degraded: the node's identity,
+// LND's raw errors and the settlement cursor are for key holders.
+func TestHealthzDetailNeedsKey(t *testing.T) {
+	f := newFixture(t)
+	f.srv.cfg.Health = func(context.Context) Health {
+		return Health{Status: "degraded", LND: LNDHealth{Error: "rpc error: dial tcp 10.0.0.3:10009", Pubkey: testNode, Alias: "alice"},
+			Watcher: invoices.WatcherStatus{Cursor: 42}}
+	}
+	w, out := f.do(t, "GET", "/healthz", "", nil)
+	if w.Code != 200 || len(out) != 1 || out["status"] != "degraded" {
+		t.Fatalf("without a key: %d %s", w.Code, w.Body)
+	}
+	if w, _ := f.do(t, "GET", "/healthz?strict=1", "", nil); w.Code != 503 {
+		t.Fatalf("strict: %d", w.Code)
+	}
+	for _, k := range []string{testAPIKey, testSpendKey, testAdminKey} {
+		if w, out := f.do(t, "GET", "/healthz", k, nil); w.Code != 200 || out["lnd"] == nil || !strings.Contains(w.Body.String(), testNode) {
+			t.Fatalf("with a key: %d %s", w.Code, w.Body)
+		}
+	}
+	if w, _ := f.do(t, "GET", "/healthz", "wrong-key-0123456789", nil); strings.Contains(w.Body.String(), testNode) {
+		t.Fatalf("a wrong key got the detail: %s", w.Body)
 	}
 }

@@ -15,44 +15,117 @@ import (
 	"strings"
 )
 
-// Role is what a key may do. Admin may do everything API may, plus change
-// budgets and revoke tokens.
+// Role is what a key may do. Each key has one role; the admin key may do
+// everything. The producer key (api.key, the seed API's X-API-Key) sells:
+// it creates, verifies and lists challenges and reads stats and metrics.
+// The spend key (spend.key, present only while spending is enabled) pays:
+// every consumer operation. Neither can do the other's work.
 type Role int
 
-// Roles, in increasing power.
+// Roles a key can have, and RoleAnyKey, which Handle accepts as a
+// requirement meaning "any valid key; the handler decides by RoleOf".
 const (
 	RoleNone Role = iota
-	RoleAPI
+	RoleProducer
+	RoleSpend
 	RoleAdmin
+	RoleAnyKey
 )
 
-// Keys checks API keys in constant time. It keeps only hashes.
-type Keys struct {
-	api, admin [sha256.Size]byte
+// String names the role as the key files and the docs do.
+func (r Role) String() string {
+	switch r {
+	case RoleProducer:
+		return "producer"
+	case RoleSpend:
+		return "spend"
+	case RoleAdmin:
+		return "admin"
+	case RoleAnyKey:
+		return "any"
+	}
+	return "none"
 }
 
-// NewKeys builds a checker from the two keys' text.
-func NewKeys(apiKey, adminKey string) (*Keys, error) {
-	if len(apiKey) < 16 || len(adminKey) < 16 {
+// Allows reports whether a key of role r may call an endpoint that needs
+// need.
+func (r Role) Allows(need Role) bool {
+	switch {
+	case need == RoleNone:
+		return true
+	case r == RoleNone:
+		return false
+	case r == RoleAdmin, need == RoleAnyKey:
+		return true
+	}
+	return r == need
+}
+
+// keyFile is the file in the data dir that holds a role's key.
+func (r Role) keyFile() string {
+	switch r {
+	case RoleSpend:
+		return "spend.key"
+	case RoleAdmin:
+		return "admin.key"
+	}
+	return "api.key"
+}
+
+// Keys checks keys in constant time. It keeps only hashes.
+type Keys struct {
+	producer, spend, admin [sha256.Size]byte
+	hasSpend               bool
+}
+
+// NewKeys builds a checker from the producer and admin keys' text. It
+// knows no spend key: see WithSpend.
+func NewKeys(producerKey, adminKey string) (*Keys, error) {
+	if len(producerKey) < 16 || len(adminKey) < 16 {
 		return nil, errors.New("api: keys must be at least 16 characters")
 	}
-	return &Keys{api: sha256.Sum256([]byte(apiKey)), admin: sha256.Sum256([]byte(adminKey))}, nil
+	if producerKey == adminKey {
+		return nil, errors.New("api: the producer and admin keys must differ")
+	}
+	return &Keys{producer: sha256.Sum256([]byte(producerKey)), admin: sha256.Sum256([]byte(adminKey))}, nil
 }
+
+// WithSpend returns a copy of k that also knows the spend key: without
+// one, no request can spend.
+func (k *Keys) WithSpend(spendKey string) (*Keys, error) {
+	if len(spendKey) < 16 {
+		return nil, errors.New("api: keys must be at least 16 characters")
+	}
+	h := sha256.Sum256([]byte(spendKey))
+	if h == k.producer || h == k.admin {
+		return nil, errors.New("api: the spend key must differ from the producer and admin keys")
+	}
+	out := *k
+	out.spend, out.hasSpend = h, true
+	return &out, nil
+}
+
+// SpendEnabled reports whether a spend key exists, i.e. whether the node
+// spends at all.
+func (k *Keys) SpendEnabled() bool { return k != nil && k.hasSpend }
 
 // Role returns the role a presented key grants. Comparing fixed-size
 // hashes keeps the comparison constant-time whatever the key's length.
 func (k *Keys) Role(key string) Role {
-	if key == "" {
+	if key == "" || k == nil {
 		return RoleNone
 	}
 	h := sha256.Sum256([]byte(key))
 	isAdmin := subtle.ConstantTimeCompare(h[:], k.admin[:])
-	isAPI := subtle.ConstantTimeCompare(h[:], k.api[:])
+	isProducer := subtle.ConstantTimeCompare(h[:], k.producer[:])
+	isSpend := subtle.ConstantTimeCompare(h[:], k.spend[:])
 	switch {
 	case isAdmin == 1:
 		return RoleAdmin
-	case isAPI == 1:
-		return RoleAPI
+	case isProducer == 1:
+		return RoleProducer
+	case isSpend == 1 && k.hasSpend:
+		return RoleSpend
 	}
 	return RoleNone
 }
@@ -97,22 +170,61 @@ func LoadOrCreateKey(path string) (string, error) {
 		return "", err
 	}
 	key := hex.EncodeToString(raw[:])
-	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
-		return "", err
-	}
-	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
-	if err != nil {
+	if err := WriteSecretFile(path, []byte(key+"\n")); err != nil {
 		return "", fmt.Errorf("api: creating key file: %w", err)
 	}
-	if _, err := f.WriteString(key + "\n"); err != nil {
+	return key, nil
+}
+
+// WriteSecretFile creates path (mode 0600, its directory 0700 if missing)
+// holding data, durably: it writes a temporary file in the same
+// directory, syncs it, links it into place (failing if path exists, so
+// two starts never hand out different keys) and syncs the directory, so
+// that after a power cut the file is either whole or absent.
+func WriteSecretFile(path string, data []byte) error {
+	dir := filepath.Dir(path)
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return err
+	}
+	f, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp-*")
+	if err != nil {
+		return err
+	}
+	tmp := f.Name()
+	defer os.Remove(tmp)
+	if err := f.Chmod(0o600); err != nil {
 		f.Close()
-		return "", err
+		return err
+	}
+	if _, err := f.Write(data); err != nil {
+		f.Close()
+		return err
 	}
 	if err := f.Sync(); err != nil {
 		f.Close()
-		return "", err
+		return err
 	}
-	return key, f.Close()
+	if err := f.Close(); err != nil {
+		return err
+	}
+	if err := os.Link(tmp, path); err != nil {
+		return err
+	}
+	if err := os.Remove(tmp); err != nil {
+		return err
+	}
+	return syncDir(dir)
+}
+
+// syncDir makes a directory's entries durable (a variable so a test can
+// see it called).
+var syncDir = func(dir string) error {
+	d, err := os.Open(dir)
+	if err != nil {
+		return err
+	}
+	defer d.Close()
+	return d.Sync()
 }
 
 // sessionLabel domain-separates dashboard session tokens from keys.
@@ -122,26 +234,32 @@ const sessionLabel = "l402d dashboard session v1"
 // the role's key hash, so the cookie never holds the key itself and is
 // invalidated when the key file changes.
 func (k *Keys) SessionToken(r Role) string {
-	key := k.api
-	if r == RoleAdmin {
+	var key [sha256.Size]byte
+	switch r {
+	case RoleProducer:
+		key = k.producer
+	case RoleAdmin:
 		key = k.admin
+	default:
+		return ""
 	}
 	m := hmac.New(sha256.New, key[:])
-	m.Write([]byte(sessionLabel))
+	m.Write([]byte(sessionLabel + " " + r.String()))
 	return hex.EncodeToString(m.Sum(nil))
 }
 
 // SessionRole returns the role a session token grants, in constant time.
+// Only the producer and admin keys open sessions (the dashboard).
 func (k *Keys) SessionRole(tok string) Role {
 	admin := subtle.ConstantTimeCompare([]byte(tok), []byte(k.SessionToken(RoleAdmin)))
-	api := subtle.ConstantTimeCompare([]byte(tok), []byte(k.SessionToken(RoleAPI)))
+	producer := subtle.ConstantTimeCompare([]byte(tok), []byte(k.SessionToken(RoleProducer)))
 	switch {
 	case tok == "":
 		return RoleNone
 	case admin == 1:
 		return RoleAdmin
-	case api == 1:
-		return RoleAPI
+	case producer == 1:
+		return RoleProducer
 	}
 	return RoleNone
 }

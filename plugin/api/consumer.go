@@ -38,22 +38,24 @@ const (
 )
 
 // MountConsumer mounts the consumer's REST endpoints (docs/consumer.md).
-// Changing the budget needs the admin key and a loopback client.
+// Every one needs the spend key (or the admin key), and answers 403
+// spending_disabled while the node has no spend key; changing the budget
+// needs the admin key and a loopback client.
 func (s *Server) MountConsumer(c *consumer.Consumer) {
 	h := &consumerAPI{s: s, c: c}
-	s.Handle("POST /api/consumer/access", RoleAPI, http.HandlerFunc(h.access))
-	s.Handle("POST /api/consumer/quote", RoleAPI, http.HandlerFunc(h.quote))
-	s.Handle("POST /api/consumer/pay/challenge", RoleAPI, http.HandlerFunc(h.payChallenge))
-	s.Handle("POST /api/consumer/pay/invoice", RoleAPI, http.HandlerFunc(h.payInvoice))
-	s.Handle("POST /api/consumer/invoices", RoleAPI, http.HandlerFunc(h.createInvoice))
-	s.Handle("GET /api/consumer/invoices/{paymentHash}", RoleAPI, http.HandlerFunc(h.checkInvoice))
-	s.Handle("GET /api/consumer/balance", RoleAPI, http.HandlerFunc(h.balance))
-	s.Handle("GET /api/consumer/budget", RoleAPI, http.HandlerFunc(h.budget))
+	s.Handle("POST /api/consumer/access", RoleSpend, http.HandlerFunc(h.access))
+	s.Handle("POST /api/consumer/quote", RoleSpend, http.HandlerFunc(h.quote))
+	s.Handle("POST /api/consumer/pay/challenge", RoleSpend, http.HandlerFunc(h.payChallenge))
+	s.Handle("POST /api/consumer/pay/invoice", RoleSpend, http.HandlerFunc(h.payInvoice))
+	s.Handle("POST /api/consumer/invoices", RoleSpend, http.HandlerFunc(h.createInvoice))
+	s.Handle("GET /api/consumer/invoices/{paymentHash}", RoleSpend, http.HandlerFunc(h.checkInvoice))
+	s.Handle("GET /api/consumer/balance", RoleSpend, http.HandlerFunc(h.balance))
+	s.Handle("GET /api/consumer/budget", RoleSpend, http.HandlerFunc(h.budget))
 	s.Handle("PUT /api/consumer/budget", RoleAdmin, http.HandlerFunc(h.setBudget))
-	s.Handle("GET /api/consumer/payments", RoleAPI, http.HandlerFunc(h.payments))
-	s.Handle("GET /api/consumer/payments/{paymentHash}", RoleAPI, http.HandlerFunc(h.payment))
-	s.Handle("GET /api/consumer/tokens", RoleAPI, http.HandlerFunc(h.tokens))
-	s.Handle("DELETE /api/consumer/tokens/{id}", RoleAPI, http.HandlerFunc(h.removeToken))
+	s.Handle("GET /api/consumer/payments", RoleSpend, http.HandlerFunc(h.payments))
+	s.Handle("GET /api/consumer/payments/{paymentHash}", RoleSpend, http.HandlerFunc(h.payment))
+	s.Handle("GET /api/consumer/tokens", RoleSpend, http.HandlerFunc(h.tokens))
+	s.Handle("DELETE /api/consumer/tokens/{id}", RoleSpend, http.HandlerFunc(h.removeToken))
 }
 
 type consumerAPI struct {

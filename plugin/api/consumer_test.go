@@ -66,6 +66,7 @@ func TestConsumerBudgetNeedsLocalAdmin(t *testing.T) {
 		want            int
 	}{
 		{"api key, local", local, testAPIKey, 403},
+		{"spend key, local", local, testSpendKey, 403},
 		{"admin key, remote", remote, testAdminKey, 403},
 		{"admin key, local", local, testAdminKey, 200},
 	}
@@ -77,7 +78,7 @@ func TestConsumerBudgetNeedsLocalAdmin(t *testing.T) {
 			}
 		})
 	}
-	code, out := f.doFrom(t, remote, "GET", "/api/consumer/budget", testAPIKey, nil)
+	code, out := f.doFrom(t, remote, "GET", "/api/consumer/budget", testSpendKey, nil)
 	limits, _ := out["limits"].(map[string]any)
 	today, _ := out["today"].(map[string]any)
 	if code != 200 || limits["perDaySats"] != 500.0 || limits["perPaymentSats"] != 1000.0 || out["window"] != "UTC calendar day" ||
@@ -120,24 +121,77 @@ func TestConsumerValidation(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			code, out := f.doFrom(t, "192.0.2.7:5555", tt.method, tt.path, testAPIKey, tt.body)
+			code, out := f.doFrom(t, "192.0.2.7:5555", tt.method, tt.path, testSpendKey, tt.body)
 			if code != tt.want || out["field"] != tt.field || out["error"] == "" {
 				t.Fatalf("got %d %v, want %d naming %s", code, out, tt.want, tt.field)
 			}
 		})
 	}
-	code, out := f.doFrom(t, "192.0.2.7:5555", "GET", "/api/consumer/balance", testAPIKey, nil)
+	code, out := f.doFrom(t, "192.0.2.7:5555", "GET", "/api/consumer/balance", testSpendKey, nil)
 	if code != 503 || out["code"] != "lnd_unavailable" {
 		t.Fatalf("balance with LND down: %d %v", code, out)
 	}
-	code, out = f.doFrom(t, "192.0.2.7:5555", "GET", "/api/consumer/payments", testAPIKey, nil)
+	code, out = f.doFrom(t, "192.0.2.7:5555", "GET", "/api/consumer/payments", testSpendKey, nil)
 	if code != 200 || len(out["payments"].([]any)) != 0 || out["totals"].(map[string]any)["count"] != 0.0 {
 		t.Fatalf("empty history: %d %v", code, out)
 	}
-	code, out = f.doFrom(t, "192.0.2.7:5555", "GET", "/api/consumer/tokens", testAPIKey, nil)
+	code, out = f.doFrom(t, "192.0.2.7:5555", "GET", "/api/consumer/tokens", testSpendKey, nil)
 	if code != 200 || len(out["tokens"].([]any)) != 0 {
 		t.Fatalf("empty tokens: %d %v", code, out)
 	}
 }
 
 const zeroHash = "0000000000000000000000000000000000000000000000000000000000000000"
+
+// The producer key sells and the spend key spends: neither does the
+// other's work, the admin key does both, and without a spend key the node
+// does not spend at all.
+func TestConsumerNeedsSpendKey(t *testing.T) {
+	f := newConsumerFixture(t)
+	const remote = "192.0.2.7:5555"
+	for _, tt := range []struct {
+		name, method, path, key string
+		want                    int
+		code                    string
+	}{
+		{"producer key cannot pay", "POST", "/api/consumer/pay/invoice", testAPIKey, 403, "forbidden"},
+		{"producer key cannot access", "POST", "/api/consumer/access", testAPIKey, 403, "forbidden"},
+		{"producer key cannot read the balance", "GET", "/api/consumer/balance", testAPIKey, 403, "forbidden"},
+		{"spend key cannot create challenges", "POST", "/api/l402/challenges", testSpendKey, 403, "forbidden"},
+		{"spend key cannot verify", "POST", "/api/l402/challenges/verify", testSpendKey, 403, "forbidden"},
+		{"spend key cannot read metrics", "GET", "/metrics", testSpendKey, 403, "forbidden"},
+		{"spend key cannot revoke", "POST", "/api/l402/tokens/revoke", testSpendKey, 403, "forbidden"},
+		{"spend key cannot back up", "GET", "/debug/pprof/", testSpendKey, 403, "forbidden"},
+		{"spend key reads the balance", "GET", "/api/consumer/balance", testSpendKey, 503, ""},
+		{"admin key reads the balance", "GET", "/api/consumer/balance", testAdminKey, 503, ""},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			code, out := f.doFrom(t, remote, tt.method, tt.path, tt.key, map[string]any{})
+			if code != tt.want || (tt.code != "" && out["code"] != tt.code) {
+				t.Fatalf("%d %v, want %d %s", code, out, tt.want, tt.code)
+			}
+		})
+	}
+
+	off := newFixtureSpend(t, false)
+	st, err := storage.Open(t.Context(), storage.Options{InMemory: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	c, err := consumer.New(t.Context(), consumer.Config{Store: st, Backend: downBackend{}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	off.srv.MountConsumer(c)
+	for _, key := range []string{testAPIKey, testAdminKey, testSpendKey} {
+		code, out := off.doFrom(t, remote, "POST", "/api/consumer/pay/invoice", key, map[string]any{"invoice": "lnbcrt1"})
+		want := "spending_disabled"
+		if key == testSpendKey {
+			want = "unauthorized" // no such key on this node
+		}
+		if out["code"] != want || (code != 403 && code != 401) || out["fix"] == "" {
+			t.Fatalf("spending off, key %s: %d %v", key[:5], code, out)
+		}
+	}
+}

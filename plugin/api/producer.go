@@ -78,7 +78,7 @@ func (s *Server) createChallenge(w http.ResponseWriter, r *http.Request) {
 		Resource: resource, PriceSats: price, Description: desc,
 		IdempotencyKey: r.Header.Get("X-Idempotency-Key"),
 		ClientIP:       ClientIP(r, s.cfg.TrustedProxies),
-		Caller:         "api",
+		Caller:         "api:" + callerRole(r).String(),
 		Source:         "api",
 	})
 	if err != nil {

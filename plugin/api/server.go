@@ -39,6 +39,10 @@ type Config struct {
 	TrustedProxies []netip.Prefix
 	// Backup, if set, streams a consistent backup of the store.
 	Backup func(ctx context.Context, w io.Writer) error
+	// PublicMetrics serves /metrics without a key (for a Prometheus
+	// scraper that should hold no key at all); otherwise it needs the
+	// producer or the admin key.
+	PublicMetrics bool
 }
 
 // Health is the daemon's state.
@@ -79,17 +83,21 @@ func New(cfg Config) *Server {
 	s := &Server{cfg: cfg, log: cfg.Logger, mux: http.NewServeMux()}
 	s.Handle("GET /healthz", RoleNone, http.HandlerFunc(s.healthz))
 	if cfg.Metrics != nil {
-		s.Handle("GET /metrics", RoleAPI, cfg.Metrics.Handler())
+		if cfg.PublicMetrics {
+			s.Handle("GET /metrics", RoleNone, cfg.Metrics.Handler())
+		} else {
+			s.Handle("GET /metrics", RoleProducer, cfg.Metrics.Handler())
+		}
 	}
 	if cfg.Producer != nil {
-		s.Handle("POST /api/l402/challenges", RoleAPI, http.HandlerFunc(s.createChallenge))
-		s.Handle("POST /api/l402/challenges/verify", RoleAPI, http.HandlerFunc(s.verifyChallenge))
-		s.Handle("GET /api/l402/challenges", RoleAPI, http.HandlerFunc(s.listChallenges))
-		s.Handle("GET /api/l402/challenges/{paymentHash}", RoleAPI, http.HandlerFunc(s.getChallenge))
-		s.Handle("GET /api/l402/stats", RoleAPI, http.HandlerFunc(s.stats))
+		s.Handle("POST /api/l402/challenges", RoleProducer, http.HandlerFunc(s.createChallenge))
+		s.Handle("POST /api/l402/challenges/verify", RoleProducer, http.HandlerFunc(s.verifyChallenge))
+		s.Handle("GET /api/l402/challenges", RoleProducer, http.HandlerFunc(s.listChallenges))
+		s.Handle("GET /api/l402/challenges/{paymentHash}", RoleProducer, http.HandlerFunc(s.getChallenge))
+		s.Handle("GET /api/l402/stats", RoleProducer, http.HandlerFunc(s.stats))
 		s.Handle("POST /api/l402/tokens/revoke", RoleAdmin, http.HandlerFunc(s.revoke))
 	}
-	s.Handle("GET /api/node", RoleAPI, http.HandlerFunc(s.node))
+	s.Handle("GET /api/node", RoleAnyKey, http.HandlerFunc(s.node))
 	// Go's profiler, for operators chasing a performance problem.
 	s.Handle("GET /debug/pprof/", RoleAdmin, http.HandlerFunc(pprof.Index))
 	s.Handle("GET /debug/pprof/profile", RoleAdmin, http.HandlerFunc(pprof.Profile))
@@ -144,22 +152,62 @@ func (s *Server) wrap(route string, role Role, h http.Handler) http.Handler {
 				metrics.Since(m.HTTPLatency.WithLabelValues("api", route), start)
 			}
 		}()
+		got := RoleNone
+		if s.cfg.Keys != nil {
+			got = s.cfg.Keys.Role(KeyFromRequest(r))
+		}
 		if role != RoleNone {
-			got := RoleNone
-			if s.cfg.Keys != nil {
-				got = s.cfg.Keys.Role(KeyFromRequest(r))
-			}
 			switch {
 			case got == RoleNone:
-				WriteError(sw, http.StatusUnauthorized, ErrorBody{Error: "missing or invalid API key", Code: "unauthorized", Field: "X-API-Key", Fix: "send the key from <datadir>/api.key in the X-API-Key header"})
+				WriteError(sw, http.StatusUnauthorized, ErrorBody{Error: "missing or invalid API key", Code: "unauthorized", Field: "X-API-Key", Fix: "send " + keyHint(role) + " in the X-API-Key header"})
 				return
-			case got < role:
-				WriteError(sw, http.StatusForbidden, ErrorBody{Error: "this endpoint needs the admin key", Code: "forbidden", Field: "X-API-Key", Fix: "send the key from <datadir>/admin.key"})
+			case role == RoleSpend && !s.cfg.Keys.SpendEnabled():
+				WriteError(sw, http.StatusForbidden, ErrorBody{Error: "spending is off on this node", Code: "spending_disabled", Field: "X-API-Key",
+					Fix: "start l402d with --consumer.enable (L402D_CONSUMER_ENABLE=true): it creates <datadir>/spend.key; send that key"})
+				return
+			case !got.Allows(role):
+				WriteError(sw, http.StatusForbidden, ErrorBody{Error: "this endpoint needs the " + role.String() + " key, not the " + got.String() + " key", Code: "forbidden", Field: "X-API-Key", Fix: "send " + keyHint(role)})
 				return
 			}
 		}
+		r = r.WithContext(context.WithValue(r.Context(), callerKey{}, Caller{Role: got, ClientIP: ClientIP(r, s.cfg.TrustedProxies)}))
 		h.ServeHTTP(sw, r)
 	})
+}
+
+// keyHint says which key an endpoint wants.
+func keyHint(need Role) string {
+	switch need {
+	case RoleAnyKey:
+		return "a key from <datadir> (api.key, spend.key or admin.key)"
+	case RoleProducer:
+		return "the producer key from <datadir>/api.key (or the admin key)"
+	}
+	return "the " + need.String() + " key from <datadir>/" + need.keyFile()
+}
+
+// Caller is who made a request, as the API server authenticated it.
+type Caller struct {
+	// Role is the role of the key presented, RoleNone without one.
+	Role Role
+	// ClientIP is the client's address (X-Forwarded-For believed only
+	// from trusted proxies).
+	ClientIP string
+}
+
+type callerKey struct{}
+
+// CallerOf returns the caller of a request served through Handle, and
+// false outside it.
+func CallerOf(ctx context.Context) (Caller, bool) {
+	c, ok := ctx.Value(callerKey{}).(Caller)
+	return c, ok
+}
+
+// callerRole is the role of the key a request presented.
+func callerRole(r *http.Request) Role {
+	c, _ := CallerOf(r.Context())
+	return c.Role
 }
 
 // statusWriter records the status code for metrics. It passes Flush
@@ -236,6 +284,10 @@ func IsLoopback(r *http.Request) bool {
 	return err == nil && a.Unmap().IsLoopback()
 }
 
+// healthz answers the daemon's state: only {"status"} without a key (the
+// node's identity, LND's errors and the settlement cursor are not for
+// anyone who can reach the port), the detail with any valid key.
+// ?strict=1 turns "degraded" into 503 for health checks.
 func (s *Server) healthz(w http.ResponseWriter, r *http.Request) {
 	h := Health{Status: "ok"}
 	if s.cfg.Health != nil {
@@ -244,6 +296,12 @@ func (s *Server) healthz(w http.ResponseWriter, r *http.Request) {
 	status := http.StatusOK
 	if h.Status != "ok" && r.URL.Query().Get("strict") != "" {
 		status = http.StatusServiceUnavailable
+	}
+	if c, _ := CallerOf(r.Context()); c.Role == RoleNone {
+		WriteJSON(w, status, struct {
+			Status string `json:"status"`
+		}{h.Status})
+		return
 	}
 	WriteJSON(w, status, h)
 }

@@ -86,11 +86,20 @@ func (d *Dashboard) Mount(s *api.Server) {
 	s.Handle("POST /dashboard/logout", api.RoleNone, http.HandlerFunc(d.logout))
 }
 
+// role is the signed-in role: the producer's or the admin's (the spend
+// key does not open the dashboard).
 func (d *Dashboard) role(r *http.Request) api.Role {
 	if c, err := r.Cookie(cookieName); err == nil {
 		return d.cfg.Keys.SessionRole(c.Value)
 	}
-	return d.cfg.Keys.Role(api.KeyFromRequest(r))
+	return dashboardRole(d.cfg.Keys.Role(api.KeyFromRequest(r)))
+}
+
+func dashboardRole(r api.Role) api.Role {
+	if r == api.RoleProducer || r == api.RoleAdmin {
+		return r
+	}
+	return api.RoleNone
 }
 
 func (d *Dashboard) login(w http.ResponseWriter, r *http.Request) {
@@ -99,7 +108,7 @@ func (d *Dashboard) login(w http.ResponseWriter, r *http.Request) {
 		d.render(w, http.StatusBadRequest, "login.html", loginView{Error: "the form could not be read"})
 		return
 	}
-	role := d.cfg.Keys.Role(strings.TrimSpace(r.PostForm.Get("key")))
+	role := dashboardRole(d.cfg.Keys.Role(strings.TrimSpace(r.PostForm.Get("key"))))
 	if role == api.RoleNone {
 		d.render(w, http.StatusUnauthorized, "login.html", loginView{Error: "that key is not this l402d's api.key or admin.key"})
 		return

@@ -114,6 +114,21 @@ type ServiceConfig struct {
 	RateLimit *RateLimit
 	// Description is the invoice memo; default "<name> <pattern>".
 	Description string
+	// PassCredentials forwards the client's L402 credential (an
+	// "Authorization: L402/LSAT …" value, Macaroon and
+	// Grpc-Metadata-Macaroon) to the upstream. Off, the proxy strips
+	// them: they are the gate's business, and a bearer token the
+	// upstream's logs should not hold.
+	PassCredentials bool
+	// AllowSemicolons accepts ';' in request paths. Off, such a request
+	// is refused (400 bad_path): Tomcat, Jetty and others read
+	// "/public/..;/premium" as "/premium", a path the gate never priced.
+	AllowSemicolons bool
+	// FoldCase matches paths case-insensitively (the path, pricing and
+	// whitelist patterns, and the resource tokens are bound to), for
+	// upstreams that ignore case: otherwise /PREMIUM/x would not match a
+	// /premium/* rule and be sold at a cheaper rule's price, or free.
+	FoldCase bool
 }
 
 // PriceRule prices the paths matching a pattern.

@@ -50,8 +50,10 @@ const (
 	DefaultMintRate   = 2.0 // challenges per second per client address
 	DefaultMintBurst  = 10
 	DefaultMaxPending = 1000
-	DefaultTokenRate  = 100.0 // paid requests per second per token
-	DefaultTokenBurst = 200
+	// DefaultMaxPendingPerClient is one client's share of MaxPending.
+	DefaultMaxPendingPerClient = 100
+	DefaultTokenRate           = 100.0 // paid requests per second per token
+	DefaultTokenBurst          = 200
 )
 
 // Config configures a Gate. Rates are per second; for MintRate,
@@ -76,6 +78,9 @@ type Config struct {
 	// TrustedProxies are peers whose X-Forwarded-For is believed when
 	// telling clients apart, and kept when forwarding.
 	TrustedProxies []netip.Prefix
+	// FoldCase makes every service of the services file match paths
+	// case-insensitively (ServiceConfig.FoldCase for all).
+	FoldCase bool
 
 	// MintRate and MintBurst limit the challenges one client address
 	// (an IPv6 /64) may cause.
@@ -83,6 +88,12 @@ type Config struct {
 	MintBurst int
 	// MaxPending caps the gate's unpaid, unexpired invoices.
 	MaxPending int
+	// MaxPendingPerClient is one client's (IPv4 address, IPv6 /64)
+	// share of MaxPending, so that a client that never pays cannot
+	// fill the node's cap for everyone. Behind Tor or one NAT every
+	// client shares one address: raise it, or make it negative (no
+	// share: one client may take the whole cap).
+	MaxPendingPerClient int
 	// TokenRate and TokenBurst limit paid requests per token, unless a
 	// service sets its own rate_limit.
 	TokenRate  float64
@@ -178,13 +189,16 @@ func New(cfg Config) (*Gate, error) {
 	if cfg.MaxPending == 0 {
 		cfg.MaxPending = DefaultMaxPending
 	}
+	if cfg.MaxPendingPerClient == 0 {
+		cfg.MaxPendingPerClient = DefaultMaxPendingPerClient
+	}
 	g := &Gate{
 		cfg:        cfg,
 		log:        cfg.Logger,
 		mint:       newLimiterSet[netip.Addr](addrShard),
 		tokens:     newLimiterSet[l402.TokenID](tokenShard),
 		free:       newFreeCounter(),
-		pending:    newPendingSet(cfg.MaxPending, cfg.Lookup),
+		pending:    newPendingSet(cfg.MaxPending, cfg.MaxPendingPerClient, cfg.Lookup),
 		transports: map[transportKey]*http.Transport{},
 	}
 	g.mintLimit, g.mintBurst = configuredLimit(cfg.MintRate, cfg.MintBurst, DefaultMintRate, DefaultMintBurst)
@@ -230,7 +244,7 @@ func configuredLimit(r float64, burst int, defRate float64, defBurst int) (rate.
 }
 
 func (g *Gate) parseOptions() ParseOptions {
-	return ParseOptions{Name: g.cfg.ServicesFile, MaxPriceSats: g.cfg.MaxPriceSats}
+	return ParseOptions{Name: g.cfg.ServicesFile, MaxPriceSats: g.cfg.MaxPriceSats, FoldCase: g.cfg.FoldCase}
 }
 
 // Services returns the services the gate serves now.
@@ -288,18 +302,37 @@ func (g *Gate) serve(w http.ResponseWriter, r *http.Request, next http.Handler) 
 			Fix: "send the path without //, /./ or /../ segments"})
 		return
 	}
-	if svc.cfg.Auth == AuthOff || svc.whitelisted(p) {
+	if !svc.cfg.AllowSemicolons && strings.IndexByte(p, ';') >= 0 {
+		// Tomcat, Jetty and others drop ";params" from a segment, so
+		// "/free/..;/paid" matches "/free/*" here and is "/paid" there.
+		rt.count(outRejected)
+		writeError(w, r, http.StatusBadRequest, errorBody{Error: "the request path contains ';': " + truncate(p), Code: "bad_path", Service: svc.cfg.Name,
+			Fix: "send the path without ';' (path parameters); the operator may allow them with allow_semicolons: true"})
+		return
+	}
+	if up := r.Header.Values("Upgrade"); len(up) > 0 && !onlyWebSocket(up) {
+		// An h2c (or other) upgrade would hand the client a connection
+		// to the upstream that later requests use without the gate.
+		rt.count(outRejected)
+		writeError(w, r, http.StatusBadRequest, errorBody{Error: "only WebSocket upgrades are allowed, not " + truncate(strings.Join(up, ", ")), Code: "upgrade_refused", Service: svc.cfg.Name,
+			Fix: "send the request without an Upgrade header (for HTTP/2, connect with prior knowledge or TLS)"})
+		return
+	}
+	// With fold_case the patterns are lower case, and so is the path
+	// they are matched against; the upstream still gets the request's.
+	mp := svc.matchPath(p)
+	if svc.cfg.Auth == AuthOff || svc.whitelisted(mp) {
 		rt.count(outFree)
 		h.ServeHTTP(w, r)
 		return
 	}
-	rl := svc.ruleFor(p)
+	rl := svc.ruleFor(mp)
 
 	var rejected error
 	cred, err := l402.CredentialFromHeader(r.Header)
 	switch {
 	case err == nil:
-		v, err := g.cfg.Producer.Verify(r.Context(), cred, l402.Expect{Service: svc.cfg.Name, Resource: p})
+		v, err := g.cfg.Producer.Verify(r.Context(), cred, l402.Expect{Service: svc.cfg.Name, Resource: mp})
 		if err == nil && v.Resource != rl.resource {
 			// The token covers this path, but was bought under another
 			// rule (say /api/* at 1 sat for /api/premium/x at 100).
@@ -333,7 +366,7 @@ func (g *Gate) serve(w http.ResponseWriter, r *http.Request, next http.Handler) 
 	}
 
 	client := g.clientAddr(r)
-	if rejected == nil && svc.cfg.Auth == AuthFreebie && g.free.take(freeKey{svc.cfg.Name, client}, g.cfg.Now(), svc.cfg.FreeRequests, svc.cfg.FreeWindow) {
+	if rejected == nil && svc.cfg.Auth == AuthFreebie && g.free.take(freeKey{svc.cfg.Name, clientKey(client)}, g.cfg.Now(), svc.cfg.FreeRequests, svc.cfg.FreeWindow) {
 		rt.count(outFree)
 		h.ServeHTTP(w, r)
 		return
@@ -345,16 +378,23 @@ func (g *Gate) serve(w http.ResponseWriter, r *http.Request, next http.Handler) 
 // over its limits.
 func (g *Gate) challenge(w http.ResponseWriter, r *http.Request, svc *service, rt *serviceRuntime, rl *rule, client netip.Addr, rejected error) {
 	now := g.cfg.Now()
-	if ok, wait := g.mint.allow(clientKey(client), now, g.mintLimit, g.mintBurst); !ok {
+	ck := clientKey(client)
+	if ok, wait := g.mint.allow(ck, now, g.mintLimit, g.mintBurst); !ok {
 		rt.count(outRateLimited)
 		writeRateLimited(w, r, wait, errorBody{Error: "too many challenges requested from your address", Code: "rate_limited", Service: svc.cfg.Name,
 			Fix: "pay a challenge you already have, or retry after Retry-After seconds"})
 		return
 	}
-	if ok, wait := g.pending.reserve(r.Context(), now); !ok {
+	switch why, wait := g.pending.reserve(r.Context(), ck, now); why {
+	case pendingNodeFull:
 		rt.count(outRateLimited)
 		writeRateLimited(w, r, wait, errorBody{Error: "the node has too many unpaid invoices outstanding", Code: "too_many_unpaid_invoices", Service: svc.cfg.Name,
 			Fix: "retry after Retry-After seconds"})
+		return
+	case pendingClientFull:
+		rt.count(outRateLimited)
+		writeRateLimited(w, r, wait, errorBody{Error: "your address has too many unpaid invoices outstanding", Code: "too_many_unpaid_invoices_client", Service: svc.cfg.Name,
+			Fix: "pay an invoice you already have, or retry after Retry-After seconds"})
 		return
 	}
 	desc := svc.cfg.Description
@@ -372,7 +412,7 @@ func (g *Gate) challenge(w http.ResponseWriter, r *http.Request, svc *service, r
 		ClientID:      "ip:" + client.String(),
 	})
 	if err != nil {
-		g.pending.release()
+		g.pending.release(ck)
 		rt.count(outError)
 		if r.Context().Err() != nil {
 			return // the client left
@@ -386,7 +426,7 @@ func (g *Gate) challenge(w http.ResponseWriter, r *http.Request, svc *service, r
 	if exp.IsZero() {
 		exp = now.Add(time.Hour)
 	}
-	g.pending.add(ch.PaymentHash, exp)
+	g.pending.add(ck, ch.PaymentHash, exp)
 	if rejected != nil {
 		rt.count(outRejected)
 		if g.log.Enabled(r.Context(), slog.LevelDebug) {
@@ -396,6 +436,19 @@ func (g *Gate) challenge(w http.ResponseWriter, r *http.Request, svc *service, r
 		rt.count(outChallenged)
 	}
 	writeChallenge(w, r, ch, svc.cfg.Name, rejected, g.cfg.LegacyLSAT)
+}
+
+// onlyWebSocket reports whether Upgrade header values name WebSocket and
+// nothing else.
+func onlyWebSocket(values []string) bool {
+	for _, v := range values {
+		for tok := range strings.SplitSeq(v, ",") {
+			if !strings.EqualFold(strings.TrimSpace(tok), "websocket") {
+				return false
+			}
+		}
+	}
+	return true
 }
 
 // clientAddr is the request's client address: the peer, or with a

@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"net/netip"
@@ -376,6 +377,75 @@ func TestNonCanonicalPath(t *testing.T) {
 	}
 }
 
+// TestSemicolonPath: Tomcat and Jetty read "/free/..;/api/x" as "/api/x";
+// the gate refuses ';' in a path unless a service allows it.
+func TestSemicolonPath(t *testing.T) {
+	f := newFixture(t, testServices+`  - name: matrix
+    path: /matrix/*
+    price: 3
+    allow_semicolons: true
+`, nil)
+	for _, p := range []string{"/free/..;/api/x", "/free/x;jsessionid=1", "/api/health;/../premium"} {
+		r := httptest.NewRequest("GET", "/", nil)
+		r.URL.Path = p
+		r.RemoteAddr = "192.0.2.1:1"
+		w := httptest.NewRecorder()
+		f.h.ServeHTTP(w, r)
+		if b := body(t, w); w.Code != 400 || b["code"] != "bad_path" || f.nextHit.Load() != 0 {
+			t.Fatalf("%s: %d %v", p, w.Code, b)
+		}
+	}
+	r := httptest.NewRequest("GET", "/", nil)
+	r.URL.Path = "/matrix/a;b=1"
+	r.RemoteAddr = "192.0.2.1:1"
+	w := httptest.NewRecorder()
+	f.h.ServeHTTP(w, r)
+	if w.Code != 402 {
+		t.Fatalf("allow_semicolons: %d", w.Code)
+	}
+}
+
+// TestFoldCase: in front of an upstream that ignores case, /API/PREMIUM/x
+// must cost what /api/premium/x costs, not slip past the pricing rule.
+func TestFoldCase(t *testing.T) {
+	folded := strings.Replace(testServices, "    capabilities: [read]\n", "    capabilities: [read]\n    fold_case: true\n", 1)
+	for name, f := range map[string]*fixture{
+		"per service": newFixture(t, folded, nil),
+		"global": newFixture(t, testServices, func(c *Config) {
+			c.FoldCase = true
+			c.Services = mustServicesOpt(t, testServices, ParseOptions{FoldCase: true})
+		}),
+	} {
+		t.Run(name, func(t *testing.T) {
+			w := f.do("GET", "/API/Premium/report")
+			if b := body(t, w); w.Code != 402 || b["priceSats"] != 100.0 {
+				t.Fatalf("/API/Premium/report: %d %v", w.Code, b)
+			}
+			auth := f.pay(w)
+			if w := f.do("GET", "/api/PREMIUM/other", "Authorization", auth); w.Code != 200 {
+				t.Fatalf("a premium token on another spelling: %d", w.Code)
+			}
+			if w := f.do("GET", "/Api/Health"); w.Code != 200 || f.nextHit.Load() == 0 {
+				t.Fatalf("whitelist, folded: %d", w.Code)
+			}
+		})
+	}
+	// Without folding the spelling is another path (here: no service).
+	f := newFixture(t, testServices, nil)
+	if w := f.do("GET", "/API/Premium/report"); w.Code != 200 || w.Header().Get("X-Next") != "1" {
+		t.Fatalf("unfolded: %d", w.Code)
+	}
+}
+
+func mustServicesOpt(t testing.TB, y string, opt ParseOptions) *Services {
+	t.Helper()
+	s, err := ParseServices([]byte(y), opt)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
 func TestMintRateLimit(t *testing.T) {
 	f := newFixture(t, testServices, func(c *Config) { c.MintRate, c.MintBurst = 1, 2 })
 	for i := range 2 {
@@ -424,7 +494,7 @@ func TestMintLimitBehindTrustedProxy(t *testing.T) {
 }
 
 func TestPendingCap(t *testing.T) {
-	f := newFixture(t, testServices, func(c *Config) { c.MintRate, c.MaxPending = -1, 2 })
+	f := newFixture(t, testServices, func(c *Config) { c.MintRate, c.MaxPending, c.MaxPendingPerClient = -1, 2, -1 })
 	f.do("GET", "/api/x")
 	paid := f.pay(f.do("GET", "/api/y"))
 	w := f.do("GET", "/api/z")
@@ -432,6 +502,54 @@ func TestPendingCap(t *testing.T) {
 		t.Fatalf("over the cap: %d %v", w.Code, b)
 	}
 	_ = paid
+}
+
+// TestPendingShare: a client that stays within its mint rate but never
+// pays cannot hold the node's whole unpaid-invoice cap: it gets its share
+// (IPv4 address, IPv6 /64), and everyone else still gets challenges.
+func TestPendingShare(t *testing.T) {
+	f := newFixture(t, testServices, func(c *Config) { c.MintRate, c.MaxPending, c.MaxPendingPerClient = -1, 10, 3 })
+	for i := range 3 {
+		if w := f.do("GET", "/api/x"); w.Code != 402 {
+			t.Fatalf("challenge %d: %d", i, w.Code)
+		}
+	}
+	w := f.do("GET", "/api/x")
+	if b := body(t, w); w.Code != 429 || b["code"] != "too_many_unpaid_invoices_client" || w.Header().Get("Retry-After") == "" {
+		t.Fatalf("over the client's share: %d %v", w.Code, b)
+	}
+	if w := f.do("GET", "/api/x", "RemoteAddr", "192.0.2.9:1"); w.Code != 402 {
+		t.Fatalf("another client: %d", w.Code)
+	}
+	// One IPv6 /64 is one client.
+	for i := range 3 {
+		if w := f.do("GET", "/api/x", "RemoteAddr", fmt.Sprintf("[2001:db8::%d]:1", i+1)); w.Code != 402 {
+			t.Fatalf("IPv6 challenge %d: %d", i, w.Code)
+		}
+	}
+	if w := f.do("GET", "/api/x", "RemoteAddr", "[2001:db8::99]:1"); w.Code != 429 {
+		t.Fatalf("a 4th from the same /64: %d", w.Code)
+	}
+	// Paying one frees a slot of that client's share.
+	f.pay(f.do("GET", "/api/x", "RemoteAddr", "192.0.2.9:1"))
+	f.clock.advance(2 * time.Second)
+	if w := f.do("GET", "/api/x", "RemoteAddr", "192.0.2.9:1"); w.Code != 402 {
+		t.Fatalf("after paying: %d", w.Code)
+	}
+}
+
+// TestFreebiesPerSlash64: an IPv6 client cannot get fresh freebies by
+// changing the low bits of its address.
+func TestFreebiesPerSlash64(t *testing.T) {
+	f := newFixture(t, testServices, nil)
+	for i := range 2 {
+		if w := f.do("GET", "/trial/x", "RemoteAddr", fmt.Sprintf("[2001:db8::%d]:1", i+1)); w.Code != 200 {
+			t.Fatalf("free request %d: %d", i, w.Code)
+		}
+	}
+	if w := f.do("GET", "/trial/x", "RemoteAddr", "[2001:db8::77]:1"); w.Code != 402 {
+		t.Fatalf("a 3rd free request from the same /64: %d", w.Code)
+	}
 }
 
 func TestTokenRateLimit(t *testing.T) {
@@ -650,7 +768,7 @@ func (nopProducer) Verify(context.Context, l402.Credential, l402.Expect) (l402.V
 // TestConcurrentTrafficAndReloads serves paid, unpaid and free requests
 // from many goroutines while the services are swapped (run with -race).
 func TestConcurrentTrafficAndReloads(t *testing.T) {
-	f := newFixture(t, testServices, func(c *Config) { c.MintRate, c.TokenRate, c.MaxPending = -1, -1, -1 })
+	f := newFixture(t, testServices, func(c *Config) { c.MintRate, c.TokenRate, c.MaxPending, c.MaxPendingPerClient = -1, -1, -1, -1 })
 	auth := f.pay(f.do("GET", "/api/x"))
 	alt := mustServices(t, strings.Replace(testServices, "price: 10", "price: 11", 1))
 	orig := f.g.Services()

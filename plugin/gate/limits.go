@@ -185,90 +185,140 @@ type ChallengeLookup interface {
 
 // pendingSet bounds the gate's outstanding unpaid invoices: each costs the
 // node an invoice record, and a client that never pays can ask for many.
+// Besides the node-wide cap, each client (clientKey: an IPv4 address or
+// an IPv6 /64) has a share of it, so one client staying within its mint
+// rate cannot hold every slot.
 type pendingSet struct {
-	max    int
-	lookup ChallengeLookup // may be nil
+	max       int
+	perClient int             // <= 0: no share
+	lookup    ChallengeLookup // may be nil
 
 	mu        sync.Mutex
-	m         map[lntypes.Hash]time.Time // payment hash -> invoice expiry
+	m         map[lntypes.Hash]pendingEntry
+	clients   map[netip.Addr]int // outstanding and reserved, per client
 	reserved  int
 	nextCheck time.Time
 }
 
-func newPendingSet(maxPending int, lookup ChallengeLookup) *pendingSet {
-	return &pendingSet{max: maxPending, lookup: lookup, m: map[lntypes.Hash]time.Time{}}
+type pendingEntry struct {
+	expires time.Time
+	client  netip.Addr
 }
 
-// reserve claims a slot for an invoice about to be created. When every
-// slot is taken it returns false and when the first one frees up.
-func (p *pendingSet) reserve(ctx context.Context, now time.Time) (bool, time.Duration) {
-	if p.max <= 0 {
-		return true, 0
+// Why reserve refused.
+const (
+	pendingOK = iota
+	pendingNodeFull
+	pendingClientFull
+)
+
+func newPendingSet(maxPending, perClient int, lookup ChallengeLookup) *pendingSet {
+	return &pendingSet{max: maxPending, perClient: perClient, lookup: lookup,
+		m: map[lntypes.Hash]pendingEntry{}, clients: map[netip.Addr]int{}}
+}
+
+// limited reports whether anything is counted.
+func (p *pendingSet) limited() bool { return p.max > 0 || p.perClient > 0 }
+
+// reserve claims a slot for an invoice about to be created for client
+// (a clientKey). When the node's cap or the client's share is taken it
+// returns which, and when the first slot frees up.
+func (p *pendingSet) reserve(ctx context.Context, client netip.Addr, now time.Time) (int, time.Duration) {
+	if !p.limited() {
+		return pendingOK, 0
 	}
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	if len(p.m)+p.reserved < p.max {
-		p.reserved++
-		return true, 0
+	if why := p.full(client); why == pendingOK {
+		p.take(client)
+		return pendingOK, 0
 	}
-	earliest := p.prune(ctx, now)
-	if len(p.m)+p.reserved < p.max {
-		p.reserved++
-		return true, 0
+	p.prune(ctx, now)
+	why := p.full(client)
+	if why == pendingOK {
+		p.take(client)
+		return pendingOK, 0
+	}
+	var earliest time.Time
+	for _, e := range p.m {
+		if (why == pendingNodeFull || e.client == client) && (earliest.IsZero() || e.expires.Before(earliest)) {
+			earliest = e.expires
+		}
 	}
 	wait := time.Second
 	if !earliest.IsZero() {
 		wait = max(earliest.Sub(now), time.Second)
 	}
-	return false, wait
+	return why, wait
 }
 
-// prune forgets expired invoices and, at most once a second, paid ones;
-// it returns the earliest expiry left. The caller holds mu.
-func (p *pendingSet) prune(ctx context.Context, now time.Time) time.Time {
+// full says whether a slot is free for client; the caller holds mu.
+func (p *pendingSet) full(client netip.Addr) int {
+	switch {
+	case p.max > 0 && len(p.m)+p.reserved >= p.max:
+		return pendingNodeFull
+	case p.perClient > 0 && p.clients[client] >= p.perClient:
+		return pendingClientFull
+	}
+	return pendingOK
+}
+
+func (p *pendingSet) take(client netip.Addr) {
+	p.reserved++
+	p.clients[client]++
+}
+
+func (p *pendingSet) drop(client netip.Addr) {
+	if n := p.clients[client]; n > 1 {
+		p.clients[client] = n - 1
+	} else {
+		delete(p.clients, client)
+	}
+}
+
+// prune forgets expired invoices and, at most once a second, paid ones.
+// The caller holds mu.
+func (p *pendingSet) prune(ctx context.Context, now time.Time) {
 	check := p.lookup != nil && !now.Before(p.nextCheck)
 	if check {
 		p.nextCheck = now.Add(time.Second)
 	}
-	var earliest time.Time
-	for h, exp := range p.m {
-		if !now.Before(exp) {
+	for h, e := range p.m {
+		if !now.Before(e.expires) {
 			delete(p.m, h)
+			p.drop(e.client)
 			continue
 		}
 		if check {
 			c, err := p.lookup.Challenge(ctx, h)
 			if errors.Is(err, storage.ErrNotFound) || (err == nil && c.State != storage.StatePending) {
 				delete(p.m, h)
-				continue
+				p.drop(e.client)
 			}
 		}
-		if earliest.IsZero() || exp.Before(earliest) {
-			earliest = exp
-		}
 	}
-	return earliest
 }
 
-// add turns a reservation into an outstanding invoice.
-func (p *pendingSet) add(h lntypes.Hash, expires time.Time) {
-	if p.max <= 0 {
+// add turns client's reservation into an outstanding invoice.
+func (p *pendingSet) add(client netip.Addr, h lntypes.Hash, expires time.Time) {
+	if !p.limited() {
 		return
 	}
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	p.reserved--
-	p.m[h] = expires
+	p.m[h] = pendingEntry{expires: expires, client: client}
 }
 
-// release gives back a reservation whose invoice was not created.
-func (p *pendingSet) release() {
-	if p.max <= 0 {
+// release gives back client's reservation whose invoice was not created.
+func (p *pendingSet) release(client netip.Addr) {
+	if !p.limited() {
 		return
 	}
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	p.reserved--
+	p.drop(client)
 }
 
 // outstanding returns the number of invoices counted.

@@ -113,43 +113,70 @@ func TestPendingSet(t *testing.T) {
 	ctx := context.Background()
 	now := time.Unix(1_700_000_000, 0)
 	lookup := fakeLookup{}
-	p := newPendingSet(2, lookup)
+	a, b := netip.MustParseAddr("10.0.0.1"), netip.MustParseAddr("10.0.0.2")
+	p := newPendingSet(2, -1, lookup)
 	h1, h2 := lntypes.Hash{1}, lntypes.Hash{2}
 	for i, h := range []lntypes.Hash{h1, h2} {
-		if ok, _ := p.reserve(ctx, now); !ok {
+		if why, _ := p.reserve(ctx, a, now); why != pendingOK {
 			t.Fatalf("reservation %d refused", i)
 		}
-		p.add(h, now.Add(time.Duration(i+1)*10*time.Minute))
+		p.add(a, h, now.Add(time.Duration(i+1)*10*time.Minute))
 		lookup[h] = storage.StatePending
 	}
-	ok, wait := p.reserve(ctx, now)
-	if ok || wait != 10*time.Minute {
-		t.Fatalf("over the cap: ok=%v wait=%v, want refused for 10m", ok, wait)
+	why, wait := p.reserve(ctx, b, now)
+	if why != pendingNodeFull || wait != 10*time.Minute {
+		t.Fatalf("over the cap: why=%v wait=%v, want node full for 10m", why, wait)
 	}
 	// A failed issue gives its slot back.
 	lookup[h1] = storage.StateSettled
-	if ok, _ := p.reserve(ctx, now.Add(2*time.Second)); !ok {
+	if why, _ := p.reserve(ctx, b, now.Add(2*time.Second)); why != pendingOK {
 		t.Fatal("a paid invoice still counted")
 	}
-	p.release()
+	p.release(b)
 	if got := p.outstanding(); got != 1 {
 		t.Fatalf("outstanding %d, want 1", got)
 	}
 	// Expired invoices stop counting without a lookup.
-	q := newPendingSet(1, nil)
-	q.reserve(ctx, now)
-	q.add(h1, now.Add(time.Minute))
-	if ok, _ := q.reserve(ctx, now.Add(30*time.Second)); ok {
+	q := newPendingSet(1, -1, nil)
+	q.reserve(ctx, a, now)
+	q.add(a, h1, now.Add(time.Minute))
+	if why, _ := q.reserve(ctx, a, now.Add(30*time.Second)); why == pendingOK {
 		t.Fatal("cap ignored")
 	}
-	if ok, _ := q.reserve(ctx, now.Add(time.Minute)); !ok {
+	if why, _ := q.reserve(ctx, a, now.Add(time.Minute)); why != pendingOK {
 		t.Fatal("an expired invoice still counted")
 	}
 	// Unlimited.
-	u := newPendingSet(-1, nil)
+	u := newPendingSet(-1, -1, nil)
 	for range 10 {
-		if ok, _ := u.reserve(ctx, now); !ok {
+		if why, _ := u.reserve(ctx, a, now); why != pendingOK {
 			t.Fatal("unlimited set refused")
 		}
+	}
+}
+
+func TestPendingSetShare(t *testing.T) {
+	ctx := context.Background()
+	now := time.Unix(1_700_000_000, 0)
+	a, b := netip.MustParseAddr("10.0.0.1"), netip.MustParseAddr("10.0.0.2")
+	p := newPendingSet(-1, 2, nil) // no node cap, a share of 2
+	for i := range 2 {
+		if why, _ := p.reserve(ctx, a, now); why != pendingOK {
+			t.Fatalf("reservation %d refused", i)
+		}
+		p.add(a, lntypes.Hash{byte(i)}, now.Add(time.Duration(i+1)*time.Minute))
+	}
+	if why, wait := p.reserve(ctx, a, now); why != pendingClientFull || wait != time.Minute {
+		t.Fatalf("over the share: %v %v", why, wait)
+	}
+	if why, _ := p.reserve(ctx, b, now); why != pendingOK {
+		t.Fatal("another client refused")
+	}
+	p.release(b)
+	if why, _ := p.reserve(ctx, a, now.Add(time.Minute)); why != pendingOK {
+		t.Fatal("an expired invoice still counted in the share")
+	}
+	if len(p.clients) != 1 || p.clients[a] != 2 {
+		t.Fatalf("per-client counts %v", p.clients)
 	}
 }

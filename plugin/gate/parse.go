@@ -22,6 +22,9 @@ type ParseOptions struct {
 	// MaxPriceSats is the highest price a rule may ask; zero means the
 	// producer's default.
 	MaxPriceSats int64
+	// FoldCase makes every service match paths case-insensitively, as
+	// if each set fold_case (for upstreams that ignore case).
+	FoldCase bool
 }
 
 // LoadServices reads and compiles a services file.
@@ -227,7 +230,8 @@ func kindName(n *yaml.Node) string {
 var (
 	fileKeys    = []string{"services", "discovery"}
 	serviceKeys = []string{"name", "host", "path", "upstream", "protocol", "price", "pricing", "token_validity",
-		"capabilities", "auth", "free_window", "whitelist", "timeout", "rate_limit", "description"}
+		"capabilities", "auth", "free_window", "whitelist", "timeout", "rate_limit", "description",
+		"pass_credentials", "allow_semicolons", "fold_case"}
 	ruleKeys      = []string{"path", "price"}
 	rateLimitKeys = []string{"rate", "burst"}
 )
@@ -313,6 +317,12 @@ func (d *decoder) service(n *yaml.Node, field string, sc *ServiceConfig) {
 			sc.RateLimit = d.rateLimit(v, field)
 		case "description":
 			sc.Description, _ = d.str(v, field)
+		case "pass_credentials":
+			sc.PassCredentials, _ = d.boolean(v, field)
+		case "allow_semicolons":
+			sc.AllowSemicolons, _ = d.boolean(v, field)
+		case "fold_case":
+			sc.FoldCase, _ = d.boolean(v, field)
 		}
 	})
 }

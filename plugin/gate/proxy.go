@@ -99,6 +99,9 @@ func (g *Gate) newProxy(svc *service, rt *serviceRuntime, used map[transportKey]
 				pr.Out.Header["X-Forwarded-For"] = xff
 			}
 			pr.SetXForwarded()
+			if !svc.cfg.PassCredentials {
+				stripCredentials(pr.Out.Header)
+			}
 		},
 		Transport: &upstreamTransport{h1: h1, h2: h2, latency: rt.latency},
 		// Streaming responses are flushed as each write arrives:
@@ -126,6 +129,30 @@ func (g *Gate) newProxy(svc *service, rt *serviceRuntime, used map[transportKey]
 		},
 	}
 	return rp
+}
+
+// stripCredentials removes the client's L402 credential from headers
+// bound upstream: "Authorization: L402/LSAT …" values (other schemes
+// stay), Macaroon and Grpc-Metadata-Macaroon.
+func stripCredentials(h http.Header) {
+	delete(h, "Macaroon")
+	delete(h, "Grpc-Metadata-Macaroon")
+	vals := h["Authorization"]
+	if len(vals) == 0 {
+		return
+	}
+	keep := vals[:0:0]
+	for _, v := range vals {
+		scheme, _, _ := strings.Cut(strings.TrimSpace(v), " ")
+		if !strings.EqualFold(scheme, "L402") && !strings.EqualFold(scheme, "LSAT") {
+			keep = append(keep, v)
+		}
+	}
+	if len(keep) == 0 {
+		delete(h, "Authorization")
+	} else {
+		h["Authorization"] = keep
+	}
 }
 
 // peerTrusted reports whether the request's immediate peer is a trusted

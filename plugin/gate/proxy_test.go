@@ -152,3 +152,51 @@ func TestProxyUnpaidNeverReachesUpstream(t *testing.T) {
 		t.Fatalf("paid: %d %s", resp.StatusCode, b)
 	}
 }
+
+// TestProxyStripsCredentials: the client's L402 credential (in any of its
+// headers) is the gate's business and never reaches the upstream, unless
+// the service passes credentials on; other Authorization schemes pass.
+func TestProxyStripsCredentials(t *testing.T) {
+	upstream := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_, _ = io.WriteString(w, strings.Join(r.Header.Values("Authorization"), ";")+"|"+r.Header.Get("Macaroon")+"|"+r.Header.Get("Grpc-Metadata-Macaroon"))
+	})
+	gw, _ := proxyFixture(t, `
+services:
+  - name: strip
+    path: /strip/*
+    upstream: UPSTREAM
+    auth: "off"
+  - name: pass
+    path: /pass/*
+    upstream: UPSTREAM
+    auth: "off"
+    pass_credentials: true
+`, upstream)
+	hdr := []string{"Authorization", "L402 mac:pre", "Authorization", "lsat mac:pre", "Authorization", "Bearer upstream-token",
+		"Macaroon", "abcd", "Grpc-Metadata-Macaroon", "abcd"}
+	if resp, b := get(t, gw+"/strip/x", hdr...); resp.StatusCode != 200 || b != "Bearer upstream-token||" {
+		t.Fatalf("credentials reached the upstream: %d %q", resp.StatusCode, b)
+	}
+	if resp, b := get(t, gw+"/pass/x", hdr...); resp.StatusCode != 200 || b != "L402 mac:pre;lsat mac:pre;Bearer upstream-token|abcd|abcd" {
+		t.Fatalf("pass_credentials: %d %q", resp.StatusCode, b)
+	}
+}
+
+// TestProxyUpgrades: only WebSocket upgrades go through; an h2c upgrade
+// would turn one free request into an unpaid HTTP/2 tunnel to the
+// upstream.
+func TestProxyUpgrades(t *testing.T) {
+	upstream := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_, _ = io.WriteString(w, "upgrade="+r.Header.Get("Upgrade"))
+	})
+	gw, _ := proxyFixture(t, "services:\n  - name: free\n    upstream: UPSTREAM\n    auth: \"off\"\n", upstream)
+	for _, up := range []string{"h2c", "H2C", "foo, h2c", "tls/1.2"} {
+		resp, b := get(t, gw+"/x", "Connection", "Upgrade, HTTP2-Settings", "Upgrade", up, "HTTP2-Settings", "AAMAAABkAAQCAAAAAAIAAAAA")
+		if resp.StatusCode != 400 || !strings.Contains(b, `"code":"upgrade_refused"`) {
+			t.Fatalf("Upgrade: %s: %d %q", up, resp.StatusCode, b)
+		}
+	}
+	if resp, b := get(t, gw+"/x", "Connection", "Upgrade", "Upgrade", "websocket"); resp.StatusCode != 200 || b != "upgrade=websocket" {
+		t.Fatalf("websocket upgrade: %d %q", resp.StatusCode, b)
+	}
+}

@@ -94,12 +94,29 @@ func (s *Services) match(host, p string) *service {
 	if s.anyHost {
 		host = normalizeHost(host)
 	}
+	var lower string
 	for _, svc := range s.list {
-		if svc.path.match(p) && svc.host.match(host) {
+		q := p
+		if svc.cfg.FoldCase {
+			if lower == "" {
+				lower = strings.ToLower(p)
+			}
+			q = lower
+		}
+		if svc.path.match(q) && svc.host.match(host) {
 			return svc
 		}
 	}
 	return nil
+}
+
+// matchPath is the path as the service matches it: lower case when the
+// service folds case.
+func (s *service) matchPath(p string) string {
+	if s.cfg.FoldCase {
+		return strings.ToLower(p)
+	}
+	return p
 }
 
 // pattern is a path pattern: exact, or a prefix when written with a
@@ -310,7 +327,7 @@ func compile(f File, opt ParseOptions) (*Services, error) {
 	names := map[string]int{}
 	for i, sc := range f.Services {
 		field := fmt.Sprintf("services[%d]", i)
-		svc := c.service(field, sc, maxPrice)
+		svc := c.service(field, sc, maxPrice, opt.FoldCase)
 		if svc == nil {
 			continue
 		}
@@ -338,7 +355,7 @@ func compile(f File, opt ParseOptions) (*Services, error) {
 	return s, nil
 }
 
-func (c *checker) service(field string, sc ServiceConfig, maxPrice int64) *service {
+func (c *checker) service(field string, sc ServiceConfig, maxPrice int64, fold bool) *service {
 	before := len(c.errs)
 	svc := &service{}
 	sc.Name = strings.TrimSpace(sc.Name)
@@ -349,6 +366,21 @@ func (c *checker) service(field string, sc ServiceConfig, maxPrice int64) *servi
 		c.fail(field+".name", fmt.Sprintf("%q is not a valid name", sc.Name), "use 1-64 letters, digits, '.', '_' or '-', starting with a letter or digit")
 	}
 
+	if fold {
+		sc.FoldCase = true
+	}
+	if sc.FoldCase {
+		// Compile lower-case patterns; requests are lowered to match.
+		sc.Path = strings.ToLower(sc.Path)
+		sc.Whitelist = slices.Clone(sc.Whitelist)
+		for i := range sc.Whitelist {
+			sc.Whitelist[i] = strings.ToLower(sc.Whitelist[i])
+		}
+		sc.Pricing = slices.Clone(sc.Pricing)
+		for i := range sc.Pricing {
+			sc.Pricing[i].Path = strings.ToLower(sc.Pricing[i].Path)
+		}
+	}
 	var problem string
 	if svc.host, problem = parseHost(sc.Host); problem != "" {
 		c.fail(field+".host", problem, `write an exact host (api.example.com), a wildcard (*.example.com), or leave it out for any host`)

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/http/httptest"
+	"net/netip"
 	"reflect"
 	"strings"
 	"testing"
@@ -12,24 +13,31 @@ import (
 
 	sdk "github.com/modelcontextprotocol/go-sdk/mcp"
 
+	"github.com/l402d/l402d/plugin/api"
 	"github.com/l402d/l402d/plugin/mcp/proxy"
 )
 
-const testKey = "0123456789abcdef0123456789abcdef"
+// Keys of the test daemon: testKey is the admin key (every tool).
+const (
+	testKey         = "0123456789abcdef0123456789abcdef"
+	testProducerKey = "producer-0123456789abcdef"
+	testSpendKey    = "spend-0123456789abcdef"
+)
 
-// daemon serves e's MCP handler at /mcp behind an API key check, as
-// l402d's API server does.
+// daemon serves e's MCP handler at /mcp behind l402d's API server and its
+// keys, with loopback as a trusted proxy (so a test can name the client's
+// address in X-Forwarded-For).
 func (e *env) daemon() *httptest.Server {
-	h := e.srv.Handler()
-	mux := http.NewServeMux()
-	mux.Handle("/mcp", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.Header.Get("X-API-Key") != testKey {
-			http.Error(w, `{"error":"missing or invalid API key"}`, http.StatusUnauthorized)
-			return
-		}
-		h.ServeHTTP(w, r)
-	}))
-	srv := httptest.NewServer(mux)
+	keys, err := api.NewKeys(testProducerKey, testKey)
+	if err == nil {
+		keys, err = keys.WithSpend(testSpendKey)
+	}
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	a := api.New(api.Config{Keys: keys, TrustedProxies: []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")}})
+	a.Handle("/mcp", api.RoleAnyKey, e.srv.Handler())
+	srv := httptest.NewServer(a)
 	e.t.Cleanup(func() {
 		e.srv.Close()
 		srv.Close()
@@ -37,17 +45,26 @@ func (e *env) daemon() *httptest.Server {
 	return srv
 }
 
-type keyRT struct{ key string }
+type keyRT struct{ key, from string }
 
 func (k keyRT) RoundTrip(r *http.Request) (*http.Response, error) {
 	r = r.Clone(r.Context())
 	r.Header.Set("X-API-Key", k.key)
+	if k.from != "" {
+		r.Header.Set("X-Forwarded-For", k.from)
+	}
 	return http.DefaultTransport.RoundTrip(r)
 }
 
 func connectHTTP(t testing.TB, url, key string, o clientOpts) *sdk.ClientSession {
 	t.Helper()
-	cs, err := o.client().Connect(t.Context(), &sdk.StreamableClientTransport{Endpoint: url, HTTPClient: &http.Client{Transport: keyRT{key}}}, o.session())
+	return connectHTTPFrom(t, url, key, "", o)
+}
+
+// connectHTTPFrom connects as a client at address from.
+func connectHTTPFrom(t testing.TB, url, key, from string, o clientOpts) *sdk.ClientSession {
+	t.Helper()
+	cs, err := o.client().Connect(t.Context(), &sdk.StreamableClientTransport{Endpoint: url, HTTPClient: &http.Client{Transport: keyRT{key, from}}}, o.session())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -223,5 +240,85 @@ func TestProxy(t *testing.T) {
 	res, err := cs.CallTool(ctx, &sdk.CallToolParams{Name: ToolBalance, Arguments: map[string]any{}})
 	if err != nil || !res.IsError || !strings.Contains(res.Content[0].(*sdk.TextContent).Text, "daemon_unreachable") {
 		t.Fatalf("daemon gone: %v %+v", err, res)
+	}
+}
+
+// TestHTTPToolsByKey: over HTTP the producer key gets the producer's
+// tools and the spend key the consumer's; neither can call the other's,
+// and a session stays with the key that opened it.
+func TestHTTPToolsByKey(t *testing.T) {
+	e := newEnv(t, -1)
+	d := e.daemon()
+	tools := func(cs *sdk.ClientSession) map[string]bool {
+		out := map[string]bool{}
+		for tl, err := range cs.Tools(t.Context(), nil) {
+			if err != nil {
+				t.Fatal(err)
+			}
+			out[tl.Name] = true
+		}
+		return out
+	}
+	for _, legacy := range []bool{false, true} {
+		t.Run(fmt.Sprintf("legacy=%v", legacy), func(t *testing.T) {
+			prod := connectHTTP(t, d.URL+"/mcp", testProducerKey, clientOpts{legacy: legacy})
+			spend := connectHTTP(t, d.URL+"/mcp", testSpendKey, clientOpts{legacy: legacy})
+			admin := connectHTTP(t, d.URL+"/mcp", testKey, clientOpts{legacy: legacy})
+			pt, st, at := tools(prod), tools(spend), tools(admin)
+			if !pt[ToolCreateChallenge] || !pt[ToolVerifyPayment] || pt[ToolPayInvoice] || pt[ToolAccess] || pt[ToolBalance] || len(pt) != 2 {
+				t.Fatalf("producer key's tools: %v", pt)
+			}
+			if st[ToolCreateChallenge] || st[ToolVerifyPayment] || !st[ToolPayInvoice] || !st[ToolAccess] || len(st)+len(pt) != len(at) {
+				t.Fatalf("spend key's tools: %v (admin: %v)", st, at)
+			}
+			res, err := prod.CallTool(t.Context(), &sdk.CallToolParams{Name: ToolPayInvoice, Arguments: map[string]any{"invoice": "lnbcrt1"}})
+			if err == nil && !res.IsError {
+				t.Fatalf("producer key called pay_invoice: %+v", res)
+			}
+			res, err = spend.CallTool(t.Context(), &sdk.CallToolParams{Name: ToolCreateChallenge, Arguments: map[string]any{"resource": "/x", "priceSats": 1}})
+			if err == nil && !res.IsError {
+				t.Fatalf("spend key called create_l402_challenge: %+v", res)
+			}
+		})
+	}
+	// A session opened with the producer key is refused to the spend key.
+	prod := connectHTTP(t, d.URL+"/mcp", testProducerKey, clientOpts{legacy: true})
+	req, _ := http.NewRequest("POST", d.URL+"/mcp", strings.NewReader(`{"jsonrpc":"2.0","id":9,"method":"tools/list","params":{}}`))
+	req.Header.Set("X-API-Key", testSpendKey)
+	req.Header.Set("Mcp-Session-Id", prod.ID())
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Accept", "application/json, text/event-stream")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusForbidden {
+		t.Fatalf("another key on the producer's session: %d", resp.StatusCode)
+	}
+}
+
+// TestHTTPIdempotencyScope: stateless MCP calls without an idempotency key
+// are scoped by the caller (key and address), not shared by every client.
+func TestHTTPIdempotencyScope(t *testing.T) {
+	e := newEnv(t, -1)
+	d := e.daemon()
+	create := func(key, from string) string {
+		cs := connectHTTPFrom(t, d.URL+"/mcp", key, from, clientOpts{})
+		out, isErr := call(t, cs, ToolCreateChallenge, map[string]any{"resource": "/scope", "priceSats": 7})
+		if isErr {
+			t.Fatalf("create: %v", out)
+		}
+		return str(obj(out["challenge"])["paymentHash"])
+	}
+	a := create(testProducerKey, "198.51.100.1")
+	if again := create(testProducerKey, "198.51.100.1"); again != a {
+		t.Fatalf("the same caller got another challenge: %s, %s", a, again)
+	}
+	if b := create(testProducerKey, "198.51.100.2"); b == a {
+		t.Fatal("two clients at different addresses share one challenge")
+	}
+	if c := create(testKey, "198.51.100.1"); c == a {
+		t.Fatal("two keys share one challenge")
 	}
 }

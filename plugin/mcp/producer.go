@@ -53,9 +53,10 @@ type VerifyResult struct {
 }
 
 func (s *Server) createChallenge(ctx context.Context, req *sdk.CallToolRequest, v values) (any, error) {
+	role, ip := callerOf(req)
 	ch, err := s.cfg.Producer.Create(ctx, producer.CreateRequest{
 		Resource: v.str("resource"), PriceSats: v.int("priceSats"), Description: v.str("description"),
-		IdempotencyKey: idempotencyKey(req, v), Caller: "mcp", Source: "mcp",
+		IdempotencyKey: idempotencyKey(req, v), ClientIP: ip, Caller: "mcp:" + role, Source: "mcp",
 	})
 	if err != nil {
 		return nil, err
@@ -77,7 +78,8 @@ func (s *Server) createChallenge(ctx context.Context, req *sdk.CallToolRequest, 
 
 // idempotencyKey scopes create_l402_challenge's idempotency: the
 // argument, else the X-Idempotency-Key header of an HTTP client, else the
-// MCP session.
+// MCP session. Without any (a stateless HTTP call), the producer scopes by
+// the caller's key and address (CreateRequest.Caller and ClientIP).
 func idempotencyKey(req *sdk.CallToolRequest, v values) string {
 	if k := v.str("idempotencyKey"); k != "" {
 		return k

@@ -12,6 +12,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/modelcontextprotocol/go-sdk/auth"
 	sdk "github.com/modelcontextprotocol/go-sdk/mcp"
 
 	"github.com/l402d/l402d/plugin/api"
@@ -58,10 +59,14 @@ type Config struct {
 
 // Server is l402d's MCP server. Its methods are safe for concurrent use.
 type Server struct {
-	cfg   Config
-	log   *slog.Logger
-	srv   *sdk.Server
-	tools []*tool
+	cfg Config
+	log *slog.Logger
+	// srv offers every tool (SDK, in-process use); byRole offers each
+	// key's tools over HTTP: the producer key the producer's, the spend
+	// key the consumer's, the admin key all.
+	srv    *sdk.Server
+	byRole map[api.Role]*sdk.Server
+	tools  []*tool
 	// key signs approval request states, which the client echoes back.
 	key [32]byte
 
@@ -107,15 +112,29 @@ func New(cfg Config) (*Server, error) {
 	if _, err := rand.Read(s.key[:]); err != nil {
 		return nil, fmt.Errorf("mcp: approval key: %w", err)
 	}
-	s.srv = sdk.NewServer(&sdk.Implementation{Name: "l402d", Title: "l402d: L402 payments on your own Lightning node", Version: cfg.Version},
-		&sdk.ServerOptions{Instructions: s.instructions(), Logger: s.sdkLog()})
 	s.tools = s.toolList()
-	for _, t := range s.tools {
-		def := t.def
-		def.InputSchema = t.spec.schema()
-		s.srv.AddTool(&def, s.handler(t))
+	s.srv = s.newSDK(func(*tool) bool { return true })
+	s.byRole = map[api.Role]*sdk.Server{
+		api.RoleAdmin:    s.srv,
+		api.RoleProducer: s.newSDK(func(t *tool) bool { return t.producer }),
+		api.RoleSpend:    s.newSDK(func(t *tool) bool { return !t.producer }),
 	}
 	return s, nil
+}
+
+// newSDK is an SDK server offering the tools keep selects.
+func (s *Server) newSDK(keep func(*tool) bool) *sdk.Server {
+	srv := sdk.NewServer(&sdk.Implementation{Name: "l402d", Title: "l402d: L402 payments on your own Lightning node", Version: s.cfg.Version},
+		&sdk.ServerOptions{Instructions: s.instructions(), Logger: s.sdkLog()})
+	for _, t := range s.tools {
+		if !keep(t) {
+			continue
+		}
+		def := t.def
+		def.InputSchema = t.spec.schema()
+		srv.AddTool(&def, s.handler(t))
+	}
+	return srv
 }
 
 // SDK returns the SDK server, to serve over other transports (stdio,
@@ -127,32 +146,80 @@ func (s *Server) SDK() *sdk.Server { return s.srv }
 // sessions; older clients get a session, over which approvals are asked
 // as server-to-client elicitation requests.
 //
-// The caller must authenticate requests (l402d mounts it behind the API
-// key). Because every request carries the key, the SDK's DNS-rebinding
+// The caller must authenticate requests: l402d mounts it behind
+// api.Server.Handle with api.RoleAnyKey, and the tools offered are the
+// presented key's (producer key: create and verify; spend key: the
+// consumer's; admin key: all). A request without an authenticated caller
+// is refused. A session stays bound to the key that opened it, and
+// create_l402_challenge's idempotency is scoped by the session or, in the
+// stateless generation, by the key and the client's address.
+//
+// Because every request carries the key, the SDK's DNS-rebinding
 // check (loopback listener, non-loopback Host) is off: a rebinding page
 // cannot know the key, and it would refuse legitimate clients reaching a
 // loopback listener by another name (SSH tunnels, container port maps).
 // Browser cross-origin requests are refused.
 func (s *Server) Handler() http.Handler {
-	get := func(*http.Request) *sdk.Server { return s.srv }
+	get := func(r *http.Request) *sdk.Server {
+		c, _ := api.CallerOf(r.Context())
+		return s.byRole[c.Role]
+	}
 	stateful := sdk.NewStreamableHTTPHandler(get, &sdk.StreamableHTTPOptions{
 		Logger: s.sdkLog(), SessionTimeout: sessionIdleTimeout, DisableLocalhostProtection: true})
 	stateless := sdk.NewStreamableHTTPHandler(get, &sdk.StreamableHTTPOptions{
 		Logger: s.sdkLog(), Stateless: true, DisableLocalhostProtection: true})
-	return http.NewCrossOriginProtection().Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	// The SDK binds a session to TokenInfo.UserID and hands TokenInfo to
+	// tools; its middleware reads a bearer header, so the caller l402d
+	// authenticated is passed through one (replacing the client's, which
+	// then never reaches a tool).
+	bind := auth.RequireBearerToken(func(_ context.Context, _ string, r *http.Request) (*auth.TokenInfo, error) {
+		c, ok := api.CallerOf(r.Context())
+		if !ok || s.byRole[c.Role] == nil {
+			return nil, auth.ErrInvalidToken
+		}
+		return &auth.TokenInfo{UserID: c.Role.String(), Extra: map[string]any{callerClientIP: c.ClientIP}}, nil
+	}, &auth.RequireBearerTokenOptions{AllowMissingExpiration: true})
+	inner := bind(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.Header.Get("Mcp-Protocol-Version") >= statelessProtocol && r.Header.Get("Mcp-Session-Id") == "" {
 			stateless.ServeHTTP(w, r)
 			return
 		}
 		stateful.ServeHTTP(w, r)
 	}))
+	return http.NewCrossOriginProtection().Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		c, ok := api.CallerOf(r.Context())
+		if !ok || s.byRole[c.Role] == nil {
+			api.WriteError(w, http.StatusUnauthorized, api.ErrorBody{Error: "missing or invalid API key", Code: "unauthorized", Field: "X-API-Key",
+				Fix: "send the producer key (api.key) for the producer tools, the spend key (spend.key) for the consumer tools"})
+			return
+		}
+		r = r.Clone(r.Context())
+		r.Header.Set("Authorization", "Bearer l402d-caller")
+		r.Header.Del("X-API-Key")
+		inner.ServeHTTP(w, r)
+	}))
+}
+
+// callerClientIP is the TokenInfo.Extra entry with the client's address.
+const callerClientIP = "clientIP"
+
+// callerOf is who made a tool call over HTTP: the key's role and the
+// client's address; empty in-process.
+func callerOf(req *sdk.CallToolRequest) (role, clientIP string) {
+	if req == nil || req.Extra == nil || req.Extra.TokenInfo == nil {
+		return "", ""
+	}
+	ip, _ := req.Extra.TokenInfo.Extra[callerClientIP].(string)
+	return req.Extra.TokenInfo.UserID, ip
 }
 
 // Close ends every open session (their event streams would otherwise
 // hold a graceful HTTP shutdown up).
 func (s *Server) Close() {
-	for ss := range s.srv.Sessions() {
-		_ = ss.Close()
+	for _, srv := range s.byRole {
+		for ss := range srv.Sessions() {
+			_ = ss.Close()
+		}
 	}
 }
 

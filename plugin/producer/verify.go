@@ -49,7 +49,11 @@ func (p *Producer) VerifyToken(ctx context.Context, req VerifyRequest) (VerifyRe
 	if err != nil {
 		return VerifyResult{}, &FieldError{"preimage", "is not 64 hex characters", "send the payment preimage as hex"}
 	}
-	want := l402.Expect{Resource: req.Resource, AnyResource: req.Resource == ""}
+	// Resources named by API clients are literal: "/api/*" is a name,
+	// never a prefix (the gate's configured services are the only
+	// wildcards, and their tokens carry a services caveat this path
+	// refuses).
+	want := l402.Expect{Resource: req.Resource, AnyResource: req.Resource == "", LiteralResource: true}
 	v, err := p.Verify(ctx, l402.Credential{Macaroon: mac, Preimage: p32}, want)
 	if err != nil {
 		if isVerdict(err) {

@@ -107,12 +107,12 @@ func run() error {
 	fmt.Printf("   alice's l402d: API http://%s, gate http://%s (services file %s)\n", d.listen, gateAddr, services)
 
 	step("Starting l402d beside bob's LND, to spend")
-	bob, err := startL402d(ctx, o, "bob", n.Node("bob"), "--consumer.allow-private")
+	bob, err := startL402d(ctx, o, "bob", n.Node("bob"), "--consumer.enable", "--consumer.allow-private")
 	if err != nil {
 		return err
 	}
 	defer bob.stop()
-	fmt.Printf("   bob's l402d: API http://%s\n", bob.listen)
+	fmt.Printf("   bob's l402d: API http://%s, spend key %s\n", bob.listen, filepath.Join(bob.dataDir, "spend.key"))
 
 	url := "http://" + gateAddr + "/api/weather/forecast"
 	step("Bob buys the forecast through his own node: l402cli get " + url)
@@ -188,9 +188,11 @@ func printHowTo(alice, bob *daemon, gate string, o options) {
 	fmt.Printf(`   alice's API key:  %[1]s/api.key (admin: %[1]s/admin.key)
    create:           curl -s -X POST http://%[2]s/api/l402/challenges -H "X-API-Key: $(cat %[1]s/api.key)" -d '{"resource":"/x","priceSats":21}'
    the gate (402):   curl -si http://%[3]s/api/weather/forecast
+   bob's spend key:  %[6]s/spend.key (l402cli reads it from --datadir; the producer key api.key cannot pay)
    buy as bob:       %[4]s/l402cli --rpcserver %[5]s --datadir %[6]s get http://%[3]s/api/weather/today
+   bob's balance:    curl -s http://%[5]s/api/consumer/balance -H "X-API-Key: $(cat %[6]s/spend.key)"
    dashboard:        http://%[2]s/dashboard (sign in with alice's api.key)
-   health:           curl -s http://%[2]s/healthz
+   health:           curl -s http://%[2]s/healthz -H "X-API-Key: $(cat %[1]s/api.key)"
 `, alice.dataDir, alice.listen, gate, o.binDir, bob.listen, bob.dataDir)
 }
 
