@@ -36,7 +36,6 @@ const (
 	defaultCampaignKills = 50
 )
 
-
 // TestCrashCampaign kills alice's l402d (the producer) and bob's l402d (a
 // consumer buying from a service whose challenges are alice's) with
 // SIGKILL at random instants of a random workload — creates, impatient
