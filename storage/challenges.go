@@ -499,13 +499,23 @@ func (s *Store) SetReconciled(ctx context.Context, at time.Time) error {
 // expired at or after since, or never expiring. A zero since returns all
 // of them. It walks the creation index only.
 func (s *Store) Unsettled(ctx context.Context, since time.Time) ([]lntypes.Hash, error) {
+	return s.hashesByCreated(ctx, 0, func(state ChallengeState, expires time.Time) bool {
+		return state == StatePending && (since.IsZero() || expires.IsZero() || !expires.Before(since))
+	})
+}
+
+// hashesByCreated walks the creation index, oldest first, and returns the
+// payment hashes of the challenges whose state and invoice expiry keep
+// accepts, at most limit of them (0: no limit). It reads no challenge
+// record.
+func (s *Store) hashesByCreated(ctx context.Context, limit int, keep func(state ChallengeState, expires time.Time) bool) ([]lntypes.Hash, error) {
 	prefix := []byte(prefixByCreated)
 	var out []lntypes.Hash
 	err := s.db.View(func(txn *badger.Txn) error {
 		it := txn.NewIterator(badger.IteratorOptions{Prefix: prefix})
 		defer it.Close()
 		n := 0
-		for it.Rewind(); it.Valid(); it.Next() {
+		for it.Rewind(); it.Valid() && (limit == 0 || len(out) < limit); it.Next() {
 			if n++; n%1024 == 0 && ctx.Err() != nil {
 				return ctx.Err()
 			}
@@ -517,7 +527,7 @@ func (s *Store) Unsettled(ctx context.Context, since time.Time) ([]lntypes.Hash,
 			var want bool
 			if err := item.Value(func(v []byte) error {
 				state, expires, _, err := decodeIndexValue(k, v)
-				want = state == StatePending && (since.IsZero() || expires.IsZero() || !expires.Before(since))
+				want = keep(state, expires)
 				return err
 			}); err != nil {
 				return err

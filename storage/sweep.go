@@ -27,41 +27,9 @@ func (s *Store) SweepCandidates(ctx context.Context, before time.Time, limit int
 	if limit <= 0 {
 		return nil, nil
 	}
-	prefix := []byte(prefixByCreated)
-	var out []lntypes.Hash
-	err := s.db.View(func(txn *badger.Txn) error {
-		it := txn.NewIterator(badger.IteratorOptions{Prefix: prefix})
-		defer it.Close()
-		n := 0
-		for it.Rewind(); it.Valid() && len(out) < limit; it.Next() {
-			if n++; n%1024 == 0 && ctx.Err() != nil {
-				return ctx.Err()
-			}
-			item := it.Item()
-			k := item.Key()
-			if len(k) != len(prefix)+8+lntypes.HashSize {
-				return corrupt(k, "index entry has a %d-byte key", len(k))
-			}
-			var want bool
-			if err := item.Value(func(v []byte) error {
-				state, expires, _, err := decodeIndexValue(k, v)
-				want = sweepable(state, expires, before)
-				return err
-			}); err != nil {
-				return err
-			}
-			if want {
-				var h lntypes.Hash
-				copy(h[:], k[len(prefix)+8:])
-				out = append(out, h)
-			}
-		}
-		return nil
+	return s.hashesByCreated(ctx, limit, func(state ChallengeState, expires time.Time) bool {
+		return sweepable(state, expires, before)
 	})
-	if err != nil {
-		return nil, err
-	}
-	return out, nil
 }
 
 func sweepable(state ChallengeState, expires, before time.Time) bool {
