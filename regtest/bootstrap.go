@@ -4,17 +4,20 @@ import (
 	"context"
 	"encoding/hex"
 	"fmt"
+	"maps"
+	"slices"
 	"strings"
 	"time"
 
+	"github.com/btcsuite/btcd/chaincfg/chainhash"
 	"github.com/lightningnetwork/lnd/lnrpc"
 	"github.com/lightningnetwork/lnd/lnrpc/routerrpc"
 )
 
 // Bootstrap amounts. Fixed, so every run builds the same graph.
 const (
-	// FundingOutput is the size of each on-chain output alice sends bob
-	// and carol.
+	// FundingOutput is the size of each on-chain output the first node
+	// (alice) sends the others (bob and carol).
 	FundingOutput = 100_000_000
 	// ChannelCapacity is the size of each bootstrap channel.
 	ChannelCapacity = 10_000_000
@@ -22,7 +25,8 @@ const (
 	// so both ends can pay.
 	ChannelPush = ChannelCapacity / 2
 	// ProbeAmount is what bob pays alice through carol to prove the
-	// network routes.
+	// network routes (for a custom graph: what the first channel's From
+	// pays its To).
 	ProbeAmount = 1_000
 
 	// SegwitActivationHeight is the height from which btcd's regtest
@@ -34,36 +38,56 @@ const (
 
 // ChannelSpec is one bootstrap channel: From opens it to To and pushes
 // ChannelPush to To.
-type ChannelSpec struct{ From, To string }
+type ChannelSpec struct {
+	From string `json:"from"`
+	To   string `json:"to"`
+}
 
-// BootstrapChannels returns the channels Start opens.
+// BootstrapChannels returns the channels Start opens by default.
 func BootstrapChannels() []ChannelSpec {
 	return []ChannelSpec{{Bob, Carol}, {Carol, Alice}, {Bob, Alice}}
 }
 
-// fundingOutputs says how many FundingOutput outputs each node gets: one
-// per channel it opens and one spare for tests.
-func fundingOutputs() map[string]int {
+// fundingOutputs says how many FundingOutput outputs each node but the
+// first (the miner's payee, which pays them) gets: one per channel it
+// opens and one spare for tests.
+func fundingOutputs(nodes []string, channels []ChannelSpec) map[string]int {
 	out := map[string]int{}
-	for _, c := range BootstrapChannels() {
-		if c.From != Alice {
+	for _, c := range channels {
+		if c.From != nodes[0] {
 			out[c.From]++
 		}
 	}
-	for _, n := range []string{Bob, Carol} {
+	for _, n := range nodes[1:] {
 		out[n]++
 	}
 	return out
+}
+
+// isDefaultGraph reports whether nodes and channels are the defaults, whose
+// bootstrap ends with routes through carol and a payment bob→carol→alice.
+func isDefaultGraph(nodes []string, channels []ChannelSpec) bool {
+	return slices.Equal(nodes, LNDNodes()) && slices.Equal(channels, BootstrapChannels())
+}
+
+// andList joins names as "a", "a and b", "a, b and c".
+func andList(names []string) string {
+	if len(names) <= 1 {
+		return strings.Join(names, "")
+	}
+	return strings.Join(names[:len(names)-1], ", ") + " and " + names[len(names)-1]
 }
 
 // bootstrap starts the nodes and builds the graph. Every step waits for its
 // effect by polling, with a timeout that names what it awaited.
 func (n *Network) bootstrap(ctx context.Context) error {
 	step := newStepper(n)
+	nodes, channels := n.Nodes(), n.Channels()
+	miner, others := nodes[0], nodes[1:]
 
 	// btcd-backup, then btcd with a placeholder mining address (nothing
-	// is mined to it), then alice, whose address becomes btcd's mining
-	// address.
+	// is mined to it), then the first LND node (alice), whose address
+	// becomes btcd's mining address.
 	if err := n.be.start(ctx, btcdBackup); err != nil {
 		return err
 	}
@@ -77,20 +101,20 @@ func (n *Network) bootstrap(ctx context.Context) error {
 		return err
 	}
 	step.done("btcd and btcd-backup up")
-	if err := n.be.start(ctx, Alice); err != nil {
+	if err := n.be.start(ctx, miner); err != nil {
 		return err
 	}
-	if err := n.waitLnd(ctx, Alice, false); err != nil {
+	if err := n.waitLnd(ctx, miner, false); err != nil {
 		return err
 	}
-	step.done("alice up")
-	alice, err := n.client(Alice)
+	step.done(miner + " up")
+	mc, err := n.client(miner)
 	if err != nil {
 		return err
 	}
-	addr, err := alice.Lightning.NewAddress(ctx, &lnrpc.NewAddressRequest{Type: lnrpc.AddressType_WITNESS_PUBKEY_HASH})
+	addr, err := mc.Lightning.NewAddress(ctx, &lnrpc.NewAddressRequest{Type: lnrpc.AddressType_WITNESS_PUBKEY_HASH})
 	if err != nil {
-		return fmt.Errorf("alice: NewAddress: %w", err)
+		return fmt.Errorf("%s: NewAddress: %w", miner, err)
 	}
 	n.mu.Lock()
 	n.st.MiningAddr = addr.Address
@@ -108,18 +132,21 @@ func (n *Network) bootstrap(ctx context.Context) error {
 	if err := n.waitBtcd(ctx); err != nil {
 		return err
 	}
-	step.done("btcd mining to alice")
+	step.done("btcd mining to " + miner)
 
-	if err := n.be.start(ctx, Bob, Carol); err != nil {
-		return err
+	if len(others) > 0 {
+		if err := n.be.start(ctx, others...); err != nil {
+			return err
+		}
+		var waits []func() error
+		for _, name := range others {
+			waits = append(waits, func() error { return n.waitLnd(ctx, name, false) })
+		}
+		if err := parallel(waits...); err != nil {
+			return err
+		}
 	}
-	if err := parallel(
-		func() error { return n.waitLnd(ctx, Bob, false) },
-		func() error { return n.waitLnd(ctx, Carol, false) },
-	); err != nil {
-		return err
-	}
-	for _, name := range LNDNodes() {
+	for _, name := range nodes {
 		info, err := n.getInfo(ctx, name)
 		if err != nil {
 			return err
@@ -131,27 +158,37 @@ func (n *Network) bootstrap(ctx context.Context) error {
 	if err := n.save(); err != nil {
 		return err
 	}
-	step.done("bob and carol up")
+	if len(others) > 0 {
+		step.done(andList(others) + " up")
+	}
 
 	// Segwit (and taproot) activate by BIP9 on btcd's regtest: signalling
 	// in the window 144-287 locks them in, so they are active from block
-	// 432 on. That also matures plenty of alice's coinbases (maturity 100).
+	// 432 on. That also matures plenty of the miner's coinbases (maturity
+	// 100).
 	if err := n.Mine(ctx, SegwitActivationHeight); err != nil {
 		return err
 	}
 	step.done(fmt.Sprintf("mined %d blocks (segwit active)", SegwitActivationHeight))
 
-	if err := n.fund(ctx); err != nil {
-		return err
+	if want := fundingOutputs(nodes, channels); len(want) > 0 {
+		if err := n.fund(ctx, miner, want); err != nil {
+			return err
+		}
+		step.done("funded " + andList(slices.Sorted(maps.Keys(want))))
 	}
-	step.done("funded bob and carol")
+	if len(channels) == 0 {
+		return nil
+	}
 
+	points := make([]string, len(channels))
 	var opens []func() error
-	for _, c := range BootstrapChannels() {
+	for i, c := range channels {
 		opens = append(opens, func() error {
 			point, err := n.openChannel(ctx, c)
 			if err == nil {
 				n.log.Debug("bootstrap: channel opened", "from", c.From, "to", c.To, "point", point)
+				points[i] = point
 			}
 			return err
 		})
@@ -164,12 +201,26 @@ func (n *Network) bootstrap(ctx context.Context) error {
 	if err := n.Mine(ctx, 6); err != nil {
 		return err
 	}
-	for _, name := range LNDNodes() {
+	for _, name := range nodes {
 		if err := n.waitChannelsActive(ctx, name); err != nil {
 			return err
 		}
 	}
 	step.done("channels active")
+
+	if !isDefaultGraph(nodes, channels) {
+		ids, err := n.waitGraph(ctx, channels, points)
+		if err != nil {
+			return err
+		}
+		step.done("every channel in both ends' graphs")
+		c := channels[0]
+		if err := n.payOver(ctx, c.From, c.To, ids[0]); err != nil {
+			return err
+		}
+		step.done(fmt.Sprintf("first payment (%s→%s)", c.From, c.To))
+		return nil
+	}
 
 	if err := n.waitRoutes(ctx); err != nil {
 		return err
@@ -200,10 +251,9 @@ func (s *stepper) done(what string) {
 	s.last = now
 }
 
-// fund sends FundingOutput outputs from alice to bob and carol in one
-// transaction and waits until they are confirmed in their wallets.
-func (n *Network) fund(ctx context.Context) error {
-	want := fundingOutputs()
+// fund sends want[node] FundingOutput outputs from miner to each node in
+// one transaction and waits until they are confirmed in their wallets.
+func (n *Network) fund(ctx context.Context, miner string, want map[string]int) error {
 	outputs := map[string]int64{}
 	for name, count := range want {
 		c, err := n.client(name)
@@ -218,19 +268,19 @@ func (n *Network) fund(ctx context.Context) error {
 			outputs[a.Address] = FundingOutput
 		}
 	}
-	alice, err := n.client(Alice)
+	mc, err := n.client(miner)
 	if err != nil {
 		return err
 	}
-	err = WaitFor(ctx, "alice's coinbase to be spendable", 60*time.Second, 200*time.Millisecond, func(ctx context.Context) error {
-		_, err := alice.Lightning.SendMany(ctx, &lnrpc.SendManyRequest{AddrToAmount: outputs, SatPerVbyte: feeRate, Label: "regtest bootstrap funding"})
+	err = WaitFor(ctx, miner+"'s coinbase to be spendable", 60*time.Second, 200*time.Millisecond, func(ctx context.Context) error {
+		_, err := mc.Lightning.SendMany(ctx, &lnrpc.SendManyRequest{AddrToAmount: outputs, SatPerVbyte: feeRate, Label: "regtest bootstrap funding"})
 		if err != nil && strings.Contains(err.Error(), "insufficient") {
 			return err // the wallet has not seen the matured coinbase yet
 		}
 		return Unrecoverable(err)
 	})
 	if err != nil {
-		return fmt.Errorf("alice funding bob and carol: %w", err)
+		return fmt.Errorf("%s funding %s: %w", miner, andList(slices.Sorted(maps.Keys(want))), err)
 	}
 	if err := n.Mine(ctx, 1); err != nil {
 		return err
@@ -291,7 +341,11 @@ func (n *Network) openChannel(ctx context.Context, spec ChannelSpec) (string, er
 	if err != nil {
 		return "", err
 	}
-	return fmt.Sprintf("%x:%d", point.GetFundingTxidBytes(), point.OutputIndex), nil
+	txid, err := chainhash.NewHash(point.GetFundingTxidBytes())
+	if err != nil {
+		return "", err
+	}
+	return fmt.Sprintf("%s:%d", txid, point.OutputIndex), nil
 }
 
 // openRetryable reports whether an OpenChannel error is one of the
@@ -407,6 +461,70 @@ func (n *Network) probe(ctx context.Context) error {
 	})
 	if err != nil {
 		return fmt.Errorf("probe payment bob→carol→alice: %w", err)
+	}
+	return nil
+}
+
+// waitGraph waits until each channel (opened at points, as ListChannels
+// spells them) is in the graphs of both its ends, and returns their ids.
+func (n *Network) waitGraph(ctx context.Context, channels []ChannelSpec, points []string) ([]uint64, error) {
+	ids := make([]uint64, len(channels))
+	for i, c := range channels {
+		from, err := n.client(c.From)
+		if err != nil {
+			return nil, err
+		}
+		chans, err := from.Lightning.ListChannels(ctx, &lnrpc.ListChannelsRequest{})
+		if err != nil {
+			return nil, fmt.Errorf("%s: ListChannels: %w", c.From, err)
+		}
+		for _, ch := range chans.Channels {
+			if ch.ChannelPoint == points[i] {
+				ids[i] = ch.ChanId
+			}
+		}
+		if ids[i] == 0 {
+			return nil, fmt.Errorf("%s has no channel %s (to %s)", c.From, points[i], c.To)
+		}
+		for _, end := range []string{c.From, c.To} {
+			ec, err := n.client(end)
+			if err != nil {
+				return nil, err
+			}
+			what := fmt.Sprintf("%s's graph to hold the channel %s→%s", end, c.From, c.To)
+			err = WaitFor(ctx, what, 90*time.Second, 200*time.Millisecond, func(ctx context.Context) error {
+				_, err := ec.Lightning.GetChanInfo(ctx, &lnrpc.ChanInfoRequest{ChanId: ids[i]})
+				return err
+			})
+			if err != nil {
+				return nil, err
+			}
+		}
+	}
+	return ids, nil
+}
+
+// payOver has from pay to ProbeAmount over the channel chanID.
+func (n *Network) payOver(ctx context.Context, from, to string, chanID uint64) error {
+	fc, err := n.client(from)
+	if err != nil {
+		return err
+	}
+	tc, err := n.client(to)
+	if err != nil {
+		return err
+	}
+	inv, err := tc.Lightning.AddInvoice(ctx, &lnrpc.Invoice{Value: ProbeAmount, Memo: "regtest bootstrap probe"})
+	if err != nil {
+		return fmt.Errorf("%s: AddInvoice: %w", to, err)
+	}
+	_, err = fc.Pay(ctx, &routerrpc.SendPaymentRequest{
+		PaymentRequest:  inv.PaymentRequest,
+		FeeLimitSat:     100,
+		OutgoingChanIds: []uint64{chanID},
+	})
+	if err != nil {
+		return fmt.Errorf("probe payment %s→%s: %w", from, to, err)
 	}
 	return nil
 }

@@ -229,6 +229,7 @@ type composeVars struct {
 	BtcdImage  string
 	MiningAddr string
 	Ports      map[string]NodePorts
+	Nodes      []string // the LND nodes
 }
 
 // env renders v as sorted KEY=VALUE lines for the compose command's
@@ -244,7 +245,7 @@ func (v composeVars) env() []string {
 		"L402D_BTCD_RPC_PASS":    btcdRPCPass,
 		"L402D_BTCD_MINING_ADDR": v.MiningAddr,
 	}
-	for _, name := range allNodes() {
+	for _, name := range allNodes(v.Nodes) {
 		p := v.Ports[name]
 		up := strings.ReplaceAll(strings.ToUpper(name), "-", "_")
 		m["L402D_"+up+"_RPC_PORT"] = fmt.Sprint(p.RPC)
@@ -259,7 +260,7 @@ func (v composeVars) env() []string {
 }
 
 // placeholderMiningAddr is a valid regtest address nobody holds the key
-// for. btcd needs some --miningaddr before alice exists to give it a real
+// for. btcd needs some --miningaddr before the first LND node exists to give it a real
 // one; nothing is mined while it is in place.
 func placeholderMiningAddr() string {
 	addr, err := btcutil.NewAddressWitnessPubKeyHash(make([]byte, 20), &chaincfg.RegressionNetParams)

@@ -11,12 +11,57 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
+	"text/template"
 	"time"
 )
 
-//go:embed docker-compose.yml docker/lnd.Dockerfile docker/btcd.Dockerfile
+//go:embed docker-compose.yml.tmpl docker/lnd.Dockerfile docker/btcd.Dockerfile
 var dockerFiles embed.FS
+
+// composeTemplate renders the compose file for a node set;
+// docker-compose.yml in this directory is its rendering for [LNDNodes].
+var composeTemplate = template.Must(template.ParseFS(dockerFiles, "docker-compose.yml.tmpl"))
+
+// defaultRoles describe the default nodes in the compose file: the role in
+// its header and the comment above the service.
+var defaultRoles = map[string][2]string{
+	Alice: {"the producer's node (the LND l402d runs beside)", "The producer's node."},
+	Bob:   {"a consumer's node", "A consumer's node."},
+	Carol: {"a routing node (bob -> carol -> alice)", "A routing node."},
+}
+
+// renderCompose renders the compose file for the LND nodes.
+func renderCompose(nodes []string) ([]byte, error) {
+	type tmplNode struct{ Name, Env, Role, Comment string }
+	data := struct {
+		Count string
+		Nodes []tmplNode
+	}{Count: fmt.Sprintf("%d LND nodes", len(nodes))}
+	if len(nodes) == 1 {
+		data.Count = "one LND node"
+	}
+	if words := []string{"two", "three", "four", "five", "six", "seven", "eight", "nine"}; len(nodes) >= 2 && len(nodes) <= 9 {
+		data.Count = words[len(nodes)-2] + " LND nodes"
+	}
+	isDefault := slices.Equal(nodes, LNDNodes())
+	for i, name := range nodes {
+		tn := tmplNode{Name: name, Env: strings.ToUpper(name), Role: "an LND node", Comment: "An LND node."}
+		if i == 0 {
+			tn.Role, tn.Comment = "an LND node, the miner's payee", "An LND node, the miner's payee."
+		}
+		if r, ok := defaultRoles[name]; ok && isDefault {
+			tn.Role, tn.Comment = r[0], r[1]
+		}
+		data.Nodes = append(data.Nodes, tn)
+	}
+	var b bytes.Buffer
+	if err := composeTemplate.Execute(&b, data); err != nil {
+		return nil, err
+	}
+	return b.Bytes(), nil
+}
 
 // runCmd runs name with args and returns its trimmed stdout. A failure is
 // returned with the command and its stderr, which is where docker and

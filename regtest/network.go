@@ -47,11 +47,53 @@ const (
 // btcd-backup's network namespace). It is never stopped on its own.
 const btcdBackup = "btcd-backup"
 
-// LNDNodes returns the names of the LND nodes.
+// LNDNodes returns the names of the default LND nodes (Options.Nodes
+// left empty); [Network.Nodes] returns a network's own.
 func LNDNodes() []string { return []string{Alice, Bob, Carol} }
 
-// allNodes returns every node in start order.
-func allNodes() []string { return []string{btcdBackup, BtcdNode, Alice, Bob, Carol} }
+// allNodes returns every node of a network with the LND nodes lnd, in start
+// order.
+func allNodes(lnd []string) []string { return append([]string{btcdBackup, BtcdNode}, lnd...) }
+
+// nodeNameRE is what an LND node name may look like: it names a compose
+// service, a docker host, a directory and (upper-cased) compose variables.
+var nodeNameRE = regexp.MustCompile(`^[a-z][a-z0-9]*$`)
+
+// reservedNames are names an LND node may not take: btcd's, and the work
+// dir's own entries.
+var reservedNames = []string{BtcdNode, "logs"}
+
+// checkGraph checks a node set and a channel graph (see Options.Nodes and
+// Options.Channels).
+func checkGraph(nodes []string, channels []ChannelSpec) error {
+	if len(nodes) == 0 {
+		return errors.New("regtest: no LND nodes")
+	}
+	seen := map[string]bool{}
+	for _, name := range nodes {
+		if !nodeNameRE.MatchString(name) {
+			return fmt.Errorf("regtest: node name %q: use lower case letters and digits, starting with a letter", name)
+		}
+		if slices.Contains(reservedNames, name) {
+			return fmt.Errorf("regtest: node name %q is reserved", name)
+		}
+		if seen[name] {
+			return fmt.Errorf("regtest: node %q listed twice", name)
+		}
+		seen[name] = true
+	}
+	for _, c := range channels {
+		for _, end := range []string{c.From, c.To} {
+			if !seen[end] {
+				return fmt.Errorf("regtest: channel %s→%s: no node %q (have %s)", c.From, c.To, end, strings.Join(nodes, ", "))
+			}
+		}
+		if c.From == c.To {
+			return fmt.Errorf("regtest: channel %s→%s: a node cannot open a channel to itself", c.From, c.To)
+		}
+	}
+	return nil
+}
 
 // Environment variables read by [Start].
 const (
@@ -94,6 +136,18 @@ type Options struct {
 	LogDir string
 	// Logger receives progress; default discards.
 	Logger *slog.Logger
+	// Nodes names the LND nodes; default [LNDNodes] (alice, bob, carol).
+	// Names are lower case letters and digits starting with a letter,
+	// unique, and not "btcd" (or "logs"). The first node is the miner's
+	// payee: btcd's blocks pay it and it funds the others' channels. Any
+	// number from one up.
+	Nodes []string
+	// Channels is the channel graph the bootstrap opens, each with
+	// ChannelCapacity and ChannelPush; nil means [BootstrapChannels]
+	// (which needs alice, bob and carol), an empty non-nil slice no
+	// channels. Every endpoint must be one of Nodes; no channel may
+	// connect a node to itself.
+	Channels []ChannelSpec
 }
 
 // Node is one LND node and how to reach it.
@@ -135,7 +189,8 @@ type Btcd struct {
 	// RPCCertPath is btcd's RPC certificate on the host (SANs btcd,
 	// localhost, 127.0.0.1).
 	RPCCertPath string `json:"rpcCertPath"`
-	// MiningAddr is where generated blocks pay (an address of alice's).
+	// MiningAddr is where generated blocks pay (an address of the first
+	// LND node's, alice's by default).
 	MiningAddr string `json:"miningAddr"`
 }
 
@@ -149,7 +204,7 @@ type Info struct {
 	// process mode.
 	DockerNetwork string `json:"dockerNetwork,omitempty"`
 	Btcd          Btcd   `json:"btcd"`
-	// Nodes are the LND nodes, in the order of [LNDNodes].
+	// Nodes are the LND nodes, in the order of [Network.Nodes].
 	Nodes []Node `json:"nodes"`
 }
 
@@ -181,6 +236,27 @@ type state struct {
 	PIDs          map[string]int       `json:"pids,omitempty"`
 	Stopped       map[string]bool      `json:"stopped,omitempty"`
 	Timings       Timings              `json:"timings"`
+	// Nodes and Channels are the network's LND nodes and channel graph;
+	// absent (from a state file of an older version) they are the
+	// defaults.
+	Nodes    []string      `json:"nodes,omitempty"`
+	Channels []ChannelSpec `json:"channels"`
+}
+
+// nodes returns the LND nodes of st.
+func (st *state) nodes() []string {
+	if len(st.Nodes) == 0 {
+		return LNDNodes()
+	}
+	return st.Nodes
+}
+
+// channels returns the channel graph of st.
+func (st *state) channels() []ChannelSpec {
+	if st.Channels == nil {
+		return BootstrapChannels()
+	}
+	return st.Channels
 }
 
 // backend starts and stops nodes in one mode.
@@ -228,6 +304,17 @@ func (o Options) resolve(ctx context.Context) (Options, error) {
 	if !projectRE.MatchString(o.Project) {
 		return o, fmt.Errorf("project %q: use lower case letters, digits, '-' and '_'", o.Project)
 	}
+	if len(o.Nodes) == 0 {
+		o.Nodes = LNDNodes()
+	}
+	if o.Channels == nil {
+		o.Channels = BootstrapChannels()
+	}
+	if err := checkGraph(o.Nodes, o.Channels); err != nil {
+		return o, err
+	}
+	o.Nodes = slices.Clone(o.Nodes)
+	o.Channels = append([]ChannelSpec{}, o.Channels...)
 	if o.GoCmd == "" {
 		o.GoCmd = "go"
 	}
@@ -273,7 +360,8 @@ func (o Options) resolve(ctx context.Context) (Options, error) {
 // Start removes whatever an earlier run of the same project left behind,
 // builds what is missing (binaries, images), starts btcd and the LND nodes
 // and bootstraps the channel graph (see the package doc). It returns once
-// bob has paid alice through carol. On failure everything it started is
+// the graph has carried a payment (bob paying alice through carol, for
+// the default graph). On failure everything it started is
 // removed again (after copying the logs to Options.LogDir, if set).
 func Start(ctx context.Context, opts Options) (*Network, error) {
 	t0 := time.Now()
@@ -302,7 +390,7 @@ func Start(ctx context.Context, opts Options) (*Network, error) {
 		return nil, fmt.Errorf("removing what an earlier run of %q left behind: %w", o.Project, err)
 	}
 	lay := layout{dir: o.WorkDir}
-	if err := prepareWorkDir(lay); err != nil {
+	if err := prepareWorkDir(lay, o.Nodes); err != nil {
 		return nil, err
 	}
 	// Until the network exists (whose Stop cleans up), a failure removes
@@ -314,12 +402,14 @@ func Start(ctx context.Context, opts Options) (*Network, error) {
 		}
 	}()
 	st := state{
-		Mode:    o.Mode,
-		Project: o.Project,
-		WorkDir: o.WorkDir,
-		Pubkeys: map[string]string{},
-		PIDs:    map[string]int{},
-		Stopped: map[string]bool{},
+		Mode:     o.Mode,
+		Project:  o.Project,
+		WorkDir:  o.WorkDir,
+		Pubkeys:  map[string]string{},
+		PIDs:     map[string]int{},
+		Stopped:  map[string]bool{},
+		Nodes:    o.Nodes,
+		Channels: o.Channels,
 	}
 
 	t := time.Now()
@@ -340,12 +430,13 @@ func Start(ctx context.Context, opts Options) (*Network, error) {
 	st.Timings.Images = time.Since(t)
 
 	// Ports, certificate, directories.
-	ports, err := freePorts(2 * len(allNodes()))
+	all := allNodes(o.Nodes)
+	ports, err := freePorts(2 * len(all))
 	if err != nil {
 		return nil, err
 	}
 	st.Ports = map[string]NodePorts{}
-	for i, name := range allNodes() {
+	for i, name := range all {
 		st.Ports[name] = NodePorts{RPC: ports[2*i], P2P: ports[2*i+1]}
 	}
 	if err := writeRPCCert(lay.rpcCert(), lay.rpcKey(), btcdCertHosts, time.Now()); err != nil {
@@ -403,7 +494,7 @@ func Attach(ctx context.Context, opts Options) (*Network, error) {
 	if err != nil {
 		return nil, fmt.Errorf("no regtest network in %s (run make regtest-up): %w", o.WorkDir, err)
 	}
-	if st.Pubkeys[Alice] == "" {
+	if st.Pubkeys[st.nodes()[0]] == "" {
 		return nil, fmt.Errorf("the regtest network in %s never finished starting", o.WorkDir)
 	}
 	return newNetwork(o.Logger, lay, st), nil
@@ -480,8 +571,8 @@ func checkWorkDir(lay layout) error {
 	return nil
 }
 
-func prepareWorkDir(lay layout) error {
-	for _, d := range append([]string{lay.dir, lay.rpcCertDir(), lay.logDir()}, nodeDirs(lay)...) {
+func prepareWorkDir(lay layout, nodes []string) error {
+	for _, d := range append([]string{lay.dir, lay.rpcCertDir(), lay.logDir()}, nodeDirs(lay, nodes)...) {
 		if err := os.MkdirAll(d, 0o755); err != nil {
 			return err
 		}
@@ -489,16 +580,16 @@ func prepareWorkDir(lay layout) error {
 	if err := os.WriteFile(lay.markerFile(), []byte("made by github.com/l402d/l402d/regtest; deleted with the network\n"), 0o644); err != nil {
 		return err
 	}
-	compose, err := dockerFiles.ReadFile("docker-compose.yml")
+	compose, err := renderCompose(nodes)
 	if err != nil {
 		return err
 	}
 	return os.WriteFile(lay.composeFile(), compose, 0o644)
 }
 
-func nodeDirs(lay layout) []string {
+func nodeDirs(lay layout, nodes []string) []string {
 	var dirs []string
-	for _, n := range allNodes() {
+	for _, n := range allNodes(nodes) {
 		dirs = append(dirs, lay.nodeDir(n))
 	}
 	return dirs
@@ -643,6 +734,7 @@ func (n *Network) composeVarsLocked() composeVars {
 		BtcdImage:  n.st.BtcdImage,
 		MiningAddr: n.st.MiningAddr,
 		Ports:      n.st.Ports,
+		Nodes:      n.st.nodes(),
 	}
 }
 
@@ -666,6 +758,24 @@ func (n *Network) Timings() Timings {
 	return n.st.Timings
 }
 
+// Nodes returns the names of the network's LND nodes, the first being the
+// one btcd's blocks pay.
+func (n *Network) Nodes() []string {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	return slices.Clone(n.st.nodes())
+}
+
+// Channels returns the channel graph the bootstrap opened.
+func (n *Network) Channels() []ChannelSpec {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	return slices.Clone(n.st.channels())
+}
+
+// miner returns the LND node btcd's blocks pay.
+func (n *Network) miner() string { return n.Nodes()[0] }
+
 // Binaries returns the binaries the network runs (in docker mode, the ones
 // inside the images, built for linux).
 func (n *Network) Binaries() Binaries { return n.st.Bins }
@@ -674,7 +784,7 @@ func (n *Network) Binaries() Binaries { return n.st.Bins }
 func (n *Network) Node(name string) *Node {
 	n.mu.Lock()
 	defer n.mu.Unlock()
-	if !slices.Contains(LNDNodes(), name) {
+	if !slices.Contains(n.st.nodes(), name) {
 		return nil
 	}
 	node := n.nodeLocked(name)
@@ -706,7 +816,7 @@ func (n *Network) nodeLocked(name string) Node {
 // Info returns how to reach the network and each of its nodes.
 func (n *Network) Info() Info {
 	info := Info{Project: n.Project(), Mode: n.Mode(), WorkDir: n.WorkDir(), DockerNetwork: n.DockerNetwork(), Btcd: n.Btcd()}
-	for _, name := range LNDNodes() {
+	for _, name := range n.Nodes() {
 		info.Nodes = append(info.Nodes, *n.Node(name))
 	}
 	return info
@@ -736,7 +846,7 @@ func (n *Network) Btcd() Btcd {
 func (n *Network) Client(name string) (*Client, error) {
 	node := n.Node(name)
 	if node == nil {
-		return nil, fmt.Errorf("no LND node %q (have %s)", name, strings.Join(LNDNodes(), ", "))
+		return nil, fmt.Errorf("no LND node %q (have %s)", name, strings.Join(n.Nodes(), ", "))
 	}
 	return Dial(*node)
 }
@@ -780,11 +890,12 @@ func (n *Network) setStopped(name string, stopped bool) {
 	}
 }
 
-func checkName(name string) error {
-	if name == BtcdNode || slices.Contains(LNDNodes(), name) {
+func (n *Network) checkName(name string) error {
+	nodes := n.Nodes()
+	if name == BtcdNode || slices.Contains(nodes, name) {
 		return nil
 	}
-	return fmt.Errorf("no node %q (have btcd, %s)", name, strings.Join(LNDNodes(), ", "))
+	return fmt.Errorf("no node %q (have btcd, %s)", name, strings.Join(nodes, ", "))
 }
 
 // StopNode stops one node gracefully, keeping its data and its ports. With
@@ -792,7 +903,7 @@ func checkName(name string) error {
 // stopping btcd before the LND nodes is fine, but Stop tears down LND
 // first, since an LND without btcd takes long to shut down.
 func (n *Network) StopNode(ctx context.Context, name string) error {
-	if err := checkName(name); err != nil {
+	if err := n.checkName(name); err != nil {
 		return err
 	}
 	if !n.running(name) {
@@ -822,7 +933,7 @@ func (n *Network) StopNode(ctx context.Context, name string) error {
 // btcd's chain (if btcd runs) and its channels with running peers are
 // active on both ends.
 func (n *Network) StartNode(ctx context.Context, name string) error {
-	if err := checkName(name); err != nil {
+	if err := n.checkName(name); err != nil {
 		return err
 	}
 	n.log.Info("starting node", "node", name)
@@ -897,7 +1008,7 @@ func (n *Network) BlockHeight(ctx context.Context) (int64, error) {
 	return n.btcd.BlockCount(ctx)
 }
 
-// Mine mines blocks (paying alice) and waits until every running LND node
+// Mine mines blocks (paying the first LND node, alice by default) and waits until every running LND node
 // is synced to the tip and btcd-backup holds it.
 //
 // LND's synced_to_chain needs its wallet, its graph and its block-beat
@@ -951,7 +1062,7 @@ func (n *Network) waitFollowing(ctx context.Context) error {
 		}
 		var waiting []error
 		nudge := false
-		for _, name := range LNDNodes() {
+		for _, name := range n.Nodes() {
 			if !n.running(name) {
 				continue
 			}
@@ -1190,7 +1301,7 @@ func (n *Network) CollectLogs(ctx context.Context, dir string) error {
 		return err
 	}
 	var errs []error
-	for _, name := range allNodes() {
+	for _, name := range allNodes(n.Nodes()) {
 		f, err := os.Create(filepath.Join(dir, name+".log"))
 		if err != nil {
 			return err

@@ -223,7 +223,24 @@ func (p *processBackend) teardown(ctx context.Context) error {
 		}
 		return parallel(fns...)
 	}
-	return errors.Join(kill(LNDNodes()...), kill(BtcdNode, btcdBackup))
+	// The LND nodes are whatever else runs: the ones this launcher
+	// started and the ones the state file records.
+	p.mu.Lock()
+	names := map[string]bool{}
+	for name := range p.procs {
+		names[name] = true
+	}
+	p.mu.Unlock()
+	for name := range p.pids() {
+		names[name] = true
+	}
+	var lnd []string
+	for name := range names {
+		if name != BtcdNode && name != btcdBackup {
+			lnd = append(lnd, name)
+		}
+	}
+	return errors.Join(kill(lnd...), kill(BtcdNode, btcdBackup))
 }
 
 // processGone reports whether pid has exited (a zombie counts as exited:

@@ -20,14 +20,19 @@ import (
 	"github.com/btcsuite/btcd/chaincfg"
 )
 
-// composeServices parses the command lists of docker-compose.yml's
-// services (the file is simple enough to not need a YAML parser).
-func composeServices(t *testing.T) map[string][]string {
+// renderedCompose renders the compose file for nodes.
+func renderedCompose(t *testing.T, nodes []string) []byte {
 	t.Helper()
-	data, err := dockerFiles.ReadFile("docker-compose.yml")
+	data, err := renderCompose(nodes)
 	if err != nil {
 		t.Fatal(err)
 	}
+	return data
+}
+
+// composeServices parses the command lists of a compose file's services
+// (the file is simple enough to not need a YAML parser).
+func composeServices(data []byte) map[string][]string {
 	services := map[string][]string{}
 	var inServices, inCommand bool
 	var cur string
@@ -52,28 +57,51 @@ func composeServices(t *testing.T) map[string][]string {
 	return services
 }
 
-// TestComposeFileMatchesArgs keeps docker-compose.yml's command lines in
-// step with the ones config.go builds for process mode.
+// TestComposeFileIsDefaultRendering checks that docker-compose.yml is what
+// the launcher renders for the default nodes, so the documented file is
+// the one a default network runs.
+func TestComposeFileIsDefaultRendering(t *testing.T) {
+	want, err := os.ReadFile("docker-compose.yml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := renderedCompose(t, LNDNodes()); string(got) != string(want) {
+		t.Errorf("docker-compose.yml is not the rendering of docker-compose.yml.tmpl for %v; rendered:\n%s", LNDNodes(), got)
+	}
+}
+
+// TestComposeFileMatchesArgs keeps the rendered compose file's command
+// lines in step with the ones config.go builds for process mode, for the
+// default nodes and for other node sets.
 func TestComposeFileMatchesArgs(t *testing.T) {
-	services := composeServices(t)
-	want := map[string][]string{
-		BtcdNode:   dockerBtcdArgs(),
-		btcdBackup: dockerBackupArgs(),
-	}
-	for _, name := range LNDNodes() {
-		want[name] = dockerLndArgs(name)
-	}
-	if len(services) != len(want) {
-		t.Errorf("compose services = %v, want %d services", slices.Sorted(mapKeys(services)), len(want))
-	}
-	for name, args := range want {
-		got, ok := services[name]
-		if !ok {
-			t.Errorf("docker-compose.yml has no service %q", name)
-			continue
+	for _, nodes := range [][]string{LNDNodes(), {"alice"}, {"dave", "alice", "bob", "erin2", "frank"}} {
+		data := renderedCompose(t, nodes)
+		services := composeServices(data)
+		want := map[string][]string{
+			BtcdNode:   dockerBtcdArgs(),
+			btcdBackup: dockerBackupArgs(),
 		}
-		if !slices.Equal(got, args) {
-			t.Errorf("service %s command:\n got %q\nwant %q", name, got, args)
+		for _, name := range nodes {
+			want[name] = dockerLndArgs(name)
+		}
+		if len(services) != len(want) {
+			t.Errorf("%v: compose services = %v, want %d services", nodes, slices.Sorted(mapKeys(services)), len(want))
+		}
+		for name, args := range want {
+			got, ok := services[name]
+			if !ok {
+				t.Errorf("%v: compose file has no service %q", nodes, name)
+				continue
+			}
+			if !slices.Equal(got, args) {
+				t.Errorf("%v: service %s command:\n got %q\nwant %q", nodes, name, got, args)
+			}
+		}
+		for _, name := range allNodes(nodes) {
+			vol := fmt.Sprintf("  %s:\n    driver: local\n    driver_opts: {type: none, o: bind, device: \"${L402D_REGTEST_DIR}/%s\"}\n", name, name)
+			if !strings.Contains(string(data), vol) {
+				t.Errorf("%v: no volume for %s", nodes, name)
+			}
 		}
 	}
 }
@@ -91,18 +119,21 @@ func mapKeys[V any](m map[string]V) func(func(string) bool) {
 // TestComposeVarsCoverFile checks that every ${VAR} the compose file reads
 // is set by the launcher, and that the ports are rendered per node.
 func TestComposeVarsCoverFile(t *testing.T) {
-	data, err := dockerFiles.ReadFile("docker-compose.yml")
-	if err != nil {
-		t.Fatal(err)
+	for _, nodes := range [][]string{LNDNodes(), {"alice", "dave"}} {
+		t.Run(strings.Join(nodes, ","), func(t *testing.T) { testComposeVarsCoverFile(t, nodes) })
 	}
+}
+
+func testComposeVarsCoverFile(t *testing.T, nodes []string) {
+	data := renderedCompose(t, nodes)
 	ports := map[string]NodePorts{}
-	for i, name := range allNodes() {
+	for i, name := range allNodes(nodes) {
 		ports[name] = NodePorts{RPC: 20000 + 2*i, P2P: 20001 + 2*i}
 	}
 	v := composeVars{
 		Network: "p_regtest", Dir: "/tmp/x", User: "1000:1000",
 		LndImage: "l402d-regtest-lnd:v1", BtcdImage: "l402d-regtest-btcd:v2",
-		MiningAddr: "bcrt1qexample", Ports: ports,
+		MiningAddr: "bcrt1qexample", Ports: ports, Nodes: nodes,
 	}
 	env := map[string]string{}
 	for _, kv := range v.env() {
@@ -123,14 +154,15 @@ func TestComposeVarsCoverFile(t *testing.T) {
 			t.Errorf("docker-compose.yml reads ${%s}, which the launcher does not set", m[1])
 		}
 	}
+	last := nodes[len(nodes)-1]
 	for k, want := range map[string]string{
-		"L402D_ALICE_RPC_PORT":       fmt.Sprint(ports[Alice].RPC),
-		"L402D_CAROL_P2P_PORT":       fmt.Sprint(ports[Carol].P2P),
-		"L402D_BTCD_RPC_PORT":        fmt.Sprint(ports[BtcdNode].RPC),
-		"L402D_BTCD_BACKUP_RPC_PORT": fmt.Sprint(ports[btcdBackup].RPC),
-		"L402D_BTCD_MINING_ADDR":     "bcrt1qexample",
-		"L402D_REGTEST_DIR":          "/tmp/x",
-		"L402D_USER":                 "1000:1000",
+		"L402D_ALICE_RPC_PORT":                         fmt.Sprint(ports[Alice].RPC),
+		"L402D_" + strings.ToUpper(last) + "_P2P_PORT": fmt.Sprint(ports[last].P2P),
+		"L402D_BTCD_RPC_PORT":                          fmt.Sprint(ports[BtcdNode].RPC),
+		"L402D_BTCD_BACKUP_RPC_PORT":                   fmt.Sprint(ports[btcdBackup].RPC),
+		"L402D_BTCD_MINING_ADDR":                       "bcrt1qexample",
+		"L402D_REGTEST_DIR":                            "/tmp/x",
+		"L402D_USER":                                   "1000:1000",
 	} {
 		if env[k] != want {
 			t.Errorf("%s = %q, want %q", k, env[k], want)
@@ -144,7 +176,7 @@ func TestComposeVarsCoverFile(t *testing.T) {
 func TestProcessArgs(t *testing.T) {
 	lay := layout{dir: "/w"}
 	ports := map[string]NodePorts{}
-	for i, name := range allNodes() {
+	for i, name := range allNodes(LNDNodes()) {
 		ports[name] = NodePorts{RPC: 30000 + 2*i, P2P: 30001 + 2*i}
 	}
 	btcd := processBtcdArgs(lay, BtcdNode, ports, "bcrt1qminer")
@@ -330,7 +362,7 @@ func TestCheckWorkDir(t *testing.T) {
 	if err := checkWorkDir(lay); err == nil {
 		t.Fatal("a dir with foreign files was accepted for deletion")
 	}
-	if err := prepareWorkDir(lay); err != nil {
+	if err := prepareWorkDir(lay, []string{"alice", "dave"}); err != nil {
 		t.Fatal(err)
 	}
 	if err := checkWorkDir(lay); err != nil {
@@ -339,7 +371,10 @@ func TestCheckWorkDir(t *testing.T) {
 	if _, err := os.Stat(lay.composeFile()); err != nil {
 		t.Fatalf("no compose file in the work dir: %v", err)
 	}
-	for _, n := range allNodes() {
+	if data, err := os.ReadFile(lay.composeFile()); err != nil || !strings.Contains(string(data), "  dave:\n") {
+		t.Errorf("the work dir's compose file has no service dave: %v", err)
+	}
+	for _, n := range allNodes([]string{"alice", "dave"}) {
 		if fi, err := os.Stat(lay.nodeDir(n)); err != nil || !fi.IsDir() {
 			t.Errorf("no dir for %s: %v", n, err)
 		}
@@ -433,10 +468,100 @@ func TestDockerUnreachable(t *testing.T) {
 }
 
 func TestFundingOutputs(t *testing.T) {
-	got := fundingOutputs()
+	got := fundingOutputs(LNDNodes(), BootstrapChannels())
 	// bob opens two channels, carol one; each gets one spare output.
 	if got[Bob] != 3 || got[Carol] != 2 || got[Alice] != 0 {
 		t.Fatalf("funding outputs = %v", got)
+	}
+	// The first node pays the others and opens from its coinbases.
+	got = fundingOutputs([]string{"dave", "alice"}, []ChannelSpec{{"dave", "alice"}, {"alice", "dave"}, {"alice", "dave"}})
+	if len(got) != 1 || got["alice"] != 3 {
+		t.Fatalf("funding outputs = %v", got)
+	}
+	if got := fundingOutputs([]string{"alice"}, nil); len(got) != 0 {
+		t.Fatalf("funding outputs of a lone node = %v", got)
+	}
+}
+
+func TestGraphOptions(t *testing.T) {
+	ctx := context.Background()
+	base := Options{ModuleDir: t.TempDir(), Mode: ModeProcess}
+	o, err := base.resolve(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(o.Nodes, LNDNodes()) || !slices.Equal(o.Channels, BootstrapChannels()) || !isDefaultGraph(o.Nodes, o.Channels) {
+		t.Fatalf("default graph = %v %v", o.Nodes, o.Channels)
+	}
+	for _, tc := range []struct {
+		nodes    []string
+		channels []ChannelSpec
+		err      string // "" when valid
+	}{
+		{[]string{"alice", "bob"}, []ChannelSpec{{"bob", "alice"}}, ""},
+		{[]string{"alice"}, []ChannelSpec{}, ""},
+		{[]string{"dave", "erin", "frank", "g0", "alice"}, []ChannelSpec{{"dave", "erin"}, {"erin", "frank"}, {"dave", "erin"}}, ""},
+		{[]string{"alice", "bob"}, nil, `no node "carol"`}, // the default graph needs carol
+		{[]string{"alice", "bob"}, []ChannelSpec{{"bob", "dave"}}, `no node "dave"`},
+		{[]string{"alice", "bob"}, []ChannelSpec{{"bob", "bob"}}, "itself"},
+		{[]string{"alice", "alice"}, []ChannelSpec{}, "twice"},
+		{[]string{"alice", "btcd"}, []ChannelSpec{}, "reserved"},
+		{[]string{"alice", "logs"}, []ChannelSpec{}, "reserved"},
+		{[]string{"alice", "btcd-backup"}, []ChannelSpec{}, "lower case"},
+		{[]string{"Alice"}, []ChannelSpec{}, "lower case"},
+		{[]string{"2fast"}, []ChannelSpec{}, "lower case"},
+		{[]string{""}, []ChannelSpec{}, "lower case"},
+	} {
+		opts := base
+		opts.Nodes, opts.Channels = tc.nodes, tc.channels
+		o, err := opts.resolve(ctx)
+		switch {
+		case tc.err == "" && err != nil:
+			t.Errorf("%v %v: %v", tc.nodes, tc.channels, err)
+		case tc.err == "" && (!slices.Equal(o.Nodes, tc.nodes) || len(o.Channels) != len(tc.channels) || o.Channels == nil):
+			t.Errorf("%v %v resolved to %v %v", tc.nodes, tc.channels, o.Nodes, o.Channels)
+		case tc.err != "" && (err == nil || !strings.Contains(err.Error(), tc.err)):
+			t.Errorf("%v %v: error %v, want one saying %q", tc.nodes, tc.channels, err, tc.err)
+		}
+	}
+}
+
+// TestNetworkGraph checks that a network's node set and graph come from its
+// state, defaulting for a state file that has none.
+func TestNetworkGraph(t *testing.T) {
+	lay := layout{dir: t.TempDir()}
+	n := newNetwork(nil, lay, state{Mode: ModeProcess, Ports: map[string]NodePorts{}})
+	if !slices.Equal(n.Nodes(), LNDNodes()) || !slices.Equal(n.Channels(), BootstrapChannels()) {
+		t.Fatalf("graph of a state without one = %v %v", n.Nodes(), n.Channels())
+	}
+	st := state{Mode: ModeProcess, Project: "p", WorkDir: lay.dir, Ports: map[string]NodePorts{"dave": {RPC: 5, P2P: 6}},
+		Nodes: []string{"dave", "erin"}, Channels: []ChannelSpec{}}
+	n = newNetwork(nil, lay, st)
+	if err := n.save(); err != nil {
+		t.Fatal(err)
+	}
+	got, err := loadState(lay)
+	if err != nil {
+		t.Fatal(err)
+	}
+	n = newNetwork(nil, lay, got)
+	if !slices.Equal(n.Nodes(), st.Nodes) || n.Channels() == nil || len(n.Channels()) != 0 {
+		t.Fatalf("graph after a round trip = %v %#v", n.Nodes(), n.Channels())
+	}
+	if n.Node("dave") == nil || n.Node(Alice) != nil || n.Node(BtcdNode) != nil {
+		t.Fatal("Node does not follow the node set")
+	}
+	if err := n.checkName("erin"); err != nil {
+		t.Fatal(err)
+	}
+	if err := n.checkName(Bob); err == nil || !strings.Contains(err.Error(), "have btcd, dave, erin") {
+		t.Fatalf("checkName(bob) = %v", err)
+	}
+	if info := n.Info(); len(info.Nodes) != 2 || info.Nodes[0].Name != "dave" || info.Nodes[0].RPCAddr != "127.0.0.1:5" {
+		t.Fatalf("info = %+v", info.Nodes)
+	}
+	if _, err := n.Client(Alice); err == nil {
+		t.Fatal("a client of a node not in the set")
 	}
 }
 
