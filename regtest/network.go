@@ -67,29 +67,29 @@ var reservedNames = []string{BtcdNode, "logs"}
 // Options.Channels).
 func checkGraph(nodes []string, channels []ChannelSpec) error {
 	if len(nodes) == 0 {
-		return errors.New("regtest: no LND nodes")
+		return errors.New("no LND nodes")
 	}
 	seen := map[string]bool{}
 	for _, name := range nodes {
 		if !nodeNameRE.MatchString(name) {
-			return fmt.Errorf("regtest: node name %q: use lower case letters and digits, starting with a letter", name)
+			return fmt.Errorf("node name %q: use lower case letters and digits, starting with a letter", name)
 		}
 		if slices.Contains(reservedNames, name) {
-			return fmt.Errorf("regtest: node name %q is reserved", name)
+			return fmt.Errorf("node name %q is reserved", name)
 		}
 		if seen[name] {
-			return fmt.Errorf("regtest: node %q listed twice", name)
+			return fmt.Errorf("node %q listed twice", name)
 		}
 		seen[name] = true
 	}
 	for _, c := range channels {
 		for _, end := range []string{c.From, c.To} {
 			if !seen[end] {
-				return fmt.Errorf("regtest: channel %s→%s: no node %q (have %s)", c.From, c.To, end, strings.Join(nodes, ", "))
+				return fmt.Errorf("channel %s→%s: no node %q (have %s)", c.From, c.To, end, strings.Join(nodes, ", "))
 			}
 		}
 		if c.From == c.To {
-			return fmt.Errorf("regtest: channel %s→%s: a node cannot open a channel to itself", c.From, c.To)
+			return fmt.Errorf("channel %s→%s: a node cannot open a channel to itself", c.From, c.To)
 		}
 	}
 	return nil

@@ -1,5 +1,6 @@
 // Command regtest starts, inspects and removes the l402d regtest network
-// (btcd and the LND nodes alice, bob and carol) for demos and manual tests.
+// (btcd and the LND nodes alice, bob and carol, or the ones -nodes names)
+// for demos and manual tests.
 //
 // Usage:
 //
@@ -17,7 +18,15 @@
 //	-mode     docker or process (default $L402D_REGTEST_MODE, else docker if available)
 //	-go       go command used to build the binaries (default go)
 //	-json     up and info print the connection details as JSON
+//	-nodes    up: the LND nodes, comma-separated, the first being the miner's
+//	          payee (default alice,bob,carol)
+//	-channels up: the channels from:to, comma-separated, each opened by from
+//	          (default bob:carol,carol:alice,bob:alice; "none" for none)
 //	-v        log debug detail
+//
+// For example, two nodes with one channel:
+//
+//	go run ./regtest/cmd/regtest -nodes alice,bob -channels bob:alice up
 package main
 
 import (
@@ -52,6 +61,8 @@ func run() error {
 	goCmd := fs.String("go", "go", "go command used to build the binaries")
 	verbose := fs.Bool("v", false, "log debug detail")
 	asJSON := fs.Bool("json", false, "up and info print how to reach the network as one JSON document (for non-Go test suites)")
+	nodes := fs.String("nodes", "", "up: the LND nodes, comma-separated, the first being the miner's payee (default alice,bob,carol)")
+	channels := fs.String("channels", "", `up: the channels from:to, comma-separated (default bob:carol,carol:alice,bob:alice; "none" for none)`)
 	fs.Usage = func() {
 		fmt.Fprintln(fs.Output(), "usage: regtest [flags] up|down|info|bins")
 		fs.PrintDefaults()
@@ -76,6 +87,10 @@ func run() error {
 		WorkDir: *dir,
 		GoCmd:   *goCmd,
 		Logger:  log,
+	}
+	var err error
+	if opts.Nodes, opts.Channels, err = parseGraph(*nodes, *channels); err != nil {
+		return err
 	}
 	switch fs.Arg(0) {
 	case "up":
@@ -110,6 +125,30 @@ func run() error {
 		os.Exit(2)
 	}
 	return nil
+}
+
+// parseGraph parses the -nodes and -channels flags; empty means the
+// default.
+func parseGraph(nodes, channels string) ([]string, []regtest.ChannelSpec, error) {
+	var ns []string
+	if nodes != "" {
+		ns = strings.Split(nodes, ",")
+	}
+	var cs []regtest.ChannelSpec
+	switch channels {
+	case "":
+	case "none":
+		cs = []regtest.ChannelSpec{}
+	default:
+		for _, c := range strings.Split(channels, ",") {
+			from, to, ok := strings.Cut(c, ":")
+			if !ok {
+				return nil, nil, fmt.Errorf("-channels: %q is not from:to", c)
+			}
+			cs = append(cs, regtest.ChannelSpec{From: from, To: to})
+		}
+	}
+	return ns, cs, nil
 }
 
 // bins builds the host's binaries and, when docker is available, the
@@ -168,7 +207,7 @@ func printInfo(w io.Writer, n *regtest.Network, asJSON bool) error {
 	fmt.Fprintf(w, "\n  rpc cert:  %s\n  rpc user:  %s / %s\n  mines to:  %s\n", b.RPCCertPath, b.RPCUser, b.RPCPass, b.MiningAddr)
 	fmt.Fprintf(w, "  btcctl:    %s --regtest --configfile=/dev/null --rpcserver=%s --rpccert=%s --rpcuser=%s --rpcpass=%s generate 1\n",
 		btcctl, b.RPCAddr, b.RPCCertPath, b.RPCUser, b.RPCPass)
-	for _, name := range regtest.LNDNodes() {
+	for _, name := range n.Nodes() {
 		node := n.Node(name)
 		fmt.Fprintf(w, "\n%s\n  pubkey:    %s\n  rpc:       %s", name, node.Pubkey, node.RPCAddr)
 		if node.DockerRPCAddr != "" {
