@@ -16,8 +16,14 @@ ITEST_FLAGS ?=
 REGTEST_DIR ?= .run/regtest
 REGTEST_PROJECT ?= l402d-regtest
 REGTEST_MODE ?=
+# REGTEST_NODES and REGTEST_CHANNELS (regtest's -nodes and -channels, e.g.
+# alice,bob and bob:alice) pick other nodes and channels; empty means the
+# default alice, bob, carol graph.
+REGTEST_NODES ?=
+REGTEST_CHANNELS ?=
 REGTEST = $(GO) run ./regtest/cmd/regtest -go '$(GO)' -dir '$(REGTEST_DIR)' \
-	-project '$(REGTEST_PROJECT)' $(if $(REGTEST_MODE),-mode '$(REGTEST_MODE)')
+	-project '$(REGTEST_PROJECT)' $(if $(REGTEST_MODE),-mode '$(REGTEST_MODE)') \
+	$(if $(REGTEST_NODES),-nodes '$(REGTEST_NODES)') $(if $(REGTEST_CHANNELS),-channels '$(REGTEST_CHANNELS)')
 
 # Fuzzing: every Fuzz target of the module runs for FUZZTIME.
 FUZZTIME ?= 10s
