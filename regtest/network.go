@@ -773,9 +773,6 @@ func (n *Network) Channels() []ChannelSpec {
 	return slices.Clone(n.st.channels())
 }
 
-// miner returns the LND node btcd's blocks pay.
-func (n *Network) miner() string { return n.Nodes()[0] }
-
 // Binaries returns the binaries the network runs (in docker mode, the ones
 // inside the images, built for linux).
 func (n *Network) Binaries() Binaries { return n.st.Bins }
