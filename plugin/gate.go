@@ -6,10 +6,6 @@ import (
 	"fmt"
 	"net"
 	"net/http"
-	"os"
-	"os/signal"
-	"sync"
-	"syscall"
 	"time"
 
 	"github.com/l402d/l402d/plugin/api"
@@ -120,27 +116,16 @@ func (p *Plugin) runGate(ctx context.Context) error {
 	return p.gate.gate.Serve(ctx, l)
 }
 
-// watchGate reloads the services file on SIGHUP and when it changes.
+// watchGate reloads the services file when it changes (SIGHUP is
+// watchHangup's, which runs with or without the gate).
 func (p *Plugin) watchGate(ctx context.Context) error {
-	g := p.gate.gate
-	if iv := p.cfg.Gate.ReloadInterval; iv >= 0 {
-		if iv == 0 {
-			iv = DefaultGateReloadInterval
-		}
-		var wg sync.WaitGroup
-		defer wg.Wait()
-		wg.Go(func() { _ = g.Watch(ctx, iv) })
+	iv := p.cfg.Gate.ReloadInterval
+	if iv < 0 {
+		return nil
 	}
-	hup := make(chan os.Signal, 1)
-	signal.Notify(hup, syscall.SIGHUP)
-	defer signal.Stop(hup)
-	for {
-		select {
-		case <-ctx.Done():
-			return nil
-		case <-hup:
-			p.log.Info("gate: SIGHUP, reloading the services file")
-			_, _ = g.Reload(ctx) // a refused file is logged; the old one keeps running
-		}
+	if iv == 0 {
+		iv = DefaultGateReloadInterval
 	}
+	_ = p.gate.gate.Watch(ctx, iv)
+	return nil
 }

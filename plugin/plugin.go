@@ -17,9 +17,11 @@ import (
 	"net/http"
 	"net/netip"
 	"os"
+	"os/signal"
 	"path/filepath"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/l402d/l402d/invoices"
@@ -118,6 +120,10 @@ type Plugin struct {
 	// runners are background loops and extra servers that components add
 	// in New; Run starts each with its context and waits for all.
 	runners []func(ctx context.Context) error
+
+	// hangup receives SIGHUP from New on, so that a reload signal that
+	// arrives before Run is caught too (Go's default for it is to exit).
+	hangup chan os.Signal
 }
 
 // New opens the data dir and builds every component. It does not need
@@ -208,7 +214,9 @@ func New(ctx context.Context, cfg Config) (_ *Plugin, err error) {
 		Node: p.backend, Sink: p.producer, Retention: cfg.UnpaidRetention,
 		Logger: cfg.Logger.With("component", "sweeper"),
 	})
-	p.runners = append(p.runners, sweeper.Run)
+	p.runners = append(p.runners, sweeper.Run, p.watchHangup)
+	p.hangup = make(chan os.Signal, 1)
+	signal.Notify(p.hangup, syscall.SIGHUP)
 	p.api = api.New(api.Config{
 		Keys: keys, Producer: p.producer, Metrics: p.metrics, Logger: cfg.Logger.With("component", "api"),
 		Health: p.health, TrustedProxies: cfg.TrustedProxies, Backup: p.store.Backup, PublicMetrics: cfg.MetricsPublic,
@@ -331,6 +339,9 @@ func (p *Plugin) Run(ctx context.Context) error {
 // more than once.
 func (p *Plugin) Close() error {
 	var errs []error
+	if p.hangup != nil {
+		signal.Stop(p.hangup)
+	}
 	if p.backend != nil {
 		p.backend.Close()
 	}
@@ -437,4 +448,24 @@ func loadOrCreateDBKey(path string) ([]byte, error) {
 		return nil, fmt.Errorf("plugin: %s must hold 32, 48 or 64 hex characters", path)
 	}
 	return key, nil
+}
+
+// watchHangup answers SIGHUP, the reload signal of service managers (the
+// systemd unit's ExecReload): it reloads the gate's services file when the
+// gate is on and otherwise says there is nothing to reload. Either way
+// l402d keeps running; flags and the config file take effect at a restart.
+func (p *Plugin) watchHangup(ctx context.Context) error {
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-p.hangup:
+			if p.gate.gate == nil {
+				p.log.Info("SIGHUP: nothing to reload (the gate is off); flags and the config file take effect at a restart")
+				continue
+			}
+			p.log.Info("SIGHUP: reloading the gate's services file")
+			_, _ = p.gate.gate.Reload(ctx) // a refused file is logged; the old one keeps running
+		}
+	}
 }
