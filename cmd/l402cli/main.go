@@ -32,6 +32,11 @@ import (
 
 	"github.com/urfave/cli/v2"
 	"golang.org/x/term"
+
+	// Public CA roots compiled in, used only where the system has none
+	// (the FROM scratch image): without them every https:// L402 service
+	// fails certificate verification there.
+	_ "golang.org/x/crypto/x509roots/fallback"
 )
 
 // version is set at build time with -ldflags "-X main.version=…".
