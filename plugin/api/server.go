@@ -9,6 +9,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/l402d/l402d/plugin/clientip"
 	"io"
 	"log/slog"
 	"net"
@@ -239,39 +240,10 @@ func (w *statusWriter) Flush() {
 // Unwrap lets http.ResponseController reach the real writer.
 func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
 
-// ClientIP is the request's client address. X-Forwarded-For is believed
-// only from trusted proxies, walking it from the right.
+// ClientIP is the request's client address as text (see
+// [clientip.From]): the one answer the API and the gate share.
 func ClientIP(r *http.Request, trusted []netip.Prefix) string {
-	host, _, err := net.SplitHostPort(r.RemoteAddr)
-	if err != nil {
-		host = r.RemoteAddr
-	}
-	addr, err := netip.ParseAddr(host)
-	if err != nil || !isTrusted(addr, trusted) {
-		return host
-	}
-	hops := strings.Split(strings.Join(r.Header.Values("X-Forwarded-For"), ","), ",")
-	for i := len(hops) - 1; i >= 0; i-- {
-		h := strings.TrimSpace(hops[i])
-		a, err := netip.ParseAddr(h)
-		if err != nil {
-			return host
-		}
-		if !isTrusted(a, trusted) {
-			return a.String()
-		}
-	}
-	return host
-}
-
-func isTrusted(a netip.Addr, trusted []netip.Prefix) bool {
-	a = a.Unmap()
-	for _, p := range trusted {
-		if p.Contains(a) {
-			return true
-		}
-	}
-	return false
+	return clientip.String(r, trusted)
 }
 
 // IsLoopback reports whether the request came over loopback.

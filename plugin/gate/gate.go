@@ -4,9 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/l402d/l402d/plugin/clientip"
 	"io/fs"
 	"log/slog"
-	"net"
 	"net/http"
 	"net/netip"
 	"strings"
@@ -451,45 +451,12 @@ func onlyWebSocket(values []string) bool {
 	return true
 }
 
-// clientAddr is the request's client address: the peer, or with a
-// trusted peer, the right-most untrusted X-Forwarded-For hop.
+// clientAddr is the request's client address (see [clientip.From]).
 func (g *Gate) clientAddr(r *http.Request) netip.Addr {
-	host, _, err := net.SplitHostPort(r.RemoteAddr)
-	if err != nil {
-		host = r.RemoteAddr
-	}
-	a, err := netip.ParseAddr(host)
-	if err != nil {
-		return netip.Addr{}
-	}
-	a = a.Unmap()
-	if !g.trusted(a) {
-		return a
-	}
-	xff := r.Header.Values("X-Forwarded-For")
-	for i := len(xff) - 1; i >= 0; i-- {
-		hops := xff[i]
-		for hops != "" {
-			j := strings.LastIndexByte(hops, ',')
-			hop := strings.TrimSpace(hops[j+1:])
-			hops = hops[:max(j, 0)]
-			h, err := netip.ParseAddr(hop)
-			if err != nil {
-				return a
-			}
-			h = h.Unmap()
-			if !g.trusted(h) {
-				return h
-			}
-			a = h
-			if j < 0 {
-				break
-			}
-		}
-	}
-	return a
+	return clientip.From(r, g.cfg.TrustedProxies)
 }
 
+// trusted reports whether a is a trusted proxy.
 func (g *Gate) trusted(a netip.Addr) bool {
 	for _, p := range g.cfg.TrustedProxies {
 		if p.Contains(a) {
