@@ -366,7 +366,7 @@ func TestMCP(t *testing.T) {
 			{producer, "create_l402_challenge", map[string]any{"resource": "/r", "price_sats": -50}, "price_sats", "invalid_argument"},
 			{producer, "create_l402_challenge", map[string]any{"resource": "/r", "priceSats": json.RawMessage("1e30")}, "priceSats", "invalid_argument"},
 			{producer, "create_l402_challenge", map[string]any{"resource": "/r", "priceSats": 1_000_001}, "priceSats", "invalid_argument"},
-			{producer, "verify_l402_payment", map[string]any{"macaroon": "not*a*macaroon", "preimage": strings.Repeat("0", 64)}, "macaroon", "invalid_field"},
+			{producer, "verify_l402_payment", map[string]any{"macaroon": "not*a*macaroon", "preimage": strings.Repeat("0", 64)}, "macaroon", "invalid_argument"},
 			{producer, "verify_l402_payment", map[string]any{"macaroon": c["macaroon"], "preimage": "not-hex"}, "preimage", "invalid_argument"},
 			{consumer, "pay_invoice", map[string]any{"invoice": amountless.PaymentRequest}, "invoice", "amountless_invoice"},
 			{desktop, "pay_invoice", map[string]any{"invoice": amountless.PaymentRequest}, "invoice", "amountless_invoice"},

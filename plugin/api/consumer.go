@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/base64"
 	"encoding/hex"
-	"encoding/json"
 	"errors"
 	"io"
 	"net/http"
@@ -694,58 +693,4 @@ func (h *consumerAPI) removeToken(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	WriteJSON(w, http.StatusOK, map[string]any{"removed": n, "id": hash.String()})
-}
-
-// headers reads an optional object of header names to a string or a list
-// of strings.
-func (f fields) headers(name string) (http.Header, *ErrorBody) {
-	v, _, ok := f.raw(name)
-	if !ok {
-		return nil, nil
-	}
-	bad := &ErrorBody{Error: name + ` must be an object of header names to strings or lists of strings`, Code: "invalid_field", Field: name,
-		Fix: `send e.g. {"Accept": "application/json", "X-Tag": ["a", "b"]}`}
-	var m map[string]json.RawMessage
-	if err := json.Unmarshal(v, &m); err != nil {
-		return nil, bad
-	}
-	h := http.Header{}
-	for k, raw := range m {
-		if k == "" || strings.ContainsAny(k, " \t\r\n:") {
-			return nil, &ErrorBody{Error: "header name " + strconv.Quote(k) + " is not valid", Code: "invalid_field", Field: name, Fix: "use plain header names"}
-		}
-		var one string
-		if json.Unmarshal(raw, &one) == nil {
-			h.Add(k, one)
-			continue
-		}
-		var many []string
-		if json.Unmarshal(raw, &many) != nil {
-			return nil, bad
-		}
-		for _, s := range many {
-			h.Add(k, s)
-		}
-	}
-	for _, vs := range h {
-		for _, s := range vs {
-			if strings.ContainsAny(s, "\r\n\x00") {
-				return nil, &ErrorBody{Error: name + " holds a value with a line break", Code: "invalid_field", Field: name, Fix: "remove CR, LF and NUL from header values"}
-			}
-		}
-	}
-	return h, nil
-}
-
-// strList reads an optional list of strings.
-func (f fields) strList(name string) ([]string, bool, *ErrorBody) {
-	v, _, ok := f.raw(name)
-	if !ok {
-		return nil, false, nil
-	}
-	var list []string
-	if err := json.Unmarshal(v, &list); err != nil {
-		return nil, true, &ErrorBody{Error: name + " must be a list of strings", Code: "invalid_field", Field: name, Fix: `send e.g. ["api.example.com", "*.example.org"]`}
-	}
-	return list, true, nil
 }

@@ -5,8 +5,9 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
-	"strconv"
 	"strings"
+
+	"github.com/l402d/l402d/plugin/field"
 )
 
 // ErrorBody is every API error's JSON shape: what went wrong, which field
@@ -39,9 +40,10 @@ func WriteError(w http.ResponseWriter, status int, e ErrorBody) {
 // MaxBodyBytes bounds request bodies.
 const MaxBodyBytes = 64 << 10
 
-// fields is a JSON object read field by field, so that each error names
-// the field and so that camelCase and snake_case spellings both work.
-type fields map[string]json.RawMessage
+// fields is a JSON request body read field by field (see package field),
+// so that each error names the field and so that camelCase and snake_case
+// spellings both work.
+type fields field.Object
 
 // decodeObject reads a JSON object body of at most MaxBodyBytes.
 func decodeObject(w http.ResponseWriter, r *http.Request) (fields, *ErrorBody) {
@@ -69,47 +71,45 @@ func decodeObjectN(w http.ResponseWriter, r *http.Request, limit int64) (fields,
 	return f, nil
 }
 
-// raw returns the first present spelling of a field.
-func (f fields) raw(names ...string) (json.RawMessage, string, bool) {
-	for _, n := range names {
-		if v, ok := f[n]; ok && string(v) != "null" {
-			return v, n, true
-		}
+// fieldError is the body of a request field that is missing or wrong.
+func fieldError(fe *field.Error) *ErrorBody {
+	return &ErrorBody{Error: fe.Error(), Code: "invalid_field", Field: fe.Field, Fix: fe.Fix}
+}
+
+// read looks up a field and reads it with parse, turning its error into a
+// body.
+func read[T any](f fields, parse func(field.Value) (T, error), names ...string) (v T, present bool, e *ErrorBody) {
+	fv, err := field.Object(f).Get(names...)
+	if err == nil && fv.Present() {
+		present = true
+		v, err = parse(fv)
 	}
-	return nil, names[0], false
+	var fe *field.Error
+	if errors.As(err, &fe) {
+		return v, present, fieldError(fe)
+	}
+	return v, present, nil
 }
 
 // str reads an optional string field.
 func (f fields) str(names ...string) (string, *ErrorBody) {
-	v, name, ok := f.raw(names...)
-	if !ok {
-		return "", nil
-	}
-	var s string
-	if err := json.Unmarshal(v, &s); err != nil {
-		return "", &ErrorBody{Error: name + " must be a string", Code: "invalid_field", Field: name, Fix: "send " + name + " as a JSON string"}
-	}
-	return s, nil
+	s, _, e := read(f, func(v field.Value) (string, error) { return v.String("") }, names...)
+	return s, e
 }
 
 // int64 reads an optional integer field; present reports whether it was.
 func (f fields) int64(names ...string) (n int64, present bool, e *ErrorBody) {
-	v, name, ok := f.raw(names...)
-	if !ok {
-		return 0, false, nil
-	}
-	s := strings.TrimSpace(string(v))
-	n, err := strconv.ParseInt(s, 10, 64)
-	if err != nil {
-		fix := "send " + name + " as a whole number, e.g. 50"
-		if strings.HasPrefix(s, `"`) {
-			return 0, true, &ErrorBody{Error: name + " must be a number, not a string", Code: "invalid_field", Field: name, Fix: fix}
-		}
-		var ne *strconv.NumError
-		if errors.As(err, &ne) && errors.Is(ne.Err, strconv.ErrRange) {
-			return 0, true, &ErrorBody{Error: name + " is out of range", Code: "invalid_field", Field: name, Fix: fix}
-		}
-		return 0, true, &ErrorBody{Error: name + " must be a whole number", Code: "invalid_field", Field: name, Fix: fix}
-	}
-	return n, true, nil
+	return read(f, func(v field.Value) (int64, error) { return v.Int("") }, names...)
+}
+
+// headers reads an optional object of header names to a string or a list
+// of strings.
+func (f fields) headers(name string) (http.Header, *ErrorBody) {
+	h, _, e := read(f, func(v field.Value) (http.Header, error) { return v.Headers() }, name)
+	return h, e
+}
+
+// strList reads an optional list of strings.
+func (f fields) strList(name string) ([]string, bool, *ErrorBody) {
+	return read(f, func(v field.Value) ([]string, error) { return v.Strings("") }, name)
 }

@@ -9,7 +9,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"github.com/l402d/l402d/plugin/clientip"
 	"io"
 	"log/slog"
 	"net"
@@ -20,6 +19,9 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/l402d/l402d/plugin/clientip"
+	"github.com/l402d/l402d/plugin/field"
 
 	"github.com/l402d/l402d/invoices"
 	"github.com/l402d/l402d/plugin/metrics"
@@ -312,10 +314,10 @@ func (s *Server) writeErr(w http.ResponseWriter, r *http.Request, err error) {
 // surface that reports producer errors (REST, MCP). An unexpected error
 // has code "internal" (the caller logs it).
 func ProducerErrorOf(err error) (int, ErrorBody) {
-	var fe *producer.FieldError
+	var fe *field.Error
 	switch {
 	case errors.As(err, &fe):
-		return http.StatusBadRequest, ErrorBody{Error: fe.Field + " " + fe.Problem, Code: "invalid_field", Field: fe.Field, Fix: fe.Fix}
+		return http.StatusBadRequest, *fieldError(fe)
 	case errors.Is(err, invoices.ErrUnavailable):
 		return http.StatusServiceUnavailable, ErrorBody{Error: "the Lightning node (LND) is unreachable, so no invoice can be created: " + err.Error(), Code: "lnd_unavailable", Fix: "check that LND is running and reachable; verification keeps working meanwhile"}
 	case errors.Is(err, storage.ErrDiskFull):

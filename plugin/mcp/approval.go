@@ -12,6 +12,7 @@ import (
 	"time"
 	"unicode"
 
+	"github.com/l402d/l402d/plugin/field"
 	sdk "github.com/modelcontextprotocol/go-sdk/mcp"
 )
 
@@ -173,7 +174,7 @@ func clean(s string, n int) string {
 		}
 		return r
 	}, s)
-	return truncate(s, n)
+	return field.Truncate(s, n)
 }
 
 func approvalSchema(p proposal) map[string]any {

@@ -13,6 +13,7 @@ import (
 
 	"github.com/l402d/l402d/plugin/api"
 	"github.com/l402d/l402d/plugin/consumer"
+	"github.com/l402d/l402d/plugin/field"
 	"github.com/l402d/l402d/storage"
 )
 
@@ -303,7 +304,7 @@ func (s *Server) checkInvoice(ctx context.Context, _ *sdk.CallToolRequest, v val
 	}
 	h, err := lntypes.MakeHashFromStr(strings.TrimSpace(hs))
 	if err != nil {
-		return nil, &argError{"paymentHash", "is not 64 hex characters", "send the invoice's paymentHash: 64 hex characters"}
+		return nil, &field.Error{Field: "paymentHash", Problem: "is not 64 hex characters", Fix: "send the invoice's paymentHash: 64 hex characters"}
 	}
 	st, err := s.cfg.Consumer.CheckInvoice(ctx, h)
 	if err != nil {
@@ -377,14 +378,14 @@ func (s *Server) payments(ctx context.Context, _ *sdk.CallToolRequest, v values)
 		if s := v.str(t.name); s != "" {
 			tm, err := time.Parse(time.RFC3339, strings.TrimSpace(s))
 			if err != nil {
-				return nil, &argError{t.name, "is not an RFC 3339 time", "use e.g. 2026-01-02T15:04:05Z"}
+				return nil, &field.Error{Field: t.name, Problem: "is not an RFC 3339 time", Fix: "use e.g. 2026-01-02T15:04:05Z"}
 			}
 			*t.dst = tm
 		}
 	}
 	list, next, tot, err := s.cfg.Consumer.Payments(ctx, f)
 	if errors.Is(err, storage.ErrInvalid) {
-		return nil, &argError{"after", "is not a cursor of this list", "pass the next value of a previous page unchanged"}
+		return nil, &field.Error{Field: "after", Problem: "is not a cursor of this list", Fix: "pass the next value of a previous page unchanged"}
 	}
 	if err != nil {
 		return nil, err
@@ -420,7 +421,7 @@ func (s *Server) tokens(ctx context.Context, _ *sdk.CallToolRequest, v values) (
 	if origin != "" {
 		u, err := consumer.ParseTarget(origin)
 		if err != nil {
-			return nil, &argError{"origin", "is not an origin", "send scheme://host[:port], e.g. https://api.example.com"}
+			return nil, &field.Error{Field: "origin", Problem: "is not an origin", Fix: "send scheme://host[:port], e.g. https://api.example.com"}
 		}
 		origin = consumer.Origin(u)
 	}

@@ -1,17 +1,16 @@
 package mcp
 
 import (
-	"bytes"
 	"encoding/hex"
 	"encoding/json"
-	"errors"
 	"fmt"
-	"math"
 	"net/http"
 	"slices"
 	"strconv"
 	"strings"
 	"unicode/utf8"
+
+	"github.com/l402d/l402d/plugin/field"
 )
 
 // kind is a parameter's JSON type.
@@ -54,17 +53,6 @@ type spec struct {
 	alternatives [][]string
 }
 
-// maxHeaders bounds the headers an agent may send to a target.
-const maxHeaders = 64
-
-// argError is an argument that is missing or wrong: the field (as the
-// caller spelled it), the problem and the fix.
-type argError struct {
-	Field, Problem, Fix string
-}
-
-func (e *argError) Error() string { return e.Field + " " + e.Problem }
-
 // values are parsed arguments by canonical name: string, int64 or
 // http.Header. Absent optional arguments (null, or an empty string) are
 // missing from the map.
@@ -85,77 +73,59 @@ func (v values) digest() []byte {
 	return b
 }
 
-// parseArgs reads a tool call's arguments against sp. Every error is an
-// *argError.
+// parseArgs reads a tool call's arguments against sp. Every error is a
+// *field.Error.
 func (sp *spec) parseArgs(raw json.RawMessage) (values, error) {
-	in := map[string]json.RawMessage{}
-	if t := bytes.TrimSpace(raw); len(t) > 0 && !bytes.Equal(t, []byte("null")) {
-		if t[0] != '{' || json.Unmarshal(t, &in) != nil {
-			return nil, &argError{"arguments", "are not a JSON object", "send the arguments as one JSON object of name to value, as the input schema says"}
-		}
+	in, err := field.ParseObject(raw)
+	if err != nil {
+		return nil, &field.Error{Field: "arguments", Problem: "are not a JSON object", Fix: "send the arguments as one JSON object of name to value, as the input schema says"}
 	}
-	known := map[string]*param{}
+	known := map[string]bool{}
 	for i := range sp.params {
 		for _, n := range sp.params[i].spellings() {
-			known[n] = &sp.params[i]
+			known[n] = true
 		}
 	}
 	var unknown []string
 	for k := range in {
-		if known[k] == nil {
+		if !known[k] {
 			unknown = append(unknown, k)
 		}
 	}
 	if len(unknown) > 0 {
 		slices.Sort(unknown)
-		name := truncate(unknown[0], 64)
+		name := field.Truncate(unknown[0], 64)
 		if strings.TrimSpace(name) == "" || !utf8.ValidString(name) {
 			name = strconv.Quote(name)
 		}
-		return nil, &argError{name, "is not an argument of this tool", "use only: " + sp.names()}
+		return nil, &field.Error{Field: name, Problem: "is not an argument of this tool", Fix: "use only: " + sp.names()}
 	}
 	out := values{}
 	for i := range sp.params {
 		p := &sp.params[i]
-		var used string
-		var val json.RawMessage
-		for _, n := range p.spellings() {
-			rv, ok := in[n]
-			if !ok || isAbsent(rv) {
-				continue
-			}
-			if used != "" && !bytes.Equal(bytes.TrimSpace(rv), bytes.TrimSpace(val)) {
-				return nil, &argError{n, fmt.Sprintf("and %s are both given, with different values", used), "send only one of " + strings.Join(p.spellings(), ", ")}
-			}
-			if used == "" {
-				used, val = n, rv
-			}
+		fv, err := in.Get(p.spellings()...)
+		if err != nil {
+			return nil, err
 		}
-		if used == "" {
+		if !fv.Present() {
 			if p.required {
-				return nil, &argError{p.name, "is required", p.fix}
+				return nil, &field.Error{Field: p.name, Problem: "is required", Fix: p.fix}
 			}
 			continue
 		}
-		v, err := p.parse(used, val)
+		v, err := p.parse(fv)
 		if err != nil {
 			return nil, err
 		}
 		if s, ok := v.(string); ok && strings.TrimSpace(s) == "" {
 			if p.required {
-				return nil, &argError{used, "is empty", p.fix}
+				return nil, &field.Error{Field: fv.Name, Problem: "is empty", Fix: p.fix}
 			}
 			continue
 		}
 		out[p.name] = v
 	}
 	return out, sp.checkAlternatives(out)
-}
-
-// isAbsent reports whether a raw value counts as not given: null or "".
-func isAbsent(rv json.RawMessage) bool {
-	t := bytes.TrimSpace(rv)
-	return bytes.Equal(t, []byte("null")) || bytes.Equal(t, []byte(`""`))
 }
 
 // checkAlternatives requires exactly one alternative to be given, and
@@ -173,19 +143,19 @@ func (sp *spec) checkAlternatives(v values) error {
 	switch len(started) {
 	case 0:
 		p := sp.param(sp.alternatives[0][0])
-		return &argError{p.name, "is required", p.fix}
+		return &field.Error{Field: p.name, Problem: "is required", Fix: p.fix}
 	case 1:
 		for _, n := range sp.alternatives[started[0]] {
 			if !v.has(n) {
 				p := sp.param(n)
-				return &argError{p.name, "is required with " + strings.Join(without(sp.alternatives[started[0]], n), " and "), p.fix}
+				return &field.Error{Field: p.name, Problem: "is required with " + strings.Join(without(sp.alternatives[started[0]], n), " and "), Fix: p.fix}
 			}
 		}
 		return nil
 	}
 	a, b := sp.alternatives[started[0]], sp.alternatives[started[1]]
-	return &argError{b[0], "cannot be combined with " + strings.Join(a, " and "),
-		"send either " + strings.Join(a, " and ") + ", or " + strings.Join(b, " and ")}
+	return &field.Error{Field: b[0], Problem: "cannot be combined with " + strings.Join(a, " and "),
+		Fix: "send either " + strings.Join(a, " and ") + ", or " + strings.Join(b, " and ")}
 }
 
 func without(list []string, s string) []string {
@@ -213,124 +183,46 @@ func (sp *spec) names() string {
 	return strings.Join(out, ", ")
 }
 
-// parse reads one present value, spelled used.
-func (p *param) parse(used string, raw json.RawMessage) (any, error) {
+// parse reads one present value.
+func (p *param) parse(v field.Value) (any, error) {
 	switch p.kind {
 	case kindInteger:
-		n, problem := parseInteger(raw)
+		n, err := v.Int(p.fix)
 		switch {
-		case problem != "":
-			return nil, &argError{used, problem, p.fix}
+		case err != nil:
+			return nil, err
 		case n < p.min && p.min == 1:
-			return nil, &argError{used, fmt.Sprintf("is %d; it must be greater than 0", n), p.fix}
+			return nil, &field.Error{Field: v.Name, Problem: fmt.Sprintf("is %d; it must be greater than 0", n), Fix: p.fix}
 		case n < p.min:
-			return nil, &argError{used, fmt.Sprintf("is %d; it must be at least %d", n, p.min), p.fix}
+			return nil, &field.Error{Field: v.Name, Problem: fmt.Sprintf("is %d; it must be at least %d", n, p.min), Fix: p.fix}
 		case n > p.max:
-			return nil, &argError{used, fmt.Sprintf("is %d; it must be at most %d", n, p.max), p.fix}
+			return nil, &field.Error{Field: v.Name, Problem: fmt.Sprintf("is %d; it must be at most %d", n, p.max), Fix: p.fix}
 		}
 		return n, nil
 	case kindHeaders:
-		return parseHeaders(used, raw)
+		return v.Headers()
 	}
-	var s string
-	if err := json.Unmarshal(raw, &s); err != nil {
-		return nil, &argError{used, "must be a string", p.fix}
+	s, err := v.String(p.fix)
+	if err != nil {
+		return nil, err
 	}
-	switch {
-	case p.maxLen > 0 && len(s) > p.maxLen:
-		return nil, &argError{used, fmt.Sprintf("is %d bytes long; it may be at most %d", len(s), p.maxLen), p.fix}
-	case strings.ContainsRune(s, 0):
-		return nil, &argError{used, "contains a NUL character", p.fix}
+	if p.maxLen > 0 && len(s) > p.maxLen {
+		return nil, &field.Error{Field: v.Name, Problem: fmt.Sprintf("is %d bytes long; it may be at most %d", len(s), p.maxLen), Fix: p.fix}
 	}
 	if p.hex64 {
 		s = strings.TrimSpace(s)
 		if _, err := hex.DecodeString(s); err != nil || len(s) != 64 {
-			return nil, &argError{used, "is not 64 hex characters", p.fix}
+			return nil, &field.Error{Field: v.Name, Problem: "is not 64 hex characters", Fix: p.fix}
 		}
 	}
 	if len(p.enum) > 0 && strings.TrimSpace(s) != "" {
 		i := slices.IndexFunc(p.enum, func(e string) bool { return strings.EqualFold(e, strings.TrimSpace(s)) })
 		if i < 0 {
-			return nil, &argError{used, fmt.Sprintf("is %q; it must be one of %s", truncate(s, 40), strings.Join(p.enum, ", ")), p.fix}
+			return nil, &field.Error{Field: v.Name, Problem: fmt.Sprintf("is %q; it must be one of %s", field.Truncate(s, 40), strings.Join(p.enum, ", ")), Fix: p.fix}
 		}
 		s = p.enum[i]
 	}
 	return s, nil
-}
-
-// parseInteger reads a whole number: 50, 50.0 and 5e1 are 50; strings,
-// fractions and numbers beyond int64 are refused with the problem.
-func parseInteger(raw json.RawMessage) (int64, string) {
-	s := strings.TrimSpace(string(raw))
-	if n, err := strconv.ParseInt(s, 10, 64); err == nil {
-		return n, ""
-	}
-	if strings.HasPrefix(s, `"`) {
-		return 0, "must be a number, not a string (send 50, not \"50\")"
-	}
-	var num json.Number
-	if json.Unmarshal(raw, &num) != nil {
-		return 0, "must be a whole number"
-	}
-	f, err := strconv.ParseFloat(num.String(), 64)
-	switch {
-	case err != nil && !errors.Is(err, strconv.ErrRange):
-		return 0, "must be a whole number"
-	case err != nil || math.Abs(f) >= 1<<63:
-		return 0, "is out of range (far too large)"
-	case f != math.Trunc(f):
-		return 0, "must be a whole number, without a fraction"
-	}
-	return int64(f), ""
-}
-
-// parseHeaders reads an object of header names to a string or a list of
-// strings.
-func parseHeaders(used string, raw json.RawMessage) (http.Header, error) {
-	fix := `send an object such as {"Accept": "application/json", "X-Tag": ["a", "b"]}`
-	var m map[string]json.RawMessage
-	if json.Unmarshal(raw, &m) != nil || m == nil {
-		return nil, &argError{used, "must be an object of header names to strings or lists of strings", fix}
-	}
-	if len(m) > maxHeaders {
-		return nil, &argError{used, fmt.Sprintf("has %d headers; at most %d are allowed", len(m), maxHeaders), "send fewer headers"}
-	}
-	h := http.Header{}
-	for k, rv := range m {
-		if k == "" || !utf8.ValidString(k) || strings.ContainsFunc(k, func(r rune) bool { return r <= ' ' || r == ':' || r >= 0x7f }) {
-			return nil, &argError{used, fmt.Sprintf("has an invalid header name %q", truncate(k, 40)), "use plain header names such as Accept"}
-		}
-		var one string
-		if json.Unmarshal(rv, &one) == nil {
-			h.Add(k, one)
-			continue
-		}
-		var many []string
-		if json.Unmarshal(rv, &many) != nil {
-			return nil, &argError{used, fmt.Sprintf("header %s is neither a string nor a list of strings", k), fix}
-		}
-		for _, s := range many {
-			h.Add(k, s)
-		}
-	}
-	for k, vs := range h {
-		for _, s := range vs {
-			if strings.ContainsAny(s, "\r\n\x00") {
-				return nil, &argError{used, "header " + k + " holds a line break or NUL", "remove CR, LF and NUL from header values"}
-			}
-		}
-	}
-	return h, nil
-}
-
-func truncate(s string, n int) string {
-	if len(s) <= n {
-		return s
-	}
-	for n > 0 && !utf8.RuneStart(s[n]) {
-		n--
-	}
-	return s[:n] + "…"
 }
 
 // schema renders sp as the tool's JSON input schema: every spelling is a
@@ -401,7 +293,7 @@ func (p *param) schema(desc string) map[string]any {
 		s["type"], s["minimum"], s["maximum"] = "integer", p.min, p.max
 	case kindHeaders:
 		s["type"] = "object"
-		s["maxProperties"] = maxHeaders
+		s["maxProperties"] = field.MaxHeaders
 		s["additionalProperties"] = map[string]any{"anyOf": []any{
 			map[string]any{"type": "string"},
 			map[string]any{"type": "array", "items": map[string]any{"type": "string"}},

@@ -7,6 +7,8 @@ import (
 	"net/http"
 	"strings"
 	"testing"
+
+	"github.com/l402d/l402d/plugin/field"
 )
 
 var testSpec = spec{params: []param{
@@ -70,13 +72,13 @@ func TestParseArgs(t *testing.T) {
 			}
 			continue
 		}
-		var ae *argError
+		var ae *field.Error
 		if !errors.As(err, &ae) || ae.Field != tc.field || !strings.Contains(ae.Problem, tc.text) || ae.Fix == "" {
 			t.Errorf("%s: error %#v, want field %q containing %q", tc.in, err, tc.field, tc.text)
 		}
 	}
 	for _, empty := range []string{"", "null", " "} {
-		if _, err := testSpec.parseArgs(json.RawMessage(empty)); err == nil || err.(*argError).Field != "resource" {
+		if _, err := testSpec.parseArgs(json.RawMessage(empty)); err == nil || err.(*field.Error).Field != "resource" {
 			t.Errorf("%q: %v", empty, err)
 		}
 	}
@@ -155,7 +157,7 @@ func TestToolSpecsAreConsistent(t *testing.T) {
 }
 
 // FuzzParseArgs: no input makes any tool's argument parsing panic, and
-// every failure is an *argError naming a field.
+// every failure is an *field.Error naming a field.
 func FuzzParseArgs(f *testing.F) {
 	for _, seed := range []string{
 		`{"resource":"/api/weather","priceSats":50,"description":"7-day forecast"}`,
@@ -176,9 +178,9 @@ func FuzzParseArgs(f *testing.F) {
 		for name, sp := range specs {
 			v, err := sp.parseArgs(raw)
 			if err != nil {
-				var ae *argError
+				var ae *field.Error
 				if !errors.As(err, &ae) || ae.Field == "" || ae.Problem == "" {
-					t.Fatalf("%s: %#v is not an *argError naming a field", name, err)
+					t.Fatalf("%s: %#v is not an *field.Error naming a field", name, err)
 				}
 				continue
 			}

@@ -9,6 +9,7 @@ import (
 
 	sdk "github.com/modelcontextprotocol/go-sdk/mcp"
 
+	"github.com/l402d/l402d/plugin/field"
 	"github.com/l402d/l402d/plugin/producer"
 )
 
@@ -108,9 +109,9 @@ func (s *Server) verifyPayment(ctx context.Context, _ *sdk.CallToolRequest, v va
 		}
 	}
 	res, err := s.cfg.Producer.VerifyToken(ctx, producer.VerifyRequest{Macaroon: mac, Preimage: pre, Resource: v.str("resource")})
-	var fe *producer.FieldError
+	var fe *field.Error
 	if tok != "" && errors.As(err, &fe) {
-		return nil, &argError{"token", "has a " + fe.Field + " that " + fe.Problem, "send the token as the payer gave it: L402 <macaroon>:<preimage>"}
+		return nil, &field.Error{Field: "token", Problem: "has a " + fe.Field + " that " + fe.Problem, Fix: "send the token as the payer gave it: L402 <macaroon>:<preimage>"}
 	}
 	if err != nil {
 		return nil, err
@@ -132,7 +133,7 @@ func splitToken(tok string) (mac, pre string, err error) {
 	}
 	i := strings.LastIndexByte(t, ':')
 	if i < 0 {
-		return "", "", &argError{"token", "has no ':' between the macaroon and the preimage", "send the token as the payer gave it: L402 <macaroon>:<preimage>"}
+		return "", "", &field.Error{Field: "token", Problem: "has no ':' between the macaroon and the preimage", Fix: "send the token as the payer gave it: L402 <macaroon>:<preimage>"}
 	}
 	return t[:i], t[i+1:], nil
 }

@@ -17,6 +17,7 @@ import (
 
 	"github.com/l402d/l402d/plugin/api"
 	"github.com/l402d/l402d/plugin/consumer"
+	"github.com/l402d/l402d/plugin/field"
 	"github.com/l402d/l402d/plugin/producer"
 )
 
@@ -304,7 +305,7 @@ func (e *toolError) Error() string { return e.body.Error }
 // fail renders err as a tool error: argument errors as they are, the
 // rest with the REST API's mapping, so both surfaces say the same.
 func (s *Server) fail(t *tool, err error) *sdk.CallToolResult {
-	var ae *argError
+	var ae *field.Error
 	var te *toolError
 	switch {
 	case errors.As(err, &ae):
@@ -319,6 +320,9 @@ func (s *Server) fail(t *tool, err error) *sdk.CallToolResult {
 		return failure(errorBody{Error: e.Error, Code: e.Code, Field: e.Field, Fix: e.Fix})
 	}
 	_, e := api.ConsumerErrorOf(err)
+	if e.Code == "invalid_field" {
+		e.Code = "invalid_argument" // what the REST API calls a field, a tool calls an argument
+	}
 	if e.Code == "internal" {
 		s.log.Error("mcp tool failed", "tool", t.def.Name, "err", err)
 	}

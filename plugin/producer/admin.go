@@ -9,6 +9,7 @@ import (
 
 	"github.com/l402d/l402d/invoices"
 	"github.com/l402d/l402d/l402"
+	"github.com/l402d/l402d/plugin/field"
 	"github.com/l402d/l402d/storage"
 )
 
@@ -34,11 +35,11 @@ func (p *Producer) Revoke(ctx context.Context, tokenIDOrMacaroon, reason string)
 	if err != nil {
 		mac, merr := l402.DecodeMacaroon(tokenIDOrMacaroon)
 		if merr != nil {
-			return id, &FieldError{"token", "is neither a 64-character hex token id nor a base64 macaroon", "send the token id from the challenge list, or the macaroon"}
+			return id, &field.Error{Field: "token", Problem: "is neither a 64-character hex token id nor a base64 macaroon", Fix: "send the token id from the challenge list, or the macaroon"}
 		}
 		ident, ierr := l402.DecodeIdentifier(mac.Id())
 		if ierr != nil {
-			return id, &FieldError{"token", "macaroon has no L402 identifier", "send a macaroon this node issued"}
+			return id, &field.Error{Field: "token", Problem: "macaroon has no L402 identifier", Fix: "send a macaroon this node issued"}
 		}
 		id = ident.TokenID
 	}

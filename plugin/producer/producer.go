@@ -24,6 +24,7 @@ import (
 
 	"github.com/l402d/l402d/invoices"
 	"github.com/l402d/l402d/l402"
+	"github.com/l402d/l402d/plugin/field"
 	"github.com/l402d/l402d/plugin/metrics"
 	"github.com/l402d/l402d/storage"
 )
@@ -316,7 +317,7 @@ type CreateRequest struct {
 
 // Create validates req and issues a challenge, or returns the one issued
 // for the same client, resource and price within the idempotency window.
-// Validation errors are *FieldError.
+// Validation errors are *field.Error.
 func (p *Producer) Create(ctx context.Context, req CreateRequest) (Challenge, error) {
 	if err := p.validate(&req); err != nil {
 		if m := p.cfg.Metrics; m != nil {
@@ -384,36 +385,25 @@ func clientID(r CreateRequest) string {
 	return "ip:" + r.ClientIP
 }
 
-// FieldError is a request field that is missing or wrong, with the fix.
-type FieldError struct {
-	Field   string
-	Problem string
-	Fix     string
-}
-
-func (e *FieldError) Error() string {
-	return fmt.Sprintf("%s: %s (%s)", e.Field, e.Problem, e.Fix)
-}
-
 func (p *Producer) validate(r *CreateRequest) error {
 	r.Resource = strings.TrimSpace(r.Resource)
 	switch {
 	case r.Resource == "":
-		return &FieldError{"resource", "is required", "give a URL, service name, or description of what you are charging for"}
+		return &field.Error{Field: "resource", Problem: "is required", Fix: "give a URL, service name, or description of what you are charging for"}
 	case len(r.Resource) > MaxResourceLen:
-		return &FieldError{"resource", fmt.Sprintf("is %d bytes long", len(r.Resource)), fmt.Sprintf("use at most %d bytes", MaxResourceLen)}
+		return &field.Error{Field: "resource", Problem: fmt.Sprintf("is %d bytes long", len(r.Resource)), Fix: fmt.Sprintf("use at most %d bytes", MaxResourceLen)}
 	case !utf8.ValidString(r.Resource) || strings.ContainsFunc(r.Resource, isControl):
-		return &FieldError{"resource", "contains invalid UTF-8 or control characters", "send printable text"}
+		return &field.Error{Field: "resource", Problem: "contains invalid UTF-8 or control characters", Fix: "send printable text"}
 	case r.PriceSats <= 0:
-		return &FieldError{"priceSats", fmt.Sprintf("is %d", r.PriceSats), "price must be greater than 0 sats"}
+		return &field.Error{Field: "priceSats", Problem: fmt.Sprintf("is %d", r.PriceSats), Fix: "price must be greater than 0 sats"}
 	case r.PriceSats > p.cfg.MaxPriceSats:
-		return &FieldError{"priceSats", fmt.Sprintf("is %d", r.PriceSats), fmt.Sprintf("price must be at most %d sats (the node's configured maximum)", p.cfg.MaxPriceSats)}
+		return &field.Error{Field: "priceSats", Problem: fmt.Sprintf("is %d", r.PriceSats), Fix: fmt.Sprintf("price must be at most %d sats (the node's configured maximum)", p.cfg.MaxPriceSats)}
 	case len(r.Description) > MaxDescriptionLen:
-		return &FieldError{"description", fmt.Sprintf("is %d bytes long", len(r.Description)), fmt.Sprintf("use at most %d bytes (BOLT 11's limit)", MaxDescriptionLen)}
+		return &field.Error{Field: "description", Problem: fmt.Sprintf("is %d bytes long", len(r.Description)), Fix: fmt.Sprintf("use at most %d bytes (BOLT 11's limit)", MaxDescriptionLen)}
 	case !utf8.ValidString(r.Description):
-		return &FieldError{"description", "is not valid UTF-8", "send UTF-8 text"}
+		return &field.Error{Field: "description", Problem: "is not valid UTF-8", Fix: "send UTF-8 text"}
 	case len(r.IdempotencyKey) > MaxIdempotencyKeyLen:
-		return &FieldError{"X-Idempotency-Key", fmt.Sprintf("is %d characters long", len(r.IdempotencyKey)), fmt.Sprintf("use at most %d characters", MaxIdempotencyKeyLen)}
+		return &field.Error{Field: "X-Idempotency-Key", Problem: fmt.Sprintf("is %d characters long", len(r.IdempotencyKey)), Fix: fmt.Sprintf("use at most %d characters", MaxIdempotencyKeyLen)}
 	}
 	return nil
 }
@@ -429,7 +419,7 @@ func sourceLabel(s string) string {
 
 // errorReason labels a create error for metrics.
 func errorReason(err error) string {
-	var fe *FieldError
+	var fe *field.Error
 	switch {
 	case errors.As(err, &fe):
 		return "invalid"

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/l402d/l402d/l402"
+	"github.com/l402d/l402d/plugin/field"
 	"github.com/l402d/l402d/plugin/metrics"
 )
 
@@ -31,23 +32,23 @@ type VerifyResult struct {
 }
 
 // VerifyToken checks a token given as its two parts. Malformed input is a
-// *FieldError; a well-formed token that fails is Valid=false with the
+// *field.Error; a well-formed token that fails is Valid=false with the
 // reason. It never calls LND.
 func (p *Producer) VerifyToken(ctx context.Context, req VerifyRequest) (VerifyResult, error) {
 	m, pre := strings.TrimSpace(req.Macaroon), strings.TrimSpace(req.Preimage)
 	switch {
 	case m == "":
-		return VerifyResult{}, &FieldError{"macaroon", "is required", "send the base64 macaroon from the challenge"}
+		return VerifyResult{}, &field.Error{Field: "macaroon", Problem: "is required", Fix: "send the base64 macaroon from the challenge"}
 	case pre == "":
-		return VerifyResult{}, &FieldError{"preimage", "is required", "send the 64-character hex preimage you got when paying the invoice"}
+		return VerifyResult{}, &field.Error{Field: "preimage", Problem: "is required", Fix: "send the 64-character hex preimage you got when paying the invoice"}
 	}
 	mac, err := l402.DecodeMacaroon(m)
 	if err != nil {
-		return VerifyResult{}, &FieldError{"macaroon", "does not decode: " + strings.TrimPrefix(err.Error(), l402.ErrMalformed.Error()+": "), "send the macaroon exactly as the challenge gave it (base64)"}
+		return VerifyResult{}, &field.Error{Field: "macaroon", Problem: "does not decode: " + strings.TrimPrefix(err.Error(), l402.ErrMalformed.Error()+": "), Fix: "send the macaroon exactly as the challenge gave it (base64)"}
 	}
 	p32, err := l402.ParsePreimage(pre)
 	if err != nil {
-		return VerifyResult{}, &FieldError{"preimage", "is not 64 hex characters", "send the payment preimage as hex"}
+		return VerifyResult{}, &field.Error{Field: "preimage", Problem: "is not 64 hex characters", Fix: "send the payment preimage as hex"}
 	}
 	// Resources named by API clients are literal: "/api/*" is a name,
 	// never a prefix (the gate's configured services are the only
