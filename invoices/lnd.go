@@ -12,7 +12,7 @@ import (
 	"time"
 
 	"github.com/lightninglabs/lndclient"
-	"github.com/lightningnetwork/lnd/invoices"
+	lndinvoices "github.com/lightningnetwork/lnd/invoices" // package invoices is ours; this is LND's
 	"github.com/lightningnetwork/lnd/lnrpc"
 	"github.com/lightningnetwork/lnd/lnrpc/invoicesrpc"
 	"github.com/lightningnetwork/lnd/lntypes"
@@ -223,13 +223,13 @@ func (l *LND) LookupInvoice(ctx context.Context, hash lntypes.Hash) (InvoiceStat
 	}, nil
 }
 
-func invoiceState(s invoices.ContractState) InvoiceState {
+func invoiceState(s lndinvoices.ContractState) InvoiceState {
 	switch s {
-	case invoices.ContractSettled:
+	case lndinvoices.ContractSettled:
 		return InvoiceSettled
-	case invoices.ContractCanceled:
+	case lndinvoices.ContractCanceled:
 		return InvoiceCanceled
-	case invoices.ContractAccepted:
+	case lndinvoices.ContractAccepted:
 		return InvoiceAccepted
 	}
 	return InvoiceOpen
@@ -259,7 +259,7 @@ func (l *LND) SubscribeSettlements(ctx context.Context, afterSettleIndex uint64)
 					outErr <- mapErr("invoice stream", <-errs)
 					return
 				}
-				if inv.State != invoices.ContractSettled || inv.SettleIndex <= afterSettleIndex {
+				if inv.State != lndinvoices.ContractSettled || inv.SettleIndex <= afterSettleIndex {
 					continue
 				}
 				s := Settlement{PaymentHash: inv.Hash, AmountPaidMsat: int64(inv.AmountPaid), SettledAt: inv.SettleDate, SettleIndex: inv.SettleIndex}

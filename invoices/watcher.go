@@ -145,14 +145,16 @@ func (w *Watcher) setState(s WatcherState, err error) {
 	}
 }
 
-// Run watches until ctx ends. It returns nil on cancellation.
-func (w *Watcher) Run(ctx context.Context) error {
+// Run watches until ctx ends. It has nothing to return: every failure of
+// LND or of the store is retried with backoff and shown in Status, since
+// a watcher that gave up would strand settlements.
+func (w *Watcher) Run(ctx context.Context) {
 	defer w.setState(WatcherStopped, nil)
 	backoff := w.cfg.MinBackoff
 	for {
 		healthy, err := w.stream(ctx)
 		if ctx.Err() != nil {
-			return nil
+			return
 		}
 		if healthy {
 			backoff = w.cfg.MinBackoff
@@ -166,7 +168,7 @@ func (w *Watcher) Run(ctx context.Context) error {
 		select {
 		case <-ctx.Done():
 			t.Stop()
-			return nil
+			return
 		case <-t.C:
 		}
 		backoff = min(2*backoff, w.cfg.MaxBackoff)

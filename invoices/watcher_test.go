@@ -163,8 +163,8 @@ func TestWatcherReplaysAndReconnects(t *testing.T) {
 			w := NewWatcher(WatcherConfig{Subscriber: node, Sink: sink, MinBackoff: time.Millisecond, MaxBackoff: 5 * time.Millisecond,
 				OnSettlement: func(Settlement, time.Duration) { mu.Lock(); hooks++; mu.Unlock() }})
 			ctx, cancel := context.WithCancel(context.Background())
-			done := make(chan error)
-			go func() { done <- w.Run(ctx) }()
+			done := make(chan struct{})
+			go func() { w.Run(ctx); close(done) }()
 			t.Cleanup(func() { cancel(); <-done })
 
 			waitUntil(t, func() bool { n, c := sink.count(); return n == 8 && c == 10 })
@@ -194,13 +194,11 @@ func TestWatcherReplaysAndReconnects(t *testing.T) {
 func TestWatcherStopsOnCancel(t *testing.T) {
 	w := NewWatcher(WatcherConfig{Subscriber: &fakeNode{}, Sink: &memSink{seen: map[lntypes.Hash]int{}}})
 	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error)
-	go func() { done <- w.Run(ctx) }()
+	done := make(chan struct{})
+	go func() { w.Run(ctx); close(done) }()
 	waitUntil(t, func() bool { return w.Status().State == WatcherStreaming })
 	cancel()
-	if err := <-done; err != nil {
-		t.Fatal(err)
-	}
+	<-done
 	if w.Status().State != WatcherStopped {
 		t.Fatal(w.Status())
 	}
@@ -227,8 +225,8 @@ func TestWatcherReconcilesFromZero(t *testing.T) {
 	sink := &memSink{seen: map[lntypes.Hash]int{}, waiting: []lntypes.Hash{{2}, {9}}}
 	w := NewWatcher(WatcherConfig{Subscriber: sub, Sink: sink})
 	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error)
-	go func() { done <- w.Run(ctx) }()
+	done := make(chan struct{})
+	go func() { w.Run(ctx); close(done) }()
 	t.Cleanup(func() { cancel(); <-done })
 	waitUntil(t, func() bool { r, _ := sink.state(); return !r.IsZero() })
 	if n, c := sink.count(); n != 1 || c != 0 {
@@ -262,8 +260,8 @@ func TestWatcherInterruptedReconcile(t *testing.T) {
 	sink := &memSink{seen: map[lntypes.Hash]int{}, waiting: waiting, failAfter: 3}
 	w := NewWatcher(WatcherConfig{Subscriber: zeroNoBacklog{node}, Sink: sink, MinBackoff: time.Millisecond, MaxBackoff: 5 * time.Millisecond})
 	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error)
-	go func() { done <- w.Run(ctx) }()
+	done := make(chan struct{})
+	go func() { w.Run(ctx); close(done) }()
 	t.Cleanup(func() { cancel(); <-done })
 	waitUntil(t, func() bool { n, _ := sink.count(); return n == 10 })
 	waitUntil(t, func() bool { r, _ := sink.state(); return !r.IsZero() })
@@ -298,8 +296,8 @@ func TestWatcherReconcileBounded(t *testing.T) {
 			sink := &memSink{seen: map[lntypes.Hash]int{}, cursor: tt.cursor, reconciled: mark}
 			w := NewWatcher(WatcherConfig{Subscriber: zeroNoBacklog{node}, Sink: sink})
 			ctx, cancel := context.WithCancel(context.Background())
-			done := make(chan error)
-			go func() { done <- w.Run(ctx) }()
+			done := make(chan struct{})
+			go func() { w.Run(ctx); close(done) }()
 			t.Cleanup(func() { cancel(); <-done })
 			waitUntil(t, func() bool { return w.Status().State == WatcherStreaming })
 			if tt.cursor != 0 {

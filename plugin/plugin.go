@@ -311,7 +311,7 @@ func (p *Plugin) Run(ctx context.Context) error {
 	}()
 	go func() {
 		defer wg.Done()
-		_ = p.watcher.Run(ctx)
+		p.watcher.Run(ctx)
 	}()
 	go func() {
 		defer wg.Done()

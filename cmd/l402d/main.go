@@ -198,8 +198,9 @@ func configFrom(c *cli.Context, logger *slog.Logger) (plugin.Config, error) {
 	return cfg, nil
 }
 
-// minFree turns the flag's MiB into the plugin's bytes, where 0 means
-// the default and negative means off.
+// minFree turns the flag's MiB into the plugin's bytes. The flag's 0 (or
+// less) turns the guard off, which the plugin spells as a negative value
+// because its own zero means "the default".
 func minFree(mb int64) int64 {
 	if mb <= 0 {
 		return -1

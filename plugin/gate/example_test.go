@@ -3,6 +3,7 @@ package gate_test
 import (
 	"context"
 	"fmt"
+	"log"
 	"net/http"
 
 	"github.com/l402d/l402d/invoices"
@@ -15,14 +16,30 @@ import (
 // middleware, with a producer over the node's LND. (Compiled, not run:
 // it needs an LND; examples/paidapi is the whole program.)
 func Example_middleware() {
-	ctx := context.Background()
-	store, _ := storage.Open(ctx, storage.DefaultOptions("data"))
-	lnd, _ := invoices.NewLND(invoices.LNDConfig{Address: "localhost:10009", TLSCertPath: "/home/me/.lnd/tls.cert",
-		MacaroonDir: "/home/me/.lnd/data/chain/bitcoin/mainnet", Network: "mainnet"})
-	prod, _ := producer.New(producer.Config{Store: store, Backend: lnd})
-	_ = prod.Start(ctx)
+	if err := serveQuotes(context.Background()); err != nil {
+		log.Fatal(err)
+	}
+}
 
-	services, _ := gate.ParseServices([]byte(`
+func serveQuotes(ctx context.Context) error {
+	store, err := storage.Open(ctx, storage.DefaultOptions("data"))
+	if err != nil {
+		return err
+	}
+	defer store.Close()
+	lnd, err := invoices.NewLND(invoices.LNDConfig{Address: "localhost:10009", TLSCertPath: "/home/me/.lnd/tls.cert",
+		MacaroonDir: "/home/me/.lnd/data/chain/bitcoin/mainnet", Network: "mainnet"})
+	if err != nil {
+		return err
+	}
+	prod, err := producer.New(producer.Config{Store: store, Backend: lnd})
+	if err != nil {
+		return err
+	}
+	if err := prod.Start(ctx); err != nil {
+		return err
+	}
+	services, err := gate.ParseServices([]byte(`
 services:
   - name: quotes
     path: /quotes/*
@@ -31,11 +48,16 @@ services:
       - {path: /quotes/premium/*, price: 100}
     whitelist: [/quotes/health]
 `), gate.ParseOptions{})
-	g, _ := gate.New(gate.Config{Producer: prod, Lookup: prod, Services: services})
-
+	if err != nil {
+		return err
+	}
+	g, err := gate.New(gate.Config{Producer: prod, Lookup: prod, Services: services})
+	if err != nil {
+		return err
+	}
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /quotes/today", func(w http.ResponseWriter, _ *http.Request) { fmt.Fprintln(w, "Stack sats.") })
-	_ = http.ListenAndServe("127.0.0.1:8080", g.Middleware(mux))
+	return http.ListenAndServe("127.0.0.1:8080", g.Middleware(mux))
 }
 
 // Every problem in a services file comes back with its line and a fix.
