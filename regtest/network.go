@@ -16,6 +16,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/l402d/l402d/storage/atomicfile"
 	"github.com/lightningnetwork/lnd/lnrpc"
 )
 
@@ -628,25 +629,10 @@ func (n *Network) save() error {
 	return nil
 }
 
+// writeFileAtomic writes a state file (mode 0644) so that a crash leaves
+// the old one or the new one, whole.
 func writeFileAtomic(path string, data []byte) error {
-	f, err := os.CreateTemp(filepath.Dir(path), filepath.Base(path)+".tmp-*")
-	if err != nil {
-		return err
-	}
-	_, err = f.Write(data)
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Chmod(f.Name(), 0o644)
-	}
-	if err == nil {
-		err = os.Rename(f.Name(), path)
-	}
-	if err != nil {
-		os.Remove(f.Name())
-	}
-	return err
+	return atomicfile.Write(path, data, atomicfile.Options{Perm: 0o644})
 }
 
 func newNetwork(log *slog.Logger, lay layout, st state) *Network {
