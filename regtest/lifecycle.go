@@ -23,22 +23,10 @@ func Start(ctx context.Context, opts Options) (*Network, error) {
 		return nil, err
 	}
 	log := o.Logger.With("project", o.Project, "mode", o.Mode)
-
-	// Docker mode needs an engine and compose; find out before touching
-	// anything. The binaries are built for the engine's platform.
-	bo := BuildOptions{ModuleDir: o.ModuleDir, GoCmd: o.GoCmd, Dir: o.BinDir, Logger: log}
-	var compose []string
-	if o.Mode == ModeDocker {
-		arch, err := dockerEngine(ctx)
-		if err != nil {
-			return nil, err
-		}
-		if compose, err = findCompose(ctx); err != nil {
-			return nil, err
-		}
-		bo.GOOS, bo.GOARCH = "linux", arch
+	bo, compose, err := buildOptions(ctx, o, log)
+	if err != nil {
+		return nil, err
 	}
-
 	if err := teardown(ctx, o, log); err != nil {
 		return nil, fmt.Errorf("removing what an earlier run of %q left behind: %w", o.Project, err)
 	}
@@ -48,12 +36,50 @@ func Start(ctx context.Context, opts Options) (*Network, error) {
 	}
 	// Until the network exists (whose Stop cleans up), a failure removes
 	// the work dir again.
-	removeWorkDir := true
-	defer func() {
-		if removeWorkDir {
-			os.RemoveAll(lay.dir)
+	st, err := newState(ctx, o, lay, bo, compose, log)
+	if err != nil {
+		os.RemoveAll(lay.dir)
+		return nil, err
+	}
+	n := newNetwork(log, lay, st)
+	if err := n.save(); err != nil {
+		return nil, err
+	}
+	bootStart := time.Now()
+	if err := n.bootstrap(ctx); err != nil {
+		n.abortStart(ctx, o.LogDir, log)
+		return nil, fmt.Errorf("starting the regtest network (%s mode): %w", o.Mode, err)
+	}
+	if err := n.recordStart(t0, bootStart, log); err != nil {
+		return nil, err
+	}
+	return n, nil
+}
+
+// buildOptions says how to find or build the binaries and, in docker
+// mode, finds compose. Docker mode needs an engine and compose; Start
+// finds out before touching anything. The binaries are built for the
+// engine's platform.
+func buildOptions(ctx context.Context, o Options, log *slog.Logger) (BuildOptions, []string, error) {
+	bo := BuildOptions{ModuleDir: o.ModuleDir, GoCmd: o.GoCmd, Dir: o.BinDir, Logger: log}
+	var compose []string
+	if o.Mode == ModeDocker {
+		arch, err := dockerEngine(ctx)
+		if err != nil {
+			return bo, nil, err
 		}
-	}()
+		if compose, err = findCompose(ctx); err != nil {
+			return bo, nil, err
+		}
+		bo.GOOS, bo.GOARCH = "linux", arch
+	}
+	return bo, compose, nil
+}
+
+// newState returns the state of a new network in lay: binaries and (in
+// docker mode) images found or built, ports chosen, btcd's RPC
+// certificate written.
+func newState(ctx context.Context, o Options, lay layout, bo BuildOptions, compose []string, log *slog.Logger) (state, error) {
 	st := state{
 		Mode:     o.Mode,
 		Project:  o.Project,
@@ -64,74 +90,83 @@ func Start(ctx context.Context, opts Options) (*Network, error) {
 		Nodes:    o.Nodes,
 		Channels: o.Channels,
 	}
-
-	t := time.Now()
-	if st.Bins, err = EnsureBinaries(ctx, bo); err != nil {
-		return nil, err
+	if err := st.ensureArtifacts(ctx, bo, compose, log); err != nil {
+		return st, err
 	}
-	st.Timings.Binaries = time.Since(t)
-
-	t = time.Now()
-	if o.Mode == ModeDocker {
-		if st.LndImage, st.BtcdImage, _, err = ensureImages(ctx, st.Bins, log); err != nil {
-			return nil, err
-		}
-		st.Compose = compose
-		st.DockerNetwork = o.Project + "_regtest"
-		st.User = fmt.Sprintf("%d:%d", os.Getuid(), os.Getgid())
-	}
-	st.Timings.Images = time.Since(t)
-
 	// Ports, certificate, directories.
 	all := allNodes(o.Nodes)
 	ports, err := freePorts(2 * len(all))
 	if err != nil {
-		return nil, err
+		return st, err
 	}
 	st.Ports = map[string]NodePorts{}
 	for i, name := range all {
 		st.Ports[name] = NodePorts{RPC: ports[2*i], P2P: ports[2*i+1]}
 	}
 	if err := writeRPCCert(lay.rpcCert(), lay.rpcKey(), btcdCertHosts, time.Now()); err != nil {
-		return nil, err
+		return st, err
 	}
 	st.MiningAddr = placeholderMiningAddr()
+	return st, nil
+}
 
-	n := newNetwork(log, lay, st)
-	removeWorkDir = false
-	if err := n.save(); err != nil {
-		return nil, err
+// ensureArtifacts finds or builds the binaries and, in docker mode, the
+// images, timing both.
+func (st *state) ensureArtifacts(ctx context.Context, bo BuildOptions, compose []string, log *slog.Logger) error {
+	var err error
+	t := time.Now()
+	if st.Bins, err = EnsureBinaries(ctx, bo); err != nil {
+		return err
 	}
-	bootStart := time.Now()
-	if err := n.bootstrap(ctx); err != nil {
-		cleanCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Minute)
-		defer cancel()
-		if o.LogDir != "" {
-			if lerr := n.CollectLogs(cleanCtx, o.LogDir); lerr != nil {
-				log.Warn("collecting logs", "err", lerr)
-			} else {
-				log.Info("node logs collected", "dir", o.LogDir)
-			}
+	st.Timings.Binaries = time.Since(t)
+
+	t = time.Now()
+	if st.Mode == ModeDocker {
+		if st.LndImage, st.BtcdImage, _, err = ensureImages(ctx, st.Bins, log); err != nil {
+			return err
 		}
-		if serr := n.Stop(cleanCtx); serr != nil {
-			log.Warn("tearing down after a failed start", "err", serr)
-		}
-		return nil, fmt.Errorf("starting the regtest network (%s mode): %w", o.Mode, err)
+		st.Compose = compose
+		st.DockerNetwork = st.Project + "_regtest"
+		st.User = fmt.Sprintf("%d:%d", os.Getuid(), os.Getgid())
 	}
+	st.Timings.Images = time.Since(t)
+	return nil
+}
+
+// abortStart removes a network whose bootstrap failed, after copying its
+// logs to logDir if set.
+func (n *Network) abortStart(ctx context.Context, logDir string, log *slog.Logger) {
+	cleanCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Minute)
+	defer cancel()
+	if logDir != "" {
+		if lerr := n.CollectLogs(cleanCtx, logDir); lerr != nil {
+			log.Warn("collecting logs", "err", lerr)
+		} else {
+			log.Info("node logs collected", "dir", logDir)
+		}
+	}
+	if serr := n.Stop(cleanCtx); serr != nil {
+		log.Warn("tearing down after a failed start", "err", serr)
+	}
+}
+
+// recordStart saves how long Start took (from t0, the bootstrap from
+// bootStart) and logs it.
+func (n *Network) recordStart(t0, bootStart time.Time, log *slog.Logger) error {
 	n.mu.Lock()
 	n.st.Timings.Bootstrap = time.Since(bootStart)
 	n.st.Timings.Total = time.Since(t0)
 	tm := n.st.Timings
 	n.mu.Unlock()
 	if err := n.save(); err != nil {
-		return nil, err
+		return err
 	}
 	log.Info("regtest network up",
 		"binaries", tm.Binaries.Round(time.Millisecond),
 		"images", tm.Images.Round(time.Millisecond),
 		"images_to_first_routed_payment", tm.Bootstrap.Round(time.Millisecond),
 		"total", tm.Total.Round(time.Millisecond))
-	return n, nil
+	return nil
 }
 
 // Attach returns the network a [Start] in another process left running in

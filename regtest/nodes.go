@@ -119,12 +119,7 @@ func (n *Network) reconnectPeers(ctx context.Context, name string) error {
 	if err != nil {
 		return fmt.Errorf("%s: ListChannels: %w", name, err)
 	}
-	n.mu.Lock()
-	byPub := map[string]string{}
-	for nm, pk := range n.st.Pubkeys {
-		byPub[pk] = nm
-	}
-	n.mu.Unlock()
+	byPub, _ := n.nodesByPubkey(name)
 	seen := map[string]bool{}
 	for _, ch := range chans.Channels {
 		peer := byPub[ch.RemotePubkey]
@@ -225,13 +220,7 @@ func (n *Network) channelsActive(ctx context.Context, name string) error {
 	if err != nil {
 		return err
 	}
-	n.mu.Lock()
-	byPub := map[string]string{}
-	for nm, pk := range n.st.Pubkeys {
-		byPub[pk] = nm
-	}
-	self := n.st.Pubkeys[name]
-	n.mu.Unlock()
+	byPub, self := n.nodesByPubkey(name)
 	for _, ch := range chans.Channels {
 		peer := byPub[ch.RemotePubkey]
 		if peer == "" || !n.running(peer) {
@@ -253,4 +242,16 @@ func (n *Network) channelsActive(ctx context.Context, name string) error {
 		}
 	}
 	return nil
+}
+
+// nodesByPubkey returns the LND nodes' names by their pubkeys, and name's
+// pubkey.
+func (n *Network) nodesByPubkey(name string) (byPub map[string]string, pubkey string) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	byPub = map[string]string{}
+	for nm, pk := range n.st.Pubkeys {
+		byPub[pk] = nm
+	}
+	return byPub, n.st.Pubkeys[name]
 }

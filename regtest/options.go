@@ -152,24 +152,11 @@ func (o Options) resolve(ctx context.Context) (Options, error) {
 	if o.BinDir == "" {
 		o.BinDir = os.Getenv(EnvBinDir)
 	}
-	if o.Mode == "" {
-		o.Mode = Mode(os.Getenv(EnvMode))
+	mode, err := o.resolveMode(ctx)
+	if err != nil {
+		return o, err
 	}
-	switch o.Mode {
-	case ModeDocker, ModeProcess:
-	case "":
-		if _, err := dockerEngine(ctx); err != nil {
-			o.Logger.Info("no docker engine; running the nodes as local processes", "reason", err)
-			o.Mode = ModeProcess
-		} else if _, err := findCompose(ctx); err != nil {
-			o.Logger.Info("no docker compose; running the nodes as local processes", "reason", err)
-			o.Mode = ModeProcess
-		} else {
-			o.Mode = ModeDocker
-		}
-	default:
-		return o, fmt.Errorf("unknown regtest mode %q (%s): use %q or %q", o.Mode, EnvMode, ModeDocker, ModeProcess)
-	}
+	o.Mode = mode
 	return o, nil
 }
 
@@ -180,4 +167,28 @@ func (o Options) resolveNoDetect(ctx context.Context) (Options, error) {
 		o.Mode = ModeProcess // placeholder; the state file decides
 	}
 	return o.resolve(ctx)
+}
+
+// resolveMode returns o.Mode, else $L402D_REGTEST_MODE, else docker if a
+// docker engine and compose answer, else process.
+func (o Options) resolveMode(ctx context.Context) (Mode, error) {
+	if o.Mode == "" {
+		o.Mode = Mode(os.Getenv(EnvMode))
+	}
+	switch o.Mode {
+	case ModeDocker, ModeProcess:
+		return o.Mode, nil
+	case "":
+		if _, err := dockerEngine(ctx); err != nil {
+			o.Logger.Info("no docker engine; running the nodes as local processes", "reason", err)
+			return ModeProcess, nil
+		}
+		if _, err := findCompose(ctx); err != nil {
+			o.Logger.Info("no docker compose; running the nodes as local processes", "reason", err)
+			return ModeProcess, nil
+		}
+		return ModeDocker, nil
+	default:
+		return "", fmt.Errorf("unknown regtest mode %q (%s): use %q or %q", o.Mode, EnvMode, ModeDocker, ModeProcess)
+	}
 }

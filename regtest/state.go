@@ -148,64 +148,79 @@ func newNetwork(log *slog.Logger, lay layout, st state) *Network {
 	n := &Network{log: log, lay: lay, st: st, clients: map[string]*Client{}}
 	switch st.Mode {
 	case ModeDocker:
-		n.be = &dockerBackend{
-			compose: st.Compose,
-			project: st.Project,
-			network: st.DockerNetwork,
-			file:    lay.composeFile(),
-			env: func() []string {
-				n.mu.Lock()
-				defer n.mu.Unlock()
-				return n.composeVarsLocked().env()
-			},
-			log: log,
-		}
+		n.be = n.dockerBackend()
 	default:
-		n.be = &processBackend{
-			bins: st.Bins,
-			lay:  lay,
-			args: func(name string) []string {
-				n.mu.Lock()
-				defer n.mu.Unlock()
-				if name == BtcdNode || name == btcdBackup {
-					return processBtcdArgs(lay, name, n.st.Ports, n.st.MiningAddr)
-				}
-				return processLndArgs(lay, name, n.st.Ports[name], n.st.Ports[BtcdNode].RPC)
-			},
-			ports: func(name string) NodePorts {
-				n.mu.Lock()
-				defer n.mu.Unlock()
-				return n.st.Ports[name]
-			},
-			setPID: func(name string, pid int) {
-				n.mu.Lock()
-				if pid == 0 {
-					delete(n.st.PIDs, name)
-				} else {
-					n.st.PIDs[name] = pid
-				}
-				n.mu.Unlock()
-				if err := n.save(); err != nil {
-					log.Warn("saving state", "err", err)
-				}
-			},
-			pids: func() map[string]int {
-				n.mu.Lock()
-				defer n.mu.Unlock()
-				return maps.Clone(n.st.PIDs)
-			},
-			log: log,
-		}
+		n.be = n.processBackend()
 	}
+	n.dialBtcd()
+	return n
+}
+
+// dockerBackend returns the backend of a docker-mode network.
+func (n *Network) dockerBackend() *dockerBackend {
+	return &dockerBackend{
+		compose: n.st.Compose,
+		project: n.st.Project,
+		network: n.st.DockerNetwork,
+		file:    n.lay.composeFile(),
+		env: func() []string {
+			n.mu.Lock()
+			defer n.mu.Unlock()
+			return n.composeVarsLocked().env()
+		},
+		log: n.log,
+	}
+}
+
+// processBackend returns the backend of a process-mode network.
+func (n *Network) processBackend() *processBackend {
+	return &processBackend{
+		bins: n.st.Bins,
+		lay:  n.lay,
+		args: func(name string) []string {
+			n.mu.Lock()
+			defer n.mu.Unlock()
+			if name == BtcdNode || name == btcdBackup {
+				return processBtcdArgs(n.lay, name, n.st.Ports, n.st.MiningAddr)
+			}
+			return processLndArgs(n.lay, name, n.st.Ports[name], n.st.Ports[BtcdNode].RPC)
+		},
+		ports: func(name string) NodePorts {
+			n.mu.Lock()
+			defer n.mu.Unlock()
+			return n.st.Ports[name]
+		},
+		setPID: func(name string, pid int) {
+			n.mu.Lock()
+			if pid == 0 {
+				delete(n.st.PIDs, name)
+			} else {
+				n.st.PIDs[name] = pid
+			}
+			n.mu.Unlock()
+			if err := n.save(); err != nil {
+				n.log.Warn("saving state", "err", err)
+			}
+		},
+		pids: func() map[string]int {
+			n.mu.Lock()
+			defer n.mu.Unlock()
+			return maps.Clone(n.st.PIDs)
+		},
+		log: n.log,
+	}
+}
+
+// dialBtcd makes the clients of btcd and btcd-backup.
+func (n *Network) dialBtcd() {
 	for name, c := range map[string]**btcdClient{BtcdNode: &n.btcd, btcdBackup: &n.backup} {
-		addr := fmt.Sprintf("127.0.0.1:%d", st.Ports[name].RPC)
-		cl, err := newBtcdClient(addr, btcdRPCUser, btcdRPCPass, lay.rpcCert())
+		addr := fmt.Sprintf("127.0.0.1:%d", n.st.Ports[name].RPC)
+		cl, err := newBtcdClient(addr, btcdRPCUser, btcdRPCPass, n.lay.rpcCert())
 		if err != nil {
-			log.Warn("btcd client", "node", name, "err", err)
+			n.log.Warn("btcd client", "node", name, "err", err)
 		}
 		*c = cl
 	}
-	return n
 }
 
 func (n *Network) composeVarsLocked() composeVars {
