@@ -81,16 +81,7 @@ func (s *Store) ListChallenges(ctx context.Context, f ChallengeFilter) ([]Challe
 			if binary.BigEndian.Uint64(k[len(prefix):]) < since {
 				break
 			}
-			var match bool
-			err := item.Value(func(v []byte) error {
-				state, expires, resource, err := decodeIndexValue(k, v)
-				if err != nil {
-					return err
-				}
-				match = (f.State == "" || effectiveState(state, expires, now) == f.State) &&
-					(f.Resource == "" || f.Resource == string(resource))
-				return nil
-			})
+			match, err := f.matchesIndex(item, k, now)
 			if err != nil {
 				return err
 			}
@@ -119,3 +110,19 @@ func (s *Store) ListChallenges(ctx context.Context, f ChallengeFilter) ([]Challe
 }
 
 // Encoding.
+
+// matchesIndex reports whether the challenge of the by-created index
+// entry k (item) passes f's state and resource filters at now.
+func (f ChallengeFilter) matchesIndex(item *badger.Item, k []byte, now time.Time) (bool, error) {
+	var match bool
+	err := item.Value(func(v []byte) error {
+		state, expires, resource, err := decodeIndexValue(k, v)
+		if err != nil {
+			return err
+		}
+		match = (f.State == "" || effectiveState(state, expires, now) == f.State) &&
+			(f.Resource == "" || f.Resource == string(resource))
+		return nil
+	})
+	return match, err
+}
