@@ -207,13 +207,49 @@ func (c *Consumer) Access(ctx context.Context, req AccessRequest) (*Response, er
 			return nil, err
 		}
 	}
-	var ch l402.Challenge
-	var advertised int64
-	locked := false
+	r, due, err := c.fetch(ctx, pr, tok, tried, ownAuth)
+	if r != nil || err != nil {
+		return r, err
+	}
+	// One purchase per resource at a time: a concurrent Access of the
+	// same URL may be buying the token this one needs. The lock is held
+	// until the bought token has been used.
+	unlock, err := c.urlLocks.lock(ctx, resourceKey(pr))
+	if err != nil {
+		return nil, err
+	}
+	defer unlock()
+	if !ownAuth {
+		if tok, err = c.cachedToken(ctx, pr, tried, ""); err != nil {
+			return nil, err
+		}
+		if tok != nil {
+			if r, due, err = c.fetch(ctx, pr, tok, tried, ownAuth); r != nil || err != nil {
+				return r, err
+			}
+		}
+	}
+	return c.buy(ctx, req, pr, due)
+}
+
+// dueChallenge is an L402 challenge Access has to pay: no cached token
+// got past it.
+type dueChallenge struct {
+	ch         l402.Challenge
+	advertised int64 // the price the 402's body states, 0 if none
+}
+
+// fetch sends the request with tok (nil: without one) and, while the
+// target refuses a cached token, drops it where it is no good and tries
+// the next one that may do (for the service the challenge names, unless
+// the caller sent its own Authorization), never one in tried. It returns
+// the target's answer, or (with a nil Response) the challenge to pay when
+// no cached token is left to try.
+func (c *Consumer) fetch(ctx context.Context, pr *prepared, tok *storage.Token, tried map[lntypes.Hash]bool, ownAuth bool) (*Response, *dueChallenge, error) {
 	for {
 		resp, err := c.do(ctx, pr, tok)
 		if err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 		if tok != nil {
 			tried[tok.PaymentHash] = true
@@ -226,16 +262,14 @@ func (c *Consumer) Access(ctx context.Context, req AccessRequest) (*Response, er
 			continue
 		}
 		if resp.StatusCode != http.StatusPaymentRequired {
-			return c.answer(resp, tok, tok != nil), nil
+			return c.answer(resp, tok, tok != nil), nil, nil
 		}
-		var head []byte
-		var ok bool
-		ch, advertised, head, ok = readChallenge(resp)
+		ch, advertised, head, ok := readChallenge(resp)
 		if !ok {
 			r := c.answer(resp, nil, false)
 			r.Body = readCloser{io.MultiReader(bytes.NewReader(head), resp.Body), resp.Body}
 			r.Note = "the target answered 402 without an L402 challenge l402d can pay"
-			return r, nil
+			return r, nil, nil
 		}
 		service := challengeService(ch)
 		if tok != nil && !scopeRefusal(head) && (scopeService(tok.Scope) == "" || service == "" || service == tok.Service) {
@@ -245,50 +279,22 @@ func (c *Consumer) Access(ctx context.Context, req AccessRequest) (*Response, er
 		// Another cached token for the service the challenge names?
 		if service != "" && !ownAuth {
 			if tok, err = c.cachedToken(ctx, pr, tried, service); err != nil {
-				return nil, err
+				return nil, nil, err
 			}
 		}
-		if tok != nil {
-			continue
-		}
-		if locked {
-			break
-		}
-		// One purchase per resource at a time: a concurrent Access of the
-		// same URL may be buying the token this one needs.
-		unlock, err := c.urlLocks.lock(ctx, resourceKey(pr))
-		if err != nil {
-			return nil, err
-		}
-		defer unlock()
-		locked = true
-		if ownAuth {
-			break
-		}
-		if tok, err = c.cachedToken(ctx, pr, tried, ""); err != nil {
-			return nil, err
-		}
 		if tok == nil {
-			break
+			return nil, &dueChallenge{ch: ch, advertised: advertised}, nil
 		}
 	}
+}
 
-	o, err := c.evaluate(ctx, ch, advertised, pr.maxMsat, pr.u, req.Approved)
-	ask := errors.Is(err, ErrApprovalRequired) && req.Approve != nil && o != nil
-	if err != nil && !ask {
-		c.count("refused", nil)
-		return nil, c.challengeError(ctx, ch, err)
-	}
-	if req.Approve != nil && !o.paid {
-		p := Proposal{URL: o.url, Description: o.decoded.Description, PaymentHash: o.decoded.PaymentHash,
-			AmountMsat: o.decoded.AmountMsat, FeeLimitMsat: o.feeLimitMsat, ApprovalRequired: ask}
-		if ask {
-			p.Reason = err.Error()
-		}
-		if err := req.Approve(ctx, p); err != nil {
-			c.count("refused", nil)
-			return nil, &ChallengeError{PriceSats: o.decoded.AmountMsat / 1000, PaymentHash: o.decoded.PaymentHash.String(), Err: err}
-		}
+// buy checks a due challenge against policy and budget (asking
+// req.Approve, if set), pays it through the journal and retries the
+// request once with the new credential, which is cached.
+func (c *Consumer) buy(ctx context.Context, req AccessRequest, pr *prepared, due *dueChallenge) (*Response, error) {
+	o, err := c.approve(ctx, req, pr, due)
+	if err != nil {
+		return nil, err
 	}
 	p, already, err := c.pay(ctx, o.entry(storage.KindAccess))
 	if err != nil {
@@ -302,6 +308,37 @@ func (c *Consumer) Access(ctx context.Context, req AccessRequest) (*Response, er
 			c.log.Warn("caching a token again", "payment_hash", p.PaymentHash, "err", err)
 		}
 	}
+	return c.retry(ctx, pr, bought, p, already)
+}
+
+// approve evaluates a due challenge against policy and budget and, if
+// req.Approve is set and the challenge is not paid already, asks it (also
+// for an offer that needs approval, which it may grant).
+func (c *Consumer) approve(ctx context.Context, req AccessRequest, pr *prepared, due *dueChallenge) (*offer, error) {
+	o, err := c.evaluate(ctx, due.ch, due.advertised, pr.maxMsat, pr.u, req.Approved)
+	ask := errors.Is(err, ErrApprovalRequired) && req.Approve != nil && o != nil
+	if err != nil && !ask {
+		c.count("refused", nil)
+		return nil, c.challengeError(ctx, due.ch, err)
+	}
+	if req.Approve != nil && !o.paid {
+		p := Proposal{URL: o.url, Description: o.decoded.Description, PaymentHash: o.decoded.PaymentHash,
+			AmountMsat: o.decoded.AmountMsat, FeeLimitMsat: o.feeLimitMsat, ApprovalRequired: ask}
+		if ask {
+			p.Reason = err.Error()
+		}
+		if err := req.Approve(ctx, p); err != nil {
+			c.count("refused", nil)
+			return nil, &ChallengeError{PriceSats: o.decoded.AmountMsat / 1000, PaymentHash: o.decoded.PaymentHash.String(), Err: err}
+		}
+	}
+	return o, nil
+}
+
+// retry sends the request again with the token just bought (or found
+// paid in the journal). If it gets no answer, the Response with the
+// token comes back along with the error.
+func (c *Consumer) retry(ctx context.Context, pr *prepared, bought *storage.Token, p *storage.Payment, already bool) (*Response, error) {
 	resp, err := c.do(ctx, pr, bought)
 	out := &Response{Paid: !already, Payment: paymentInfo(p, already), Token: TokenInfoOf(bought)}
 	if err != nil {
