@@ -70,14 +70,9 @@ func ParseChallengeBody(b []byte) (l402.Challenge, int64) {
 	if len(b) == 0 || json.Unmarshal(b, &m) != nil {
 		return l402.Challenge{}, 0
 	}
-	str := func(k string) string {
-		var s string
-		_ = json.Unmarshal(m[k], &s)
-		return s
-	}
-	ch := l402.Challenge{Scheme: l402.SchemeL402, Macaroon: str("macaroon"), Invoice: str("invoice")}
+	ch := l402.Challenge{Scheme: l402.SchemeL402, Macaroon: jsonString(m, "macaroon"), Invoice: jsonString(m, "invoice")}
 	if ch.Macaroon == "" {
-		ch.Macaroon = str("token")
+		ch.Macaroon = jsonString(m, "token")
 	}
 	for _, k := range []string{"amountSats", "priceSats", "amount_sats", "price_sats", "amount"} {
 		var n int64
