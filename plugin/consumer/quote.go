@@ -203,14 +203,9 @@ func (c *Consumer) QuoteChallenge(ctx context.Context, req PayChallengeRequest) 
 // QuoteInvoice reports what PayInvoice would do with req, without paying
 // or reserving anything, as QuoteChallenge does.
 func (c *Consumer) QuoteInvoice(ctx context.Context, req PayInvoiceRequest) (*Quote, error) {
-	target, err := req.parse()
+	target, invoice, d, err := c.decodeInvoiceRequest(ctx, req)
 	if err != nil {
 		return nil, err
-	}
-	invoice := strings.TrimSpace(req.Invoice)
-	d, err := c.ln.DecodeInvoice(ctx, invoice)
-	if err != nil {
-		return nil, invoiceError("invoice", err)
 	}
 	q := &Quote{PaymentRequired: true, Invoice: invoice, PriceSats: d.AmountMsat / 1000, PriceMsat: d.AmountMsat, FeeLimitMsat: c.feeLimitMsat(d.AmountMsat), PaymentHash: d.PaymentHash.String(),
 		Description: d.Description, InvoiceExpiresAt: d.ExpiresAt.UTC(), FeeLimitSats: c.FeeLimitSats(d.AmountMsat)}
