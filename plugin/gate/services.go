@@ -358,6 +358,27 @@ func compile(f File, opt ParseOptions) (*Services, error) {
 func (c *checker) service(field string, sc ServiceConfig, maxPrice int64, fold bool) *service {
 	before := len(c.errs)
 	svc := &service{}
+	c.serviceName(field, &sc)
+	foldCase(&sc, fold)
+	c.match(field, &sc, svc)
+	c.transport(field, &sc, svc)
+	c.access(field, &sc)
+	c.terms(field, &sc, svc, maxPrice)
+	// Whitelist first: pricing rules inside a whitelisted pattern would
+	// never charge.
+	c.whitelist(field, sc, svc)
+	c.pricing(field, sc, svc, maxPrice)
+	slices.SortStableFunc(svc.rules, moreSpecific)
+	svc.rules = append(svc.rules, rule{pat: svc.path, resource: svc.path.String(), price: sc.PriceSats})
+	svc.cfg = sc
+	if len(c.errs) > before {
+		return nil
+	}
+	return svc
+}
+
+// serviceName trims and checks the service's name.
+func (c *checker) serviceName(field string, sc *ServiceConfig) {
 	sc.Name = strings.TrimSpace(sc.Name)
 	switch {
 	case sc.Name == "":
@@ -365,7 +386,11 @@ func (c *checker) service(field string, sc ServiceConfig, maxPrice int64, fold b
 	case !nameRE.MatchString(sc.Name):
 		c.fail(field+".name", fmt.Sprintf("%q is not a valid name", sc.Name), "use 1-64 letters, digits, '.', '_' or '-', starting with a letter or digit")
 	}
+}
 
+// foldCase lowers the service's patterns if it (or, with fold, every
+// service) matches paths case-insensitively.
+func foldCase(sc *ServiceConfig, fold bool) {
 	if fold {
 		sc.FoldCase = true
 	}
@@ -381,6 +406,11 @@ func (c *checker) service(field string, sc ServiceConfig, maxPrice int64, fold b
 			sc.Pricing[i].Path = strings.ToLower(sc.Pricing[i].Path)
 		}
 	}
+}
+
+// match checks the host and path the service matches (default path
+// DefaultPath) and compiles them into svc.
+func (c *checker) match(field string, sc *ServiceConfig, svc *service) {
 	var problem string
 	if svc.host, problem = parseHost(sc.Host); problem != "" {
 		c.fail(field+".host", problem, `write an exact host (api.example.com), a wildcard (*.example.com), or leave it out for any host`)
@@ -391,9 +421,13 @@ func (c *checker) service(field string, sc ServiceConfig, maxPrice int64, fold b
 	if svc.path, problem = parsePattern(sc.Path); problem != "" {
 		c.fail(field+".path", problem, `write an exact path (/v1/quote) or a prefix ending in * (/v1/*)`)
 	}
+}
 
+// transport checks the upstream and the protocol spoken to it (default
+// auto).
+func (c *checker) transport(field string, sc *ServiceConfig, svc *service) {
 	if sc.Upstream != "" {
-		svc.upstream = c.upstream(field, &sc)
+		svc.upstream = c.upstream(field, sc)
 	}
 	switch sc.Protocol {
 	case "":
@@ -405,7 +439,11 @@ func (c *checker) service(field string, sc ServiceConfig, maxPrice int64, fold b
 	if svc.upstream != nil && svc.upstream.Scheme == "https" && sc.Protocol == ProtocolH2C {
 		c.fail(field+".protocol", "is h2c but the upstream is https", "h2c is HTTP/2 without TLS; for https the protocol is negotiated, so use auto")
 	}
+}
 
+// access checks how the service is paid for (auth, default on; the free
+// window) and its request timeout, filling in the defaults.
+func (c *checker) access(field string, sc *ServiceConfig) {
 	switch sc.Auth {
 	case "":
 		sc.Auth = AuthOn
@@ -429,7 +467,12 @@ func (c *checker) service(field string, sc ServiceConfig, maxPrice int64, fold b
 	if sc.Timeout == 0 {
 		sc.Timeout = DefaultTimeout
 	}
+}
 
+// terms checks what a token costs and carries: price, validity,
+// capabilities, description (the invoice memo) and the per-token rate
+// limit, which it compiles into svc.
+func (c *checker) terms(field string, sc *ServiceConfig, svc *service, maxPrice int64) {
 	charged := sc.Auth != AuthOff
 	if charged || sc.PriceSats != 0 {
 		c.price(field+".price", sc.PriceSats, maxPrice, "the price of a token for this service's paths, e.g. price: 10")
@@ -456,32 +499,27 @@ func (c *checker) service(field string, sc ServiceConfig, maxPrice int64, fold b
 			svc.tokenLimit, svc.tokenBurst = limitOf(rl.Rate, rl.Burst)
 		}
 	}
+}
 
-	// Whitelist first: pricing rules inside a whitelisted pattern would
-	// never charge.
+// whitelist checks and compiles the service's free paths.
+func (c *checker) whitelist(field string, sc ServiceConfig, svc *service) {
 	for i, w := range sc.Whitelist {
-		wf := fmt.Sprintf("%s.whitelist[%d]", field, i)
-		p, problem := parsePattern(w)
-		if problem != "" {
-			c.fail(wf, problem, `write an exact path or a prefix ending in *`)
-			continue
-		}
-		if svc.path.lit != "" && !svc.path.covers(p) {
-			c.fail(wf, fmt.Sprintf("%q is outside the service's path %q", w, sc.Path), "list only paths this service serves")
+		p, ok := c.pathInService(fmt.Sprintf("%s.whitelist[%d]", field, i), w, sc.Path, svc, "list only paths this service serves")
+		if !ok {
 			continue
 		}
 		svc.whitelist = append(svc.whitelist, p)
 	}
+}
+
+// pricing checks and compiles the service's per-path prices; svc's
+// whitelist must be compiled first.
+func (c *checker) pricing(field string, sc ServiceConfig, svc *service, maxPrice int64) {
 	seen := map[pattern]int{}
 	for i, pr := range sc.Pricing {
 		rf := fmt.Sprintf("%s.pricing[%d]", field, i)
-		p, problem := parsePattern(pr.Path)
-		if problem != "" {
-			c.fail(rf+".path", problem, `write an exact path or a prefix ending in *`)
-			continue
-		}
-		if svc.path.lit != "" && !svc.path.covers(p) {
-			c.fail(rf+".path", fmt.Sprintf("%q is outside the service's path %q", pr.Path, sc.Path), "price only paths this service serves")
+		p, ok := c.pathInService(rf+".path", pr.Path, sc.Path, svc, "price only paths this service serves")
+		if !ok {
 			continue
 		}
 		if j, dup := seen[p]; dup {
@@ -501,13 +539,23 @@ func (c *checker) service(field string, sc ServiceConfig, maxPrice int64, fold b
 		c.price(rf+".price", pr.PriceSats, maxPrice, "e.g. price: 100")
 		svc.rules = append(svc.rules, rule{pat: p, resource: p.String(), price: pr.PriceSats})
 	}
-	slices.SortStableFunc(svc.rules, moreSpecific)
-	svc.rules = append(svc.rules, rule{pat: svc.path, resource: svc.path.String(), price: sc.PriceSats})
-	svc.cfg = sc
-	if len(c.errs) > before {
-		return nil
+}
+
+// pathInService parses raw, a path pattern at field, and checks that it
+// lies within the service's path (servicePath, compiled in svc); if not
+// it records why (fix says what to do if it lies outside) and returns
+// false.
+func (c *checker) pathInService(field, raw, servicePath string, svc *service, fix string) (pattern, bool) {
+	p, problem := parsePattern(raw)
+	if problem != "" {
+		c.fail(field, problem, `write an exact path or a prefix ending in *`)
+		return p, false
 	}
-	return svc
+	if svc.path.lit != "" && !svc.path.covers(p) {
+		c.fail(field, fmt.Sprintf("%q is outside the service's path %q", raw, servicePath), fix)
+		return p, false
+	}
+	return p, true
 }
 
 func (c *checker) price(field string, price, maxPrice int64, fix string) {
