@@ -109,6 +109,13 @@ func (c *Consumer) judge(ctx context.Context, q *Quote, ch l402.Challenge, adver
 	if o != nil {
 		q.Service, q.Resource, q.Scope, q.TokenExpiresAt, q.AlreadyPaid = challengeService(ch), o.info.Resource, o.scope, o.info.ValidUntil, o.paid
 	}
+	return q.verdict(err)
+}
+
+// verdict completes q with the outcome of the checks, err: none means
+// WouldPay; a policy or budget refusal goes into Refusal; any other
+// error is returned as it is.
+func (q *Quote) verdict(err error) (*Quote, error) {
 	if err != nil {
 		if q.Refusal = RefusalOf(err); q.Refusal == nil {
 			return nil, err
@@ -218,14 +225,7 @@ func (c *Consumer) QuoteInvoice(ctx context.Context, req PayInvoiceRequest) (*Qu
 			err = c.checkSpend(ctx, spendFor(target, d.AmountMsat, c.feeLimitMsat(d.AmountMsat), req.Approved))
 		}
 	}
-	if err != nil {
-		if q.Refusal = RefusalOf(err); q.Refusal == nil {
-			return nil, err
-		}
-		return q, nil
-	}
-	q.WouldPay = true
-	return q, nil
+	return q.verdict(err)
 }
 
 // FeeLimitSats is the routing fee limit of a payment of amountMsat, in
