@@ -11,7 +11,6 @@ import (
 
 	"github.com/btcsuite/btcd/chaincfg/chainhash"
 	"github.com/lightningnetwork/lnd/lnrpc"
-	"github.com/lightningnetwork/lnd/lnrpc/routerrpc"
 )
 
 // Bootstrap amounts. Fixed, so every run builds the same graph.
@@ -88,6 +87,50 @@ func (n *Network) bootstrap(ctx context.Context) error {
 	// btcd-backup, then btcd with a placeholder mining address (nothing
 	// is mined to it), then the first LND node (alice), whose address
 	// becomes btcd's mining address.
+	if err := n.startBtcds(ctx); err != nil {
+		return err
+	}
+	step.done("btcd and btcd-backup up")
+	if err := n.startMiner(ctx, miner, step); err != nil {
+		return err
+	}
+	step.done("btcd mining to " + miner)
+	if err := n.startOthers(ctx, nodes, others); err != nil {
+		return err
+	}
+	if len(others) > 0 {
+		step.done(andList(others) + " up")
+	}
+
+	// Segwit (and taproot) activate by BIP9 on btcd's regtest: signalling
+	// in the window 144-287 locks them in, so they are active from block
+	// 432 on. That also matures plenty of the miner's coinbases (maturity
+	// 100).
+	if err := n.Mine(ctx, SegwitActivationHeight); err != nil {
+		return err
+	}
+	step.done(fmt.Sprintf("mined %d blocks (segwit active)", SegwitActivationHeight))
+
+	if want := fundingOutputs(nodes, channels); len(want) > 0 {
+		if err := n.fund(ctx, miner, want); err != nil {
+			return err
+		}
+		step.done("funded " + andList(slices.Sorted(maps.Keys(want))))
+	}
+	if len(channels) == 0 {
+		return nil
+	}
+
+	points, err := n.openChannels(ctx, nodes, channels, step)
+	if err != nil {
+		return err
+	}
+	return n.firstPayment(ctx, nodes, channels, points, step)
+}
+
+// startBtcds starts btcd-backup and then btcd (mining to the placeholder
+// address) and waits for their RPCs.
+func (n *Network) startBtcds(ctx context.Context) error {
 	if err := n.be.start(ctx, btcdBackup); err != nil {
 		return err
 	}
@@ -97,10 +140,12 @@ func (n *Network) bootstrap(ctx context.Context) error {
 	if err := n.be.start(ctx, BtcdNode); err != nil {
 		return err
 	}
-	if err := n.waitBtcd(ctx); err != nil {
-		return err
-	}
-	step.done("btcd and btcd-backup up")
+	return n.waitBtcd(ctx)
+}
+
+// startMiner starts the first LND node and restarts btcd with one of its
+// addresses as the mining address.
+func (n *Network) startMiner(ctx context.Context, miner string, step *stepper) error {
 	if err := n.be.start(ctx, miner); err != nil {
 		return err
 	}
@@ -129,11 +174,12 @@ func (n *Network) bootstrap(ctx context.Context) error {
 	if err := n.be.start(ctx, BtcdNode); err != nil {
 		return err
 	}
-	if err := n.waitBtcd(ctx); err != nil {
-		return err
-	}
-	step.done("btcd mining to " + miner)
+	return n.waitBtcd(ctx)
+}
 
+// startOthers starts the other LND nodes, waits for them and records
+// every node's pubkey.
+func (n *Network) startOthers(ctx context.Context, nodes, others []string) error {
 	if len(others) > 0 {
 		if err := n.be.start(ctx, others...); err != nil {
 			return err
@@ -155,32 +201,13 @@ func (n *Network) bootstrap(ctx context.Context) error {
 		n.st.Pubkeys[name] = info.IdentityPubkey
 		n.mu.Unlock()
 	}
-	if err := n.save(); err != nil {
-		return err
-	}
-	if len(others) > 0 {
-		step.done(andList(others) + " up")
-	}
+	return n.save()
+}
 
-	// Segwit (and taproot) activate by BIP9 on btcd's regtest: signalling
-	// in the window 144-287 locks them in, so they are active from block
-	// 432 on. That also matures plenty of the miner's coinbases (maturity
-	// 100).
-	if err := n.Mine(ctx, SegwitActivationHeight); err != nil {
-		return err
-	}
-	step.done(fmt.Sprintf("mined %d blocks (segwit active)", SegwitActivationHeight))
-
-	if want := fundingOutputs(nodes, channels); len(want) > 0 {
-		if err := n.fund(ctx, miner, want); err != nil {
-			return err
-		}
-		step.done("funded " + andList(slices.Sorted(maps.Keys(want))))
-	}
-	if len(channels) == 0 {
-		return nil
-	}
-
+// openChannels opens the channel graph, confirms it and waits until every
+// channel is active on both ends. It returns the channel points, in the
+// order of channels.
+func (n *Network) openChannels(ctx context.Context, nodes []string, channels []ChannelSpec, step *stepper) ([]string, error) {
 	points := make([]string, len(channels))
 	var opens []func() error
 	for i, c := range channels {
@@ -194,44 +221,20 @@ func (n *Network) bootstrap(ctx context.Context) error {
 		})
 	}
 	if err := parallel(opens...); err != nil {
-		return err
+		return nil, err
 	}
 	step.done("opened channels")
 	// Six confirmations: channels are announced to the graph at six.
 	if err := n.Mine(ctx, 6); err != nil {
-		return err
+		return nil, err
 	}
 	for _, name := range nodes {
 		if err := n.waitChannelsActive(ctx, name); err != nil {
-			return err
+			return nil, err
 		}
 	}
 	step.done("channels active")
-
-	if !isDefaultGraph(nodes, channels) {
-		ids, err := n.waitGraph(ctx, channels, points)
-		if err != nil {
-			return err
-		}
-		step.done("every channel in both ends' graphs")
-		c := channels[0]
-		if err := n.payOver(ctx, c.From, c.To, ids[0]); err != nil {
-			return err
-		}
-		step.done(fmt.Sprintf("first payment (%s→%s)", c.From, c.To))
-		return nil
-	}
-
-	if err := n.waitRoutes(ctx); err != nil {
-		return err
-	}
-	step.done("graph routes bob→carol→alice and alice→carol→bob")
-
-	if err := n.probe(ctx); err != nil {
-		return err
-	}
-	step.done("first routed payment (bob→carol→alice)")
-	return nil
+	return points, nil
 }
 
 // stepper logs how long each bootstrap step took.
@@ -390,141 +393,4 @@ func (n *Network) connect(ctx context.Context, from string, to Node) error {
 		}
 		return fmt.Errorf("connect requested")
 	})
-}
-
-// waitRoutes waits until the graph lets bob route to alice via carol and
-// alice route to bob via carol.
-func (n *Network) waitRoutes(ctx context.Context) error {
-	for _, r := range []struct{ from, to string }{{Bob, Alice}, {Alice, Bob}} {
-		if err := n.waitRoute(ctx, r.from, r.to, Carol, ProbeAmount); err != nil {
-			return err
-		}
-	}
-	return nil
-}
-
-// waitRoute waits until QueryRoutes finds a route from → via → to.
-func (n *Network) waitRoute(ctx context.Context, from, to, via string, amt int64) error {
-	c, err := n.client(from)
-	if err != nil {
-		return err
-	}
-	dst, hop := n.Node(to), n.Node(via)
-	first, err := c.ChannelWith(ctx, hop.Pubkey)
-	if err != nil {
-		return fmt.Errorf("%s has no channel with %s: %w", from, via, err)
-	}
-	lastHop, _ := hex.DecodeString(hop.Pubkey)
-	what := fmt.Sprintf("the graph to route %s→%s→%s", from, via, to)
-	return WaitFor(ctx, what, 90*time.Second, 200*time.Millisecond, func(ctx context.Context) error {
-		resp, err := c.Lightning.QueryRoutes(ctx, &lnrpc.QueryRoutesRequest{
-			PubKey:          dst.Pubkey,
-			Amt:             amt,
-			OutgoingChanIds: []uint64{first.ChanId},
-			LastHopPubkey:   lastHop,
-		})
-		if err != nil {
-			return err
-		}
-		if len(resp.Routes) == 0 || len(resp.Routes[0].Hops) != 2 {
-			return fmt.Errorf("no two-hop route")
-		}
-		return nil
-	})
-}
-
-// probe has bob pay alice ProbeAmount through carol.
-func (n *Network) probe(ctx context.Context) error {
-	alice, err := n.client(Alice)
-	if err != nil {
-		return err
-	}
-	bob, err := n.client(Bob)
-	if err != nil {
-		return err
-	}
-	inv, err := alice.Lightning.AddInvoice(ctx, &lnrpc.Invoice{Value: ProbeAmount, Memo: "regtest bootstrap probe"})
-	if err != nil {
-		return fmt.Errorf("alice: AddInvoice: %w", err)
-	}
-	carol := n.Node(Carol)
-	first, err := bob.ChannelWith(ctx, carol.Pubkey)
-	if err != nil {
-		return err
-	}
-	lastHop, _ := hex.DecodeString(carol.Pubkey)
-	_, err = bob.Pay(ctx, &routerrpc.SendPaymentRequest{
-		PaymentRequest:  inv.PaymentRequest,
-		FeeLimitSat:     100,
-		OutgoingChanIds: []uint64{first.ChanId},
-		LastHopPubkey:   lastHop,
-	})
-	if err != nil {
-		return fmt.Errorf("probe payment bob→carol→alice: %w", err)
-	}
-	return nil
-}
-
-// waitGraph waits until each channel (opened at points, as ListChannels
-// spells them) is in the graphs of both its ends, and returns their ids.
-func (n *Network) waitGraph(ctx context.Context, channels []ChannelSpec, points []string) ([]uint64, error) {
-	ids := make([]uint64, len(channels))
-	for i, c := range channels {
-		from, err := n.client(c.From)
-		if err != nil {
-			return nil, err
-		}
-		chans, err := from.Lightning.ListChannels(ctx, &lnrpc.ListChannelsRequest{})
-		if err != nil {
-			return nil, fmt.Errorf("%s: ListChannels: %w", c.From, err)
-		}
-		for _, ch := range chans.Channels {
-			if ch.ChannelPoint == points[i] {
-				ids[i] = ch.ChanId
-			}
-		}
-		if ids[i] == 0 {
-			return nil, fmt.Errorf("%s has no channel %s (to %s)", c.From, points[i], c.To)
-		}
-		for _, end := range []string{c.From, c.To} {
-			ec, err := n.client(end)
-			if err != nil {
-				return nil, err
-			}
-			what := fmt.Sprintf("%s's graph to hold the channel %s→%s", end, c.From, c.To)
-			err = WaitFor(ctx, what, 90*time.Second, 200*time.Millisecond, func(ctx context.Context) error {
-				_, err := ec.Lightning.GetChanInfo(ctx, &lnrpc.ChanInfoRequest{ChanId: ids[i]})
-				return err
-			})
-			if err != nil {
-				return nil, err
-			}
-		}
-	}
-	return ids, nil
-}
-
-// payOver has from pay to ProbeAmount over the channel chanID.
-func (n *Network) payOver(ctx context.Context, from, to string, chanID uint64) error {
-	fc, err := n.client(from)
-	if err != nil {
-		return err
-	}
-	tc, err := n.client(to)
-	if err != nil {
-		return err
-	}
-	inv, err := tc.Lightning.AddInvoice(ctx, &lnrpc.Invoice{Value: ProbeAmount, Memo: "regtest bootstrap probe"})
-	if err != nil {
-		return fmt.Errorf("%s: AddInvoice: %w", to, err)
-	}
-	_, err = fc.Pay(ctx, &routerrpc.SendPaymentRequest{
-		PaymentRequest:  inv.PaymentRequest,
-		FeeLimitSat:     100,
-		OutgoingChanIds: []uint64{chanID},
-	})
-	if err != nil {
-		return fmt.Errorf("probe payment %s→%s: %w", from, to, err)
-	}
-	return nil
 }

@@ -122,32 +122,31 @@ func lndArgs(c lndArgsConfig) []string {
 // dockerBtcdArgs is btcd's command line inside its container, with the
 // compose variables it takes from the launcher.
 func dockerBtcdArgs() []string {
-	return btcdArgs(btcdArgsConfig{
-		DataDir:    "/btcd/data",
-		LogDir:     "/btcd/logs",
-		RPCUser:    "${L402D_BTCD_RPC_USER}",
-		RPCPass:    "${L402D_BTCD_RPC_PASS}",
-		RPCCert:    "/rpc/rpc.cert",
-		RPCKey:     "/rpc/rpc.key",
-		RPCListen:  fmt.Sprintf("0.0.0.0:%d", dockerBtcdRPCPort),
-		P2PListen:  fmt.Sprintf("0.0.0.0:%d", dockerBtcdP2PPort),
-		AddPeer:    fmt.Sprintf("127.0.0.1:%d", dockerBackupP2PPort),
-		MiningAddr: "${L402D_BTCD_MINING_ADDR}",
-	})
+	c := dockerBtcdConfig(dockerBtcdRPCPort, fmt.Sprintf("0.0.0.0:%d", dockerBtcdP2PPort))
+	c.AddPeer = fmt.Sprintf("127.0.0.1:%d", dockerBackupP2PPort)
+	c.MiningAddr = "${L402D_BTCD_MINING_ADDR}"
+	return btcdArgs(c)
 }
 
 // dockerBackupArgs is btcd-backup's command line inside its container.
 func dockerBackupArgs() []string {
-	return btcdArgs(btcdArgsConfig{
+	return btcdArgs(dockerBtcdConfig(dockerBackupRPCPort, fmt.Sprintf("127.0.0.1:%d", dockerBackupP2PPort)))
+}
+
+// dockerBtcdConfig is the configuration btcd and btcd-backup share inside
+// their containers (data, logs, RPC credentials and certificate), with
+// the RPC port and P2P listen address of one of them.
+func dockerBtcdConfig(rpcPort int, p2pListen string) btcdArgsConfig {
+	return btcdArgsConfig{
 		DataDir:   "/btcd/data",
 		LogDir:    "/btcd/logs",
 		RPCUser:   "${L402D_BTCD_RPC_USER}",
 		RPCPass:   "${L402D_BTCD_RPC_PASS}",
 		RPCCert:   "/rpc/rpc.cert",
 		RPCKey:    "/rpc/rpc.key",
-		RPCListen: fmt.Sprintf("0.0.0.0:%d", dockerBackupRPCPort),
-		P2PListen: fmt.Sprintf("127.0.0.1:%d", dockerBackupP2PPort),
-	})
+		RPCListen: fmt.Sprintf("0.0.0.0:%d", rpcPort),
+		P2PListen: p2pListen,
+	}
 }
 
 // dockerLndArgs is lnd's command line inside the named container.

@@ -76,41 +76,32 @@ func (s *Store) loadRevocations(ctx context.Context) error {
 }
 
 func (s *Store) forEachRevocation(ctx context.Context, fn func(Revocation)) error {
-	prefix := []byte(prefixRevocation)
 	return s.db.View(func(txn *badger.Txn) error {
-		it := txn.NewIterator(badger.IteratorOptions{Prefix: prefix})
-		defer it.Close()
-		n := 0
-		for it.Rewind(); it.Valid(); it.Next() {
-			if n++; n%1024 == 0 && ctx.Err() != nil {
-				return ctx.Err()
-			}
-			item := it.Item()
-			k := item.Key()
-			var r Revocation
-			if len(k) != len(prefix)+len(r.TokenID) {
-				return corrupt(k, "revocation entry has a %d-byte key", len(k))
-			}
-			copy(r.TokenID[:], k[len(prefix):])
-			err := item.Value(func(v []byte) error {
-				rd := reader{b: v}
-				if f := rd.byte(); rd.err == nil && f != revocationFormat {
-					return corrupt(k, "unknown revocation format %d", f)
-				}
-				r.RevokedAt = fromUnixNanos(int64(rd.uint64()))
-				r.Reason = string(rd.rest())
-				if rd.err != nil {
-					return corrupt(k, "%v", rd.err)
-				}
-				return nil
-			})
-			if err != nil {
-				return err
-			}
+		return scan(ctx, txn, []byte(prefixRevocation), decodeRevocation, func(r Revocation) error {
 			fn(r)
-		}
-		return nil
+			return nil
+		})
 	})
+}
+
+// decodeRevocation decodes the revocation entry with key k and value v.
+func decodeRevocation(k, v []byte) (Revocation, error) {
+	prefix := []byte(prefixRevocation)
+	var r Revocation
+	if len(k) != len(prefix)+len(r.TokenID) {
+		return r, corrupt(k, "revocation entry has a %d-byte key", len(k))
+	}
+	copy(r.TokenID[:], k[len(prefix):])
+	rd := reader{b: v}
+	if f := rd.byte(); rd.err == nil && f != revocationFormat {
+		return r, corrupt(k, "unknown revocation format %d", f)
+	}
+	r.RevokedAt = fromUnixNanos(int64(rd.uint64()))
+	r.Reason = string(rd.rest())
+	if rd.err != nil {
+		return r, corrupt(k, "%v", rd.err)
+	}
+	return r, nil
 }
 
 // revocationSet is the in-memory set of revoked token ids. Revocations are

@@ -12,6 +12,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/l402d/l402d/storage/atomicfile"
 )
 
 // Errors of the seed file.
@@ -203,46 +205,9 @@ func groupReadable(path string) bool {
 	return err == nil && fi.Mode().Perm()&0o077 != 0
 }
 
-// writeFileAtomic writes data to path with mode 0600 so that a crash
-// leaves either the old file or the new one, whole: a temp file in the
-// same dir, synced, renamed over path, and the dir synced.
-func writeFileAtomic(path string, data []byte) (err error) {
-	dir := filepath.Dir(path)
-	if err := os.MkdirAll(dir, 0o700); err != nil {
-		return err
-	}
-	f, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp-")
-	if err != nil {
-		return err
-	}
-	tmp := f.Name()
-	defer func() {
-		if err != nil {
-			_ = os.Remove(tmp)
-		}
-	}()
-	if err := f.Chmod(0o600); err != nil {
-		f.Close()
-		return err
-	}
-	if _, err := f.Write(data); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Sync(); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Close(); err != nil {
-		return err
-	}
-	if err := os.Rename(tmp, path); err != nil {
-		return err
-	}
-	d, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	defer d.Close()
-	return d.Sync()
+// writeFileAtomic writes data to path with mode 0600 (its directory 0700
+// if missing) so that a crash leaves either the old file or the new one,
+// whole.
+func writeFileAtomic(path string, data []byte) error {
+	return atomicfile.Write(path, data, atomicfile.Options{Perm: 0o600, DirPerm: 0o700})
 }

@@ -11,8 +11,9 @@ import (
 	"io/fs"
 	"net/http"
 	"os"
-	"path/filepath"
 	"strings"
+
+	"github.com/l402d/l402d/storage/atomicfile"
 )
 
 // Role is what a key may do. Each key has one role; the admin key may do
@@ -182,38 +183,7 @@ func LoadOrCreateKey(path string) (string, error) {
 // two starts never hand out different keys) and syncs the directory, so
 // that after a power cut the file is either whole or absent.
 func WriteSecretFile(path string, data []byte) error {
-	dir := filepath.Dir(path)
-	if err := os.MkdirAll(dir, 0o700); err != nil {
-		return err
-	}
-	f, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp-*")
-	if err != nil {
-		return err
-	}
-	tmp := f.Name()
-	defer os.Remove(tmp)
-	if err := f.Chmod(0o600); err != nil {
-		f.Close()
-		return err
-	}
-	if _, err := f.Write(data); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Sync(); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Close(); err != nil {
-		return err
-	}
-	if err := os.Link(tmp, path); err != nil {
-		return err
-	}
-	if err := os.Remove(tmp); err != nil {
-		return err
-	}
-	return syncDir(dir)
+	return atomicfile.Write(path, data, atomicfile.Options{Perm: 0o600, DirPerm: 0o700, NoReplace: true, SyncDir: syncDir})
 }
 
 // syncDir makes a directory's entries durable (a variable so a test can

@@ -4,16 +4,12 @@ import (
 	"bytes"
 	"context"
 	"crypto/sha256"
-	"encoding/base64"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"net/http"
 	"net/url"
 	"strings"
-	"time"
-	"unicode/utf8"
 
 	"github.com/lightningnetwork/lnd/lntypes"
 
@@ -116,33 +112,6 @@ type Response struct {
 	Note string
 }
 
-// BufferedBody is a response body read into memory for a JSON answer:
-// as text when it is UTF-8, else as base64.
-type BufferedBody struct {
-	Text, Base64 *string
-	Bytes        int
-	Truncated    bool
-}
-
-// ReadBody reads up to limit bytes of the body. On a read error it
-// returns what it read and the error.
-func (r *Response) ReadBody(limit int64) (BufferedBody, error) {
-	b, err := io.ReadAll(io.LimitReader(r.Body, limit+1))
-	var out BufferedBody
-	if int64(len(b)) > limit {
-		b, out.Truncated = b[:limit], true
-	}
-	out.Bytes = len(b)
-	if utf8.Valid(b) {
-		s := string(b)
-		out.Text = &s
-	} else {
-		s := base64.StdEncoding.EncodeToString(b)
-		out.Base64 = &s
-	}
-	return out, err
-}
-
 // prepared is a validated AccessRequest.
 type prepared struct {
 	u       *url.URL
@@ -219,52 +188,6 @@ func (c *Consumer) do(ctx context.Context, pr *prepared, tok *storage.Token) (*h
 	return resp, nil
 }
 
-// deadlineBody is a response body with a total deadline and an idle
-// timeout: past either, the request's context is cancelled (which closes
-// the connection) and reads fail with ErrBodyTimeout. A target that
-// trickles its body, or stops sending it, cannot hold an access, a
-// goroutine and a connection for ever.
-type deadlineBody struct {
-	rc     io.ReadCloser
-	ctx    context.Context
-	cancel context.CancelCauseFunc
-	idle   time.Duration
-	idleT  *time.Timer
-	totalT *time.Timer
-}
-
-func newDeadlineBody(ctx context.Context, cancel context.CancelCauseFunc, rc io.ReadCloser, total, idle time.Duration) *deadlineBody {
-	b := &deadlineBody{rc: rc, ctx: ctx, cancel: cancel, idle: idle}
-	b.totalT = time.AfterFunc(total, func() {
-		cancel(fmt.Errorf("%w: the body took longer than %s (--consumer.body-timeout)", ErrBodyTimeout, total))
-	})
-	b.idleT = time.AfterFunc(idle, func() {
-		cancel(fmt.Errorf("%w: no bytes of the body for %s (--consumer.body-idle-timeout)", ErrBodyTimeout, idle))
-	})
-	return b
-}
-
-func (b *deadlineBody) Read(p []byte) (int, error) {
-	n, err := b.rc.Read(p)
-	if n > 0 {
-		b.idleT.Reset(b.idle)
-	}
-	if err != nil && err != io.EOF {
-		if cause := context.Cause(b.ctx); errors.Is(cause, ErrBodyTimeout) {
-			err = cause
-		}
-	}
-	return n, err
-}
-
-func (b *deadlineBody) Close() error {
-	b.idleT.Stop()
-	b.totalT.Stop()
-	err := b.rc.Close()
-	b.cancel(nil)
-	return err
-}
-
 // Access fetches a URL. A cached token that covers it is sent along; on a
 // 402 with an L402 challenge, policy and budget are checked, the invoice
 // is paid through the journal and the request is retried once with the
@@ -284,13 +207,49 @@ func (c *Consumer) Access(ctx context.Context, req AccessRequest) (*Response, er
 			return nil, err
 		}
 	}
-	var ch l402.Challenge
-	var advertised int64
-	locked := false
+	r, due, err := c.fetch(ctx, pr, tok, tried, ownAuth)
+	if r != nil || err != nil {
+		return r, err
+	}
+	// One purchase per resource at a time: a concurrent Access of the
+	// same URL may be buying the token this one needs. The lock is held
+	// until the bought token has been used.
+	unlock, err := c.urlLocks.lock(ctx, resourceKey(pr))
+	if err != nil {
+		return nil, err
+	}
+	defer unlock()
+	if !ownAuth {
+		if tok, err = c.cachedToken(ctx, pr, tried, ""); err != nil {
+			return nil, err
+		}
+		if tok != nil {
+			if r, due, err = c.fetch(ctx, pr, tok, tried, ownAuth); r != nil || err != nil {
+				return r, err
+			}
+		}
+	}
+	return c.buy(ctx, req, pr, due)
+}
+
+// dueChallenge is an L402 challenge Access has to pay: no cached token
+// got past it.
+type dueChallenge struct {
+	ch         l402.Challenge
+	advertised int64 // the price the 402's body states, 0 if none
+}
+
+// fetch sends the request with tok (nil: without one) and, while the
+// target refuses a cached token, drops it where it is no good and tries
+// the next one that may do (for the service the challenge names, unless
+// the caller sent its own Authorization), never one in tried. It returns
+// the target's answer, or (with a nil Response) the challenge to pay when
+// no cached token is left to try.
+func (c *Consumer) fetch(ctx context.Context, pr *prepared, tok *storage.Token, tried map[lntypes.Hash]bool, ownAuth bool) (*Response, *dueChallenge, error) {
 	for {
 		resp, err := c.do(ctx, pr, tok)
 		if err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 		if tok != nil {
 			tried[tok.PaymentHash] = true
@@ -303,16 +262,14 @@ func (c *Consumer) Access(ctx context.Context, req AccessRequest) (*Response, er
 			continue
 		}
 		if resp.StatusCode != http.StatusPaymentRequired {
-			return c.answer(resp, tok, tok != nil), nil
+			return c.answer(resp, tok, tok != nil), nil, nil
 		}
-		var head []byte
-		var ok bool
-		ch, advertised, head, ok = readChallenge(resp)
+		ch, advertised, head, ok := readChallenge(resp)
 		if !ok {
 			r := c.answer(resp, nil, false)
 			r.Body = readCloser{io.MultiReader(bytes.NewReader(head), resp.Body), resp.Body}
 			r.Note = "the target answered 402 without an L402 challenge l402d can pay"
-			return r, nil
+			return r, nil, nil
 		}
 		service := challengeService(ch)
 		if tok != nil && !scopeRefusal(head) && (scopeService(tok.Scope) == "" || service == "" || service == tok.Service) {
@@ -322,50 +279,22 @@ func (c *Consumer) Access(ctx context.Context, req AccessRequest) (*Response, er
 		// Another cached token for the service the challenge names?
 		if service != "" && !ownAuth {
 			if tok, err = c.cachedToken(ctx, pr, tried, service); err != nil {
-				return nil, err
+				return nil, nil, err
 			}
 		}
-		if tok != nil {
-			continue
-		}
-		if locked {
-			break
-		}
-		// One purchase per resource at a time: a concurrent Access of the
-		// same URL may be buying the token this one needs.
-		unlock, err := c.urlLocks.lock(ctx, resourceKey(pr))
-		if err != nil {
-			return nil, err
-		}
-		defer unlock()
-		locked = true
-		if ownAuth {
-			break
-		}
-		if tok, err = c.cachedToken(ctx, pr, tried, ""); err != nil {
-			return nil, err
-		}
 		if tok == nil {
-			break
+			return nil, &dueChallenge{ch: ch, advertised: advertised}, nil
 		}
 	}
+}
 
-	o, err := c.evaluate(ctx, ch, advertised, pr.maxMsat, pr.u, req.Approved)
-	ask := errors.Is(err, ErrApprovalRequired) && req.Approve != nil && o != nil
-	if err != nil && !ask {
-		c.count("refused", nil)
-		return nil, c.challengeError(ctx, ch, err)
-	}
-	if req.Approve != nil && !o.paid {
-		p := Proposal{URL: o.url, Description: o.decoded.Description, PaymentHash: o.decoded.PaymentHash,
-			AmountMsat: o.decoded.AmountMsat, FeeLimitMsat: o.feeLimitMsat, ApprovalRequired: ask}
-		if ask {
-			p.Reason = err.Error()
-		}
-		if err := req.Approve(ctx, p); err != nil {
-			c.count("refused", nil)
-			return nil, &ChallengeError{PriceSats: o.decoded.AmountMsat / 1000, PaymentHash: o.decoded.PaymentHash.String(), Err: err}
-		}
+// buy checks a due challenge against policy and budget (asking
+// req.Approve, if set), pays it through the journal and retries the
+// request once with the new credential, which is cached.
+func (c *Consumer) buy(ctx context.Context, req AccessRequest, pr *prepared, due *dueChallenge) (*Response, error) {
+	o, err := c.approve(ctx, req, pr, due)
+	if err != nil {
+		return nil, err
 	}
 	p, already, err := c.pay(ctx, o.entry(storage.KindAccess))
 	if err != nil {
@@ -379,6 +308,37 @@ func (c *Consumer) Access(ctx context.Context, req AccessRequest) (*Response, er
 			c.log.Warn("caching a token again", "payment_hash", p.PaymentHash, "err", err)
 		}
 	}
+	return c.retry(ctx, pr, bought, p, already)
+}
+
+// approve evaluates a due challenge against policy and budget and, if
+// req.Approve is set and the challenge is not paid already, asks it (also
+// for an offer that needs approval, which it may grant).
+func (c *Consumer) approve(ctx context.Context, req AccessRequest, pr *prepared, due *dueChallenge) (*offer, error) {
+	o, err := c.evaluate(ctx, due.ch, due.advertised, pr.maxMsat, pr.u, req.Approved)
+	ask := errors.Is(err, ErrApprovalRequired) && req.Approve != nil && o != nil
+	if err != nil && !ask {
+		c.count("refused", nil)
+		return nil, c.challengeError(ctx, due.ch, err)
+	}
+	if req.Approve != nil && !o.paid {
+		p := Proposal{URL: o.url, Description: o.decoded.Description, PaymentHash: o.decoded.PaymentHash,
+			AmountMsat: o.decoded.AmountMsat, FeeLimitMsat: o.feeLimitMsat, ApprovalRequired: ask}
+		if ask {
+			p.Reason = err.Error()
+		}
+		if err := req.Approve(ctx, p); err != nil {
+			c.count("refused", nil)
+			return nil, &ChallengeError{PriceSats: o.decoded.AmountMsat / 1000, PaymentHash: o.decoded.PaymentHash.String(), Err: err}
+		}
+	}
+	return o, nil
+}
+
+// retry sends the request again with the token just bought (or found
+// paid in the journal). If it gets no answer, the Response with the
+// token comes back along with the error.
+func (c *Consumer) retry(ctx context.Context, pr *prepared, bought *storage.Token, p *storage.Payment, already bool) (*Response, error) {
 	resp, err := c.do(ctx, pr, bought)
 	out := &Response{Paid: !already, Payment: paymentInfo(p, already), Token: TokenInfoOf(bought)}
 	if err != nil {
@@ -438,240 +398,4 @@ func (c *Consumer) dropToken(ctx context.Context, t *storage.Token) {
 		return
 	}
 	c.log.Debug("dropped cached token", "origin", t.Origin, "scope", t.Scope, "payment_hash", t.PaymentHash)
-}
-
-// scopeRefusal reports whether a 402's JSON body says the credential was
-// refused only for being bought for another resource, service or
-// capability of the same seller (l402d's reasons wrong_resource,
-// wrong_service, missing_capability): the token is still good where it
-// was bought for, so it stays cached.
-func scopeRefusal(body []byte) bool {
-	var b struct {
-		Reason string `json:"reason"`
-	}
-	if len(body) == 0 || json.Unmarshal(body, &b) != nil {
-		return false
-	}
-	switch b.Reason {
-	case "wrong_resource", "wrong_service", "missing_capability":
-		return true
-	}
-	return false
-}
-
-// challengeService returns the first service a challenge's token names.
-func challengeService(ch l402.Challenge) string {
-	mac, err := l402.DecodeMacaroon(ch.Macaroon)
-	if err != nil {
-		return ""
-	}
-	info, err := l402.Inspect(mac)
-	if err != nil || len(info.Services) == 0 {
-		return ""
-	}
-	return info.Services[0].Name
-}
-
-// readChallenge reads the L402 challenge of a 402: from WWW-Authenticate
-// (L402 before LSAT), else from a JSON body with macaroon and invoice
-// fields, as the seed producer API returns. advertised is the price the
-// body states, 0 if none. It reads at most maxChallengeBody bytes of the
-// body and returns them as head; when ok it closes the body.
-func readChallenge(resp *http.Response) (ch l402.Challenge, advertised int64, head []byte, ok bool) {
-	head, _ = io.ReadAll(io.LimitReader(resp.Body, maxChallengeBody))
-	cs, err := l402.ParseChallenges(resp.Header.Values(l402.HeaderWWWAuthenticate))
-	fromBody, advertised := ParseChallengeBody(head)
-	switch {
-	case err == nil:
-		ch, ok = cs[0], true
-	case fromBody.Macaroon != "" && fromBody.Invoice != "":
-		ch, ok = fromBody, true
-	}
-	if ok {
-		discard(resp)
-	}
-	return ch, advertised, head, ok
-}
-
-// ParseChallengeBody reads a 402's JSON body: the challenge it carries
-// (macaroon and invoice fields, either may be empty) and the price it
-// states (amountSats, priceSats, amount_sats, price_sats or amount; 0 if
-// none). Anything that is not a JSON object yields zero values.
-func ParseChallengeBody(b []byte) (l402.Challenge, int64) {
-	var m map[string]json.RawMessage
-	if len(b) == 0 || json.Unmarshal(b, &m) != nil {
-		return l402.Challenge{}, 0
-	}
-	str := func(k string) string {
-		var s string
-		_ = json.Unmarshal(m[k], &s)
-		return s
-	}
-	ch := l402.Challenge{Scheme: l402.SchemeL402, Macaroon: str("macaroon"), Invoice: str("invoice")}
-	if ch.Macaroon == "" {
-		ch.Macaroon = str("token")
-	}
-	for _, k := range []string{"amountSats", "priceSats", "amount_sats", "price_sats", "amount"} {
-		var n int64
-		if json.Unmarshal(m[k], &n) == nil && n > 0 {
-			return ch, n
-		}
-	}
-	return ch, 0
-}
-
-// discard drains a little of a body (so the connection can be reused)
-// and closes it.
-func discard(resp *http.Response) {
-	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
-	resp.Body.Close()
-}
-
-type readCloser struct {
-	io.Reader
-	io.Closer
-}
-
-// Quote is what fetching a URL would cost, found without paying.
-type Quote struct {
-	URL string `json:"url"`
-	// Status is the target's answer to the unpaid request.
-	Status          int  `json:"status"`
-	PaymentRequired bool `json:"paymentRequired"`
-
-	// PriceSats is the price in whole sats (rounded down); PriceMsat is
-	// exact. FeeLimitSats is rounded up, FeeLimitMsat exact.
-	PriceSats        int64     `json:"priceSats,omitempty"`
-	PriceMsat        int64     `json:"priceMsat,omitempty"`
-	FeeLimitSats     int64     `json:"feeLimitSats,omitempty"`
-	FeeLimitMsat     int64     `json:"feeLimitMsat,omitempty"`
-	Invoice          string    `json:"invoice,omitempty"`
-	PaymentHash      string    `json:"paymentHash,omitempty"`
-	Description      string    `json:"description,omitempty"`
-	InvoiceExpiresAt time.Time `json:"invoiceExpiresAt,omitzero"`
-	Macaroon         string    `json:"macaroon,omitempty"`
-	Service          string    `json:"service,omitempty"`
-	Resource         string    `json:"resource,omitempty"`
-	TokenExpiresAt   time.Time `json:"tokenExpiresAt,omitzero"`
-	// Scope is where the token would be reused once bought.
-	Scope string `json:"scope,omitempty"`
-
-	// CachedToken: a cached token covers the URL, so Access would try it
-	// before paying anything.
-	CachedToken bool `json:"cachedToken"`
-	// AlreadyPaid: the journal holds this challenge as paid, so Access
-	// would use its token and pay nothing.
-	AlreadyPaid bool `json:"alreadyPaid,omitempty"`
-	// WouldPay: Access would pay this price now (policy and budget
-	// allow it), or use the token of AlreadyPaid; otherwise Refusal says
-	// why not.
-	WouldPay bool     `json:"wouldPay"`
-	Refusal  *Refusal `json:"refusal,omitempty"`
-
-	// Manifest is set when the URL is a /.well-known/l402.json manifest.
-	Manifest *Manifest `json:"manifest,omitempty"`
-}
-
-// ManifestPath is where a service lists its prices.
-const ManifestPath = "/.well-known/l402.json"
-
-// Quote fetches a URL without a credential and reports its price, whether
-// policy and budget would let Access pay it, and whether a cached token
-// covers it, without paying or reserving anything. A URL whose path is
-// ManifestPath is read as a price manifest.
-func (c *Consumer) Quote(ctx context.Context, req AccessRequest) (*Quote, error) {
-	pr, err := prepare(req)
-	if err != nil {
-		return nil, err
-	}
-	if strings.HasSuffix(pr.u.Path, ManifestPath) {
-		return c.quoteManifest(ctx, pr)
-	}
-	q := &Quote{URL: pr.u.String()}
-	if tok, err := c.cachedToken(ctx, pr, nil, ""); err != nil {
-		return nil, err
-	} else if tok != nil {
-		q.CachedToken = true
-	}
-	pr.header.Del(l402.HeaderAuthorization)
-	resp, err := c.do(ctx, pr, nil)
-	if err != nil {
-		return nil, err
-	}
-	q.Status = resp.StatusCode
-	if resp.StatusCode != http.StatusPaymentRequired {
-		discard(resp)
-		return q, nil
-	}
-	q.PaymentRequired = true
-	ch, advertised, _, ok := readChallenge(resp)
-	if !ok {
-		resp.Body.Close()
-		q.Refusal = &Refusal{Code: "no_l402_challenge", Problem: "the target answered 402 without an L402 challenge", Fix: "this service wants another payment scheme"}
-		return q, nil
-	}
-	return c.judge(ctx, q, ch, advertised, pr.maxMsat, pr.u)
-}
-
-// judge fills q with what paying ch would mean: its price and fee limit,
-// and whether policy and budget allow it (WouldPay) or not (Refusal),
-// without paying or reserving anything. target may be nil. Errors other
-// than refusals (an invoice that does not decode, a store failure) are
-// returned as they are.
-func (c *Consumer) judge(ctx context.Context, q *Quote, ch l402.Challenge, advertised, maxMsat int64, target *url.URL) (*Quote, error) {
-	q.Macaroon, q.Invoice = ch.Macaroon, ch.Invoice
-	if d, err := c.ln.DecodeInvoice(ctx, ch.Invoice); err == nil {
-		q.PriceSats, q.PriceMsat, q.PaymentHash, q.Description, q.InvoiceExpiresAt = d.AmountMsat/1000, d.AmountMsat, d.PaymentHash.String(), d.Description, d.ExpiresAt.UTC()
-		q.FeeLimitMsat = c.feeLimitMsat(d.AmountMsat)
-		q.FeeLimitSats = (q.FeeLimitMsat + 999) / 1000
-	}
-	o, err := c.evaluate(ctx, ch, advertised, maxMsat, target, false)
-	if o != nil {
-		q.Service, q.Resource, q.Scope, q.TokenExpiresAt, q.AlreadyPaid = challengeService(ch), o.info.Resource, o.scope, o.info.ValidUntil, o.paid
-	}
-	if err != nil {
-		if q.Refusal = RefusalOf(err); q.Refusal == nil {
-			return nil, err
-		}
-		return q, nil
-	}
-	q.WouldPay = true
-	return q, nil
-}
-
-// Refusal explains why l402d would not pay: a code, the field concerned
-// and the fix.
-type Refusal struct {
-	Code    string `json:"code"`
-	Field   string `json:"field,omitempty"`
-	Problem string `json:"error"`
-	Fix     string `json:"fix,omitempty"`
-}
-
-// RefusalOf explains a policy or budget refusal; nil for other errors.
-func RefusalOf(err error) *Refusal {
-	var pe *PolicyError
-	var be *storage.BudgetError
-	switch {
-	case errors.As(err, &pe):
-		return &Refusal{Code: pe.Code, Field: pe.Field, Problem: pe.Error(), Fix: pe.Fix}
-	case errors.As(err, &be):
-		fix := "wait for the next UTC day (" + be.Day.Add(24*time.Hour).Format(time.RFC3339) + "), or raise the limit with l402cli budget set --" + flagOf(be.Limit) + " (admin key, from the node)"
-		if be.Limit == storage.LimitPerPayment {
-			fix = "raise the limit with l402cli budget set --" + flagOf(be.Limit) + " (admin key, from the node)"
-		}
-		return &Refusal{Code: "budget_exceeded", Field: "budget." + be.Limit, Problem: be.Error(), Fix: fix}
-	}
-	return nil
-}
-
-// flagOf names the l402cli budget flag of a limit.
-func flagOf(limit string) string {
-	switch limit {
-	case storage.LimitPerPayment:
-		return "per-payment-sats"
-	case storage.LimitPerDomain:
-		return "per-domain-sats"
-	}
-	return "per-day-sats"
 }

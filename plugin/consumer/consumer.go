@@ -105,39 +105,7 @@ func New(ctx context.Context, cfg Config) (*Consumer, error) {
 	if cfg.Store == nil || cfg.Backend == nil {
 		return nil, errors.New("consumer: store and backend are required")
 	}
-	if cfg.MaxFeeSats <= 0 {
-		cfg.MaxFeeSats = DefaultMaxFeeSats
-	}
-	if cfg.MaxFeePercent <= 0 {
-		cfg.MaxFeePercent = DefaultMaxFeePercent
-	}
-	if cfg.PaymentTimeout <= 0 {
-		cfg.PaymentTimeout = DefaultPaymentTimeout
-	}
-	if cfg.RequestTimeout <= 0 {
-		cfg.RequestTimeout = DefaultRequestTimeout
-	}
-	if cfg.BodyTimeout <= 0 {
-		cfg.BodyTimeout = DefaultBodyTimeout
-	}
-	if cfg.BodyIdleTimeout <= 0 {
-		cfg.BodyIdleTimeout = DefaultBodyIdleTimeout
-	}
-	if cfg.MaxResponseBytes <= 0 {
-		cfg.MaxResponseBytes = DefaultMaxResponseBytes
-	}
-	if cfg.ResumeInterval <= 0 {
-		cfg.ResumeInterval = DefaultResumeInterval
-	}
-	if cfg.UserAgent == "" {
-		cfg.UserAgent = "l402d"
-	}
-	if cfg.Now == nil {
-		cfg.Now = time.Now
-	}
-	if cfg.Logger == nil {
-		cfg.Logger = slog.New(slog.DiscardHandler)
-	}
+	cfg = cfg.withDefaults()
 	c := &Consumer{cfg: cfg, log: cfg.Logger, store: cfg.Store, ln: cfg.Backend,
 		locks: hashLocks{m: map[lntypes.Hash]chan struct{}{}}, urlLocks: hashLocks{m: map[lntypes.Hash]chan struct{}{}},
 		orphans: map[lntypes.Hash]struct{}{}}
@@ -164,6 +132,37 @@ func New(ctx context.Context, cfg Config) (*Consumer, error) {
 		return nil, err
 	}
 	return c, nil
+}
+
+// withDefaults returns cfg with the defaults in place of limits and
+// timeouts that are not positive and of an empty user agent, clock and
+// logger.
+func (cfg Config) withDefaults() Config {
+	positiveOr(&cfg.MaxFeeSats, DefaultMaxFeeSats)
+	positiveOr(&cfg.MaxFeePercent, DefaultMaxFeePercent)
+	positiveOr(&cfg.PaymentTimeout, DefaultPaymentTimeout)
+	positiveOr(&cfg.RequestTimeout, DefaultRequestTimeout)
+	positiveOr(&cfg.BodyTimeout, DefaultBodyTimeout)
+	positiveOr(&cfg.BodyIdleTimeout, DefaultBodyIdleTimeout)
+	positiveOr(&cfg.MaxResponseBytes, DefaultMaxResponseBytes)
+	positiveOr(&cfg.ResumeInterval, DefaultResumeInterval)
+	if cfg.UserAgent == "" {
+		cfg.UserAgent = "l402d"
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	return cfg
+}
+
+// positiveOr sets *v to def unless *v is positive.
+func positiveOr[T int64 | float64 | time.Duration](v *T, def T) {
+	if *v <= 0 {
+		*v = def
+	}
 }
 
 // MaxResponseBytes is the configured cap on buffered response bodies.

@@ -99,6 +99,8 @@ func manifestPrice(it map[string]json.RawMessage) (sats, msat int64) {
 	return 0, 0
 }
 
+// jsonString returns the string m holds at k, "" if none (or not a
+// string).
 func jsonString(m map[string]json.RawMessage, k string) string {
 	var s string
 	_ = json.Unmarshal(m[k], &s)

@@ -262,6 +262,21 @@ func (req PayInvoiceRequest) parse() (*url.URL, error) {
 	return ParseTarget(req.URL)
 }
 
+// decodeInvoiceRequest checks req and decodes its invoice: the target
+// it is for (nil if none), the invoice trimmed, and what it says.
+func (c *Consumer) decodeInvoiceRequest(ctx context.Context, req PayInvoiceRequest) (*url.URL, string, invoices.DecodedInvoice, error) {
+	target, err := req.parse()
+	if err != nil {
+		return nil, "", invoices.DecodedInvoice{}, err
+	}
+	invoice := strings.TrimSpace(req.Invoice)
+	d, err := c.ln.DecodeInvoice(ctx, invoice)
+	if err != nil {
+		return nil, "", invoices.DecodedInvoice{}, invoiceError("invoice", err)
+	}
+	return target, invoice, d, nil
+}
+
 func (req PayInvoiceRequest) check() error {
 	switch {
 	case strings.TrimSpace(req.Invoice) == "":
@@ -278,14 +293,9 @@ func (req PayInvoiceRequest) check() error {
 // preimage. The same rules apply as to challenges (an amount, not
 // expired, this network, at most the caller's cap, the budget).
 func (c *Consumer) PayInvoice(ctx context.Context, req PayInvoiceRequest) (*PaymentInfo, error) {
-	target, err := req.parse()
+	target, invoice, d, err := c.decodeInvoiceRequest(ctx, req)
 	if err != nil {
 		return nil, err
-	}
-	invoice := strings.TrimSpace(req.Invoice)
-	d, err := c.ln.DecodeInvoice(ctx, invoice)
-	if err != nil {
-		return nil, invoiceError("invoice", err)
 	}
 	paid, err := c.paidBefore(ctx, d.PaymentHash)
 	if err != nil {

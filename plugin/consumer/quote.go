@@ -2,11 +2,166 @@ package consumer
 
 import (
 	"context"
+	"errors"
+	"net/http"
 	"net/url"
 	"strings"
+	"time"
 
 	"github.com/l402d/l402d/l402"
+	"github.com/l402d/l402d/storage"
 )
+
+// Quote is what fetching a URL would cost, found without paying.
+type Quote struct {
+	URL string `json:"url"`
+	// Status is the target's answer to the unpaid request.
+	Status          int  `json:"status"`
+	PaymentRequired bool `json:"paymentRequired"`
+
+	// PriceSats is the price in whole sats (rounded down); PriceMsat is
+	// exact. FeeLimitSats is rounded up, FeeLimitMsat exact.
+	PriceSats        int64     `json:"priceSats,omitempty"`
+	PriceMsat        int64     `json:"priceMsat,omitempty"`
+	FeeLimitSats     int64     `json:"feeLimitSats,omitempty"`
+	FeeLimitMsat     int64     `json:"feeLimitMsat,omitempty"`
+	Invoice          string    `json:"invoice,omitempty"`
+	PaymentHash      string    `json:"paymentHash,omitempty"`
+	Description      string    `json:"description,omitempty"`
+	InvoiceExpiresAt time.Time `json:"invoiceExpiresAt,omitzero"`
+	Macaroon         string    `json:"macaroon,omitempty"`
+	Service          string    `json:"service,omitempty"`
+	Resource         string    `json:"resource,omitempty"`
+	TokenExpiresAt   time.Time `json:"tokenExpiresAt,omitzero"`
+	// Scope is where the token would be reused once bought.
+	Scope string `json:"scope,omitempty"`
+
+	// CachedToken: a cached token covers the URL, so Access would try it
+	// before paying anything.
+	CachedToken bool `json:"cachedToken"`
+	// AlreadyPaid: the journal holds this challenge as paid, so Access
+	// would use its token and pay nothing.
+	AlreadyPaid bool `json:"alreadyPaid,omitempty"`
+	// WouldPay: Access would pay this price now (policy and budget
+	// allow it), or use the token of AlreadyPaid; otherwise Refusal says
+	// why not.
+	WouldPay bool     `json:"wouldPay"`
+	Refusal  *Refusal `json:"refusal,omitempty"`
+
+	// Manifest is set when the URL is a /.well-known/l402.json manifest.
+	Manifest *Manifest `json:"manifest,omitempty"`
+}
+
+// ManifestPath is where a service lists its prices.
+const ManifestPath = "/.well-known/l402.json"
+
+// Quote fetches a URL without a credential and reports its price, whether
+// policy and budget would let Access pay it, and whether a cached token
+// covers it, without paying or reserving anything. A URL whose path is
+// ManifestPath is read as a price manifest.
+func (c *Consumer) Quote(ctx context.Context, req AccessRequest) (*Quote, error) {
+	pr, err := prepare(req)
+	if err != nil {
+		return nil, err
+	}
+	if strings.HasSuffix(pr.u.Path, ManifestPath) {
+		return c.quoteManifest(ctx, pr)
+	}
+	q := &Quote{URL: pr.u.String()}
+	if tok, err := c.cachedToken(ctx, pr, nil, ""); err != nil {
+		return nil, err
+	} else if tok != nil {
+		q.CachedToken = true
+	}
+	pr.header.Del(l402.HeaderAuthorization)
+	resp, err := c.do(ctx, pr, nil)
+	if err != nil {
+		return nil, err
+	}
+	q.Status = resp.StatusCode
+	if resp.StatusCode != http.StatusPaymentRequired {
+		discard(resp)
+		return q, nil
+	}
+	q.PaymentRequired = true
+	ch, advertised, _, ok := readChallenge(resp)
+	if !ok {
+		resp.Body.Close()
+		q.Refusal = &Refusal{Code: "no_l402_challenge", Problem: "the target answered 402 without an L402 challenge", Fix: "this service wants another payment scheme"}
+		return q, nil
+	}
+	return c.judge(ctx, q, ch, advertised, pr.maxMsat, pr.u)
+}
+
+// judge fills q with what paying ch would mean: its price and fee limit,
+// and whether policy and budget allow it (WouldPay) or not (Refusal),
+// without paying or reserving anything. target may be nil. Errors other
+// than refusals (an invoice that does not decode, a store failure) are
+// returned as they are.
+func (c *Consumer) judge(ctx context.Context, q *Quote, ch l402.Challenge, advertised, maxMsat int64, target *url.URL) (*Quote, error) {
+	q.Macaroon, q.Invoice = ch.Macaroon, ch.Invoice
+	if d, err := c.ln.DecodeInvoice(ctx, ch.Invoice); err == nil {
+		q.PriceSats, q.PriceMsat, q.PaymentHash, q.Description, q.InvoiceExpiresAt = d.AmountMsat/1000, d.AmountMsat, d.PaymentHash.String(), d.Description, d.ExpiresAt.UTC()
+		q.FeeLimitMsat = c.feeLimitMsat(d.AmountMsat)
+		q.FeeLimitSats = (q.FeeLimitMsat + 999) / 1000
+	}
+	o, err := c.evaluate(ctx, ch, advertised, maxMsat, target, false)
+	if o != nil {
+		q.Service, q.Resource, q.Scope, q.TokenExpiresAt, q.AlreadyPaid = challengeService(ch), o.info.Resource, o.scope, o.info.ValidUntil, o.paid
+	}
+	return q.verdict(err)
+}
+
+// verdict completes q with the outcome of the checks, err: none means
+// WouldPay; a policy or budget refusal goes into Refusal; any other
+// error is returned as it is.
+func (q *Quote) verdict(err error) (*Quote, error) {
+	if err != nil {
+		if q.Refusal = RefusalOf(err); q.Refusal == nil {
+			return nil, err
+		}
+		return q, nil
+	}
+	q.WouldPay = true
+	return q, nil
+}
+
+// Refusal explains why l402d would not pay: a code, the field concerned
+// and the fix.
+type Refusal struct {
+	Code    string `json:"code"`
+	Field   string `json:"field,omitempty"`
+	Problem string `json:"error"`
+	Fix     string `json:"fix,omitempty"`
+}
+
+// RefusalOf explains a policy or budget refusal; nil for other errors.
+func RefusalOf(err error) *Refusal {
+	var pe *PolicyError
+	var be *storage.BudgetError
+	switch {
+	case errors.As(err, &pe):
+		return &Refusal{Code: pe.Code, Field: pe.Field, Problem: pe.Error(), Fix: pe.Fix}
+	case errors.As(err, &be):
+		fix := "wait for the next UTC day (" + be.Day.Add(24*time.Hour).Format(time.RFC3339) + "), or raise the limit with l402cli budget set --" + flagOf(be.Limit) + " (admin key, from the node)"
+		if be.Limit == storage.LimitPerPayment {
+			fix = "raise the limit with l402cli budget set --" + flagOf(be.Limit) + " (admin key, from the node)"
+		}
+		return &Refusal{Code: "budget_exceeded", Field: "budget." + be.Limit, Problem: be.Error(), Fix: fix}
+	}
+	return nil
+}
+
+// flagOf names the l402cli budget flag of a limit.
+func flagOf(limit string) string {
+	switch limit {
+	case storage.LimitPerPayment:
+		return "per-payment-sats"
+	case storage.LimitPerDomain:
+		return "per-domain-sats"
+	}
+	return "per-day-sats"
+}
 
 // parse validates a PayChallengeRequest: the challenge it carries and the
 // resource it came from (nil if none).
@@ -55,14 +210,9 @@ func (c *Consumer) QuoteChallenge(ctx context.Context, req PayChallengeRequest) 
 // QuoteInvoice reports what PayInvoice would do with req, without paying
 // or reserving anything, as QuoteChallenge does.
 func (c *Consumer) QuoteInvoice(ctx context.Context, req PayInvoiceRequest) (*Quote, error) {
-	target, err := req.parse()
+	target, invoice, d, err := c.decodeInvoiceRequest(ctx, req)
 	if err != nil {
 		return nil, err
-	}
-	invoice := strings.TrimSpace(req.Invoice)
-	d, err := c.ln.DecodeInvoice(ctx, invoice)
-	if err != nil {
-		return nil, invoiceError("invoice", err)
 	}
 	q := &Quote{PaymentRequired: true, Invoice: invoice, PriceSats: d.AmountMsat / 1000, PriceMsat: d.AmountMsat, FeeLimitMsat: c.feeLimitMsat(d.AmountMsat), PaymentHash: d.PaymentHash.String(),
 		Description: d.Description, InvoiceExpiresAt: d.ExpiresAt.UTC(), FeeLimitSats: c.FeeLimitSats(d.AmountMsat)}
@@ -75,14 +225,7 @@ func (c *Consumer) QuoteInvoice(ctx context.Context, req PayInvoiceRequest) (*Qu
 			err = c.checkSpend(ctx, spendFor(target, d.AmountMsat, c.feeLimitMsat(d.AmountMsat), req.Approved))
 		}
 	}
-	if err != nil {
-		if q.Refusal = RefusalOf(err); q.Refusal == nil {
-			return nil, err
-		}
-		return q, nil
-	}
-	q.WouldPay = true
-	return q, nil
+	return q.verdict(err)
 }
 
 // FeeLimitSats is the routing fee limit of a payment of amountMsat, in

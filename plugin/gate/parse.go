@@ -266,21 +266,32 @@ func (d *decoder) services(n *yaml.Node, field string, f *File) {
 	if n.Kind == yaml.ScalarNode && n.Tag == "!!null" {
 		return // "services:" with nothing under it: no services
 	}
+	d.sequence(n, field, "a list of services", "start each service with '- name: …'", "services", MaxServices, func(item *yaml.Node, sub string) {
+		var sc ServiceConfig
+		d.service(item, sub, &sc)
+		f.Services = append(f.Services, sc)
+	})
+}
+
+// sequence checks that n is a list (want says of what, fix how to write
+// it) of at most max items (noun names them) and calls each for every
+// item with its field (field[i]), whose line it records first. It
+// returns false, having called nothing, if n is no such list.
+func (d *decoder) sequence(n *yaml.Node, field, want, fix, noun string, max int, each func(item *yaml.Node, sub string)) bool {
 	if n.Kind != yaml.SequenceNode {
-		d.fail(n.Line, field, "is a "+kindName(n)+", want a list of services", "start each service with '- name: …'")
-		return
+		d.fail(n.Line, field, "is a "+kindName(n)+", want "+want, fix)
+		return false
 	}
-	if len(n.Content) > MaxServices {
-		d.fail(n.Line, field, fmt.Sprintf("lists %d services", len(n.Content)), fmt.Sprintf("at most %d", MaxServices))
-		return
+	if len(n.Content) > max {
+		d.fail(n.Line, field, fmt.Sprintf("lists %d %s", len(n.Content), noun), fmt.Sprintf("at most %d", max))
+		return false
 	}
 	for i, item := range n.Content {
 		sub := fmt.Sprintf("%s[%d]", field, i)
 		d.lines[sub] = item.Line
-		var sc ServiceConfig
-		d.service(item, sub, &sc)
-		f.Services = append(f.Services, sc)
+		each(item, sub)
 	}
+	return true
 }
 
 func (d *decoder) service(n *yaml.Node, field string, sc *ServiceConfig) {
@@ -328,17 +339,7 @@ func (d *decoder) service(n *yaml.Node, field string, sc *ServiceConfig) {
 }
 
 func (d *decoder) pricing(n *yaml.Node, field string, sc *ServiceConfig) {
-	if n.Kind != yaml.SequenceNode {
-		d.fail(n.Line, field, "is a "+kindName(n)+", want a list of {path, price} rules", "write '- path: /premium/*' and 'price: 100' under pricing:")
-		return
-	}
-	if len(n.Content) > MaxRulesPerService {
-		d.fail(n.Line, field, fmt.Sprintf("lists %d rules", len(n.Content)), fmt.Sprintf("at most %d", MaxRulesPerService))
-		return
-	}
-	for i, item := range n.Content {
-		sub := fmt.Sprintf("%s[%d]", field, i)
-		d.lines[sub] = item.Line
+	d.sequence(n, field, "a list of {path, price} rules", "write '- path: /premium/*' and 'price: 100' under pricing:", "rules", MaxRulesPerService, func(item *yaml.Node, sub string) {
 		var r PriceRule
 		havePath, havePrice := false, false
 		d.mapping(item, sub, ruleKeys, func(key string, _, v *yaml.Node, field string) {
@@ -358,7 +359,7 @@ func (d *decoder) pricing(n *yaml.Node, field string, sc *ServiceConfig) {
 			}
 		}
 		sc.Pricing = append(sc.Pricing, r)
-	}
+	})
 }
 
 func (d *decoder) auth(n *yaml.Node, field string, sc *ServiceConfig) {
@@ -432,22 +433,13 @@ func (d *decoder) strList(n *yaml.Node, field string) []string {
 		d.lines[field+"[0]"] = n.Line
 		return []string{n.Value} // a single value stands for a one-item list
 	}
-	if n.Kind != yaml.SequenceNode {
-		d.fail(n.Line, field, "is a "+kindName(n)+", want a list", "write [a, b] or one '- item' per line")
-		return nil
-	}
-	if len(n.Content) > MaxRulesPerService {
-		d.fail(n.Line, field, fmt.Sprintf("lists %d items", len(n.Content)), fmt.Sprintf("at most %d", MaxRulesPerService))
-		return nil
-	}
 	out := make([]string, 0, len(n.Content))
-	for i, item := range n.Content {
-		sub := fmt.Sprintf("%s[%d]", field, i)
-		d.lines[sub] = item.Line
-		s, ok := d.str(item, sub)
-		if ok {
+	if !d.sequence(n, field, "a list", "write [a, b] or one '- item' per line", "items", MaxRulesPerService, func(item *yaml.Node, sub string) {
+		if s, ok := d.str(item, sub); ok {
 			out = append(out, s)
 		}
+	}) {
+		return nil
 	}
 	return out
 }
