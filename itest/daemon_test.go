@@ -4,6 +4,7 @@ package itest
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -19,6 +20,7 @@ import (
 	"time"
 
 	"github.com/l402d/l402d/invoices/embedded"
+	"github.com/l402d/l402d/plugin/apiclient"
 	"github.com/l402d/l402d/regtest"
 )
 
@@ -177,9 +179,11 @@ func (d *daemon) waitAPI(t testing.TB) {
 			t.Fatalf("l402d exited during start:\n%s", tail(string(b), 40))
 		default:
 		}
-		resp, err := http.Get("http://" + d.listen + "/healthz")
+		// Not t.Context(): a cleanup may restart a daemon.
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		_, err := d.api("").Healthz(ctx, false)
+		cancel()
 		if err == nil {
-			resp.Body.Close()
 			return
 		}
 		if time.Now().After(deadline) {
@@ -235,6 +239,14 @@ func (d *daemon) adminKey(t testing.TB) string { return d.key(t, "admin.key") }
 
 // spendKey is the spend key, which exists only with --consumer.enable.
 func (d *daemon) spendKey(t testing.TB) string { return d.key(t, "spend.key") }
+
+// api is the daemon's REST API with key.
+func (d *daemon) api(key string) *apiclient.Client {
+	return &apiclient.Client{BaseURL: "http://" + d.listen, APIKey: key}
+}
+
+// producerAPI is the daemon's REST API with the producer key.
+func (d *daemon) producerAPI(t testing.TB) *apiclient.Client { return d.api(d.apiKey(t)) }
 
 // call does an HTTP request against the daemon's API with the key the
 // path needs (the spend key for the consumer's endpoints, else the

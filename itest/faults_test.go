@@ -142,7 +142,7 @@ func TestFaultKill9UnderLoad(t *testing.T) {
 	}
 	for _, c := range sample {
 		pre := payInvoice(t, "bob", c.Invoice)
-		if out := verifyToken(t, d, c.Macaroon, pre, ""); out["valid"] != true {
+		if out := verifyToken(t, d, c.Macaroon, pre, ""); !out.Valid {
 			t.Fatalf("challenge acknowledged before the crash does not verify: %v", out)
 		}
 	}
@@ -239,7 +239,7 @@ func TestFaultBtcdRestart(t *testing.T) {
 	}
 	// Payments wait for the chain backend, but issuing and verifying do not.
 	during := createChallenge(t, d, "/fault/btcd/during", 6)
-	if out := verifyToken(t, d, paid.Macaroon, paidPre, ""); out["valid"] != true {
+	if out := verifyToken(t, d, paid.Macaroon, paidPre, ""); !out.Valid {
 		t.Fatalf("verify with btcd down: %v", out)
 	}
 	// LND stays up; what l402d must report is that its chain backend is
@@ -324,7 +324,7 @@ func TestFaultDiskFull(t *testing.T) {
 	if !strings.Contains(msg, "MiB free") {
 		t.Fatalf("disk-full message does not say what is wrong: %q", msg)
 	}
-	if out := verifyToken(t, d, paid.Macaroon, paidPre, ""); out["valid"] != true {
+	if out := verifyToken(t, d, paid.Macaroon, paidPre, ""); !out.Valid {
 		t.Fatalf("verify on a full disk: %v", out)
 	}
 	pendingPre := payInvoice(t, "bob", pending.Invoice)
@@ -340,7 +340,7 @@ func TestFaultDiskFull(t *testing.T) {
 	d.stop(t)
 	d.start(t)
 	for _, c := range []struct{ mac, pre string }{{paid.Macaroon, paidPre}, {pending.Macaroon, pendingPre}} {
-		if out := verifyToken(t, d, c.mac, c.pre, ""); out["valid"] != true {
+		if out := verifyToken(t, d, c.mac, c.pre, ""); !out.Valid {
 			t.Fatalf("after the disk filled and emptied and a restart: %v", out)
 		}
 	}

@@ -207,7 +207,7 @@ func useImage(t *testing.T, c container) {
 	ch := createChallenge(t, d, "/image/forecast", 21)
 	pre := payInvoice(t, "bob", ch.Invoice)
 	out := verifyToken(t, d, ch.Macaroon, pre, "")
-	if out["valid"] != true || out["merchantId"] != testNet(t).Node("alice").Pubkey {
+	if !out.Valid || out.MerchantID != testNet(t).Node("alice").Pubkey {
 		t.Fatalf("verify through the container: %v", out)
 	}
 	waitSettled(t, d, ch.PaymentHash, 21)
