@@ -67,22 +67,19 @@ func TestReadmeShowsExample(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	const begin, end = "\t// README example begin\n", "\t// README example end"
-	s := string(src)
-	i, j := strings.Index(s, begin), strings.Index(s, end)
-	if i < 0 || j < i {
+	_, rest, okBegin := strings.Cut(string(src), "// README example begin\n")
+	body, _, okEnd := strings.Cut(rest, "\t// README example end")
+	if !okBegin || !okEnd {
 		t.Fatal("example_test.go lacks the README example markers")
 	}
-	var want strings.Builder
-	for _, line := range strings.SplitAfter(s[i+len(begin):j], "\n") {
-		want.WriteString(strings.TrimPrefix(line, "\t"))
-	}
+	// The snippet as README shows it: one tab of indentation less.
+	snippet := strings.ReplaceAll("\n"+body, "\n\t", "\n")[1:]
 	readme, err := os.ReadFile("../../README.md")
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !strings.Contains(string(readme), "```go\n"+want.String()+"```") {
-		t.Errorf("README.md does not show the example of plugin/apiclient/example_test.go; paste:\n%s", want.String())
+	if !strings.Contains(string(readme), "```go\n"+snippet+"```") {
+		t.Errorf("README.md does not show the example of plugin/apiclient/example_test.go; paste:\n%s", snippet)
 	}
 }
 

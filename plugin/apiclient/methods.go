@@ -20,63 +20,59 @@ func (c *Client) CreateChallenge(ctx context.Context, r CreateChallengeRequest) 
 		req.Header.Set(HeaderIdempotencyKey, r.IdempotencyKey)
 	}
 	var out Challenge
-	return &out, c.roundTrip(req, &out)
+	if err := c.roundTrip(req, &out); err != nil {
+		return nil, err
+	}
+	return &out, nil
 }
 
 // Verify checks an L402 token (macaroon and preimage): POST
 // /api/l402/challenges/verify. A token that is not valid is an answer
 // (Valid false, with Error and Reason), not an error.
 func (c *Client) Verify(ctx context.Context, r VerifyRequest) (*VerifyResponse, error) {
-	var out VerifyResponse
-	return &out, c.Do(ctx, http.MethodPost, "/api/l402/challenges/verify", r, &out)
+	return call[VerifyResponse](ctx, c, http.MethodPost, "/api/l402/challenges/verify", r)
 }
 
 // ListChallenges lists stored challenges, newest first: GET
 // /api/l402/challenges.
 func (c *Client) ListChallenges(ctx context.Context, f ChallengeFilter) (*ChallengeList, error) {
-	var out ChallengeList
 	q := query("resource", f.Resource, "state", f.State, "since", rfc3339(f.Since), "until", rfc3339(f.Until), "limit", itoa(f.Limit), "after", f.After)
-	return &out, c.Do(ctx, http.MethodGet, "/api/l402/challenges"+q, nil, &out)
+	return call[ChallengeList](ctx, c, http.MethodGet, "/api/l402/challenges"+q, nil)
 }
 
 // Challenge returns one stored challenge: GET
 // /api/l402/challenges/{paymentHash}.
 func (c *Client) Challenge(ctx context.Context, paymentHash string) (*ChallengeRecord, error) {
-	var out ChallengeRecord
-	return &out, c.Do(ctx, http.MethodGet, "/api/l402/challenges/"+url.PathEscape(paymentHash), nil, &out)
+	return call[ChallengeRecord](ctx, c, http.MethodGet, "/api/l402/challenges/"+url.PathEscape(paymentHash), nil)
 }
 
 // Stats returns the producer's counts and revenue: GET /api/l402/stats.
 // A zero since means 30 days ago; a zero until, now.
 func (c *Client) Stats(ctx context.Context, since, until time.Time) (*Stats, error) {
-	var out Stats
-	return &out, c.Do(ctx, http.MethodGet, "/api/l402/stats"+query("since", rfc3339(since), "until", rfc3339(until)), nil, &out)
+	return call[Stats](ctx, c, http.MethodGet, "/api/l402/stats"+query("since", rfc3339(since), "until", rfc3339(until)), nil)
 }
 
 // Revoke revokes a token (admin key): POST /api/l402/tokens/revoke.
 func (c *Client) Revoke(ctx context.Context, r RevokeRequest) (*RevokeResponse, error) {
-	var out RevokeResponse
-	return &out, c.Do(ctx, http.MethodPost, "/api/l402/tokens/revoke", r, &out)
+	return call[RevokeResponse](ctx, c, http.MethodPost, "/api/l402/tokens/revoke", r)
 }
 
 // Node endpoints.
 
 // Node returns the daemon's state (any key): GET /api/node.
 func (c *Client) Node(ctx context.Context) (*Health, error) {
-	var out Health
-	return &out, c.Do(ctx, http.MethodGet, "/api/node", nil, &out)
+	return call[Health](ctx, c, http.MethodGet, "/api/node", nil)
 }
 
 // Healthz returns the daemon's state: GET /healthz (no key needed;
 // without one only Status is set). strict asks for 503 while degraded,
 // which Healthz reads as an answer too.
 func (c *Client) Healthz(ctx context.Context, strict bool) (*Health, error) {
-	var out Health
 	q := ""
 	if strict {
 		q = "?strict=1"
 	}
-	return &out, c.Do(ctx, http.MethodGet, "/healthz"+q, nil, &out, http.StatusServiceUnavailable)
+	return call[Health](ctx, c, http.MethodGet, "/healthz"+q, nil, http.StatusServiceUnavailable)
 }
 
 // Backup streams a consistent backup of the store (admin key): GET
@@ -97,8 +93,7 @@ func (c *Client) Backup(ctx context.Context) (io.ReadCloser, error) {
 // node itself): POST /api/node/seed. Once shown, it is a *Error with
 // StatusCode 410.
 func (c *Client) NodeSeed(ctx context.Context) (*NodeSeed, error) {
-	var out NodeSeed
-	return &out, c.Do(ctx, http.MethodPost, "/api/node/seed", nil, &out)
+	return call[NodeSeed](ctx, c, http.MethodPost, "/api/node/seed", nil)
 }
 
 // Consumer endpoints (spend key, or admin key).
@@ -110,8 +105,7 @@ func (c *Client) NodeSeed(ctx context.Context) (*NodeSeed, error) {
 // it paid but the target then did not answer, the *Error carries the
 // Payment and the Token.
 func (c *Client) Access(ctx context.Context, r AccessRequest) (*AccessResponse, error) {
-	var out AccessResponse
-	return &out, c.Do(ctx, http.MethodPost, "/api/consumer/access", r, &out)
+	return call[AccessResponse](ctx, c, http.MethodPost, "/api/consumer/access", r)
 }
 
 // AccessStream is Access with the target's answer passed through as it
@@ -133,86 +127,74 @@ func (c *Client) AccessStream(ctx context.Context, r AccessRequest) (*http.Respo
 // Quote reports what Access would pay for a URL, and whether it would,
 // without paying: POST /api/consumer/quote.
 func (c *Client) Quote(ctx context.Context, r AccessRequest) (*Quote, error) {
-	var out Quote
-	return &out, c.Do(ctx, http.MethodPost, "/api/consumer/quote", r, &out)
+	return call[Quote](ctx, c, http.MethodPost, "/api/consumer/quote", r)
 }
 
 // PayChallenge pays an L402 challenge and returns the token: POST
 // /api/consumer/pay/challenge. A challenge paid before is not paid again
 // (Payment.AlreadyPaid).
 func (c *Client) PayChallenge(ctx context.Context, r PayChallengeRequest) (*PayChallengeResult, error) {
-	var out PayChallengeResult
-	return &out, c.Do(ctx, http.MethodPost, "/api/consumer/pay/challenge", r, &out)
+	return call[PayChallengeResult](ctx, c, http.MethodPost, "/api/consumer/pay/challenge", r)
 }
 
 // PayInvoice pays a BOLT 11 invoice: POST /api/consumer/pay/invoice.
 func (c *Client) PayInvoice(ctx context.Context, r PayInvoiceRequest) (*PaymentInfo, error) {
-	var out PaymentInfo
-	return &out, c.Do(ctx, http.MethodPost, "/api/consumer/pay/invoice", r, &out)
+	return call[PaymentInfo](ctx, c, http.MethodPost, "/api/consumer/pay/invoice", r)
 }
 
 // CreateInvoice creates an invoice of the node: POST
 // /api/consumer/invoices.
 func (c *Client) CreateInvoice(ctx context.Context, r CreateInvoiceRequest) (*Invoice, error) {
-	var out Invoice
-	return &out, c.Do(ctx, http.MethodPost, "/api/consumer/invoices", r, &out)
+	return call[Invoice](ctx, c, http.MethodPost, "/api/consumer/invoices", r)
 }
 
 // LookupInvoice returns the state of one of the node's invoices: GET
 // /api/consumer/invoices/{paymentHash}.
 func (c *Client) LookupInvoice(ctx context.Context, paymentHash string) (*Invoice, error) {
-	var out Invoice
-	return &out, c.Do(ctx, http.MethodGet, "/api/consumer/invoices/"+url.PathEscape(paymentHash), nil, &out)
+	return call[Invoice](ctx, c, http.MethodGet, "/api/consumer/invoices/"+url.PathEscape(paymentHash), nil)
 }
 
 // Balance returns the node's funds: GET /api/consumer/balance.
 func (c *Client) Balance(ctx context.Context) (*Balance, error) {
-	var out Balance
-	return &out, c.Do(ctx, http.MethodGet, "/api/consumer/balance", nil, &out)
+	return call[Balance](ctx, c, http.MethodGet, "/api/consumer/balance", nil)
 }
 
 // Budget returns the limits and today's spending: GET
 // /api/consumer/budget. Without spending enabled it is a *Error with
 // StatusCode 403 and Code "spending_disabled".
 func (c *Client) Budget(ctx context.Context) (*Budget, error) {
-	var out Budget
-	return &out, c.Do(ctx, http.MethodGet, "/api/consumer/budget", nil, &out)
+	return call[Budget](ctx, c, http.MethodGet, "/api/consumer/budget", nil)
 }
 
 // SetBudget changes the limits set in u (admin key, from the node
 // itself): PUT /api/consumer/budget.
 func (c *Client) SetBudget(ctx context.Context, u BudgetUpdate) (*Budget, error) {
-	var out Budget
-	return &out, c.Do(ctx, http.MethodPut, "/api/consumer/budget", u, &out)
+	return call[Budget](ctx, c, http.MethodPut, "/api/consumer/budget", u)
 }
 
 // Payments lists outgoing payments, newest first, with totals: GET
 // /api/consumer/payments.
 func (c *Client) Payments(ctx context.Context, f PaymentFilter) (*PaymentList, error) {
-	var out PaymentList
 	q := query("state", f.State, "kind", f.Kind, "domain", f.Domain, "since", f.Since, "until", f.Until, "after", f.After, "limit", itoa(f.Limit))
-	return &out, c.Do(ctx, http.MethodGet, "/api/consumer/payments"+q, nil, &out)
+	return call[PaymentList](ctx, c, http.MethodGet, "/api/consumer/payments"+q, nil)
 }
 
 // Payment returns one journal entry: GET
 // /api/consumer/payments/{paymentHash}.
 func (c *Client) Payment(ctx context.Context, paymentHash string) (*PaymentRecord, error) {
-	var out PaymentRecord
-	return &out, c.Do(ctx, http.MethodGet, "/api/consumer/payments/"+url.PathEscape(paymentHash), nil, &out)
+	return call[PaymentRecord](ctx, c, http.MethodGet, "/api/consumer/payments/"+url.PathEscape(paymentHash), nil)
 }
 
 // Tokens lists the cached L402 tokens, of one origin
 // (scheme://host[:port]) if origin is set: GET /api/consumer/tokens.
 func (c *Client) Tokens(ctx context.Context, origin string) (*TokenList, error) {
-	var out TokenList
-	return &out, c.Do(ctx, http.MethodGet, "/api/consumer/tokens"+query("origin", origin), nil, &out)
+	return call[TokenList](ctx, c, http.MethodGet, "/api/consumer/tokens"+query("origin", origin), nil)
 }
 
 // RemoveToken drops a cached token by id: DELETE
 // /api/consumer/tokens/{id}.
 func (c *Client) RemoveToken(ctx context.Context, id string) (*TokenRemoved, error) {
-	var out TokenRemoved
-	return &out, c.Do(ctx, http.MethodDelete, "/api/consumer/tokens/"+url.PathEscape(id), nil, &out)
+	return call[TokenRemoved](ctx, c, http.MethodDelete, "/api/consumer/tokens/"+url.PathEscape(id), nil)
 }
 
 // rfc3339 renders t, "" for the zero time.
@@ -221,4 +203,13 @@ func rfc3339(t time.Time) string {
 		return ""
 	}
 	return t.UTC().Format(time.RFC3339)
+}
+
+// call is Do decoding into a new T.
+func call[T any](ctx context.Context, c *Client, method, path string, in any, also ...int) (*T, error) {
+	var out T
+	if err := c.Do(ctx, method, path, in, &out, also...); err != nil {
+		return nil, err
+	}
+	return &out, nil
 }
