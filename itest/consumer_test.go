@@ -246,30 +246,13 @@ func bobPayments(t testing.TB, hash string) []*lnrpc.Payment {
 // access calls bob's POST /api/consumer/access.
 func access(t testing.TB, bob *daemon, url string, maxSats int64) (int, map[string]any) {
 	t.Helper()
-	body := map[string]any{"url": url}
-	if maxSats > 0 {
-		body["maxSats"] = maxSats
-	}
-	return bob.call(t, "POST", "/api/consumer/access", body)
+	return bob.call(t, "POST", "/api/consumer/access", apiclient.AccessRequest{URL: url, MaxSats: maxSats})
 }
 
 // accessRaw is access without the test's t (for goroutines and for
 // requests that a kill -9 cuts).
 func accessRaw(ctx context.Context, bob *daemon, key, url string) (int, map[string]any, error) {
-	raw, _ := json.Marshal(map[string]any{"url": url})
-	req, err := http.NewRequestWithContext(ctx, "POST", "http://"+bob.listen+"/api/consumer/access", bytes.NewReader(raw))
-	if err != nil {
-		return 0, nil, err
-	}
-	req.Header.Set("X-API-Key", key)
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		return 0, nil, err
-	}
-	defer resp.Body.Close()
-	var out map[string]any
-	err = json.NewDecoder(resp.Body).Decode(&out)
-	return resp.StatusCode, out, err
+	return wireCall(ctx, bob.api(key), "POST", "/api/consumer/access", apiclient.AccessRequest{URL: url})
 }
 
 func obj(v any) map[string]any {

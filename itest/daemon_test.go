@@ -3,7 +3,6 @@
 package itest
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -261,36 +260,43 @@ func (d *daemon) call(t testing.TB, method, path string, body any, hdr ...string
 
 func (d *daemon) callKey(t testing.TB, key, method, path string, body any, hdr ...string) (int, map[string]any) {
 	t.Helper()
-	var rd io.Reader
-	if body != nil {
-		raw, err := json.Marshal(body)
-		if err != nil {
-			t.Fatal(err)
-		}
-		rd = bytes.NewReader(raw)
-	}
-	req, err := http.NewRequestWithContext(testCtx(t, 2*time.Minute), method, "http://"+d.listen+path, rd)
+	code, out, err := wireCall(testCtx(t, 2*time.Minute), d.api(key), method, path, body, hdr...)
 	if err != nil {
-		t.Fatal(err)
+		t.Fatalf("%s %s: %v", method, path, err)
 	}
-	req.Header.Set("Content-Type", "application/json")
-	if key != "" {
-		req.Header.Set("X-API-Key", key)
+	return code, out
+}
+
+// wireCall sends one call built by the REST client (key, JSON body, hdr
+// pairs) and returns the status and the answer's JSON as a map: the
+// itests that use it check the wire itself, errors included. An answer
+// that is not JSON is {"_raw": body}.
+func wireCall(ctx context.Context, api *apiclient.Client, method, path string, body any, hdr ...string) (int, map[string]any, error) {
+	req, err := api.Request(ctx, method, path, body)
+	if err != nil {
+		return 0, nil, err
 	}
 	for i := 0; i+1 < len(hdr); i += 2 {
 		req.Header.Set(hdr[i], hdr[i+1])
 	}
-	resp, err := http.DefaultClient.Do(req)
+	hc := api.HTTPClient
+	if hc == nil {
+		hc = http.DefaultClient
+	}
+	resp, err := hc.Do(req)
 	if err != nil {
-		t.Fatalf("%s %s: %v", method, path, err)
+		return 0, nil, err
 	}
 	defer resp.Body.Close()
-	raw, _ := io.ReadAll(resp.Body)
+	raw, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return resp.StatusCode, nil, err
+	}
 	var out map[string]any
 	if len(raw) > 0 && json.Unmarshal(raw, &out) != nil {
 		out = map[string]any{"_raw": string(raw)}
 	}
-	return resp.StatusCode, out
+	return resp.StatusCode, out, nil
 }
 
 // waitFor polls cond until it returns nil or d passes.
