@@ -184,8 +184,15 @@ func (cl *client) apiFailure(e *apiclient.Error) error {
 	return &cliError{code: code, msg: b.String()}
 }
 
-// printJSON pretty-prints an answer as l402d encoded it.
+// printJSON pretty-prints an answer as l402d encoded it, followed by a
+// blank line (as l402cli always printed l402d's answers).
 func (cl *client) printJSON(v any) {
+	cl.writeJSON(v)
+	fmt.Fprintln(cl.stdout)
+}
+
+// writeJSON pretty-prints v, ending with a newline.
+func (cl *client) writeJSON(v any) {
 	var buf bytes.Buffer
 	enc := json.NewEncoder(&buf)
 	enc.SetEscapeHTML(false)

@@ -83,7 +83,11 @@ func status(c *cli.Context) error {
 			st.Budget = b
 		}
 	}
-	_ = show(cl, &st, func(st *statusReport) { printStatus(cl, st) })
+	if cl.json {
+		cl.writeJSON(&st)
+	} else {
+		printStatus(cl, &st)
+	}
 	if st.Node.Status != "ok" {
 		return &cliError{code: exitServer}
 	}
