@@ -83,6 +83,7 @@ type DecodeError struct {
 	Err        error
 }
 
+// Error says what l402d answered instead.
 func (e *DecodeError) Error() string {
 	return fmt.Sprintf("l402d answered %d with something that is not JSON: %.200s", e.StatusCode, e.Body)
 }
