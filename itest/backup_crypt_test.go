@@ -58,7 +58,7 @@ func TestBackupEncrypted(t *testing.T) {
 	}
 	d.stop(t)
 	fresh.start(t)
-	if out := verifyToken(t, fresh, paid.Macaroon, pre, ""); out["valid"] != true {
+	if out := verifyToken(t, fresh, paid.Macaroon, pre, ""); !out.Valid {
 		t.Fatalf("a token paid before the backup does not verify after restore: %v", out)
 	}
 }

@@ -59,7 +59,7 @@ func TestBackupRestore(t *testing.T) {
 	d.stop(t) // one l402d per node is the deployment; the restored one takes over
 	fresh.start(t)
 
-	if out := verifyToken(t, fresh, paid.Macaroon, paidPre, ""); out["valid"] != true {
+	if out := verifyToken(t, fresh, paid.Macaroon, paidPre, ""); !out.Valid {
 		t.Fatalf("a token issued before the backup does not verify after restore: %v", out)
 	}
 	if code, out := fresh.call(t, "GET", "/api/l402/challenges/"+unpaid.PaymentHash, nil); code != 200 || out["state"] != "pending" {
@@ -67,7 +67,7 @@ func TestBackupRestore(t *testing.T) {
 	}
 	unpaidPre := payInvoice(t, "bob", unpaid.Invoice)
 	waitSettled(t, fresh, unpaid.PaymentHash, 13)
-	if out := verifyToken(t, fresh, unpaid.Macaroon, unpaidPre, ""); out["valid"] != true {
+	if out := verifyToken(t, fresh, unpaid.Macaroon, unpaidPre, ""); !out.Valid {
 		t.Fatalf("a challenge from before the backup, paid after the restore: %v", out)
 	}
 	_, stats := fresh.call(t, "GET", "/api/l402/stats", nil)

@@ -11,7 +11,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -29,6 +28,7 @@ import (
 	"github.com/lightningnetwork/lnd/lntypes"
 
 	"github.com/l402d/l402d/l402"
+	"github.com/l402d/l402d/plugin/apiclient"
 	"github.com/l402d/l402d/regtest"
 )
 
@@ -144,15 +144,15 @@ func (s *l402Seller) challenge(ctx context.Context, path string) (mac, inv, hash
 		s.mu.Unlock()
 		return mac, resp.PaymentRequest, h.String(), nil
 	}
-	var out struct {
-		Invoice, Macaroon, PaymentHash string
-	}
 	// A fresh idempotency key: every 402 is a new challenge.
 	var idem [8]byte
 	rand.Read(idem[:])
-	err = s.aliceCall(ctx, "/api/l402/challenges", map[string]any{"resource": path, "priceSats": s.price, "description": "itest " + path},
-		&out, "X-Idempotency-Key", hex.EncodeToString(idem[:]))
-	return out.Macaroon, out.Invoice, out.PaymentHash, err
+	out, err := s.aliceAPI().CreateChallenge(ctx, apiclient.CreateChallengeRequest{Resource: path, PriceSats: s.price, Description: "itest " + path,
+		IdempotencyKey: hex.EncodeToString(idem[:])})
+	if err != nil {
+		return "", "", "", err
+	}
+	return out.Macaroon, out.Invoice, out.PaymentHash, nil
 }
 
 // verify checks a credential: with alice's l402d, or in hold mode here.
@@ -166,33 +166,15 @@ func (s *l402Seller) verify(ctx context.Context, cred l402.Credential, path stri
 	if err != nil {
 		return false, err
 	}
-	var out struct{ Valid bool }
-	err = s.aliceCall(ctx, "/api/l402/challenges/verify", map[string]any{"macaroon": mac, "preimage": hex.EncodeToString(cred.Preimage[:]), "resource": path}, &out)
-	return out.Valid, err
+	out, err := s.aliceAPI().Verify(ctx, apiclient.VerifyRequest{Macaroon: mac, Preimage: hex.EncodeToString(cred.Preimage[:]), Resource: path})
+	if err != nil {
+		return false, err
+	}
+	return out.Valid, nil
 }
 
-func (s *l402Seller) aliceCall(ctx context.Context, path string, body, out any, hdr ...string) error {
-	raw, _ := json.Marshal(body)
-	req, err := http.NewRequestWithContext(ctx, "POST", "http://"+s.alice.listen+path, bytes.NewReader(raw))
-	if err != nil {
-		return err
-	}
-	req.Header.Set("X-API-Key", s.key)
-	req.Header.Set("Content-Type", "application/json")
-	for i := 0; i+1 < len(hdr); i += 2 {
-		req.Header.Set(hdr[i], hdr[i+1])
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		return err
-	}
-	defer resp.Body.Close()
-	b, _ := io.ReadAll(resp.Body)
-	if resp.StatusCode != 200 {
-		return fmt.Errorf("alice %s: %d %s", path, resp.StatusCode, b)
-	}
-	return json.Unmarshal(b, out)
-}
+// aliceAPI is alice's REST API with the seller's producer key.
+func (s *l402Seller) aliceAPI() *apiclient.Client { return s.alice.api(s.key) }
 
 func (s *l402Seller) setFailAfterPay(status int) {
 	s.mu.Lock()
@@ -264,30 +246,13 @@ func bobPayments(t testing.TB, hash string) []*lnrpc.Payment {
 // access calls bob's POST /api/consumer/access.
 func access(t testing.TB, bob *daemon, url string, maxSats int64) (int, map[string]any) {
 	t.Helper()
-	body := map[string]any{"url": url}
-	if maxSats > 0 {
-		body["maxSats"] = maxSats
-	}
-	return bob.call(t, "POST", "/api/consumer/access", body)
+	return bob.call(t, "POST", "/api/consumer/access", apiclient.AccessRequest{URL: url, MaxSats: maxSats})
 }
 
 // accessRaw is access without the test's t (for goroutines and for
 // requests that a kill -9 cuts).
 func accessRaw(ctx context.Context, bob *daemon, key, url string) (int, map[string]any, error) {
-	raw, _ := json.Marshal(map[string]any{"url": url})
-	req, err := http.NewRequestWithContext(ctx, "POST", "http://"+bob.listen+"/api/consumer/access", bytes.NewReader(raw))
-	if err != nil {
-		return 0, nil, err
-	}
-	req.Header.Set("X-API-Key", key)
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		return 0, nil, err
-	}
-	defer resp.Body.Close()
-	var out map[string]any
-	err = json.NewDecoder(resp.Body).Decode(&out)
-	return resp.StatusCode, out, err
+	return wireCall(ctx, bob.api(key), "POST", "/api/consumer/access", apiclient.AccessRequest{URL: url})
 }
 
 func obj(v any) map[string]any {
@@ -524,7 +489,7 @@ func TestConsumerUpstreamFailsAfterPayment(t *testing.T) {
 	hash := str(pay["paymentHash"])
 	// The returned token is good: the service verifies it.
 	mac, preimage, _ := strings.Cut(strings.TrimPrefix(str(tok["authorization"]), "L402 "), ":")
-	if v := verifyToken(t, alice, mac, preimage, "/api/flaky"); v["valid"] != true {
+	if v := verifyToken(t, alice, mac, preimage, "/api/flaky"); !v.Valid {
 		t.Fatalf("returned token does not verify: %v", v)
 	}
 	s.setFailAfterPay(0)

@@ -423,37 +423,9 @@ func (c *campaign) eventually(timeout time.Duration, what string, cond func() er
 // do is one JSON call to a daemon's API without the test's t (for
 // workers, and for calls a kill may cut).
 func (c *campaign) do(ctx context.Context, d *daemon, key, method, path string, body any, hdr ...string) (int, map[string]any, error) {
-	var rd io.Reader
-	if body != nil {
-		raw, err := json.Marshal(body)
-		if err != nil {
-			return 0, nil, err
-		}
-		rd = bytes.NewReader(raw)
-	}
-	req, err := http.NewRequestWithContext(ctx, method, "http://"+d.listen+path, rd)
-	if err != nil {
-		return 0, nil, err
-	}
-	req.Header.Set("Content-Type", "application/json")
-	req.Header.Set("X-API-Key", key)
-	for i := 0; i+1 < len(hdr); i += 2 {
-		req.Header.Set(hdr[i], hdr[i+1])
-	}
-	resp, err := c.client.Do(req)
-	if err != nil {
-		return 0, nil, err
-	}
-	defer resp.Body.Close()
-	raw, err := io.ReadAll(resp.Body)
-	if err != nil {
-		return resp.StatusCode, nil, err
-	}
-	var out map[string]any
-	if len(raw) > 0 && json.Unmarshal(raw, &out) != nil {
-		out = map[string]any{"_raw": string(raw)}
-	}
-	return resp.StatusCode, out, nil
+	api := d.api(key)
+	api.HTTPClient = c.client
+	return wireCall(ctx, api, method, path, body, hdr...)
 }
 
 // create asks producer p for a challenge; on 200 it is handed out (acked).

@@ -3,7 +3,7 @@
 package itest
 
 import (
-	"bytes"
+	"context"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"github.com/l402d/l402d/invoices/embedded"
+	"github.com/l402d/l402d/plugin/apiclient"
 	"github.com/l402d/l402d/regtest"
 )
 
@@ -177,9 +178,11 @@ func (d *daemon) waitAPI(t testing.TB) {
 			t.Fatalf("l402d exited during start:\n%s", tail(string(b), 40))
 		default:
 		}
-		resp, err := http.Get("http://" + d.listen + "/healthz")
+		// Not t.Context(): a cleanup may restart a daemon.
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		_, err := d.api("").Healthz(ctx, false)
+		cancel()
 		if err == nil {
-			resp.Body.Close()
 			return
 		}
 		if time.Now().After(deadline) {
@@ -236,6 +239,14 @@ func (d *daemon) adminKey(t testing.TB) string { return d.key(t, "admin.key") }
 // spendKey is the spend key, which exists only with --consumer.enable.
 func (d *daemon) spendKey(t testing.TB) string { return d.key(t, "spend.key") }
 
+// api is the daemon's REST API with key.
+func (d *daemon) api(key string) *apiclient.Client {
+	return &apiclient.Client{BaseURL: "http://" + d.listen, APIKey: key}
+}
+
+// producerAPI is the daemon's REST API with the producer key.
+func (d *daemon) producerAPI(t testing.TB) *apiclient.Client { return d.api(d.apiKey(t)) }
+
 // call does an HTTP request against the daemon's API with the key the
 // path needs (the spend key for the consumer's endpoints, else the
 // producer key) and decodes a JSON answer.
@@ -249,36 +260,43 @@ func (d *daemon) call(t testing.TB, method, path string, body any, hdr ...string
 
 func (d *daemon) callKey(t testing.TB, key, method, path string, body any, hdr ...string) (int, map[string]any) {
 	t.Helper()
-	var rd io.Reader
-	if body != nil {
-		raw, err := json.Marshal(body)
-		if err != nil {
-			t.Fatal(err)
-		}
-		rd = bytes.NewReader(raw)
-	}
-	req, err := http.NewRequestWithContext(testCtx(t, 2*time.Minute), method, "http://"+d.listen+path, rd)
+	code, out, err := wireCall(testCtx(t, 2*time.Minute), d.api(key), method, path, body, hdr...)
 	if err != nil {
-		t.Fatal(err)
+		t.Fatalf("%s %s: %v", method, path, err)
 	}
-	req.Header.Set("Content-Type", "application/json")
-	if key != "" {
-		req.Header.Set("X-API-Key", key)
+	return code, out
+}
+
+// wireCall sends one call built by the REST client (key, JSON body, hdr
+// pairs) and returns the status and the answer's JSON as a map: the
+// itests that use it check the wire itself, errors included. An answer
+// that is not JSON is {"_raw": body}.
+func wireCall(ctx context.Context, api *apiclient.Client, method, path string, body any, hdr ...string) (int, map[string]any, error) {
+	req, err := api.Request(ctx, method, path, body)
+	if err != nil {
+		return 0, nil, err
 	}
 	for i := 0; i+1 < len(hdr); i += 2 {
 		req.Header.Set(hdr[i], hdr[i+1])
 	}
-	resp, err := http.DefaultClient.Do(req)
+	hc := api.HTTPClient
+	if hc == nil {
+		hc = http.DefaultClient
+	}
+	resp, err := hc.Do(req)
 	if err != nil {
-		t.Fatalf("%s %s: %v", method, path, err)
+		return 0, nil, err
 	}
 	defer resp.Body.Close()
-	raw, _ := io.ReadAll(resp.Body)
+	raw, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return resp.StatusCode, nil, err
+	}
 	var out map[string]any
 	if len(raw) > 0 && json.Unmarshal(raw, &out) != nil {
 		out = map[string]any{"_raw": string(raw)}
 	}
-	return resp.StatusCode, out
+	return resp.StatusCode, out, nil
 }
 
 // waitFor polls cond until it returns nil or d passes.

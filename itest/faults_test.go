@@ -3,12 +3,9 @@
 package itest
 
 import (
-	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"net/http"
 	"os"
 	"os/exec"
@@ -20,6 +17,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/l402d/l402d/plugin/apiclient"
 )
 
 // loadClient is what the fault tests use to hammer a daemon: creates and
@@ -27,8 +26,7 @@ import (
 // creation was acknowledged with 200.
 type loadClient struct {
 	d      *daemon
-	c      *http.Client
-	key    string
+	api    *apiclient.Client // the producer key, keep-alive connections
 	mu     sync.Mutex
 	acked  []challenge
 	codes  map[int]int
@@ -36,42 +34,47 @@ type loadClient struct {
 }
 
 func newLoadClient(t testing.TB, d *daemon) *loadClient {
-	return &loadClient{d: d, c: benchClient(16), key: d.apiKey(t), codes: map[int]int{}}
+	api := d.producerAPI(t)
+	api.HTTPClient = benchClient(16)
+	return &loadClient{d: d, api: api, codes: map[int]int{}}
 }
 
 // create issues one challenge and records the outcome.
 func (l *loadClient) create(ctx context.Context, resource string) (challenge, int, error) {
-	body, _ := json.Marshal(map[string]any{"resource": resource, "priceSats": 3})
 	start := time.Now()
-	req, _ := http.NewRequestWithContext(ctx, "POST", "http://"+l.d.listen+"/api/l402/challenges", bytes.NewReader(body))
-	req.Header.Set("X-API-Key", l.key)
-	resp, err := l.c.Do(req)
-	if err != nil {
+	ch, err := l.api.CreateChallenge(ctx, apiclient.CreateChallengeRequest{Resource: resource, PriceSats: 3})
+	code := http.StatusOK
+	var ae *apiclient.Error
+	var de *apiclient.DecodeError
+	switch {
+	case errors.As(err, &ae):
+		code = ae.StatusCode
+	case errors.As(err, &de):
+		code = de.StatusCode
+	case err != nil:
 		return challenge{}, 0, err
 	}
-	defer resp.Body.Close()
-	raw, _ := io.ReadAll(resp.Body)
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	l.codes[resp.StatusCode]++
-	if resp.StatusCode != 200 {
+	l.codes[code]++
+	if ae != nil {
 		l.worstF = max(l.worstF, time.Since(start))
-		return challenge{}, resp.StatusCode, fmt.Errorf("%d %s", resp.StatusCode, raw)
+		return challenge{}, code, err
 	}
-	var c challenge
-	if err := json.Unmarshal(raw, &c); err != nil {
-		return challenge{}, 200, err
+	if err != nil {
+		return challenge{}, code, err
 	}
-	l.acked = append(l.acked, c)
-	return c, 200, nil
+	l.acked = append(l.acked, *ch)
+	return *ch, code, nil
 }
 
 // verify checks a token and returns whether it was valid.
 func (l *loadClient) verify(ctx context.Context, mac, pre string) (bool, error) {
-	var out struct{ Valid bool }
-	body, _ := json.Marshal(map[string]any{"macaroon": mac, "preimage": pre})
-	err := postJSON(ctx, l.c, "http://"+l.d.listen+"/api/l402/challenges/verify", l.key, body, &out)
-	return out.Valid, err
+	out, err := l.api.Verify(ctx, apiclient.VerifyRequest{Macaroon: mac, Preimage: pre})
+	if err != nil {
+		return false, err
+	}
+	return out.Valid, nil
 }
 
 // hammer runs creates and verifies of a paid token from workers until
@@ -142,7 +145,7 @@ func TestFaultKill9UnderLoad(t *testing.T) {
 	}
 	for _, c := range sample {
 		pre := payInvoice(t, "bob", c.Invoice)
-		if out := verifyToken(t, d, c.Macaroon, pre, ""); out["valid"] != true {
+		if out := verifyToken(t, d, c.Macaroon, pre, ""); !out.Valid {
 			t.Fatalf("challenge acknowledged before the crash does not verify: %v", out)
 		}
 	}
@@ -239,7 +242,7 @@ func TestFaultBtcdRestart(t *testing.T) {
 	}
 	// Payments wait for the chain backend, but issuing and verifying do not.
 	during := createChallenge(t, d, "/fault/btcd/during", 6)
-	if out := verifyToken(t, d, paid.Macaroon, paidPre, ""); out["valid"] != true {
+	if out := verifyToken(t, d, paid.Macaroon, paidPre, ""); !out.Valid {
 		t.Fatalf("verify with btcd down: %v", out)
 	}
 	// LND stays up; what l402d must report is that its chain backend is
@@ -324,7 +327,7 @@ func TestFaultDiskFull(t *testing.T) {
 	if !strings.Contains(msg, "MiB free") {
 		t.Fatalf("disk-full message does not say what is wrong: %q", msg)
 	}
-	if out := verifyToken(t, d, paid.Macaroon, paidPre, ""); out["valid"] != true {
+	if out := verifyToken(t, d, paid.Macaroon, paidPre, ""); !out.Valid {
 		t.Fatalf("verify on a full disk: %v", out)
 	}
 	pendingPre := payInvoice(t, "bob", pending.Invoice)
@@ -340,7 +343,7 @@ func TestFaultDiskFull(t *testing.T) {
 	d.stop(t)
 	d.start(t)
 	for _, c := range []struct{ mac, pre string }{{paid.Macaroon, paidPre}, {pending.Macaroon, pendingPre}} {
-		if out := verifyToken(t, d, c.mac, c.pre, ""); out["valid"] != true {
+		if out := verifyToken(t, d, c.mac, c.pre, ""); !out.Valid {
 			t.Fatalf("after the disk filled and emptied and a restart: %v", out)
 		}
 	}

@@ -3,10 +3,7 @@
 package itest
 
 import (
-	"context"
-	"encoding/json"
 	"fmt"
-	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -176,16 +173,13 @@ func useImage(t *testing.T, c container) {
 	t.Helper()
 	d := &daemon{t: t, name: c.name, listen: c.listen, dataDir: c.dataDir}
 	waitFor(t, 60*time.Second, "the container's /healthz to report LND up", func() error {
-		var h struct {
-			Status string
-			LND    struct{ Up bool }
-		}
 		// The detail (LND up) needs a key; the container creates it.
 		key, err := os.ReadFile(filepath.Join(c.dataDir, "api.key"))
 		if err != nil {
 			return err
 		}
-		if err := getJSON(t.Context(), "http://"+c.listen+"/healthz", &h, "X-API-Key", strings.TrimSpace(string(key))); err != nil {
+		h, err := d.api(strings.TrimSpace(string(key))).Healthz(t.Context(), false)
+		if err != nil {
 			return err
 		}
 		if h.Status != "ok" || !h.LND.Up {
@@ -207,32 +201,13 @@ func useImage(t *testing.T, c container) {
 	ch := createChallenge(t, d, "/image/forecast", 21)
 	pre := payInvoice(t, "bob", ch.Invoice)
 	out := verifyToken(t, d, ch.Macaroon, pre, "")
-	if out["valid"] != true || out["merchantId"] != testNet(t).Node("alice").Pubkey {
+	if !out.Valid || out.MerchantID != testNet(t).Node("alice").Pubkey {
 		t.Fatalf("verify through the container: %v", out)
 	}
 	waitSettled(t, d, ch.PaymentHash, 21)
 }
 
 // getJSON fetches and decodes a JSON document, returning any failure.
-func getJSON(ctx context.Context, url string, out any, hdr ...string) error {
-	req, err := http.NewRequestWithContext(ctx, "GET", url, nil)
-	if err != nil {
-		return err
-	}
-	for i := 0; i+1 < len(hdr); i += 2 {
-		req.Header.Set(hdr[i], hdr[i+1])
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		return err
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode != 200 {
-		return fmt.Errorf("%s", resp.Status)
-	}
-	return json.NewDecoder(resp.Body).Decode(out)
-}
-
 func must(t *testing.T, err error) {
 	t.Helper()
 	if err != nil {

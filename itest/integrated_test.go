@@ -264,7 +264,7 @@ func TestIntegratedMode(t *testing.T) {
 		chl := createChallenge(t, d.daemon, resource, price)
 		pre = payInvoice(t, "bob", chl.Invoice)
 		out := verifyToken(t, d.daemon, chl.Macaroon, pre, "")
-		if out["valid"] != true || out["merchantId"] != pubkey || num(out["amountSats"]) != float64(price) {
+		if !out.Valid || out.MerchantID != pubkey || out.AmountSats != price {
 			t.Fatalf("paid token: %v", out)
 		}
 		waitSettled(t, d.daemon, chl.PaymentHash, price)
@@ -281,7 +281,7 @@ func TestIntegratedMode(t *testing.T) {
 		if code != http.StatusOK || pay["state"] != "succeeded" || pay["preimage"] == nil {
 			t.Fatalf("the integrated node paying alice's challenge: %d %v", code, out)
 		}
-		if out := verifyToken(t, alice, chl.Macaroon, str(pay["preimage"]), ""); out["valid"] != true {
+		if out := verifyToken(t, alice, chl.Macaroon, str(pay["preimage"]), ""); !out.Valid {
 			t.Fatalf("alice verifying the token the integrated node bought: %v", out)
 		}
 	}
@@ -315,7 +315,7 @@ func TestIntegratedMode(t *testing.T) {
 			}
 			waitEmbeddedChannelActive(t, c, carol.Pubkey)
 			for i := range macs {
-				if out := verifyToken(t, d.daemon, macs[i], pres[i], ""); out["valid"] != true {
+				if out := verifyToken(t, d.daemon, macs[i], pres[i], ""); !out.Valid {
 					t.Fatalf("token %d after restart: %v", i, out)
 				}
 			}

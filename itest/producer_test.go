@@ -16,22 +16,28 @@ import (
 	"github.com/lightningnetwork/lnd/lnrpc/routerrpc"
 
 	"github.com/l402d/l402d/l402"
+	"github.com/l402d/l402d/plugin/apiclient"
 )
 
 // challenge is the seed API's challenge as the itests read it.
-type challenge struct {
-	Invoice, Macaroon, PaymentHash, Resource string
-	PriceSats                                int64
-}
+type challenge = apiclient.Challenge
 
 // createChallenge creates a challenge over REST and checks the answer.
+// hdr may set one header: X-Idempotency-Key.
 func createChallenge(t testing.TB, d *daemon, resource string, price int64, hdr ...string) challenge {
 	t.Helper()
-	code, out := d.call(t, "POST", "/api/l402/challenges", map[string]any{"resource": resource, "priceSats": price, "description": "itest " + resource}, hdr...)
-	if code != 200 {
-		t.Fatalf("create challenge: %d %v", code, out)
+	req := apiclient.CreateChallengeRequest{Resource: resource, PriceSats: price, Description: "itest " + resource}
+	for i := 0; i+1 < len(hdr); i += 2 {
+		if hdr[i] != apiclient.HeaderIdempotencyKey {
+			t.Fatalf("createChallenge sets no header %s", hdr[i])
+		}
+		req.IdempotencyKey = hdr[i+1]
 	}
-	c := challenge{Invoice: str(out["invoice"]), Macaroon: str(out["macaroon"]), PaymentHash: str(out["paymentHash"]), Resource: str(out["resource"]), PriceSats: int64(num(out["priceSats"]))}
+	ch, err := d.producerAPI(t).CreateChallenge(testCtx(t, 2*time.Minute), req)
+	if err != nil {
+		t.Fatalf("create challenge: %v", err)
+	}
+	c := *ch
 	if !strings.HasPrefix(c.Invoice, "lnbcrt") || c.Macaroon == "" || len(c.PaymentHash) != 64 || c.Resource != resource || c.PriceSats != price {
 		t.Fatalf("challenge %+v", c)
 	}
@@ -50,15 +56,12 @@ func payInvoice(t testing.TB, payer, invoice string) string {
 	return p.PaymentPreimage
 }
 
-func verifyToken(t testing.TB, d *daemon, mac, preimage, resource string) map[string]any {
+// verifyToken verifies a token over REST; "" checks no resource.
+func verifyToken(t testing.TB, d *daemon, mac, preimage, resource string) *apiclient.VerifyResponse {
 	t.Helper()
-	body := map[string]any{"macaroon": mac, "preimage": preimage}
-	if resource != "" {
-		body["resource"] = resource
-	}
-	code, out := d.call(t, "POST", "/api/l402/challenges/verify", body)
-	if code != 200 {
-		t.Fatalf("verify: %d %v", code, out)
+	out, err := d.producerAPI(t).Verify(testCtx(t, 2*time.Minute), apiclient.VerifyRequest{Macaroon: mac, Preimage: preimage, Resource: resource})
+	if err != nil {
+		t.Fatalf("verify: %v", err)
 	}
 	return out
 }
@@ -67,12 +70,12 @@ func verifyToken(t testing.TB, d *daemon, mac, preimage, resource string) map[st
 func waitSettled(t testing.TB, d *daemon, hash string, amount int64) {
 	t.Helper()
 	waitFor(t, 30*time.Second, "settlement of "+hash, func() error {
-		code, out := d.call(t, "GET", "/api/l402/challenges/"+hash, nil)
-		if code != 200 {
-			return fmt.Errorf("status %d %v", code, out)
+		out, err := d.producerAPI(t).Challenge(testCtx(t, time.Minute), hash)
+		if err != nil {
+			return err
 		}
-		if out["state"] != "settled" || int64(num(out["amountPaidSats"])) != amount {
-			return fmt.Errorf("state %v paid %v", out["state"], out["amountPaidSats"])
+		if out.State != "settled" || out.AmountPaidSats != amount {
+			return fmt.Errorf("state %v paid %v", out.State, out.AmountPaidSats)
 		}
 		return nil
 	})
@@ -87,11 +90,11 @@ func TestProducerPaidFlow(t *testing.T) {
 	pre := payInvoice(t, "bob", ch.Invoice)
 
 	out := verifyToken(t, d, ch.Macaroon, pre, "")
-	if out["valid"] != true || out["resource"] != "/api/weather/forecast" || num(out["amountSats"]) != 50 ||
-		out["merchantId"] != alice.Pubkey || out["paymentHash"] != ch.PaymentHash {
+	if !out.Valid || out.Resource != "/api/weather/forecast" || out.AmountSats != 50 ||
+		out.MerchantID != alice.Pubkey || out.PaymentHash != ch.PaymentHash {
 		t.Fatalf("paid token: %v", out)
 	}
-	if out := verifyToken(t, d, ch.Macaroon, pre, "/api/weather/forecast"); out["valid"] != true {
+	if out := verifyToken(t, d, ch.Macaroon, pre, "/api/weather/forecast"); !out.Valid {
 		t.Fatalf("paid token for its own resource: %v", out)
 	}
 	waitSettled(t, d, ch.PaymentHash, 50)
@@ -111,7 +114,7 @@ func TestProducerPaidFlow(t *testing.T) {
 		for _, tt := range tests {
 			t.Run(tt.name, func(t *testing.T) {
 				out := verifyToken(t, d, tt.mac, tt.pre, tt.resource)
-				if out["valid"] != false || out["reason"] != tt.reason || !strings.Contains(strings.ToLower(str(out["error"])), tt.msg) {
+				if out.Valid || out.Reason != tt.reason || !strings.Contains(strings.ToLower(out.Error), tt.msg) {
 					t.Fatalf("got %v, want reason %s mentioning %q", out, tt.reason, tt.msg)
 				}
 			})
@@ -156,7 +159,7 @@ func TestProducerPaidFlow(t *testing.T) {
 		if code, out := d.callKey(t, d.adminKey(t), "POST", "/api/l402/tokens/revoke", map[string]any{"token": c.Macaroon, "reason": "itest"}); code != 200 {
 			t.Fatalf("revoke: %d %v", code, out)
 		}
-		if out := verifyToken(t, d, c.Macaroon, p, ""); out["valid"] != false || out["reason"] != "revoked" {
+		if out := verifyToken(t, d, c.Macaroon, p, ""); out.Valid || out.Reason != "revoked" {
 			t.Fatalf("revoked token: %v", out)
 		}
 	})
@@ -170,12 +173,12 @@ func TestProducerExpiredToken(t *testing.T) {
 	created := time.Now()
 	ch := createChallenge(t, d, "/api/short-lived", 5)
 	pre := payInvoice(t, "bob", ch.Invoice)
-	if out := verifyToken(t, d, ch.Macaroon, pre, ""); out["valid"] != true {
+	if out := verifyToken(t, d, ch.Macaroon, pre, ""); !out.Valid {
 		t.Fatalf("fresh token, %v after it was created: %v", time.Since(created).Round(time.Millisecond), out)
 	}
 	waitFor(t, validity+20*time.Second, "token expiry", func() error {
 		out := verifyToken(t, d, ch.Macaroon, pre, "")
-		if out["valid"] != false || out["reason"] != "expired" {
+		if out.Valid || out.Reason != "expired" {
 			return fmt.Errorf("%v", out)
 		}
 		return nil
@@ -197,7 +200,7 @@ func TestProducerSettlementWhileDown(t *testing.T) {
 			pre := payInvoice(t, "bob", ch.Invoice)
 			d.start(t)
 			waitSettled(t, d, ch.PaymentHash, 11)
-			if out := verifyToken(t, d, ch.Macaroon, pre, ""); out["valid"] != true {
+			if out := verifyToken(t, d, ch.Macaroon, pre, ""); !out.Valid {
 				t.Fatalf("token after restart: %v", out)
 			}
 		})
@@ -220,7 +223,7 @@ func TestProducerLNDRestart(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	if out := verifyToken(t, d, ch.Macaroon, pre, ""); out["valid"] != true {
+	if out := verifyToken(t, d, ch.Macaroon, pre, ""); !out.Valid {
 		t.Fatalf("verify while LND is down: %v", out)
 	}
 	waitFor(t, 30*time.Second, "create to fail with 503", func() error {
@@ -242,7 +245,7 @@ func TestProducerLNDRestart(t *testing.T) {
 	if err := n.StartNode(ctx, "alice"); err != nil {
 		t.Fatal(err)
 	}
-	if out := verifyToken(t, d, ch.Macaroon, pre, ""); out["valid"] != true {
+	if out := verifyToken(t, d, ch.Macaroon, pre, ""); !out.Valid {
 		t.Fatalf("verify after LND restart: %v", out)
 	}
 	var after challenge
@@ -288,7 +291,7 @@ func TestProducerLeastPrivilege(t *testing.T) {
 	ch := createChallenge(t, d, "/api/least-privilege", 9)
 	pre := payInvoice(t, "bob", ch.Invoice)
 	waitSettled(t, d, ch.PaymentHash, 9)
-	if out := verifyToken(t, d, ch.Macaroon, pre, ""); out["valid"] != true {
+	if out := verifyToken(t, d, ch.Macaroon, pre, ""); !out.Valid {
 		t.Fatalf("verify: %v", out)
 	}
 }

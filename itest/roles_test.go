@@ -52,10 +52,10 @@ func TestKeyRoles(t *testing.T) {
 		t.Fatalf("bob paying with the spend key: %d %v", code, out)
 	}
 	pre := str(pay["preimage"])
-	if v := verifyToken(t, alice, wild.Macaroon, pre, "/api/premium/report"); v["valid"] != false || v["reason"] != "wrong_resource" {
+	if v := verifyToken(t, alice, wild.Macaroon, pre, "/api/premium/report"); v.Valid || v.Reason != "wrong_resource" {
 		t.Fatalf("a 1-sat /api/* token verified for /api/premium/report: %v", v)
 	}
-	if v := verifyToken(t, alice, wild.Macaroon, pre, "/api/*"); v["valid"] != true {
+	if v := verifyToken(t, alice, wild.Macaroon, pre, "/api/*"); !v.Valid {
 		t.Fatalf("the token for the literal /api/*: %v", v)
 	}
 

@@ -1,13 +1,15 @@
 package main
 
 import (
+	"context"
 	"fmt"
 	"io"
-	"net/http"
 	"os"
 	"path/filepath"
 
 	"github.com/urfave/cli/v2"
+
+	"github.com/l402d/l402d/plugin/apiclient"
 )
 
 // backupCommand saves a consistent backup of a running l402d's store.
@@ -24,15 +26,11 @@ func backupCommand() *cli.Command {
 			if err != nil {
 				return err
 			}
-			resp, err := cl.request("GET", "/api/admin/backup", nil, adminKey)
+			body, err := call(cl, adminKey, func(ctx context.Context, api *apiclient.Client) (io.ReadCloser, error) { return api.Backup(ctx) })
 			if err != nil {
 				return err
 			}
-			defer resp.Body.Close()
-			if resp.StatusCode != http.StatusOK {
-				raw, _ := io.ReadAll(resp.Body)
-				return cl.apiFailure(resp.StatusCode, raw)
-			}
+			defer body.Close()
 			path := c.String("output")
 			// Write beside the target and rename, so a failed backup never
 			// leaves a truncated file under the name a restore would use.
@@ -41,7 +39,7 @@ func backupCommand() *cli.Command {
 				return fail(exitUsage, "%v", err)
 			}
 			defer os.Remove(tmp.Name())
-			n, err := io.Copy(tmp, resp.Body)
+			n, err := io.Copy(tmp, body)
 			if err == nil {
 				err = tmp.Sync()
 			}

@@ -9,6 +9,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/l402d/l402d/plugin/apiclient"
 )
 
 func TestExitFor(t *testing.T) {
@@ -58,15 +60,15 @@ func fakeL402d(t *testing.T) (addr, datadir string) {
 		switch {
 		case r.URL.Path == "/api/consumer/access" && req["url"] == "https://paid.example/x":
 			h := w.Header()
-			h.Set(hdrUpstream, "1")
-			h.Set(hdrPaid, "true")
-			h.Set(hdrAmountSats, "50")
-			h.Set(hdrFeeMsat, "1500")
-			h.Set(hdrPaymentHash, "abcd")
+			h.Set(apiclient.HeaderUpstream, "1")
+			h.Set(apiclient.HeaderPaid, "true")
+			h.Set(apiclient.HeaderAmountSats, "50")
+			h.Set(apiclient.HeaderFeeMsat, "1500")
+			h.Set(apiclient.HeaderPaymentHash, "abcd")
 			h.Set("X-Up", "yes")
 			w.Write([]byte("the body"))
 		case r.URL.Path == "/api/consumer/access" && req["url"] == "https://broken.example/x":
-			w.Header().Set(hdrUpstream, "1")
+			w.Header().Set(apiclient.HeaderUpstream, "1")
 			w.WriteHeader(503)
 			w.Write([]byte("down"))
 		case r.URL.Path == "/api/consumer/access":

@@ -2,6 +2,7 @@ package main
 
 import (
 	"bufio"
+	"errors"
 	"fmt"
 	"net/http"
 	"os"
@@ -11,6 +12,8 @@ import (
 
 	"github.com/urfave/cli/v2"
 	"golang.org/x/term"
+
+	"github.com/l402d/l402d/plugin/apiclient"
 )
 
 // nodeCommand groups the commands about l402d's own node (integrated
@@ -45,26 +48,19 @@ func seedCommand() *cli.Command {
 					return err
 				}
 			}
-			var s struct {
-				Mnemonic  []string  `json:"mnemonic"`
-				Network   string    `json:"network"`
-				CreatedAt time.Time `json:"createdAt"`
-				Warning   string    `json:"warning"`
-			}
-			status, raw, err := cl.call("POST", "/api/node/seed", nil, &s, adminKey, http.StatusGone)
+			api, err := cl.api(adminKey)
 			if err != nil {
 				return err
 			}
-			if status == http.StatusGone {
+			s, err := api.NodeSeed(cl.ctx())
+			if ae := (*apiclient.Error)(nil); errors.As(err, &ae) && ae.StatusCode == http.StatusGone {
 				// Already shown: a refusal, not a server failure.
-				return cl.apiFailure(http.StatusBadRequest, raw)
+				ae.StatusCode = http.StatusBadRequest
 			}
-			if cl.json {
-				cl.printJSON(raw)
-				return nil
+			if err != nil {
+				return cl.failure(err)
 			}
-			printSeed(cl, s.Mnemonic, s.Network, s.CreatedAt, s.Warning)
-			return nil
+			return show(cl, s, func(s *apiclient.NodeSeed) { printSeed(cl, s.Mnemonic, s.Network, s.CreatedAt, s.Warning) })
 		},
 	}
 }

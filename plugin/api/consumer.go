@@ -14,6 +14,7 @@ import (
 	"github.com/lightningnetwork/lnd/lntypes"
 
 	"github.com/l402d/l402d/invoices"
+	"github.com/l402d/l402d/plugin/apiclient"
 	"github.com/l402d/l402d/plugin/consumer"
 	"github.com/l402d/l402d/storage"
 )
@@ -26,14 +27,14 @@ const MaxAccessBodyBytes = 1 << 20
 // the target's status and headers are the response's own, and these say
 // what l402d did.
 const (
-	HeaderUpstream      = "X-L402d-Upstream" // "1": this is the target's answer
-	HeaderPaid          = "X-L402d-Paid"     // "true" if this request paid
-	HeaderFromCache     = "X-L402d-From-Cache"
-	HeaderPaymentHash   = "X-L402d-Payment-Hash"
-	HeaderAmountSats    = "X-L402d-Amount-Sats"
-	HeaderFeeMsat       = "X-L402d-Fee-Msat"
-	HeaderAuthorization = "X-L402d-Authorization" // the credential the final request carried
-	HeaderNote          = "X-L402d-Note"
+	HeaderUpstream      = apiclient.HeaderUpstream
+	HeaderPaid          = apiclient.HeaderPaid
+	HeaderFromCache     = apiclient.HeaderFromCache
+	HeaderPaymentHash   = apiclient.HeaderPaymentHash
+	HeaderAmountSats    = apiclient.HeaderAmountSats
+	HeaderFeeMsat       = apiclient.HeaderFeeMsat
+	HeaderAuthorization = apiclient.HeaderAuthorization
+	HeaderNote          = apiclient.HeaderNote
 )
 
 // MountConsumer mounts the consumer's REST endpoints (docs/consumer.md).
@@ -79,7 +80,31 @@ func (h *consumerAPI) writeErr(w http.ResponseWriter, r *http.Request, err error
 	if out.Code == "internal" {
 		h.s.log.Error("consumer request failed", "path", r.URL.Path, "err", err)
 	}
-	WriteJSON(w, status, out)
+	WriteJSON(w, status, out.Wire())
+}
+
+// Wire renders the error as the consumer endpoints answer it.
+func (e ConsumerError) Wire() apiclient.ErrorResponse {
+	return apiclient.ErrorResponse{ErrorBody: apiclient.ErrorBody(e.ErrorBody), PriceSats: e.PriceSats, PaymentHash: e.PaymentHash,
+		Payment: WirePayment(e.Payment), Token: WireToken(e.Token)}
+}
+
+// WirePayment renders a payment as the API shows it; nil for nil.
+func WirePayment(p *consumer.PaymentInfo) *apiclient.PaymentInfo {
+	if p == nil {
+		return nil
+	}
+	return &apiclient.PaymentInfo{PaymentHash: p.PaymentHash, State: string(p.State), AmountSats: p.AmountSats, AmountMsat: p.AmountMsat,
+		FeeMsat: p.FeeMsat, Preimage: p.Preimage, AlreadyPaid: p.AlreadyPaid}
+}
+
+// WireToken renders a token as the API shows it; nil for nil.
+func WireToken(t *consumer.TokenInfo) *apiclient.TokenInfo {
+	if t == nil {
+		return nil
+	}
+	w := apiclient.TokenInfo(*t)
+	return &w
 }
 
 // ConsumerErrorOf maps an error of the consumer package to an HTTP status
@@ -170,19 +195,7 @@ func accessRequest(w http.ResponseWriter, r *http.Request) (consumer.AccessReque
 }
 
 // AccessResponse is the JSON answer of POST /api/consumer/access.
-type AccessResponse struct {
-	Status     int                   `json:"status"`
-	Headers    http.Header           `json:"headers"`
-	Body       *string               `json:"body,omitempty"`
-	BodyBase64 *string               `json:"bodyBase64,omitempty"`
-	BodyBytes  int                   `json:"bodyBytes"`
-	Truncated  bool                  `json:"truncated"`
-	Paid       bool                  `json:"paid"`
-	FromCache  bool                  `json:"fromCache"`
-	Payment    *consumer.PaymentInfo `json:"payment,omitempty"`
-	Token      *consumer.TokenInfo   `json:"token,omitempty"`
-	Note       string                `json:"note,omitempty"`
-}
+type AccessResponse = apiclient.AccessResponse
 
 func (h *consumerAPI) access(w http.ResponseWriter, r *http.Request) {
 	req, e := accessRequest(w, r)
@@ -195,11 +208,9 @@ func (h *consumerAPI) access(w http.ResponseWriter, r *http.Request) {
 		if resp != nil {
 			// Paid, but the retry got no answer: the token is the
 			// caller's all the same.
-			var out ConsumerError
-			out.ErrorBody = ErrorBody{Error: "paid, but the target did not answer the request with the new token: " + err.Error(),
-				Code: "upstream_unreachable", Field: "url", Fix: "retry: the token is cached and will be used without paying again"}
-			out.Payment, out.Token = resp.Payment, resp.Token
-			WriteJSON(w, http.StatusBadGateway, out)
+			WriteJSON(w, http.StatusBadGateway, apiclient.ErrorResponse{
+				ErrorBody: apiclient.PaidNoAnswer(err, "retry: the token is cached and will be used without paying again"),
+				Payment:   WirePayment(resp.Payment), Token: WireToken(resp.Token)})
 			return
 		}
 		h.writeErr(w, r, err)
@@ -211,13 +222,19 @@ func (h *consumerAPI) access(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	out := AccessResponse{Status: resp.Status, Headers: resp.Header, Paid: resp.Paid, FromCache: resp.FromCache,
-		Payment: resp.Payment, Token: resp.Token, Note: resp.Note}
-	body, err := resp.ReadBody(h.c.MaxResponseBytes())
-	if err != nil {
-		out.Note = strings.TrimSpace(out.Note + " reading the body failed: " + err.Error())
-	}
-	out.Body, out.BodyBase64, out.BodyBytes, out.Truncated = body.Text, body.Base64, body.Bytes, body.Truncated
+		Payment: WirePayment(resp.Payment), Token: WireToken(resp.Token), Note: resp.Note}
+	out.RelayedBody, out.Note = RelayBody(resp, h.c.MaxResponseBytes(), out.Note)
 	WriteJSON(w, http.StatusOK, out)
+}
+
+// RelayBody reads up to limit bytes of the target's body for a JSON
+// answer; a read error is added to note.
+func RelayBody(resp *consumer.Response, limit int64, note string) (apiclient.RelayedBody, string) {
+	body, err := resp.ReadBody(limit)
+	if err != nil {
+		note = strings.TrimSpace(note + " reading the body failed: " + err.Error())
+	}
+	return apiclient.RelayedBody(body), note
 }
 
 // streamAnswer passes the target's answer through as it comes, with
@@ -260,7 +277,26 @@ func (h *consumerAPI) quote(w http.ResponseWriter, r *http.Request) {
 		h.writeErr(w, r, err)
 		return
 	}
-	WriteJSON(w, http.StatusOK, q)
+	WriteJSON(w, http.StatusOK, WireQuote(q))
+}
+
+// WireQuote renders a quote as the API shows it.
+func WireQuote(q *consumer.Quote) apiclient.Quote {
+	out := apiclient.Quote{URL: q.URL, Status: q.Status, PaymentRequired: q.PaymentRequired, PriceSats: q.PriceSats, PriceMsat: q.PriceMsat,
+		FeeLimitSats: q.FeeLimitSats, FeeLimitMsat: q.FeeLimitMsat, Invoice: q.Invoice, PaymentHash: q.PaymentHash, Description: q.Description,
+		InvoiceExpiresAt: q.InvoiceExpiresAt, Macaroon: q.Macaroon, Service: q.Service, Resource: q.Resource, TokenExpiresAt: q.TokenExpiresAt,
+		Scope: q.Scope, CachedToken: q.CachedToken, AlreadyPaid: q.AlreadyPaid, WouldPay: q.WouldPay}
+	if q.Refusal != nil {
+		r := apiclient.Refusal(*q.Refusal)
+		out.Refusal = &r
+	}
+	if m := q.Manifest; m != nil {
+		out.Manifest = &apiclient.Manifest{Name: m.Name, Entries: make([]apiclient.ManifestEntry, 0, len(m.Entries))}
+		for _, e := range m.Entries {
+			out.Manifest.Entries = append(out.Manifest.Entries, apiclient.ManifestEntry(e))
+		}
+	}
+	return out
 }
 
 func (h *consumerAPI) payChallenge(w http.ResponseWriter, r *http.Request) {
@@ -288,7 +324,7 @@ func (h *consumerAPI) payChallenge(w http.ResponseWriter, r *http.Request) {
 		h.writeErr(w, r, err)
 		return
 	}
-	WriteJSON(w, http.StatusOK, res)
+	WriteJSON(w, http.StatusOK, apiclient.PayChallengeResult{Payment: WirePayment(res.Payment), Token: WireToken(res.Token)})
 }
 
 func (h *consumerAPI) payInvoice(w http.ResponseWriter, r *http.Request) {
@@ -317,22 +353,11 @@ func (h *consumerAPI) payInvoice(w http.ResponseWriter, r *http.Request) {
 		h.writeErr(w, r, err)
 		return
 	}
-	WriteJSON(w, http.StatusOK, p)
+	WriteJSON(w, http.StatusOK, WirePayment(p))
 }
 
 // InvoiceResponse describes one of the node's invoices.
-type InvoiceResponse struct {
-	PaymentHash    string    `json:"paymentHash"`
-	Invoice        string    `json:"invoice"`
-	Memo           string    `json:"memo,omitempty"`
-	State          string    `json:"state,omitempty"`
-	Settled        bool      `json:"settled"`
-	AmountSats     int64     `json:"amountSats"`
-	AmountPaidSats int64     `json:"amountPaidSats"`
-	CreatedAt      time.Time `json:"createdAt,omitzero"`
-	ExpiresAt      time.Time `json:"expiresAt,omitzero"`
-	SettledAt      time.Time `json:"settledAt,omitzero"`
-}
+type InvoiceResponse = apiclient.Invoice
 
 func (h *consumerAPI) createInvoice(w http.ResponseWriter, r *http.Request) {
 	f, e := decodeObject(w, r)
@@ -411,17 +436,7 @@ func (h *consumerAPI) balance(w http.ResponseWriter, r *http.Request) {
 
 // BalanceResponse is the node's funds as GET /api/consumer/balance shows
 // them.
-type BalanceResponse struct {
-	Channel struct {
-		LocalSats       int64 `json:"localSats"`
-		RemoteSats      int64 `json:"remoteSats"`
-		PendingOpenSats int64 `json:"pendingOpenSats"`
-	} `json:"channel"`
-	Onchain struct {
-		ConfirmedSats   int64 `json:"confirmedSats"`
-		UnconfirmedSats int64 `json:"unconfirmedSats"`
-	} `json:"onchain"`
-}
+type BalanceResponse = apiclient.Balance
 
 // NewBalanceResponse renders the node's funds.
 func NewBalanceResponse(b invoices.Balance) BalanceResponse {
@@ -432,35 +447,11 @@ func NewBalanceResponse(b invoices.Balance) BalanceResponse {
 }
 
 // BudgetResponse is the budget as GET and PUT /api/consumer/budget show it.
-type BudgetResponse struct {
-	Limits struct {
-		PerPaymentSats int64 `json:"perPaymentSats"`
-		PerDaySats     int64 `json:"perDaySats"`
-		PerDomainSats  int64 `json:"perDomainSats"`
-		// UnapprovedPerHourSats caps, over any rolling hour, payments no
-		// person approved; 0: no cap.
-		UnapprovedPerHourSats int64     `json:"unapprovedPerHourSats"`
-		AllowDomains          []string  `json:"allowDomains"`
-		DenyDomains           []string  `json:"denyDomains"`
-		UpdatedAt             time.Time `json:"updatedAt,omitzero"`
-	} `json:"limits"`
-	// Window names the budget period: a UTC calendar day.
-	Window   string         `json:"window"`
-	Day      string         `json:"day"`
-	ResetsAt time.Time      `json:"resetsAt"`
-	Today    BudgetWindow   `json:"today"`
-	Domains  []BudgetWindow `json:"domains"`
-}
+type BudgetResponse = apiclient.Budget
 
 // BudgetWindow is what one budget window holds today. RemainingSats is
 // null when the window has no limit.
-type BudgetWindow struct {
-	Domain        string `json:"domain,omitempty"`
-	SpentSats     int64  `json:"spentSats"`
-	SpentMsat     int64  `json:"spentMsat"`
-	ReservedMsat  int64  `json:"reservedMsat"`
-	RemainingSats *int64 `json:"remainingSats"`
-}
+type BudgetWindow = apiclient.BudgetWindow
 
 // NewBudgetResponse renders the budget state as the budget endpoints (and
 // MCP's get_budget_status) show it.
@@ -551,25 +542,7 @@ func (h *consumerAPI) setBudget(w http.ResponseWriter, r *http.Request) {
 }
 
 // PaymentRecord is a journal entry as the payments endpoints show it.
-type PaymentRecord struct {
-	PaymentHash   string    `json:"paymentHash"`
-	State         string    `json:"state"`
-	Kind          string    `json:"kind"`
-	AmountSats    int64     `json:"amountSats"`
-	AmountMsat    int64     `json:"amountMsat"`
-	FeeMsat       int64     `json:"feeMsat"`
-	FeeLimitMsat  int64     `json:"feeLimitMsat"`
-	Domain        string    `json:"domain,omitempty"`
-	URL           string    `json:"url,omitempty"`
-	Invoice       string    `json:"invoice"`
-	Preimage      string    `json:"preimage,omitempty"`
-	BudgetDay     string    `json:"budgetDay"`
-	Attempts      uint32    `json:"attempts"`
-	CreatedAt     time.Time `json:"createdAt"`
-	UpdatedAt     time.Time `json:"updatedAt"`
-	SettledAt     time.Time `json:"settledAt,omitzero"`
-	FailureReason string    `json:"failureReason,omitempty"`
-}
+type PaymentRecord = apiclient.PaymentRecord
 
 // NewPaymentRecord renders a journal entry.
 func NewPaymentRecord(p *storage.Payment) PaymentRecord {
@@ -613,21 +586,9 @@ func (h *consumerAPI) payments(w http.ResponseWriter, r *http.Request) {
 		h.writeErr(w, r, err)
 		return
 	}
-	type totals struct {
-		Count      int   `json:"count"`
-		Succeeded  int   `json:"succeeded"`
-		Failed     int   `json:"failed"`
-		Pending    int   `json:"pending"`
-		AmountSats int64 `json:"amountSats"`
-		AmountMsat int64 `json:"amountMsat"`
-		FeeMsat    int64 `json:"feeMsat"`
-	}
-	out := struct {
-		Payments []PaymentRecord `json:"payments"`
-		Next     string          `json:"next,omitempty"`
-		Totals   totals          `json:"totals"`
-	}{Payments: make([]PaymentRecord, 0, len(list)), Next: string(next),
-		Totals: totals{tot.Count, tot.Succeeded, tot.Failed, tot.Pending, tot.AmountMsat / 1000, tot.AmountMsat, tot.FeeMsat}}
+	out := apiclient.PaymentList{Payments: make([]PaymentRecord, 0, len(list)), Next: string(next),
+		Totals: apiclient.PaymentTotals{Count: tot.Count, Succeeded: tot.Succeeded, Failed: tot.Failed, Pending: tot.Pending,
+			AmountSats: tot.AmountMsat / 1000, AmountMsat: tot.AmountMsat, FeeMsat: tot.FeeMsat}}
 	for i := range list {
 		out.Payments = append(out.Payments, NewPaymentRecord(&list[i]))
 	}
@@ -649,16 +610,11 @@ func (h *consumerAPI) payment(w http.ResponseWriter, r *http.Request) {
 
 // TokenRecord is a cached token as the tokens endpoint lists it. ID is
 // its payment hash.
-type TokenRecord struct {
-	ID string `json:"id"`
-	consumer.TokenInfo
-	CreatedAt time.Time `json:"createdAt"`
-	Expired   bool      `json:"expired"`
-}
+type TokenRecord = apiclient.TokenRecord
 
 // NewTokenRecord renders a cached token; now decides whether it expired.
 func NewTokenRecord(t *storage.Token, now time.Time) TokenRecord {
-	return TokenRecord{ID: t.PaymentHash.String(), TokenInfo: *consumer.TokenInfoOf(t), CreatedAt: t.CreatedAt.UTC(), Expired: t.Expired(now)}
+	return TokenRecord{ID: t.PaymentHash.String(), TokenInfo: *WireToken(consumer.TokenInfoOf(t)), CreatedAt: t.CreatedAt.UTC(), Expired: t.Expired(now)}
 }
 
 func (h *consumerAPI) tokens(w http.ResponseWriter, r *http.Request) {
@@ -668,9 +624,7 @@ func (h *consumerAPI) tokens(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	now := time.Now()
-	out := struct {
-		Tokens []TokenRecord `json:"tokens"`
-	}{Tokens: make([]TokenRecord, 0, len(list))}
+	out := apiclient.TokenList{Tokens: make([]TokenRecord, 0, len(list))}
 	for i := range list {
 		out.Tokens = append(out.Tokens, NewTokenRecord(&list[i], now))
 	}
@@ -692,5 +646,5 @@ func (h *consumerAPI) removeToken(w http.ResponseWriter, r *http.Request) {
 		h.writeErr(w, r, err)
 		return
 	}
-	WriteJSON(w, http.StatusOK, map[string]any{"removed": n, "id": hash.String()})
+	WriteJSON(w, http.StatusOK, apiclient.TokenRemoved{ID: hash.String(), Removed: n})
 }

@@ -9,19 +9,13 @@ import (
 
 	"github.com/lightningnetwork/lnd/lntypes"
 
+	"github.com/l402d/l402d/plugin/apiclient"
 	"github.com/l402d/l402d/plugin/producer"
 	"github.com/l402d/l402d/storage"
 )
 
 // ChallengeResponse is the seed API's challenge shape.
-type ChallengeResponse struct {
-	Invoice     string    `json:"invoice"`
-	Macaroon    string    `json:"macaroon"`
-	PaymentHash string    `json:"paymentHash"`
-	ExpiresAt   time.Time `json:"expiresAt"`
-	Resource    string    `json:"resource"`
-	PriceSats   int64     `json:"priceSats"`
-}
+type ChallengeResponse = apiclient.Challenge
 
 // NewChallengeResponse renders a producer challenge in the seed's shape.
 func NewChallengeResponse(c producer.Challenge) ChallengeResponse {
@@ -33,15 +27,7 @@ func NewChallengeResponse(c producer.Challenge) ChallengeResponse {
 
 // VerifyResponse is the seed API's verify shape; invalid tokens carry
 // only valid=false, error and (ours) reason.
-type VerifyResponse struct {
-	Valid       bool   `json:"valid"`
-	Resource    string `json:"resource,omitempty"`
-	MerchantID  string `json:"merchantId,omitempty"`
-	AmountSats  int64  `json:"amountSats,omitempty"`
-	PaymentHash string `json:"paymentHash,omitempty"`
-	Error       string `json:"error,omitempty"`
-	Reason      string `json:"reason,omitempty"`
-}
+type VerifyResponse = apiclient.VerifyResponse
 
 // NewVerifyResponse renders a producer verdict in the seed's shape.
 func NewVerifyResponse(v producer.VerifyResult) VerifyResponse {
@@ -76,7 +62,7 @@ func (s *Server) createChallenge(w http.ResponseWriter, r *http.Request) {
 	}
 	ch, err := s.cfg.Producer.Create(r.Context(), producer.CreateRequest{
 		Resource: resource, PriceSats: price, Description: desc,
-		IdempotencyKey: r.Header.Get("X-Idempotency-Key"),
+		IdempotencyKey: r.Header.Get(apiclient.HeaderIdempotencyKey),
 		ClientIP:       ClientIP(r, s.cfg.TrustedProxies),
 		Caller:         "api:" + callerRole(r).String(),
 		Source:         "api",
@@ -115,20 +101,7 @@ func (s *Server) verifyChallenge(w http.ResponseWriter, r *http.Request) {
 }
 
 // ChallengeRecord is a stored challenge as the list endpoint shows it.
-type ChallengeRecord struct {
-	PaymentHash    string    `json:"paymentHash"`
-	TokenID        string    `json:"tokenId"`
-	Resource       string    `json:"resource"`
-	Description    string    `json:"description,omitempty"`
-	Service        string    `json:"service,omitempty"`
-	PriceSats      int64     `json:"priceSats"`
-	Invoice        string    `json:"invoice"`
-	State          string    `json:"state"`
-	CreatedAt      time.Time `json:"createdAt"`
-	ExpiresAt      time.Time `json:"expiresAt"`
-	SettledAt      time.Time `json:"settledAt,omitzero"`
-	AmountPaidSats int64     `json:"amountPaidSats,omitempty"`
-}
+type ChallengeRecord = apiclient.ChallengeRecord
 
 func recordOf(c *storage.Challenge) ChallengeRecord {
 	return ChallengeRecord{
@@ -163,10 +136,7 @@ func (s *Server) listChallenges(w http.ResponseWriter, r *http.Request) {
 		s.writeErr(w, r, err)
 		return
 	}
-	out := struct {
-		Challenges []ChallengeRecord `json:"challenges"`
-		Next       string            `json:"next,omitempty"`
-	}{Challenges: make([]ChallengeRecord, 0, len(list)), Next: string(next)}
+	out := apiclient.ChallengeList{Challenges: make([]ChallengeRecord, 0, len(list)), Next: string(next)}
 	for i := range list {
 		out.Challenges = append(out.Challenges, recordOf(&list[i]))
 	}
@@ -211,28 +181,16 @@ func (s *Server) stats(w http.ResponseWriter, r *http.Request) {
 		s.writeErr(w, r, err)
 		return
 	}
-	type counters struct {
-		Created     uint64 `json:"challengesCreated"`
-		Settled     uint64 `json:"challengesSettled"`
-		RevenueSats int64  `json:"revenueSats"`
-	}
-	type day struct {
-		Day string `json:"day"`
-		counters
-	}
-	out := struct {
-		Total counters `json:"total"`
-		Range counters `json:"range"`
-		Since string   `json:"since"`
-		Days  []day    `json:"days"`
-	}{
-		Total: counters{st.Total.Created, st.Total.Settled, st.Total.RevenueMsat / 1000},
-		Range: counters{st.Range.Created, st.Range.Settled, st.Range.RevenueMsat / 1000},
+	type counters = apiclient.StatsCounters
+	out := apiclient.Stats{
+		Total: counters{Created: st.Total.Created, Settled: st.Total.Settled, RevenueSats: st.Total.RevenueMsat / 1000},
+		Range: counters{Created: st.Range.Created, Settled: st.Range.Settled, RevenueSats: st.Range.RevenueMsat / 1000},
 		Since: since.UTC().Format(time.RFC3339),
-		Days:  []day{},
+		Days:  []apiclient.StatsDay{},
 	}
 	for _, d := range st.Days {
-		out.Days = append(out.Days, day{d.Day.Format("2006-01-02"), counters{d.Created, d.Settled, d.RevenueMsat / 1000}})
+		out.Days = append(out.Days, apiclient.StatsDay{Day: d.Day.Format("2006-01-02"),
+			StatsCounters: counters{Created: d.Created, Settled: d.Settled, RevenueSats: d.RevenueMsat / 1000}})
 	}
 	WriteJSON(w, http.StatusOK, out)
 }
@@ -262,7 +220,7 @@ func (s *Server) revoke(w http.ResponseWriter, r *http.Request) {
 		s.writeErr(w, r, err)
 		return
 	}
-	WriteJSON(w, http.StatusOK, map[string]any{"revoked": true, "tokenId": id.String()})
+	WriteJSON(w, http.StatusOK, apiclient.RevokeResponse{Revoked: true, TokenID: id.String()})
 }
 
 // listParams reads the time range and page size every list endpoint

@@ -24,6 +24,7 @@ import (
 	"github.com/l402d/l402d/plugin/field"
 
 	"github.com/l402d/l402d/invoices"
+	"github.com/l402d/l402d/plugin/apiclient"
 	"github.com/l402d/l402d/plugin/metrics"
 	"github.com/l402d/l402d/plugin/producer"
 	"github.com/l402d/l402d/storage"
@@ -57,17 +58,14 @@ type Health struct {
 }
 
 // LNDHealth is the node's state as l402d sees it.
-type LNDHealth struct {
-	Up            bool   `json:"up"`
-	Error         string `json:"error,omitempty"`
-	Pubkey        string `json:"pubkey,omitempty"`
-	Alias         string `json:"alias,omitempty"`
-	Network       string `json:"network,omitempty"`
-	BlockHeight   uint32 `json:"blockHeight,omitempty"`
-	SyncedToChain bool   `json:"syncedToChain"`
-	// ChainBackend is "unresponsive" while LND answers but cannot reach
-	// its chain backend.
-	ChainBackend string `json:"chainBackend,omitempty"`
+type LNDHealth = apiclient.LNDHealth
+
+// Wire renders the state as /healthz and /api/node answer it.
+func (h Health) Wire() apiclient.Health {
+	w := h.Watcher
+	return apiclient.Health{Status: h.Status, LND: h.LND, Version: h.Version, Watcher: apiclient.WatcherStatus{
+		State: string(w.State), Since: w.Since, SettleIndex: w.Cursor, LastError: w.LastError, Reconnects: w.Reconnects,
+		LastSettlement: w.LastSettlement, LastLag: apiclient.Seconds(time.Duration(w.LastLag).Seconds())}}
 }
 
 // Server routes l402d's HTTP API.
@@ -277,7 +275,7 @@ func (s *Server) healthz(w http.ResponseWriter, r *http.Request) {
 		}{h.Status})
 		return
 	}
-	WriteJSON(w, status, h)
+	WriteJSON(w, status, h.Wire())
 }
 
 // backup streams the store. Once the body has started an error can only
@@ -297,7 +295,7 @@ func (s *Server) node(w http.ResponseWriter, r *http.Request) {
 	if s.cfg.Health != nil {
 		h = s.cfg.Health(r.Context())
 	}
-	WriteJSON(w, http.StatusOK, h)
+	WriteJSON(w, http.StatusOK, h.Wire())
 }
 
 // writeErr maps an error from the producer to a response.

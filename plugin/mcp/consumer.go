@@ -12,6 +12,7 @@ import (
 	sdk "github.com/modelcontextprotocol/go-sdk/mcp"
 
 	"github.com/l402d/l402d/plugin/api"
+	"github.com/l402d/l402d/plugin/apiclient"
 	"github.com/l402d/l402d/plugin/consumer"
 	"github.com/l402d/l402d/plugin/field"
 	"github.com/l402d/l402d/storage"
@@ -23,11 +24,8 @@ type AccessResult struct {
 	Status      int         `json:"status"`
 	ContentType string      `json:"contentType,omitempty"`
 	Headers     http.Header `json:"headers"`
-	// Body is the target's body when it is UTF-8 text, else BodyBase64.
-	Body       *string `json:"body,omitempty"`
-	BodyBase64 *string `json:"bodyBase64,omitempty"`
-	BodyBytes  int     `json:"bodyBytes"`
-	Truncated  bool    `json:"truncated"`
+	// The target's body: text when it is UTF-8, else base64.
+	apiclient.RelayedBody
 	// Paid: this call paid; FromCache: a cached token was used.
 	Paid      bool                  `json:"paid"`
 	FromCache bool                  `json:"fromCache"`
@@ -98,8 +96,8 @@ func (s *Server) access(ctx context.Context, req *sdk.CallToolRequest, v values)
 		if resp != nil {
 			// Paid, but the retry got no answer: the token is the
 			// caller's all the same, and cached.
-			e := errorBody{Error: "paid, but the target did not answer the request with the new token: " + err.Error(), Code: "upstream_unreachable",
-				Field: "url", Fix: "call access_l402_resource again: the token is cached and is used without paying again", Payment: resp.Payment}
+			b := apiclient.PaidNoAnswer(err, "call access_l402_resource again: the token is cached and is used without paying again")
+			e := errorBody{Error: b.Error, Code: b.Code, Field: b.Field, Fix: b.Fix, Payment: resp.Payment}
 			if resp.Token != nil {
 				e.L402Token = resp.Token.Authorization
 			}
@@ -116,11 +114,7 @@ func (s *Server) access(ctx context.Context, req *sdk.CallToolRequest, v values)
 	if resp.Token != nil {
 		out.L402Token = resp.Token.Authorization
 	}
-	body, err := resp.ReadBody(s.cfg.MaxBodyBytes)
-	if err != nil {
-		out.Note = strings.TrimSpace(out.Note + " reading the body failed: " + err.Error())
-	}
-	out.Body, out.BodyBase64, out.BodyBytes, out.Truncated = body.Text, body.Base64, body.Bytes, body.Truncated
+	out.RelayedBody, out.Note = api.RelayBody(resp, s.cfg.MaxBodyBytes, out.Note)
 	switch {
 	case resp.Paid && resp.Payment != nil:
 		out.Message = fmt.Sprintf("Paid %d sats (fee %s sats) for %s; the target answered %d. The token is cached for the next requests.",

@@ -3,11 +3,11 @@
 // then keeps everything running for you to try until Ctrl-C.
 //
 // It drives the real binaries (bin/l402d, bin/l402cli, built by make) and
-// only imports the regtest launcher, so what it shows is what a user runs.
+// only imports the regtest launcher and the REST API's Go client
+// (plugin/apiclient), so what it shows is what a user runs.
 package main
 
 import (
-	"bytes"
 	"context"
 	"encoding/hex"
 	"encoding/json"
@@ -28,6 +28,7 @@ import (
 
 	"github.com/lightningnetwork/lnd/lnrpc/routerrpc"
 
+	"github.com/l402d/l402d/plugin/apiclient"
 	"github.com/l402d/l402d/regtest"
 )
 
@@ -145,11 +146,8 @@ func run() error {
 // through carol and verifies the token.
 func paidFlow(ctx context.Context, n *regtest.Network, d *daemon) error {
 	step("The seed API: an agent asks alice's l402d for a challenge, 50 sats for /api/weather/forecast")
-	var ch struct {
-		Invoice, Macaroon, PaymentHash string
-		PriceSats                      int64
-	}
-	if err := d.post(ctx, "/api/l402/challenges", map[string]any{"resource": "/api/weather/forecast", "priceSats": 50, "description": "7-day forecast"}, &ch); err != nil {
+	ch, err := d.api.CreateChallenge(ctx, apiclient.CreateChallengeRequest{Resource: "/api/weather/forecast", PriceSats: 50, Description: "7-day forecast"})
+	if err != nil {
 		return err
 	}
 	fmt.Printf("   invoice   %s…\n   macaroon  %s…\n", ch.Invoice[:40], ch.Macaroon[:40])
@@ -171,13 +169,13 @@ func paidFlow(ctx context.Context, n *regtest.Network, d *daemon) error {
 	fmt.Printf("   paid %d sats (fee %d msat), preimage %s…\n", p.ValueSat, p.FeeMsat, p.PaymentPreimage[:16])
 
 	step("Bob presents the L402 token; alice's l402d verifies it (without asking LND)")
-	var v map[string]any
-	if err := d.post(ctx, "/api/l402/challenges/verify", map[string]any{"macaroon": ch.Macaroon, "preimage": p.PaymentPreimage}, &v); err != nil {
+	v, err := d.api.Verify(ctx, apiclient.VerifyRequest{Macaroon: ch.Macaroon, Preimage: p.PaymentPreimage})
+	if err != nil {
 		return err
 	}
 	out, _ := json.Marshal(v)
 	fmt.Printf("   %s\n", out)
-	if v["valid"] != true {
+	if !v.Valid {
 		return errors.New("the paid token did not verify")
 	}
 	return nil
@@ -203,6 +201,8 @@ type daemon struct {
 	cmd              *exec.Cmd
 	listen, dataDir  string
 	apiKey, adminKey string
+	// api is the REST API with the producer key.
+	api *apiclient.Client
 }
 
 func startL402d(ctx context.Context, o options, name string, node *regtest.Node, extra ...string) (*daemon, error) {
@@ -234,9 +234,7 @@ func startL402d(ctx context.Context, o options, name string, node *regtest.Node,
 	}
 	deadline := time.Now().Add(30 * time.Second)
 	for {
-		resp, err := http.Get("http://" + listen + "/healthz")
-		if err == nil {
-			resp.Body.Close()
+		if _, err := (&apiclient.Client{BaseURL: "http://" + listen}).Healthz(ctx, false); err == nil {
 			break
 		}
 		if time.Now().After(deadline) || ctx.Err() != nil {
@@ -255,6 +253,7 @@ func startL402d(ctx context.Context, o options, name string, node *regtest.Node,
 		}
 		*k.dst = strings.TrimSpace(string(b))
 	}
+	d.api = &apiclient.Client{BaseURL: "http://" + listen, APIKey: d.apiKey}
 	return d, nil
 }
 
@@ -264,42 +263,6 @@ func (d *daemon) stop() {
 	}
 	_ = d.cmd.Process.Signal(syscall.SIGTERM)
 	_ = d.cmd.Wait()
-}
-
-func (d *daemon) get(ctx context.Context, path string, out any) error {
-	req, err := http.NewRequestWithContext(ctx, "GET", "http://"+d.listen+path, nil)
-	if err != nil {
-		return err
-	}
-	req.Header.Set("X-API-Key", d.apiKey)
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		return err
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode != 200 {
-		return fmt.Errorf("%s: %s", path, resp.Status)
-	}
-	return json.NewDecoder(resp.Body).Decode(out)
-}
-
-func (d *daemon) post(ctx context.Context, path string, body, out any) error {
-	raw, _ := json.Marshal(body)
-	req, err := http.NewRequestWithContext(ctx, "POST", "http://"+d.listen+path, bytes.NewReader(raw))
-	if err != nil {
-		return err
-	}
-	req.Header.Set("X-API-Key", d.apiKey)
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		return err
-	}
-	defer resp.Body.Close()
-	b, _ := io.ReadAll(resp.Body)
-	if resp.StatusCode != 200 {
-		return fmt.Errorf("%s: %d %s", path, resp.StatusCode, b)
-	}
-	return json.Unmarshal(b, out)
 }
 
 func freeAddr() (string, error) {
@@ -363,13 +326,7 @@ func l402cli(ctx context.Context, o options, d *daemon, args ...string) error {
 func waitRevenue(ctx context.Context, d *daemon, sats int64) error {
 	deadline := time.Now().Add(30 * time.Second)
 	for {
-		var st struct {
-			Total struct {
-				RevenueSats int64 `json:"revenueSats"`
-				Settled     int64 `json:"challengesSettled"`
-			} `json:"total"`
-		}
-		if err := d.get(ctx, "/api/l402/stats", &st); err == nil && st.Total.RevenueSats >= sats {
+		if st, err := d.api.Stats(ctx, time.Time{}, time.Time{}); err == nil && st.Total.RevenueSats >= sats {
 			fmt.Printf("   %d challenge(s) settled, revenue %d sats\n", st.Total.Settled, st.Total.RevenueSats)
 			return nil
 		}
