@@ -10,15 +10,11 @@ import (
 
 	"github.com/l402d/l402d/invoices/embedded"
 	"github.com/l402d/l402d/plugin/api"
+	"github.com/l402d/l402d/plugin/apiclient"
 )
 
 // SeedResponse is POST /api/node/seed's answer.
-type SeedResponse struct {
-	Mnemonic  []string  `json:"mnemonic"`
-	Network   string    `json:"network"`
-	CreatedAt time.Time `json:"createdAt"`
-	Warning   string    `json:"warning"`
-}
+type SeedResponse = apiclient.NodeSeed
 
 // seedWarning is shown with the words.
 const seedWarning = "These 24 words are the embedded LND wallet's seed: anyone who has them can take the node's funds. " +

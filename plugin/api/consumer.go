@@ -16,6 +16,7 @@ import (
 	"github.com/l402d/l402d/invoices"
 	"github.com/l402d/l402d/plugin/apiclient"
 	"github.com/l402d/l402d/plugin/consumer"
+	"github.com/l402d/l402d/plugin/field"
 	"github.com/l402d/l402d/storage"
 )
 
@@ -85,26 +86,8 @@ func (h *consumerAPI) writeErr(w http.ResponseWriter, r *http.Request, err error
 
 // Wire renders the error as the consumer endpoints answer it.
 func (e ConsumerError) Wire() apiclient.ErrorResponse {
-	return apiclient.ErrorResponse{ErrorBody: apiclient.ErrorBody(e.ErrorBody), PriceSats: e.PriceSats, PaymentHash: e.PaymentHash,
-		Payment: WirePayment(e.Payment), Token: WireToken(e.Token)}
-}
-
-// WirePayment renders a payment as the API shows it; nil for nil.
-func WirePayment(p *consumer.PaymentInfo) *apiclient.PaymentInfo {
-	if p == nil {
-		return nil
-	}
-	return &apiclient.PaymentInfo{PaymentHash: p.PaymentHash, State: string(p.State), AmountSats: p.AmountSats, AmountMsat: p.AmountMsat,
-		FeeMsat: p.FeeMsat, Preimage: p.Preimage, AlreadyPaid: p.AlreadyPaid}
-}
-
-// WireToken renders a token as the API shows it; nil for nil.
-func WireToken(t *consumer.TokenInfo) *apiclient.TokenInfo {
-	if t == nil {
-		return nil
-	}
-	w := apiclient.TokenInfo(*t)
-	return &w
+	return apiclient.ErrorResponse{ErrorBody: e.ErrorBody, PriceSats: e.PriceSats, PaymentHash: e.PaymentHash,
+		Payment: e.Payment, Token: e.Token}
 }
 
 // ConsumerErrorOf maps an error of the consumer package to an HTTP status
@@ -117,7 +100,7 @@ func ConsumerErrorOf(err error) (int, ConsumerError) {
 	if errors.As(err, &ce) {
 		out.PriceSats, out.PaymentHash = ce.PriceSats, ce.PaymentHash
 	}
-	var fe *consumer.FieldError
+	var fe *field.Error
 	var pe *consumer.PaymentError
 	status := http.StatusInternalServerError
 	switch ref := consumer.RefusalOf(err); {
@@ -210,7 +193,7 @@ func (h *consumerAPI) access(w http.ResponseWriter, r *http.Request) {
 			// caller's all the same.
 			WriteJSON(w, http.StatusBadGateway, apiclient.ErrorResponse{
 				ErrorBody: apiclient.PaidNoAnswer(err, "retry: the token is cached and will be used without paying again"),
-				Payment:   WirePayment(resp.Payment), Token: WireToken(resp.Token)})
+				Payment:   resp.Payment, Token: resp.Token})
 			return
 		}
 		h.writeErr(w, r, err)
@@ -222,7 +205,7 @@ func (h *consumerAPI) access(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	out := AccessResponse{Status: resp.Status, Headers: resp.Header, Paid: resp.Paid, FromCache: resp.FromCache,
-		Payment: WirePayment(resp.Payment), Token: WireToken(resp.Token), Note: resp.Note}
+		Payment: resp.Payment, Token: resp.Token, Note: resp.Note}
 	out.RelayedBody, out.Note = RelayBody(resp, h.c.MaxResponseBytes(), out.Note)
 	WriteJSON(w, http.StatusOK, out)
 }
@@ -277,26 +260,7 @@ func (h *consumerAPI) quote(w http.ResponseWriter, r *http.Request) {
 		h.writeErr(w, r, err)
 		return
 	}
-	WriteJSON(w, http.StatusOK, WireQuote(q))
-}
-
-// WireQuote renders a quote as the API shows it.
-func WireQuote(q *consumer.Quote) apiclient.Quote {
-	out := apiclient.Quote{URL: q.URL, Status: q.Status, PaymentRequired: q.PaymentRequired, PriceSats: q.PriceSats, PriceMsat: q.PriceMsat,
-		FeeLimitSats: q.FeeLimitSats, FeeLimitMsat: q.FeeLimitMsat, Invoice: q.Invoice, PaymentHash: q.PaymentHash, Description: q.Description,
-		InvoiceExpiresAt: q.InvoiceExpiresAt, Macaroon: q.Macaroon, Service: q.Service, Resource: q.Resource, TokenExpiresAt: q.TokenExpiresAt,
-		Scope: q.Scope, CachedToken: q.CachedToken, AlreadyPaid: q.AlreadyPaid, WouldPay: q.WouldPay}
-	if q.Refusal != nil {
-		r := apiclient.Refusal(*q.Refusal)
-		out.Refusal = &r
-	}
-	if m := q.Manifest; m != nil {
-		out.Manifest = &apiclient.Manifest{Name: m.Name, Entries: make([]apiclient.ManifestEntry, 0, len(m.Entries))}
-		for _, e := range m.Entries {
-			out.Manifest.Entries = append(out.Manifest.Entries, apiclient.ManifestEntry(e))
-		}
-	}
-	return out
+	WriteJSON(w, http.StatusOK, q)
 }
 
 func (h *consumerAPI) payChallenge(w http.ResponseWriter, r *http.Request) {
@@ -324,7 +288,7 @@ func (h *consumerAPI) payChallenge(w http.ResponseWriter, r *http.Request) {
 		h.writeErr(w, r, err)
 		return
 	}
-	WriteJSON(w, http.StatusOK, apiclient.PayChallengeResult{Payment: WirePayment(res.Payment), Token: WireToken(res.Token)})
+	WriteJSON(w, http.StatusOK, apiclient.PayChallengeResult{Payment: res.Payment, Token: res.Token})
 }
 
 func (h *consumerAPI) payInvoice(w http.ResponseWriter, r *http.Request) {
@@ -353,7 +317,7 @@ func (h *consumerAPI) payInvoice(w http.ResponseWriter, r *http.Request) {
 		h.writeErr(w, r, err)
 		return
 	}
-	WriteJSON(w, http.StatusOK, WirePayment(p))
+	WriteJSON(w, http.StatusOK, p)
 }
 
 // InvoiceResponse describes one of the node's invoices.
@@ -614,7 +578,7 @@ type TokenRecord = apiclient.TokenRecord
 
 // NewTokenRecord renders a cached token; now decides whether it expired.
 func NewTokenRecord(t *storage.Token, now time.Time) TokenRecord {
-	return TokenRecord{ID: t.PaymentHash.String(), TokenInfo: *WireToken(consumer.TokenInfoOf(t)), CreatedAt: t.CreatedAt.UTC(), Expired: t.Expired(now)}
+	return TokenRecord{ID: t.PaymentHash.String(), TokenInfo: *consumer.TokenInfoOf(t), CreatedAt: t.CreatedAt.UTC(), Expired: t.Expired(now)}
 }
 
 func (h *consumerAPI) tokens(w http.ResponseWriter, r *http.Request) {

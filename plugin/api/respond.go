@@ -7,17 +7,13 @@ import (
 	"net/http"
 	"strings"
 
+	"github.com/l402d/l402d/plugin/apiclient"
 	"github.com/l402d/l402d/plugin/field"
 )
 
 // ErrorBody is every API error's JSON shape: what went wrong, which field
 // (if one), and how to fix it.
-type ErrorBody struct {
-	Error string `json:"error"`
-	Code  string `json:"code"`
-	Field string `json:"field,omitempty"`
-	Fix   string `json:"fix,omitempty"`
-}
+type ErrorBody = apiclient.ErrorBody
 
 // WriteJSON writes v as JSON with status.
 func WriteJSON(w http.ResponseWriter, status int, v any) {

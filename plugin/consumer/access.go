@@ -14,6 +14,7 @@ import (
 	"github.com/lightningnetwork/lnd/lntypes"
 
 	"github.com/l402d/l402d/l402"
+	"github.com/l402d/l402d/plugin/field"
 	"github.com/l402d/l402d/storage"
 )
 
@@ -136,13 +137,13 @@ func prepare(req AccessRequest) (*prepared, error) {
 		method = http.MethodGet
 	}
 	if len(method) > 32 || strings.IndexFunc(method, func(r rune) bool { return r < 'A' || r > 'Z' }) >= 0 {
-		return nil, &FieldError{"method", fmt.Sprintf("%q is not an HTTP method", req.Method), "use GET, POST, PUT, PATCH, DELETE, HEAD or OPTIONS"}
+		return nil, &field.Error{Field: "method", Problem: fmt.Sprintf("%q is not an HTTP method", req.Method), Fix: "use GET, POST, PUT, PATCH, DELETE, HEAD or OPTIONS"}
 	}
 	if req.MaxSats < 0 {
-		return nil, &FieldError{"maxSats", "is negative", "send 0 (no cap beyond the budget) or a price cap in sats"}
+		return nil, &field.Error{Field: "maxSats", Problem: "is negative", Fix: "send 0 (no cap beyond the budget) or a price cap in sats"}
 	}
 	if req.MaxMsat < 0 {
-		return nil, &FieldError{"maxMsat", "is negative", "send 0 (no cap beyond the budget) or a price cap in msat"}
+		return nil, &field.Error{Field: "maxMsat", Problem: "is negative", Fix: "send 0 (no cap beyond the budget) or a price cap in msat"}
 	}
 	h := req.Header.Clone()
 	if h == nil {
@@ -166,7 +167,7 @@ func (c *Consumer) do(ctx context.Context, pr *prepared, tok *storage.Token) (*h
 	r, err := http.NewRequestWithContext(rctx, pr.method, pr.u.String(), body)
 	if err != nil {
 		cancel(nil)
-		return nil, &FieldError{"url", "cannot be requested: " + err.Error(), "send an absolute http(s) URL"}
+		return nil, &field.Error{Field: "url", Problem: "cannot be requested: " + err.Error(), Fix: "send an absolute http(s) URL"}
 	}
 	r.Header = pr.header.Clone()
 	if r.Header.Get("User-Agent") == "" {

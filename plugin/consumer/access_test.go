@@ -15,6 +15,7 @@ import (
 	"github.com/lightningnetwork/lnd/lntypes"
 
 	"github.com/l402d/l402d/invoices"
+	"github.com/l402d/l402d/plugin/field"
 	"github.com/l402d/l402d/storage"
 )
 
@@ -207,7 +208,7 @@ func TestAccessRetryUnreachableReturnsToken(t *testing.T) {
 	}
 	c, st := newTestConsumer(t, ln)
 	r, err := c.Access(t.Context(), AccessRequest{URL: s.srv.URL + "/gone"})
-	if !errors.Is(err, ErrUpstream) || r == nil || !r.Paid || r.Token == nil || r.Payment.State != storage.PaymentSucceeded {
+	if !errors.Is(err, ErrUpstream) || r == nil || !r.Paid || r.Token == nil || r.Payment.State != string(storage.PaymentSucceeded) {
 		t.Fatalf("got %v %+v", err, r)
 	}
 	if toks, _ := st.ListTokens(t.Context()); len(toks) != 1 {
@@ -343,10 +344,10 @@ func TestAccessNon402Untouched(t *testing.T) {
 	if _, err := c.Access(t.Context(), AccessRequest{URL: "http://127.0.0.1:1/x"}); !errors.Is(err, ErrUpstream) {
 		t.Fatalf("unreachable: %v", err)
 	}
-	var fe *FieldError
+	var fe *field.Error
 	for _, req := range []AccessRequest{{URL: "ftp://x/y"}, {URL: srv.URL, Method: "G ET"}, {URL: srv.URL, MaxSats: -1}, {URL: "http://u:p@x/"}} {
 		if _, err := c.Access(t.Context(), req); !errors.As(err, &fe) {
-			t.Fatalf("%+v: %v, want a FieldError", req, err)
+			t.Fatalf("%+v: %v, want a *field.Error", req, err)
 		}
 	}
 }

@@ -49,7 +49,7 @@ func TestSellerCannotStrandPayment(t *testing.T) {
 			if resp.Body != nil {
 				resp.Body.Close()
 			}
-			if resp.Payment.State != storage.PaymentSucceeded {
+			if resp.Payment.State != string(storage.PaymentSucceeded) {
 				t.Fatalf("payment state %s, want succeeded", resp.Payment.State)
 			}
 			pending, err := st.PendingPayments(t.Context())
@@ -116,7 +116,7 @@ func FuzzLimits(f *testing.F) {
 			}
 			return
 		}
-		if res.Payment.State != storage.PaymentSucceeded {
+		if res.Payment.State != string(storage.PaymentSucceeded) {
 			t.Fatalf("%q: payment %s", rawURL, res.Payment.State)
 		}
 		p, err := st.Payment(t.Context(), h)

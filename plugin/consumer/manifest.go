@@ -8,6 +8,8 @@ import (
 	"io"
 	"net/http"
 	"strings"
+
+	"github.com/l402d/l402d/plugin/apiclient"
 )
 
 // Limits on a price manifest.
@@ -17,21 +19,10 @@ const (
 )
 
 // Manifest is a service's price list as read from /.well-known/l402.json.
-type Manifest struct {
-	Name    string          `json:"name,omitempty"`
-	Entries []ManifestEntry `json:"entries"`
-}
+type Manifest = apiclient.Manifest
 
 // ManifestEntry is one priced resource of a manifest.
-type ManifestEntry struct {
-	Name        string `json:"name,omitempty"`
-	Path        string `json:"path,omitempty"`
-	Method      string `json:"method,omitempty"`
-	Description string `json:"description,omitempty"`
-	PriceSats   int64  `json:"priceSats"`
-	// PriceMsat is set when the manifest priced in millisatoshis.
-	PriceMsat int64 `json:"priceMsat,omitempty"`
-}
+type ManifestEntry = apiclient.ManifestEntry
 
 // ParseManifest reads a price manifest. No one format is standard yet, so
 // it is tolerant: a JSON object whose services, routes, endpoints,

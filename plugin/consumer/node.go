@@ -9,6 +9,7 @@ import (
 	"github.com/lightningnetwork/lnd/lntypes"
 
 	"github.com/l402d/l402d/invoices"
+	"github.com/l402d/l402d/plugin/field"
 	"github.com/l402d/l402d/storage"
 )
 
@@ -24,11 +25,11 @@ const (
 func (c *Consumer) CreateInvoice(ctx context.Context, amountSats int64, memo string, expiry time.Duration) (invoices.Invoice, error) {
 	switch {
 	case amountSats <= 0 || amountSats > MaxInvoiceSats:
-		return invoices.Invoice{}, &FieldError{"amountSats", fmt.Sprintf("must be 1 to %d", MaxInvoiceSats), "send the amount in satoshis, e.g. 1000"}
+		return invoices.Invoice{}, &field.Error{Field: "amountSats", Problem: fmt.Sprintf("must be 1 to %d", MaxInvoiceSats), Fix: "send the amount in satoshis, e.g. 1000"}
 	case len(memo) > MaxMemoLen:
-		return invoices.Invoice{}, &FieldError{"memo", fmt.Sprintf("is longer than %d bytes", MaxMemoLen), "shorten the memo"}
+		return invoices.Invoice{}, &field.Error{Field: "memo", Problem: fmt.Sprintf("is longer than %d bytes", MaxMemoLen), Fix: "shorten the memo"}
 	case expiry < 0 || expiry > MaxInvoiceExpiry:
-		return invoices.Invoice{}, &FieldError{"expirySeconds", "must be 0 (one hour) to one year", "send the expiry in seconds, e.g. 3600"}
+		return invoices.Invoice{}, &field.Error{Field: "expirySeconds", Problem: "must be 0 (one hour) to one year", Fix: "send the expiry in seconds, e.g. 3600"}
 	}
 	if expiry == 0 {
 		expiry = DefaultInvoiceExpiry
@@ -95,7 +96,7 @@ func (c *Consumer) SetBudget(ctx context.Context, u BudgetUpdate) (Budget, error
 			continue
 		}
 		if *f.src < 0 || *f.src > storage.MaxBudgetSats {
-			return Budget{}, &FieldError{f.name, fmt.Sprintf("must be 0 (no limit) to %d", int64(storage.MaxBudgetSats)), "send a whole number of sats"}
+			return Budget{}, &field.Error{Field: f.name, Problem: fmt.Sprintf("must be 0 (no limit) to %d", int64(storage.MaxBudgetSats)), Fix: "send a whole number of sats"}
 		}
 		*f.dst = *f.src
 	}
@@ -108,13 +109,13 @@ func (c *Consumer) SetBudget(ctx context.Context, u BudgetUpdate) (Budget, error
 			continue
 		}
 		if len(*f.src) > storage.MaxDomainListLen {
-			return Budget{}, &FieldError{f.name, fmt.Sprintf("lists more than %d domains", storage.MaxDomainListLen), "use wildcards such as *.example.com"}
+			return Budget{}, &field.Error{Field: f.name, Problem: fmt.Sprintf("lists more than %d domains", storage.MaxDomainListLen), Fix: "use wildcards such as *.example.com"}
 		}
 		list := make([]string, 0, len(*f.src))
 		for _, s := range *f.src {
 			p, err := ParseDomainPattern(s)
 			if err != nil {
-				return Budget{}, &FieldError{f.name, err.Error(), "list host names such as api.example.com or *.example.com"}
+				return Budget{}, &field.Error{Field: f.name, Problem: err.Error(), Fix: "list host names such as api.example.com or *.example.com"}
 			}
 			list = append(list, p)
 		}

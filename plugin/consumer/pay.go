@@ -13,6 +13,8 @@ import (
 
 	"github.com/l402d/l402d/invoices"
 	"github.com/l402d/l402d/l402"
+	"github.com/l402d/l402d/plugin/apiclient"
+	"github.com/l402d/l402d/plugin/field"
 	"github.com/l402d/l402d/storage"
 )
 
@@ -52,20 +54,10 @@ func (e *PaymentError) Is(target error) bool {
 }
 
 // PaymentInfo describes a payment made (or found made) for a request.
-type PaymentInfo struct {
-	PaymentHash string               `json:"paymentHash"`
-	State       storage.PaymentState `json:"state"`
-	AmountSats  int64                `json:"amountSats"`
-	AmountMsat  int64                `json:"amountMsat"`
-	FeeMsat     int64                `json:"feeMsat"`
-	Preimage    string               `json:"preimage,omitempty"`
-	// AlreadyPaid: the journal held this payment as succeeded, so
-	// nothing was paid now.
-	AlreadyPaid bool `json:"alreadyPaid,omitempty"`
-}
+type PaymentInfo = apiclient.PaymentInfo
 
 func paymentInfo(p *storage.Payment, already bool) *PaymentInfo {
-	pi := &PaymentInfo{PaymentHash: p.PaymentHash.String(), State: p.State, AmountSats: p.AmountMsat / 1000,
+	pi := &PaymentInfo{PaymentHash: p.PaymentHash.String(), State: string(p.State), AmountSats: p.AmountMsat / 1000,
 		AmountMsat: p.AmountMsat, FeeMsat: p.FeeMsat, AlreadyPaid: already}
 	if p.State == storage.PaymentSucceeded {
 		pi.Preimage = hex.EncodeToString(p.Preimage[:])
@@ -74,18 +66,7 @@ func paymentInfo(p *storage.Payment, already bool) *PaymentInfo {
 }
 
 // TokenInfo is an L402 token and the credential that presents it.
-type TokenInfo struct {
-	// Authorization is the ready header value: "L402 <macaroon>:<preimage>".
-	Authorization string    `json:"authorization"`
-	Macaroon      string    `json:"macaroon"`
-	Preimage      string    `json:"preimage"`
-	PaymentHash   string    `json:"paymentHash"`
-	Origin        string    `json:"origin,omitempty"`
-	Scope         string    `json:"scope,omitempty"`
-	Service       string    `json:"service,omitempty"`
-	AmountSats    int64     `json:"amountSats,omitempty"`
-	ExpiresAt     time.Time `json:"expiresAt,omitzero"`
-}
+type TokenInfo = apiclient.TokenInfo
 
 // TokenInfoOf renders a cached token.
 func TokenInfoOf(t *storage.Token) *TokenInfo {
@@ -280,11 +261,11 @@ func (c *Consumer) decodeInvoiceRequest(ctx context.Context, req PayInvoiceReque
 func (req PayInvoiceRequest) check() error {
 	switch {
 	case strings.TrimSpace(req.Invoice) == "":
-		return &FieldError{"invoice", "is required", "send a BOLT 11 payment request (lnbc…)"}
+		return &field.Error{Field: "invoice", Problem: "is required", Fix: "send a BOLT 11 payment request (lnbc…)"}
 	case req.MaxSats < 0:
-		return &FieldError{"maxSats", "is negative", "send 0 (no cap beyond the budget) or a price cap in sats"}
+		return &field.Error{Field: "maxSats", Problem: "is negative", Fix: "send 0 (no cap beyond the budget) or a price cap in sats"}
 	case req.MaxMsat < 0:
-		return &FieldError{"maxMsat", "is negative", "send 0 (no cap beyond the budget) or a price cap in msat"}
+		return &field.Error{Field: "maxMsat", Problem: "is negative", Fix: "send 0 (no cap beyond the budget) or a price cap in msat"}
 	}
 	return nil
 }

@@ -12,6 +12,7 @@ import (
 	"github.com/lightningnetwork/lnd/lntypes"
 
 	"github.com/l402d/l402d/invoices"
+	"github.com/l402d/l402d/plugin/field"
 	"github.com/l402d/l402d/storage"
 )
 
@@ -51,7 +52,7 @@ func TestPayChallenge(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if res.Payment.State != storage.PaymentSucceeded || res.Payment.AlreadyPaid || res.Token.PaymentHash != h.String() || res.Token.Authorization == "" {
+	if res.Payment.State != string(storage.PaymentSucceeded) || res.Payment.AlreadyPaid || res.Token.PaymentHash != h.String() || res.Token.Authorization == "" {
 		t.Fatalf("%+v %+v", res.Payment, res.Token)
 	}
 	// The same challenge again, also as a header value: nothing is paid twice.
@@ -76,7 +77,7 @@ func TestPayChallenge(t *testing.T) {
 	}
 	body(t, r)
 
-	var fe *FieldError
+	var fe *field.Error
 	if _, err := c.PayChallenge(t.Context(), PayChallengeRequest{Invoice: inv}); !errors.As(err, &fe) {
 		t.Fatalf("no macaroon: %v", err)
 	}
@@ -116,7 +117,7 @@ func TestPayAlreadyPaidByLNDIsTracked(t *testing.T) {
 	ln.mu.Unlock()
 	ln.setPayment(invoices.Payment{PaymentHash: h, State: invoices.PaymentSucceeded, Preimage: pre, AmountMsat: 4000, FeeMsat: 0})
 	res, err := c.PayChallenge(t.Context(), PayChallengeRequest{Invoice: inv, Macaroon: mac})
-	if err != nil || res.Payment.State != storage.PaymentSucceeded || res.Payment.Preimage != pre.String() {
+	if err != nil || res.Payment.State != string(storage.PaymentSucceeded) || res.Payment.Preimage != pre.String() {
 		t.Fatalf("%v %+v", err, res)
 	}
 	if ln.payCount(h) != 0 {

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/l402d/l402d/invoices"
+	"github.com/l402d/l402d/plugin/field"
 )
 
 // ErrPolicy: a payment was refused by policy (as opposed to the budget,
@@ -40,15 +41,6 @@ func (e *PolicyError) Error() string {
 func (e *PolicyError) Is(target error) bool {
 	return target == ErrPolicy || (e.err != nil && target == e.err)
 }
-
-// FieldError is a request field that is missing or malformed.
-type FieldError struct {
-	Field   string
-	Problem string
-	Fix     string
-}
-
-func (e *FieldError) Error() string { return e.Field + " " + e.Problem }
 
 // offerTerms is what policy judges about an invoice before it is paid.
 type offerTerms struct {
@@ -112,12 +104,12 @@ func checkOffer(o offerTerms, now time.Time) error {
 }
 
 // invoiceError turns a decoding error into a policy or field error.
-func invoiceError(field string, err error) error {
+func invoiceError(name string, err error) error {
 	if errors.Is(err, invoices.ErrWrongNetwork) {
-		return &PolicyError{Code: "wrong_network", Field: field, Problem: "is for another network: " + err.Error(),
+		return &PolicyError{Code: "wrong_network", Field: name, Problem: "is for another network: " + err.Error(),
 			Fix: "pay only invoices of the network this node runs on", err: invoices.ErrWrongNetwork}
 	}
-	return &FieldError{Field: field, Problem: "is not a valid BOLT 11 invoice: " + err.Error(), Fix: "send the payment request exactly as received (lnbc…)"}
+	return &field.Error{Field: name, Problem: "is not a valid BOLT 11 invoice: " + err.Error(), Fix: "send the payment request exactly as received (lnbc…)"}
 }
 
 // ParseDomainPattern checks one allow/deny list entry: a host name

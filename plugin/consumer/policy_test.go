@@ -9,6 +9,7 @@ import (
 
 	"github.com/l402d/l402d/invoices"
 	"github.com/l402d/l402d/l402"
+	"github.com/l402d/l402d/plugin/field"
 	"github.com/l402d/l402d/storage"
 )
 
@@ -38,9 +39,9 @@ func TestParseTarget(t *testing.T) {
 	for _, tt := range tests {
 		u, err := ParseTarget(tt.in)
 		if tt.bad {
-			var fe *FieldError
+			var fe *field.Error
 			if !errors.As(err, &fe) || fe.Field != "url" || fe.Fix == "" {
-				t.Errorf("%q: %v, want a url FieldError", tt.in, err)
+				t.Errorf("%q: %v, want a url *field.Error", tt.in, err)
 			}
 			continue
 		}

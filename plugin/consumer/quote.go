@@ -9,48 +9,13 @@ import (
 	"time"
 
 	"github.com/l402d/l402d/l402"
+	"github.com/l402d/l402d/plugin/apiclient"
+	"github.com/l402d/l402d/plugin/field"
 	"github.com/l402d/l402d/storage"
 )
 
 // Quote is what fetching a URL would cost, found without paying.
-type Quote struct {
-	URL string `json:"url"`
-	// Status is the target's answer to the unpaid request.
-	Status          int  `json:"status"`
-	PaymentRequired bool `json:"paymentRequired"`
-
-	// PriceSats is the price in whole sats (rounded down); PriceMsat is
-	// exact. FeeLimitSats is rounded up, FeeLimitMsat exact.
-	PriceSats        int64     `json:"priceSats,omitempty"`
-	PriceMsat        int64     `json:"priceMsat,omitempty"`
-	FeeLimitSats     int64     `json:"feeLimitSats,omitempty"`
-	FeeLimitMsat     int64     `json:"feeLimitMsat,omitempty"`
-	Invoice          string    `json:"invoice,omitempty"`
-	PaymentHash      string    `json:"paymentHash,omitempty"`
-	Description      string    `json:"description,omitempty"`
-	InvoiceExpiresAt time.Time `json:"invoiceExpiresAt,omitzero"`
-	Macaroon         string    `json:"macaroon,omitempty"`
-	Service          string    `json:"service,omitempty"`
-	Resource         string    `json:"resource,omitempty"`
-	TokenExpiresAt   time.Time `json:"tokenExpiresAt,omitzero"`
-	// Scope is where the token would be reused once bought.
-	Scope string `json:"scope,omitempty"`
-
-	// CachedToken: a cached token covers the URL, so Access would try it
-	// before paying anything.
-	CachedToken bool `json:"cachedToken"`
-	// AlreadyPaid: the journal holds this challenge as paid, so Access
-	// would use its token and pay nothing.
-	AlreadyPaid bool `json:"alreadyPaid,omitempty"`
-	// WouldPay: Access would pay this price now (policy and budget
-	// allow it), or use the token of AlreadyPaid; otherwise Refusal says
-	// why not.
-	WouldPay bool     `json:"wouldPay"`
-	Refusal  *Refusal `json:"refusal,omitempty"`
-
-	// Manifest is set when the URL is a /.well-known/l402.json manifest.
-	Manifest *Manifest `json:"manifest,omitempty"`
-}
+type Quote = apiclient.Quote
 
 // ManifestPath is where a service lists its prices.
 const ManifestPath = "/.well-known/l402.json"
@@ -109,13 +74,13 @@ func (c *Consumer) judge(ctx context.Context, q *Quote, ch l402.Challenge, adver
 	if o != nil {
 		q.Service, q.Resource, q.Scope, q.TokenExpiresAt, q.AlreadyPaid = challengeService(ch), o.info.Resource, o.scope, o.info.ValidUntil, o.paid
 	}
-	return q.verdict(err)
+	return verdict(q, err)
 }
 
 // verdict completes q with the outcome of the checks, err: none means
 // WouldPay; a policy or budget refusal goes into Refusal; any other
 // error is returned as it is.
-func (q *Quote) verdict(err error) (*Quote, error) {
+func verdict(q *Quote, err error) (*Quote, error) {
 	if err != nil {
 		if q.Refusal = RefusalOf(err); q.Refusal == nil {
 			return nil, err
@@ -128,12 +93,7 @@ func (q *Quote) verdict(err error) (*Quote, error) {
 
 // Refusal explains why l402d would not pay: a code, the field concerned
 // and the fix.
-type Refusal struct {
-	Code    string `json:"code"`
-	Field   string `json:"field,omitempty"`
-	Problem string `json:"error"`
-	Fix     string `json:"fix,omitempty"`
-}
+type Refusal = apiclient.Refusal
 
 // RefusalOf explains a policy or budget refusal; nil for other errors.
 func RefusalOf(err error) *Refusal {
@@ -170,18 +130,18 @@ func (req PayChallengeRequest) parse() (l402.Challenge, *url.URL, error) {
 	if req.Challenge != "" {
 		cs, err := l402.ParseChallenges([]string{req.Challenge})
 		if err != nil {
-			return ch, nil, &FieldError{"challenge", "holds no L402 challenge: " + err.Error(), `send the WWW-Authenticate value, e.g. L402 macaroon="…", invoice="…"`}
+			return ch, nil, &field.Error{Field: "challenge", Problem: "holds no L402 challenge: " + err.Error(), Fix: `send the WWW-Authenticate value, e.g. L402 macaroon="…", invoice="…"`}
 		}
 		ch = cs[0]
 	}
 	if ch.Invoice == "" || ch.Macaroon == "" {
-		return ch, nil, &FieldError{"invoice", "and macaroon are required", "send both from the 402 challenge, or the whole WWW-Authenticate value as challenge"}
+		return ch, nil, &field.Error{Field: "invoice", Problem: "and macaroon are required", Fix: "send both from the 402 challenge, or the whole WWW-Authenticate value as challenge"}
 	}
 	if req.MaxSats < 0 {
-		return ch, nil, &FieldError{"maxSats", "is negative", "send 0 (no cap beyond the budget) or a price cap in sats"}
+		return ch, nil, &field.Error{Field: "maxSats", Problem: "is negative", Fix: "send 0 (no cap beyond the budget) or a price cap in sats"}
 	}
 	if req.MaxMsat < 0 {
-		return ch, nil, &FieldError{"maxMsat", "is negative", "send 0 (no cap beyond the budget) or a price cap in msat"}
+		return ch, nil, &field.Error{Field: "maxMsat", Problem: "is negative", Fix: "send 0 (no cap beyond the budget) or a price cap in msat"}
 	}
 	if req.URL == "" {
 		return ch, nil, nil
@@ -225,7 +185,7 @@ func (c *Consumer) QuoteInvoice(ctx context.Context, req PayInvoiceRequest) (*Qu
 			err = c.checkSpend(ctx, spendFor(target, d.AmountMsat, c.feeLimitMsat(d.AmountMsat), req.Approved))
 		}
 	}
-	return q.verdict(err)
+	return verdict(q, err)
 }
 
 // FeeLimitSats is the routing fee limit of a payment of amountMsat, in

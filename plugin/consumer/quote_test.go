@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/btcsuite/btcd/chaincfg"
+	"github.com/l402d/l402d/plugin/field"
 )
 
 func TestAccessApproveHook(t *testing.T) {
@@ -77,7 +78,7 @@ func TestQuoteInvoiceAndChallenge(t *testing.T) {
 		t.Fatalf("amountless: %v %+v", err, q)
 	}
 	for _, bad := range []string{"", "lnbcrt1garbage"} {
-		var fe *FieldError
+		var fe *field.Error
 		if _, err := c.QuoteInvoice(ctx, PayInvoiceRequest{Invoice: bad, MaxSats: 0}); !errors.As(err, &fe) || fe.Field != "invoice" {
 			t.Fatalf("QuoteInvoice(%q): %v", bad, err)
 		}

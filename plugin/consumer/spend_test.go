@@ -113,7 +113,7 @@ func TestPayInvoiceSpendPolicy(t *testing.T) {
 		t.Fatalf("quote without url: %+v %v", q, err)
 	}
 	p, err := c.PayInvoice(t.Context(), PayInvoiceRequest{Invoice: inv, URL: "https://api.example.com/x"})
-	if err != nil || p.State != storage.PaymentSucceeded {
+	if err != nil || p.State != string(storage.PaymentSucceeded) {
 		t.Fatalf("with url: %+v %v", p, err)
 	}
 	e, err := st.Payment(t.Context(), h)

@@ -10,6 +10,7 @@ import (
 	"strings"
 	"syscall"
 
+	"github.com/l402d/l402d/plugin/field"
 	"github.com/l402d/l402d/storage"
 )
 
@@ -28,46 +29,46 @@ var ErrPrivateTarget = errors.New("target address is not public")
 func ParseTarget(raw string) (*url.URL, error) {
 	raw = strings.TrimSpace(raw)
 	if raw == "" {
-		return nil, &FieldError{"url", "is required", "send an absolute URL such as https://api.example.com/v1/data"}
+		return nil, &field.Error{Field: "url", Problem: "is required", Fix: "send an absolute URL such as https://api.example.com/v1/data"}
 	}
 	if len(raw) > MaxURLLen {
-		return nil, &FieldError{"url", fmt.Sprintf("is longer than %d bytes", MaxURLLen), "send a shorter URL"}
+		return nil, &field.Error{Field: "url", Problem: fmt.Sprintf("is longer than %d bytes", MaxURLLen), Fix: "send a shorter URL"}
 	}
 	u, err := url.Parse(raw)
 	if err != nil {
-		return nil, &FieldError{"url", "does not parse: " + err.Error(), "send an absolute URL such as https://api.example.com/v1/data"}
+		return nil, &field.Error{Field: "url", Problem: "does not parse: " + err.Error(), Fix: "send an absolute URL such as https://api.example.com/v1/data"}
 	}
 	u.Scheme = strings.ToLower(u.Scheme)
 	switch {
 	case u.Scheme != "http" && u.Scheme != "https":
-		return nil, &FieldError{"url", fmt.Sprintf("has scheme %q", u.Scheme), "use an http:// or https:// URL"}
+		return nil, &field.Error{Field: "url", Problem: fmt.Sprintf("has scheme %q", u.Scheme), Fix: "use an http:// or https:// URL"}
 	case u.Host == "" || u.Hostname() == "":
-		return nil, &FieldError{"url", "has no host", "send an absolute URL such as https://api.example.com/v1/data"}
+		return nil, &field.Error{Field: "url", Problem: "has no host", Fix: "send an absolute URL such as https://api.example.com/v1/data"}
 	case u.User != nil:
-		return nil, &FieldError{"url", "carries credentials (user:password@)", "pass credentials in a header instead"}
+		return nil, &field.Error{Field: "url", Problem: "carries credentials (user:password@)", Fix: "pass credentials in a header instead"}
 	}
 	if d := Domain(u); !strings.Contains(d, ":") && slices.Contains(strings.Split(d, "."), "") {
 		// "http://./" or "http://a..b/": no name to resolve, and an empty
 		// domain would match no allow list entry and share one budget.
-		return nil, &FieldError{"url", fmt.Sprintf("has host %q, which has an empty label", u.Hostname()), "send a host name such as api.example.com"}
+		return nil, &field.Error{Field: "url", Problem: fmt.Sprintf("has host %q, which has an empty label", u.Hostname()), Fix: "send a host name such as api.example.com"}
 	}
 	if p := u.Port(); p != "" {
 		if _, err := netip.ParseAddrPort("0.0.0.0:" + p); err != nil {
-			return nil, &FieldError{"url", fmt.Sprintf("has port %q", p), "use a port from 1 to 65535"}
+			return nil, &field.Error{Field: "url", Problem: fmt.Sprintf("has port %q", p), Fix: "use a port from 1 to 65535"}
 		}
 	}
 	if d := Domain(u); len(d) > storage.MaxDomainLen {
-		return nil, &FieldError{"url", fmt.Sprintf("has a host name of %d bytes, more than %d", len(d), storage.MaxDomainLen), "send a shorter host name"}
+		return nil, &field.Error{Field: "url", Problem: fmt.Sprintf("has a host name of %d bytes, more than %d", len(d), storage.MaxDomainLen), Fix: "send a shorter host name"}
 	}
 	if strings.ContainsRune(u.Path, 0) {
-		return nil, &FieldError{"url", "has a NUL byte (%00) in its path", "remove it from the URL"}
+		return nil, &field.Error{Field: "url", Problem: "has a NUL byte (%00) in its path", Fix: "remove it from the URL"}
 	}
 	u.Fragment, u.RawFragment = "", ""
 	if u.Path == "" {
 		u.Path, u.RawPath = "/", ""
 	}
 	if n := len(u.String()); n > MaxURLLen {
-		return nil, &FieldError{"url", fmt.Sprintf("is %d bytes once escaped, more than %d", n, MaxURLLen), "send a shorter URL"}
+		return nil, &field.Error{Field: "url", Problem: fmt.Sprintf("is %d bytes once escaped, more than %d", n, MaxURLLen), Fix: "send a shorter URL"}
 	}
 	return u, nil
 }
