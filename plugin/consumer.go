@@ -18,9 +18,9 @@ type ConsumerConfig struct {
 	// endpoints answer 403 spending_disabled and MCP offers no consumer
 	// tools. Payments interrupted while it was on are still finished.
 	Enable bool
-	// MaxFeeSats and MaxFeePercent set each payment's routing fee limit:
+	// MinFeeLimitSats and MaxFeePercent set each payment's routing fee limit:
 	// the larger of the two.
-	MaxFeeSats    int64
+	MinFeeLimitSats    int64
 	MaxFeePercent float64
 	// PaymentTimeout bounds LND's attempts to pay one invoice.
 	PaymentTimeout time.Duration
@@ -50,7 +50,7 @@ func (p *Plugin) initConsumer(ctx context.Context) error {
 	cc := p.cfg.Consumer
 	c, err := consumer.New(ctx, consumer.Config{
 		Store: p.store, Backend: p.backend, Metrics: p.metrics, Logger: p.log.With("component", "consumer"),
-		MaxFeeSats: cc.MaxFeeSats, MaxFeePercent: cc.MaxFeePercent, PaymentTimeout: cc.PaymentTimeout,
+		MinFeeLimitSats: cc.MinFeeLimitSats, MaxFeePercent: cc.MaxFeePercent, PaymentTimeout: cc.PaymentTimeout,
 		RequestTimeout: cc.RequestTimeout, BodyTimeout: cc.BodyTimeout, BodyIdleTimeout: cc.BodyIdleTimeout, MaxResponseBytes: cc.MaxResponseBytes, AllowPrivate: cc.AllowPrivate,
 		Budget: cc.Budget, UserAgent: "l402d/" + p.cfg.Version,
 	})

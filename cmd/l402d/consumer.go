@@ -18,10 +18,11 @@ func consumerFlags() []cli.Flag {
 	return []cli.Flag{
 		altsrc.NewBoolFlag(&cli.BoolFlag{Name: "consumer.enable", EnvVars: []string{"L402D_CONSUMER_ENABLE"},
 			Usage: "let this node spend: creates <datadir>/spend.key (0600), the only key besides admin.key that the consumer endpoints, the MCP consumer tools and l402cli's spend commands accept (off: the node pays nothing)"}),
-		altsrc.NewInt64Flag(&cli.Int64Flag{Name: "consumer.max-fee-sats", EnvVars: []string{"L402D_CONSUMER_MAX_FEE_SATS"}, Value: consumer.DefaultMaxFeeSats,
-			Usage: "routing fee limit of a payment, in sats: the larger of this and --consumer.max-fee-percent of the amount"}),
+		altsrc.NewInt64Flag(&cli.Int64Flag{Name: "consumer.min-fee-limit-sats", Aliases: []string{"consumer.max-fee-sats"},
+			EnvVars: []string{"L402D_CONSUMER_MIN_FEE_LIMIT_SATS", "L402D_CONSUMER_MAX_FEE_SATS"}, Value: consumer.DefaultMinFeeLimitSats,
+			Usage: "the least routing fee limit of a payment, in sats: a payment may spend on fees the larger of this and --consumer.max-fee-percent of its amount, so small payments can still route (--consumer.max-fee-sats is its old name)"}),
 		altsrc.NewFloat64Flag(&cli.Float64Flag{Name: "consumer.max-fee-percent", EnvVars: []string{"L402D_CONSUMER_MAX_FEE_PERCENT"}, Value: consumer.DefaultMaxFeePercent,
-			Usage: "routing fee limit of a payment, in percent of its amount (see --consumer.max-fee-sats)"}),
+			Usage: "routing fee limit of a payment, in percent of its amount (see --consumer.min-fee-limit-sats)"}),
 		altsrc.NewDurationFlag(&cli.DurationFlag{Name: "consumer.payment-timeout", EnvVars: []string{"L402D_CONSUMER_PAYMENT_TIMEOUT"}, Value: consumer.DefaultPaymentTimeout,
 			Usage: "how long LND may try to pay one invoice; a payment still in flight after it is resumed in the background"}),
 		altsrc.NewDurationFlag(&cli.DurationFlag{Name: "consumer.request-timeout", EnvVars: []string{"L402D_CONSUMER_REQUEST_TIMEOUT"}, Value: consumer.DefaultRequestTimeout,
@@ -56,15 +57,15 @@ func consumerFlags() []cli.Flag {
 // otherwise.
 func applyConsumerFlags(c *cli.Context, cfg *plugin.Config) error {
 	cc := plugin.ConsumerConfig{
-		MaxFeeSats: c.Int64("consumer.max-fee-sats"), MaxFeePercent: c.Float64("consumer.max-fee-percent"),
+		MinFeeLimitSats: c.Int64("consumer.min-fee-limit-sats"), MaxFeePercent: c.Float64("consumer.max-fee-percent"),
 		PaymentTimeout: c.Duration("consumer.payment-timeout"), RequestTimeout: c.Duration("consumer.request-timeout"),
 		BodyTimeout: c.Duration("consumer.body-timeout"), BodyIdleTimeout: c.Duration("consumer.body-idle-timeout"),
 		MaxResponseBytes: c.Int64("consumer.max-response-bytes"), AllowPrivate: c.Bool("consumer.allow-private"),
 		Enable: c.Bool("consumer.enable"),
 	}
 	switch {
-	case cc.MaxFeeSats < 0:
-		return fmt.Errorf("--consumer.max-fee-sats %d: want 0 or more", cc.MaxFeeSats)
+	case cc.MinFeeLimitSats < 0:
+		return fmt.Errorf("--consumer.min-fee-limit-sats %d: want 0 or more", cc.MinFeeLimitSats)
 	case cc.MaxFeePercent < 0 || cc.MaxFeePercent > 100:
 		return fmt.Errorf("--consumer.max-fee-percent %v: want 0 to 100", cc.MaxFeePercent)
 	case cc.BodyTimeout < 0:

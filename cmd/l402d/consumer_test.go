@@ -30,17 +30,27 @@ func parseConfig(t *testing.T, args ...string) plugin.Config {
 
 func TestConsumerFlags(t *testing.T) {
 	cfg := parseConfig(t)
-	if cc := cfg.Consumer; cc.MaxFeeSats != 10 || cc.MaxFeePercent != 1 || cc.PaymentTimeout != time.Minute || cc.AllowPrivate ||
+	if cc := cfg.Consumer; cc.MinFeeLimitSats != 10 || cc.MaxFeePercent != 1 || cc.PaymentTimeout != time.Minute || cc.AllowPrivate ||
 		cc.Budget.PerDaySats != nil || cc.Budget.AllowDomains != nil {
 		t.Fatalf("defaults: %+v", cc)
 	}
 
-	cfg = parseConfig(t, "--consumer.allow-private", "--consumer.max-fee-sats", "3", "--consumer.budget.per-day-sats", "0",
+	cfg = parseConfig(t, "--consumer.allow-private", "--consumer.min-fee-limit-sats", "3", "--consumer.budget.per-day-sats", "0",
 		"--consumer.budget.deny-domain", "Bad.example", "--consumer.budget.allow-domain", "none")
 	cc := cfg.Consumer
-	if !cc.AllowPrivate || cc.MaxFeeSats != 3 || cc.Budget.PerDaySats == nil || *cc.Budget.PerDaySats != 0 || cc.Budget.PerPaymentSats != nil ||
+	if !cc.AllowPrivate || cc.MinFeeLimitSats != 3 || cc.Budget.PerDaySats == nil || *cc.Budget.PerDaySats != 0 || cc.Budget.PerPaymentSats != nil ||
 		len(*cc.Budget.DenyDomains) != 1 || cc.Budget.AllowDomains == nil || len(*cc.Budget.AllowDomains) != 0 {
 		t.Fatalf("flags: %+v", cc)
+	}
+
+	// The old name of the fee floor still works, on the command line and
+	// in the environment.
+	if cc := parseConfig(t, "--consumer.max-fee-sats", "4").Consumer; cc.MinFeeLimitSats != 4 {
+		t.Fatalf("--consumer.max-fee-sats 4: MinFeeLimitSats %d", cc.MinFeeLimitSats)
+	}
+	t.Setenv("L402D_CONSUMER_MAX_FEE_SATS", "6")
+	if cc := parseConfig(t).Consumer; cc.MinFeeLimitSats != 6 {
+		t.Fatalf("L402D_CONSUMER_MAX_FEE_SATS=6: MinFeeLimitSats %d", cc.MinFeeLimitSats)
 	}
 
 	t.Setenv("L402D_CONSUMER_BUDGET_PER_PAYMENT_SATS", "77")

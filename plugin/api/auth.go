@@ -188,14 +188,7 @@ func WriteSecretFile(path string, data []byte) error {
 
 // syncDir makes a directory's entries durable (a variable so a test can
 // see it called).
-var syncDir = func(dir string) error {
-	d, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	defer d.Close()
-	return d.Sync()
-}
+var syncDir = atomicfile.SyncDir
 
 // sessionLabel domain-separates dashboard session tokens from keys.
 const sessionLabel = "l402d dashboard session v1"

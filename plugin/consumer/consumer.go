@@ -18,7 +18,7 @@ import (
 
 // Defaults for zero Config fields.
 const (
-	DefaultMaxFeeSats       = 10
+	DefaultMinFeeLimitSats       = 10
 	DefaultMaxFeePercent    = 1.0
 	DefaultPaymentTimeout   = 60 * time.Second
 	DefaultRequestTimeout   = 30 * time.Second
@@ -44,9 +44,9 @@ type Config struct {
 	Metrics *metrics.Metrics // optional
 	Logger  *slog.Logger
 
-	// MaxFeeSats and MaxFeePercent set a payment's routing fee limit:
-	// the larger of MaxFeeSats and MaxFeePercent of the amount.
-	MaxFeeSats    int64
+	// MinFeeLimitSats and MaxFeePercent set a payment's routing fee limit:
+	// the larger of MinFeeLimitSats and MaxFeePercent of the amount.
+	MinFeeLimitSats    int64
 	MaxFeePercent float64
 	// PaymentTimeout bounds LND's attempts to pay (SendPaymentV2's
 	// timeout). A payment still in flight after it is left to the
@@ -138,7 +138,7 @@ func New(ctx context.Context, cfg Config) (*Consumer, error) {
 // timeouts that are not positive and of an empty user agent, clock and
 // logger.
 func (cfg Config) withDefaults() Config {
-	positiveOr(&cfg.MaxFeeSats, DefaultMaxFeeSats)
+	positiveOr(&cfg.MinFeeLimitSats, DefaultMinFeeLimitSats)
 	positiveOr(&cfg.MaxFeePercent, DefaultMaxFeePercent)
 	positiveOr(&cfg.PaymentTimeout, DefaultPaymentTimeout)
 	positiveOr(&cfg.RequestTimeout, DefaultRequestTimeout)
@@ -182,7 +182,7 @@ func (c *Consumer) applyBudget(ctx context.Context) error {
 
 // feeLimitMsat is the routing fee cap for a payment of amountMsat.
 func (c *Consumer) feeLimitMsat(amountMsat int64) int64 {
-	return max(c.cfg.MaxFeeSats*1000, int64(float64(amountMsat)*c.cfg.MaxFeePercent/100))
+	return max(c.cfg.MinFeeLimitSats*1000, int64(float64(amountMsat)*c.cfg.MaxFeePercent/100))
 }
 
 // Run resumes, until ctx ends, every payment a crash or a timeout left

@@ -226,7 +226,7 @@ func TestCheckOffer(t *testing.T) {
 }
 
 func TestFeeLimit(t *testing.T) {
-	c := &Consumer{cfg: Config{MaxFeeSats: 10, MaxFeePercent: 1}}
+	c := &Consumer{cfg: Config{MinFeeLimitSats: 10, MaxFeePercent: 1}}
 	for amt, want := range map[int64]int64{1_000: 10_000, 1_000_000: 10_000, 5_000_000: 50_000} {
 		if got := c.feeLimitMsat(amt); got != want {
 			t.Errorf("fee limit of %d msat = %d, want %d", amt, got, want)

@@ -61,7 +61,7 @@ func TestSpendPolicy(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			ln := newFakeLN()
 			ln.feeMsat = 0
-			c, st := newTestConsumer(t, ln, func(cfg *Config) { cfg.MaxFeeSats = 10 })
+			c, st := newTestConsumer(t, ln, func(cfg *Config) { cfg.MinFeeLimitSats = 10 })
 			if err := st.PutBudgetLimits(t.Context(), tt.limits); err != nil {
 				t.Fatal(err)
 			}
