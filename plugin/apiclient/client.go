@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -22,7 +23,10 @@ type Client struct {
 	BaseURL string
 	// APIKey is sent as X-API-Key; empty sends none.
 	APIKey string
-	// HTTPClient makes the calls; nil: http.DefaultClient.
+	// HTTPClient makes the calls; nil: http.DefaultClient. Its
+	// CheckRedirect is not used: the client never follows a redirect,
+	// since l402d's API sends none and following one would hand the key
+	// to wherever it points.
 	HTTPClient *http.Client
 	// UserAgent, if set, is sent as User-Agent.
 	UserAgent string
@@ -120,11 +124,19 @@ func (c *Client) Request(ctx context.Context, method, path string, in any) (*htt
 
 // send makes a request; the caller closes the body of the answer.
 func (c *Client) send(req *http.Request) (*http.Response, error) {
-	hc := c.HTTPClient
-	if hc == nil {
-		hc = http.DefaultClient
+	var hc http.Client
+	if c.HTTPClient != nil {
+		hc = *c.HTTPClient
 	}
+	hc.CheckRedirect = refuseRedirect
 	return hc.Do(req)
+}
+
+// ErrRedirect is returned for an answer that redirects elsewhere.
+var ErrRedirect = errors.New("l402d's API answered with a redirect, which the client does not follow (the API key would go along); check BaseURL")
+
+func refuseRedirect(req *http.Request, _ []*http.Request) error {
+	return fmt.Errorf("%w: to %s", ErrRedirect, req.URL.Redacted())
 }
 
 // Do sends in as JSON (nil: no body) and decodes a success answer into

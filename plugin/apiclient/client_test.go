@@ -57,3 +57,44 @@ func TestErrors(t *testing.T) {
 		t.Fatalf("unreachable: %v", err)
 	}
 }
+
+// TestNoRedirect: the key never follows a redirect, even with a caller's
+// client that would follow it, to the same host or another.
+func TestNoRedirect(t *testing.T) {
+	var leaked []string
+	elsewhere := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		leaked = append(leaked, r.Header.Get(HeaderAPIKey))
+		io.WriteString(w, `{"valid":true}`)
+	}))
+	defer elsewhere.Close()
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/same" {
+			leaked = append(leaked, r.Header.Get(HeaderAPIKey))
+			return
+		}
+		to := elsewhere.URL + r.URL.Path
+		if r.URL.Query().Get("same") != "" {
+			to = "/same"
+		}
+		http.Redirect(w, r, to, http.StatusTemporaryRedirect)
+	}))
+	defer srv.Close()
+	follow := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return nil }}
+	for _, tc := range []struct {
+		name string
+		c    *Client
+		path string
+	}{
+		{"default client", &Client{BaseURL: srv.URL, APIKey: "secret"}, "/api/verify"},
+		{"caller's client", &Client{BaseURL: srv.URL, APIKey: "secret", HTTPClient: follow}, "/api/verify"},
+		{"same host", &Client{BaseURL: srv.URL, APIKey: "secret"}, "/api/verify?same=1"},
+	} {
+		err := tc.c.Do(context.Background(), http.MethodPost, tc.path, map[string]string{"macaroon": "m"}, nil)
+		if !errors.Is(err, ErrRedirect) {
+			t.Errorf("%s: err %v, want ErrRedirect", tc.name, err)
+		}
+	}
+	if len(leaked) != 0 {
+		t.Fatalf("the redirect target got requests with keys %q", leaked)
+	}
+}
