@@ -20,8 +20,8 @@ type ConsumerConfig struct {
 	Enable bool
 	// MinFeeLimitSats and MaxFeePercent set each payment's routing fee limit:
 	// the larger of the two.
-	MinFeeLimitSats    int64
-	MaxFeePercent float64
+	MinFeeLimitSats int64
+	MaxFeePercent   float64
 	// PaymentTimeout bounds LND's attempts to pay one invoice.
 	PaymentTimeout time.Duration
 	// RequestTimeout bounds the wait for a target's response headers.

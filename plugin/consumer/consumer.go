@@ -18,7 +18,7 @@ import (
 
 // Defaults for zero Config fields.
 const (
-	DefaultMinFeeLimitSats       = 10
+	DefaultMinFeeLimitSats  = 10
 	DefaultMaxFeePercent    = 1.0
 	DefaultPaymentTimeout   = 60 * time.Second
 	DefaultRequestTimeout   = 30 * time.Second
@@ -46,8 +46,8 @@ type Config struct {
 
 	// MinFeeLimitSats and MaxFeePercent set a payment's routing fee limit:
 	// the larger of MinFeeLimitSats and MaxFeePercent of the amount.
-	MinFeeLimitSats    int64
-	MaxFeePercent float64
+	MinFeeLimitSats int64
+	MaxFeePercent   float64
 	// PaymentTimeout bounds LND's attempts to pay (SendPaymentV2's
 	// timeout). A payment still in flight after it is left to the
 	// resumer.
