@@ -121,12 +121,15 @@ regtest-down:
 regtest-info:
 	$(REGTEST) info
 
-## deps: system packages the itests need (Debian's chromium, for the dashboard test)
+## deps: system packages the itests need, from Debian: chromium (the dashboard test), nginx and caddy (forward auth)
+DEPS_PACKAGES = chromium:chromium nginx:nginx caddy:caddy
 deps:
-	@command -v chromium >/dev/null 2>&1 || command -v chromium-browser >/dev/null 2>&1 || { \
-		echo "installing chromium (Debian package) for the dashboard test"; \
+	@missing=""; for pair in $(DEPS_PACKAGES); do cmd=$${pair%%:*}; pkg=$${pair#*:}; \
+		command -v $$cmd >/dev/null 2>&1 || [ -x /usr/sbin/$$cmd ] || { [ $$cmd = chromium ] && command -v chromium-browser >/dev/null 2>&1; } || missing="$$missing $$pkg"; done; \
+	if [ -n "$$missing" ]; then \
+		echo "installing Debian packages for the itests:$$missing"; \
 		SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
-		$$SUDO apt-get update -q && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -q --no-install-recommends chromium; }
+		$$SUDO apt-get update -q && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -q --no-install-recommends $$missing; fi
 
 ## load-deps: wrk (Debian package), the reference load generator of make load
 load-deps:

@@ -54,6 +54,7 @@ func startGateUpstreams(t *testing.T) *gateUpstreams {
 		_ = json.NewEncoder(w).Encode(map[string]string{
 			"path": r.URL.Path, "xff": r.Header.Get("X-Forwarded-For"), "proto": r.Header.Get("X-Forwarded-Proto"),
 			"authorization": r.Header.Get("Authorization"),
+			"l402Service":   r.Header.Get("X-L402-Service"), "l402TokenId": r.Header.Get("X-L402-Token-Id"),
 		})
 	})
 	// Server-sent events: three events 300 ms apart.
