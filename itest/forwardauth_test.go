@@ -37,6 +37,10 @@ const nginxRecipe = `
         proxy_pass http://{{UPSTREAM}};
     }
 
+    location = /.well-known/l402.json {
+        proxy_pass http://{{GATE}};  # the price list, for buyers
+    }
+
     location = /_l402 {
         internal;
         proxy_pass http://{{GATE}}/auth;
@@ -59,12 +63,17 @@ const nginxRecipe = `
 `
 
 const caddyRecipe = `
-    forward_auth {{GATE}} {
-        uri /auth
-        copy_headers X-L402-Service X-L402-Token-Id
+    handle /.well-known/l402.json {
+        reverse_proxy {{GATE}}  # the price list, for buyers
     }
-    reverse_proxy {{UPSTREAM}} {
-        header_up -Authorization  # the L402 credential is l402d's
+    handle {
+        forward_auth {{GATE}} {
+            uri /auth
+            copy_headers X-L402-Service X-L402-Token-Id
+        }
+        reverse_proxy {{UPSTREAM}} {
+            header_up -Authorization  # the L402 credential is l402d's
+        }
     }
 `
 
@@ -190,6 +199,11 @@ func TestForwardAuth(t *testing.T) {
 			get := func(t *testing.T, path string, hdr ...string) gateResp {
 				t.Helper()
 				return (&gateDaemon{gate: addr}).get(t, path, hdr...)
+			}
+
+			// Buyers find the prices through the proxy.
+			if d := get(t, "/.well-known/l402.json"); d.code != 200 || !strings.Contains(d.raw, `"name":"api"`) {
+				t.Fatalf("discovery: %d %s", d.code, d.raw)
 			}
 
 			unpaid := get(t, "/api/"+name+"/data")

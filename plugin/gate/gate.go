@@ -252,7 +252,15 @@ func (g *Gate) Services() *Services { return g.state.Load().svcs }
 
 // ServeHTTP is the reverse proxy: requests the gate lets through go to
 // their service's upstream; requests no service matches get a 404.
-func (g *Gate) ServeHTTP(w http.ResponseWriter, r *http.Request) { g.serve(w, r, nil) }
+func (g *Gate) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if r.URL.Path == AuthPath {
+		if st := g.state.Load(); g.isAuthRequest(r, st) {
+			g.serveAuth(w, r, st)
+			return
+		}
+	}
+	g.serve(w, r, nil)
+}
 
 // Middleware is the gate in front of next: requests it lets through, and
 // requests no service matches, go to next. The services' upstreams are
