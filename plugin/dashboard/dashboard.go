@@ -81,6 +81,9 @@ func New(cfg Config) (*Dashboard, error) {
 // Mount adds the dashboard's routes to the API server. They do their own
 // authentication with a session cookie, since browsers cannot send keys.
 func (d *Dashboard) Mount(s *api.Server) {
+	// The bare address (what a platform's "open" button or a person
+	// typing the host reaches) leads to the dashboard.
+	s.Handle("GET /{$}", api.RoleNone, http.RedirectHandler("/dashboard", http.StatusFound))
 	s.Handle("GET /dashboard", api.RoleNone, http.HandlerFunc(d.serve))
 	s.Handle("POST /dashboard/login", api.RoleNone, http.HandlerFunc(d.login))
 	s.Handle("POST /dashboard/logout", api.RoleNone, http.HandlerFunc(d.logout))
