@@ -124,17 +124,13 @@ func TestImageBuysOverHTTPS(t *testing.T) {
 	copyFile(t, bob.TLSCertPath, filepath.Join(lndFiles, "tls.cert"))
 	copyFile(t, bob.AdminMacaroonPath, filepath.Join(lndFiles, "admin.macaroon"))
 	must(t, os.WriteFile(filepath.Join(caDir, "my-ca.pem"), ca.pem, 0o644))
-	gw, err := exec.Command("docker", "network", "inspect", "-f", "{{(index .IPAM.Config 0).Gateway}}", n.DockerNetwork()).Output()
-	if err != nil || net.ParseIP(strings.TrimSpace(string(gw))) == nil {
-		t.Fatalf("the docker network's gateway: %q %v", gw, err)
-	}
 	listen := freeAddr(t)
 	name := "l402d-https-" + strings.ToLower(n.Project())
 	_ = exec.Command("docker", "rm", "-f", name).Run()
 	out, err := exec.Command("docker", "run", "-d", "--name", name,
 		"--user", fmt.Sprintf("%d:%d", os.Getuid(), os.Getgid()),
 		"--network", n.DockerNetwork(), "-p", listen+":8402",
-		"--add-host", host+":"+strings.TrimSpace(string(gw)),
+		"--add-host", host+":"+dockerGateway(t),
 		"-v", data+":/data", "-v", lndFiles+":/lnd:ro", "-v", caDir+":/etc/l402d-ca:ro",
 		"-e", "SSL_CERT_FILE=/etc/l402d-ca/my-ca.pem",
 		imageTag,

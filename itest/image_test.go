@@ -93,10 +93,13 @@ func TestImage(t *testing.T) {
 		// set as Umbrel sets them for an app that depends on LND, plus an
 		// override for this test: the regtest network, a published port,
 		// and the user that owns the regtest files (Umbrel runs LND and
-		// its apps as the same user, 1000).
+		// its apps as the same user, 1000), the image just built instead
+		// of the pinned release, and the gate's port published on a free
+		// loopback port instead of 8403.
 		dir := t.TempDir()
 		appData := filepath.Join(dir, "app")
-		listen := freeAddr(t)
+		listen, gateAddr := freeAddr(t), freeAddr(t)
+		composeFile := umbrelCompose(t, dir, gateAddr)
 		override := filepath.Join(dir, "override.yml")
 		must(t, os.WriteFile(override, []byte(fmt.Sprintf(`version: "3.7"
 services:
@@ -104,24 +107,25 @@ services:
     image: %s
     profiles: ["umbrel-only"]
   web:
-    user: "%s"
-    ports: ["%s:8402"]
+    image: %[1]s
+    user: "%[2]s"
+    ports: ["%[3]s:8402"]
 networks:
   default:
     external: true
-    name: %s
+    name: %[4]s
 `, imageTag, uid, listen, n.DockerNetwork())), 0o644))
 		must(t, os.MkdirAll(filepath.Join(appData, "data"), 0o700))
-		root, _ := filepath.Abs("..")
 		project := "l402d-umbrel-" + strings.ReplaceAll(strings.ToLower(n.Project()), "_", "-")
 		compose := func(args ...string) ([]byte, error) {
-			cmd := exec.Command("docker-compose", append([]string{"-p", project, "-f", filepath.Join(root, "packaging/umbrel/l402d/docker-compose.yml"), "-f", override}, args...)...)
+			cmd := exec.Command("docker-compose", append([]string{"-p", project, "-f", composeFile, "-f", override}, args...)...)
 			cmd.Env = append(os.Environ(),
 				"APP_DATA_DIR="+appData,
 				"APP_LIGHTNING_NODE_DATA_DIR="+alice.LndDir,
 				"APP_LIGHTNING_NODE_IP=alice",
 				"APP_LIGHTNING_NODE_GRPC_PORT=10009",
 				"APP_BITCOIN_NETWORK=regtest",
+				"APP_PASSWORD="+umbrelAppPassword,
 			)
 			return cmd.CombinedOutput()
 		}
@@ -135,7 +139,9 @@ networks:
 			}
 			_, _ = compose("down", "-v", "--remove-orphans")
 		})
-		useImage(t, container{name: project + "_web_1", listen: listen, dataDir: filepath.Join(appData, "data")})
+		c := container{name: project + "_web_1", listen: listen, dataDir: filepath.Join(appData, "data")}
+		useImage(t, c)
+		sellThroughPublishedGate(t, c, gateAddr)
 	})
 
 	t.Run("startos", func(t *testing.T) {
