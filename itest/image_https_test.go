@@ -18,15 +18,12 @@ import (
 	"net/http/httputil"
 	"net/url"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/lightningnetwork/lnd/lnrpc"
-
-	"github.com/l402d/l402d/regtest"
 )
 
 // testCA is a certificate authority of the test's own, as a company or a
@@ -89,14 +86,7 @@ func tlsFront(t *testing.T, cert tls.Certificate, h http.Handler) string {
 // certificate comes from a CA the container does not trust is refused
 // before anything is paid.
 func TestImageBuysOverHTTPS(t *testing.T) {
-	n := testNet(t)
-	if n.Mode() != regtest.ModeDocker {
-		if os.Getenv(regtest.EnvMode) != string(regtest.ModeProcess) {
-			t.Fatalf("the regtest network fell back to process mode, so the image cannot be tested; install docker, or set %s=process", regtest.EnvMode)
-		}
-		t.Skipf("%s=process: the image needs the regtest docker network", regtest.EnvMode)
-	}
-	buildImage(t)
+	n := imageNet(t)
 	t0 := time.Now()
 
 	// The seller: alice's l402d gate in front of a small upstream, behind
@@ -126,8 +116,7 @@ func TestImageBuysOverHTTPS(t *testing.T) {
 	must(t, os.WriteFile(filepath.Join(caDir, "my-ca.pem"), ca.pem, 0o644))
 	listen := freeAddr(t)
 	name := "l402d-https-" + strings.ToLower(n.Project())
-	_ = exec.Command("docker", "rm", "-f", name).Run()
-	out, err := exec.Command("docker", "run", "-d", "--name", name,
+	dockerRun(t, name,
 		"--user", fmt.Sprintf("%d:%d", os.Getuid(), os.Getgid()),
 		"--network", n.DockerNetwork(), "-p", listen+":8402",
 		"--add-host", host+":"+dockerGateway(t),
@@ -138,17 +127,7 @@ func TestImageBuysOverHTTPS(t *testing.T) {
 		"--lnd.tlscertpath", "/lnd/tls.cert", "--lnd.macaroonpath", "/lnd/admin.macaroon",
 		// seller.test resolves to the docker gateway, a private address.
 		"--consumer.enable", "--consumer.allow-private",
-	).CombinedOutput()
-	if err != nil {
-		t.Fatalf("docker run: %v\n%s", err, out)
-	}
-	t.Cleanup(func() {
-		if t.Failed() {
-			out, _ := exec.Command("docker", "logs", name).CombinedOutput()
-			t.Logf("container log:\n%s", tail(string(out), 60))
-		}
-		_ = exec.Command("docker", "rm", "-f", name).Run()
-	})
+	)
 	d := &daemon{t: t, name: name, listen: listen, dataDir: data}
 	waitFor(t, 60*time.Second, "the container to reach bob's LND", func() error {
 		var h struct{ LND struct{ Up bool } }

@@ -27,6 +27,23 @@ var builtImage struct {
 	err  error
 }
 
+// imageNet returns the regtest network for a test of the image, with the
+// image built. Only a run that asked for process mode may go without the
+// image (the test is skipped); one that fell back to it because docker is
+// missing must not pass for a run that tested the image.
+func imageNet(t *testing.T) *regtest.Network {
+	t.Helper()
+	n := testNet(t)
+	if n.Mode() != regtest.ModeDocker {
+		if os.Getenv(regtest.EnvMode) != string(regtest.ModeProcess) {
+			t.Fatalf("the regtest network fell back to process mode (no docker engine or compose), so the image cannot be tested; install docker, or set %s=process to run without the image test", regtest.EnvMode)
+		}
+		t.Skipf("%s=process: the image needs the regtest docker network", regtest.EnvMode)
+	}
+	buildImage(t)
+	return n
+}
+
 // buildImage builds l402d's container image from packaging/docker with
 // this checkout's static binaries, once per run, as `make image` does.
 func buildImage(t *testing.T) {
@@ -74,17 +91,7 @@ type container struct {
 // them, and uses it: /healthz, the image's own health check, a challenge
 // created, paid by bob and verified through it.
 func TestImage(t *testing.T) {
-	n := testNet(t)
-	if n.Mode() != regtest.ModeDocker {
-		// Only a run that asked for process mode may go without the
-		// image; one that fell back to it because docker is missing
-		// must not pass for a run that tested the image.
-		if os.Getenv(regtest.EnvMode) != string(regtest.ModeProcess) {
-			t.Fatalf("the regtest network fell back to process mode (no docker engine or compose), so the image cannot be tested; install docker, or set %s=process to run without the image test", regtest.EnvMode)
-		}
-		t.Skipf("%s=process: the image needs the regtest docker network", regtest.EnvMode)
-	}
-	buildImage(t)
+	n := imageNet(t)
 	alice := n.Node("alice")
 	uid := fmt.Sprintf("%d:%d", os.Getuid(), os.Getgid())
 
@@ -158,21 +165,10 @@ networks:
 			"network: regtest\nlnd.host: alice:10009\nlnd.tlscertpath: /mnt/lnd/tls.cert\nlnd.macaroonpath: /mnt/lnd/admin.macaroon\nmax-price-sats: 1000000\n"), 0o600))
 		listen := freeAddr(t)
 		name := "l402d-startos-" + strings.ToLower(n.Project())
-		_ = exec.Command("docker", "rm", "-f", name).Run()
-		out, err := exec.Command("docker", "run", "-d", "--name", name, "--user", uid,
+		dockerRun(t, name, "--user", uid,
 			"--network", n.DockerNetwork(), "-p", listen+":8402",
 			"-v", data+":/data", "-v", lndPub+":/mnt/lnd:ro",
-			imageTag, "--config", "/data/start9/config.yaml").CombinedOutput()
-		if err != nil {
-			t.Fatalf("docker run: %v\n%s", err, out)
-		}
-		t.Cleanup(func() {
-			if t.Failed() {
-				out, _ := exec.Command("docker", "logs", name).CombinedOutput()
-				t.Logf("container log:\n%s", tail(string(out), 60))
-			}
-			_ = exec.Command("docker", "rm", "-f", name).Run()
-		})
+			imageTag, "--config", "/data/start9/config.yaml")
 		useImage(t, container{name: name, listen: listen, dataDir: data})
 	})
 }

@@ -39,6 +39,23 @@ func umbrelCompose(t *testing.T, dir, gateAddr string) string {
 	return out
 }
 
+// dockerRun starts a container named name (docker run -d, args after the
+// name), removed when the test ends, its log shown if the test failed.
+func dockerRun(t *testing.T, name string, args ...string) {
+	t.Helper()
+	_ = exec.Command("docker", "rm", "-f", name).Run()
+	if out, err := exec.Command("docker", append([]string{"run", "-d", "--name", name}, args...)...).CombinedOutput(); err != nil {
+		t.Fatalf("docker run: %v\n%s", err, out)
+	}
+	t.Cleanup(func() {
+		if t.Failed() {
+			out, _ := exec.Command("docker", "logs", name).CombinedOutput()
+			t.Logf("container log:\n%s", tail(string(out), 60))
+		}
+		_ = exec.Command("docker", "rm", "-f", name).Run()
+	})
+}
+
 // dockerGateway is the host's address on the regtest docker network.
 func dockerGateway(t *testing.T) string {
 	t.Helper()

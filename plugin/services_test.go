@@ -12,25 +12,35 @@ import (
 	"github.com/l402d/l402d/invoices"
 )
 
+// offlinePlugin builds (does not run) a Plugin with gc as its gate and an
+// LND that is not there, closed when the test ends.
+func offlinePlugin(t *testing.T, gc GateConfig) *Plugin {
+	t.Helper()
+	dir := t.TempDir()
+	cert := filepath.Join(dir, "tls.cert")
+	if err := os.WriteFile(cert, []byte("x"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	p, err := New(t.Context(), Config{
+		DataDir: filepath.Join(dir, "data"),
+		LND:     invoices.LNDConfig{Address: "127.0.0.1:1", TLSCertPath: cert, MacaroonDir: dir, Network: "regtest", RPCTimeout: time.Second},
+		Gate:    gc,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { p.Close() })
+	return p
+}
+
 // TestAdminServicesFile: a node runner without a shell gives the gate its
 // services through the admin API. A fresh install has no file (GET answers
 // it empty); a file with mistakes is refused with each problem and its
 // line, nothing written; a good one is written and served at once; only
 // the admin key may do it.
 func TestAdminServicesFile(t *testing.T) {
-	dir := t.TempDir()
-	cert := filepath.Join(dir, "tls.cert")
-	os.WriteFile(cert, []byte("x"), 0o600)
-	file := filepath.Join(dir, "services.yaml") // not there yet
-	p, err := New(t.Context(), Config{
-		DataDir: filepath.Join(dir, "data"),
-		LND:     invoices.LNDConfig{Address: "127.0.0.1:1", TLSCertPath: cert, MacaroonDir: dir, Network: "regtest", RPCTimeout: time.Second},
-		Gate:    GateConfig{Listen: "127.0.0.1:0", ServicesFile: file, ReloadInterval: -1},
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer p.Close()
+	file := filepath.Join(t.TempDir(), "services.yaml") // not there yet
+	p := offlinePlugin(t, GateConfig{Listen: "127.0.0.1:0", ServicesFile: file, ReloadInterval: -1})
 	do := func(method, key, body string) *httptest.ResponseRecorder {
 		r := httptest.NewRequest(method, "/api/admin/services", strings.NewReader(body))
 		r.Header.Set("X-API-Key", key)

@@ -96,25 +96,14 @@ func refused(w http.ResponseWriter, err error) {
 		Fix: "correct the problems listed (each with its line) and send the whole file again"}, list})
 }
 
-// replaceFile writes data to path (0600) through a synced temporary file
-// renamed into place, so the gate never reads half a file.
+// replaceFile writes data to path (0600) and renames it into place, so
+// the gate never reads half a file: WriteSecretFile makes the new file
+// whole and durable beside it first. Callers hold the handler's lock.
 func replaceFile(path string, data []byte) error {
-	f, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp-*")
-	if err != nil {
+	next := filepath.Join(filepath.Dir(path), "."+filepath.Base(path)+".next")
+	_ = os.Remove(next) // left by a crash between the two steps
+	if err := WriteSecretFile(next, data); err != nil {
 		return err
 	}
-	tmp := f.Name()
-	defer os.Remove(tmp)
-	if _, err := f.Write(data); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Sync(); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Close(); err != nil {
-		return err
-	}
-	return os.Rename(tmp, path)
+	return os.Rename(next, path)
 }
