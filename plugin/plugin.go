@@ -118,6 +118,10 @@ type Plugin struct {
 	consumer   consumerParts
 	integrated integratedParts
 
+	// servicesGet and servicesPut edit the gate's services file (set by
+	// initGate) for the dashboard.
+	servicesGet, servicesPut http.Handler
+
 	// spendingFn reports spending against budgets for the dashboard; the
 	// consumer sets it.
 	spendingFn func(ctx context.Context) (dashboard.Spending, error)
@@ -236,7 +240,8 @@ func New(ctx context.Context, cfg Config) (_ *Plugin, err error) {
 			r, err := p.store.Revocations(ctx)
 			return len(r), err
 		},
-		Spending: p.spending,
+		Spending:     p.spending,
+		ServicesFile: func() (http.Handler, http.Handler) { return p.servicesGet, p.servicesPut },
 	})
 	if err != nil {
 		return nil, err
