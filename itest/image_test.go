@@ -3,6 +3,7 @@
 package itest
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -18,9 +19,10 @@ import (
 	"github.com/l402d/l402d/regtest"
 )
 
-// imageTag is the tag `make image` gives l402d's image; the Umbrel compose
-// file refers to it.
-const imageTag = "l402d:latest"
+// imageTag is the tag the tests build l402d's image under: `make image`'s
+// l402d:latest, or $L402D_ITEST_IMAGE so that runs sharing a docker engine
+// do not swap each other's image.
+var imageTag = cmp.Or(os.Getenv("L402D_ITEST_IMAGE"), "l402d:latest")
 
 var builtImage struct {
 	once sync.Once
