@@ -74,6 +74,10 @@ func TestAdminServicesFile(t *testing.T) {
 	if fi, err := os.Stat(file); err != nil || fi.Mode().Perm() != 0o600 {
 		t.Fatalf("file: %v %v", fi, err)
 	}
+	// One the parser takes but the gate refuses (no upstream) is put back.
+	if w := do("PUT", p.adminKey, "services:\n  - name: shop\n    path: /shop/*\n    price: 5\n"); w.Code != 422 || !strings.Contains(w.Body.String(), "upstream") {
+		t.Fatalf("PUT without an upstream: %d %s", w.Code, w.Body)
+	}
 	// An oversized body is refused and leaves the running file in place.
 	if w := do("PUT", p.adminKey, strings.Repeat("#", 2<<20)); w.Code != http.StatusRequestEntityTooLarge {
 		t.Fatalf("PUT too large: %d", w.Code)
