@@ -37,7 +37,7 @@ BIN_DIR ?= bin
 VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS = -s -w -X main.version=$(VERSION)
 
-.PHONY: all build image run deps load-deps load test unit interop itest itest-repeat lint vet fmt-check fuzz fuzz-long bench \
+.PHONY: all build image image-push run deps load-deps load test unit interop itest itest-repeat lint vet fmt-check fuzz fuzz-long bench \
 	regtest-bins regtest-up regtest-down regtest-info clean
 
 all: build
@@ -91,12 +91,30 @@ bench:
 	$(GO) test -run '^$$' -bench . -benchmem -benchtime $(BENCHTIME) ./l402/ ./storage/ ./plugin/...
 	cd itest/interop && $(GO) test -run '^$$' -bench . -benchmem -benchtime $(BENCHTIME) ./...
 
-## image: the FROM scratch container image l402d:$(VERSION) (and :latest)
+## image: the FROM scratch image for linux/amd64 and linux/arm64 (static GOARCH binaries, one docker build each):
+##   $(IMAGE):$(VERSION)-amd64 and -arm64, and this machine's as $(IMAGE):$(VERSION) and :latest
 IMAGE ?= l402d
-image: build
-	@ctx=$$(mktemp -d) && trap 'rm -rf $$ctx' EXIT && \
-	cp $(BIN_DIR)/l402d $(BIN_DIR)/l402cli $$ctx/ && mkdir $$ctx/data && \
-	docker build -q -f packaging/docker/Dockerfile -t $(IMAGE):$(VERSION) -t $(IMAGE):latest $$ctx
+IMAGE_ARCHES ?= amd64 arm64
+HOST_ARCH := $(shell $(GO) env GOARCH)
+image:
+	@set -e; for arch in $(IMAGE_ARCHES); do \
+		echo "== linux/$$arch"; \
+		CGO_ENABLED=0 GOOS=linux GOARCH=$$arch $(GO) build -trimpath -tags '$(LND_TAGS)' -ldflags '$(LDFLAGS)' -o $(BIN_DIR)/linux-$$arch/ ./cmd/...; \
+		ctx=$$(mktemp -d); cp $(BIN_DIR)/linux-$$arch/l402d $(BIN_DIR)/linux-$$arch/l402cli $$ctx/ && mkdir $$ctx/data; \
+		docker build -q --platform linux/$$arch -f packaging/docker/Dockerfile -t $(IMAGE):$(VERSION)-$$arch $$ctx; rm -rf $$ctx; \
+	done; \
+	if echo " $(IMAGE_ARCHES) " | grep -q " $(HOST_ARCH) "; then \
+		docker tag $(IMAGE):$(VERSION)-$(HOST_ARCH) $(IMAGE):$(VERSION) && docker tag $(IMAGE):$(VERSION)-$(HOST_ARCH) $(IMAGE):latest; fi
+
+## image-push: push the per-arch images and a multi-arch manifest list $(IMAGE):$(VERSION) (IMAGE=registry/repo);
+##   prints the list's digest, which packaging/umbrel/l402d/docker-compose.yml pins (repo:tag@sha256:…)
+image-push: image
+	@set -e; for arch in $(IMAGE_ARCHES); do docker push -q $(IMAGE):$(VERSION)-$$arch; done; \
+	docker manifest rm $(IMAGE):$(VERSION) >/dev/null 2>&1 || true; \
+	docker manifest create $(IMAGE):$(VERSION) $(foreach a,$(IMAGE_ARCHES),$(IMAGE):$(VERSION)-$(a)); \
+	for arch in $(IMAGE_ARCHES); do docker manifest annotate --os linux --arch $$arch $(IMAGE):$(VERSION) $(IMAGE):$(VERSION)-$$arch; done; \
+	digest=$$(docker manifest push $(IMAGE):$(VERSION)); \
+	echo "pin in packaging/umbrel/l402d/docker-compose.yml: image: $(IMAGE):$(VERSION)@$$digest"
 
 ## load: the load campaigns on regtest: 10,000 challenges (L402D_LOAD_N to change the count) and the gate vs direct (wrk if installed)
 load: deps load-deps

@@ -3,6 +3,7 @@
 package itest
 
 import (
+	"cmp"
 	"fmt"
 	"os"
 	"os/exec"
@@ -15,13 +16,31 @@ import (
 	"github.com/l402d/l402d/regtest"
 )
 
-// imageTag is the tag `make image` gives l402d's image; the Umbrel compose
-// file refers to it.
-const imageTag = "l402d:latest"
+// imageTag is the tag the tests build l402d's image under: `make image`'s
+// l402d:latest, or $L402D_ITEST_IMAGE so that runs sharing a docker engine
+// do not swap each other's image.
+var imageTag = cmp.Or(os.Getenv("L402D_ITEST_IMAGE"), "l402d:latest")
 
 var builtImage struct {
 	once sync.Once
 	err  error
+}
+
+// imageNet returns the regtest network for a test of the image, with the
+// image built. Only a run that asked for process mode may go without the
+// image (the test is skipped); one that fell back to it because docker is
+// missing must not pass for a run that tested the image.
+func imageNet(t *testing.T) *regtest.Network {
+	t.Helper()
+	n := testNet(t)
+	if n.Mode() != regtest.ModeDocker {
+		if os.Getenv(regtest.EnvMode) != string(regtest.ModeProcess) {
+			t.Fatalf("the regtest network fell back to process mode (no docker engine or compose), so the image cannot be tested; install docker, or set %s=process to run without the image test", regtest.EnvMode)
+		}
+		t.Skipf("%s=process: the image needs the regtest docker network", regtest.EnvMode)
+	}
+	buildImage(t)
+	return n
 }
 
 // buildImage builds l402d's container image from packaging/docker with
@@ -71,17 +90,7 @@ type container struct {
 // them, and uses it: /healthz, the image's own health check, a challenge
 // created, paid by bob and verified through it.
 func TestImage(t *testing.T) {
-	n := testNet(t)
-	if n.Mode() != regtest.ModeDocker {
-		// Only a run that asked for process mode may go without the
-		// image; one that fell back to it because docker is missing
-		// must not pass for a run that tested the image.
-		if os.Getenv(regtest.EnvMode) != string(regtest.ModeProcess) {
-			t.Fatalf("the regtest network fell back to process mode (no docker engine or compose), so the image cannot be tested; install docker, or set %s=process to run without the image test", regtest.EnvMode)
-		}
-		t.Skipf("%s=process: the image needs the regtest docker network", regtest.EnvMode)
-	}
-	buildImage(t)
+	n := imageNet(t)
 	alice := n.Node("alice")
 	uid := fmt.Sprintf("%d:%d", os.Getuid(), os.Getgid())
 
@@ -90,10 +99,13 @@ func TestImage(t *testing.T) {
 		// set as Umbrel sets them for an app that depends on LND, plus an
 		// override for this test: the regtest network, a published port,
 		// and the user that owns the regtest files (Umbrel runs LND and
-		// its apps as the same user, 1000).
+		// its apps as the same user, 1000), the image just built instead
+		// of the pinned release, and the gate's port published on a free
+		// loopback port instead of 8403.
 		dir := t.TempDir()
 		appData := filepath.Join(dir, "app")
-		listen := freeAddr(t)
+		listen, gateAddr := freeAddr(t), freeAddr(t)
+		composeFile := umbrelCompose(t, dir, gateAddr)
 		override := filepath.Join(dir, "override.yml")
 		must(t, os.WriteFile(override, []byte(fmt.Sprintf(`version: "3.7"
 services:
@@ -101,24 +113,25 @@ services:
     image: %s
     profiles: ["umbrel-only"]
   web:
-    user: "%s"
-    ports: ["%s:8402"]
+    image: %[1]s
+    user: "%[2]s"
+    ports: ["%[3]s:8402"]
 networks:
   default:
     external: true
-    name: %s
+    name: %[4]s
 `, imageTag, uid, listen, n.DockerNetwork())), 0o644))
 		must(t, os.MkdirAll(filepath.Join(appData, "data"), 0o700))
-		root, _ := filepath.Abs("..")
 		project := "l402d-umbrel-" + strings.ReplaceAll(strings.ToLower(n.Project()), "_", "-")
 		compose := func(args ...string) ([]byte, error) {
-			cmd := exec.Command("docker-compose", append([]string{"-p", project, "-f", filepath.Join(root, "packaging/umbrel/l402d/docker-compose.yml"), "-f", override}, args...)...)
+			cmd := exec.Command("docker-compose", append([]string{"-p", project, "-f", composeFile, "-f", override}, args...)...)
 			cmd.Env = append(os.Environ(),
 				"APP_DATA_DIR="+appData,
 				"APP_LIGHTNING_NODE_DATA_DIR="+alice.LndDir,
 				"APP_LIGHTNING_NODE_IP=alice",
 				"APP_LIGHTNING_NODE_GRPC_PORT=10009",
 				"APP_BITCOIN_NETWORK=regtest",
+				"APP_PASSWORD="+umbrelAppPassword,
 			)
 			return cmd.CombinedOutput()
 		}
@@ -132,7 +145,9 @@ networks:
 			}
 			_, _ = compose("down", "-v", "--remove-orphans")
 		})
-		useImage(t, container{name: project + "_web_1", listen: listen, dataDir: filepath.Join(appData, "data")})
+		c := container{name: project + "_web_1", listen: listen, dataDir: filepath.Join(appData, "data")}
+		useImage(t, c)
+		sellThroughPublishedGate(t, c, gateAddr)
 	})
 
 	t.Run("startos", func(t *testing.T) {
@@ -149,21 +164,10 @@ networks:
 			"network: regtest\nlnd.host: alice:10009\nlnd.tlscertpath: /mnt/lnd/tls.cert\nlnd.macaroonpath: /mnt/lnd/admin.macaroon\nmax-price-sats: 1000000\n"), 0o600))
 		listen := freeAddr(t)
 		name := "l402d-startos-" + strings.ToLower(n.Project())
-		_ = exec.Command("docker", "rm", "-f", name).Run()
-		out, err := exec.Command("docker", "run", "-d", "--name", name, "--user", uid,
+		dockerRun(t, name, "--user", uid,
 			"--network", n.DockerNetwork(), "-p", listen+":8402",
 			"-v", data+":/data", "-v", lndPub+":/mnt/lnd:ro",
-			imageTag, "--config", "/data/start9/config.yaml").CombinedOutput()
-		if err != nil {
-			t.Fatalf("docker run: %v\n%s", err, out)
-		}
-		t.Cleanup(func() {
-			if t.Failed() {
-				out, _ := exec.Command("docker", "logs", name).CombinedOutput()
-				t.Logf("container log:\n%s", tail(string(out), 60))
-			}
-			_ = exec.Command("docker", "rm", "-f", name).Run()
-		})
+			imageTag, "--config", "/data/start9/config.yaml")
 		useImage(t, container{name: name, listen: listen, dataDir: data})
 	})
 }
@@ -207,7 +211,6 @@ func useImage(t *testing.T, c container) {
 	waitSettled(t, d, ch.PaymentHash, 21)
 }
 
-// getJSON fetches and decodes a JSON document, returning any failure.
 func must(t *testing.T, err error) {
 	t.Helper()
 	if err != nil {

@@ -67,6 +67,8 @@ func (p *Plugin) initGate(context.Context) error {
 		})
 		p.API().Handle("GET /api/gate/services", api.RoleAdmin, off)
 		p.API().Handle("POST /api/gate/reload", api.RoleAdmin, off)
+		p.API().Handle("GET /api/admin/services", api.RoleAdmin, off)
+		p.API().Handle("PUT /api/admin/services", api.RoleAdmin, off)
 		return nil
 	}
 	if gc.ServicesFile == "" {
@@ -101,6 +103,15 @@ func (p *Plugin) initGate(context.Context) error {
 	p.gate.gate = g
 	p.API().Handle("GET /api/gate/services", api.RoleAdmin, g.ServicesHandler())
 	p.API().Handle("POST /api/gate/reload", api.RoleAdmin, g.ReloadHandler())
+	p.servicesGet, p.servicesPut = api.ServicesFileHandlers(api.ServicesFile{
+		Path: gc.ServicesFile, MaxBytes: gate.MaxFileSize, Reload: g.Reload,
+		Check: func(data []byte) error {
+			_, err := gate.ParseServices(data, gate.ParseOptions{Name: gc.ServicesFile, MaxPriceSats: maxPrice, FoldCase: gc.FoldCase})
+			return err
+		},
+	})
+	p.API().Handle("GET /api/admin/services", api.RoleAdmin, p.servicesGet)
+	p.API().Handle("PUT /api/admin/services", api.RoleAdmin, p.servicesPut)
 	p.runners = append(p.runners, p.runGate, p.watchGate)
 	return nil
 }

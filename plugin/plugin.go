@@ -70,6 +70,11 @@ type Config struct {
 	Integrated IntegratedConfig
 	// MCP configures the MCP server at /mcp (mcp.go).
 	MCP MCPConfig
+	// APIKey and AdminKey, when set, are the producer and admin keys
+	// (at least 16 characters) instead of the api.key and admin.key files
+	// in DataDir, which are then neither read nor created. A platform that
+	// hands the app a secret (Umbrel's $APP_PASSWORD) sets them.
+	APIKey, AdminKey string
 	// MetricsPublic serves /metrics without a key; otherwise it needs the
 	// producer (or admin) key.
 	MetricsPublic bool
@@ -113,6 +118,10 @@ type Plugin struct {
 	consumer   consumerParts
 	integrated integratedParts
 
+	// servicesGet and servicesPut edit the gate's services file (set by
+	// initGate) for the dashboard.
+	servicesGet, servicesPut http.Handler
+
 	// spendingFn reports spending against budgets for the dashboard; the
 	// consumer sets it.
 	spendingFn func(ctx context.Context) (dashboard.Spending, error)
@@ -148,11 +157,15 @@ func New(ctx context.Context, cfg Config) (_ *Plugin, err error) {
 		}
 	}()
 
-	if p.apiKey, err = api.LoadOrCreateKey(filepath.Join(cfg.DataDir, apiKeyFile)); err != nil {
-		return nil, err
+	if p.apiKey = cfg.APIKey; p.apiKey == "" {
+		if p.apiKey, err = api.LoadOrCreateKey(filepath.Join(cfg.DataDir, apiKeyFile)); err != nil {
+			return nil, err
+		}
 	}
-	if p.adminKey, err = api.LoadOrCreateKey(filepath.Join(cfg.DataDir, adminKeyFile)); err != nil {
-		return nil, err
+	if p.adminKey = cfg.AdminKey; p.adminKey == "" {
+		if p.adminKey, err = api.LoadOrCreateKey(filepath.Join(cfg.DataDir, adminKeyFile)); err != nil {
+			return nil, err
+		}
 	}
 	keys, err := api.NewKeys(p.apiKey, p.adminKey)
 	if err != nil {
@@ -227,7 +240,8 @@ func New(ctx context.Context, cfg Config) (_ *Plugin, err error) {
 			r, err := p.store.Revocations(ctx)
 			return len(r), err
 		},
-		Spending: p.spending,
+		Spending:     p.spending,
+		ServicesFile: func() (http.Handler, http.Handler) { return p.servicesGet, p.servicesPut },
 	})
 	if err != nil {
 		return nil, err

@@ -5,9 +5,6 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
-	"time"
-
-	"github.com/l402d/l402d/invoices"
 )
 
 // TestREADMEDocumentsEveryEndpoint keeps README.md true: every route the
@@ -20,23 +17,11 @@ func TestREADMEDocumentsEveryEndpoint(t *testing.T) {
 		t.Fatal(err)
 	}
 	readme := string(raw)
-	dir := t.TempDir()
-	cert := filepath.Join(dir, "tls.cert")
-	services := filepath.Join(dir, "services.yaml")
-	for f, body := range map[string]string{cert: "x", services: "services:\n  - name: api\n    upstream: http://127.0.0.1:1\n    price: 1\n"} {
-		if err := os.WriteFile(f, []byte(body), 0o600); err != nil {
-			t.Fatal(err)
-		}
-	}
-	p, err := New(t.Context(), Config{
-		DataDir: filepath.Join(dir, "data"),
-		LND:     invoices.LNDConfig{Address: "127.0.0.1:1", TLSCertPath: cert, MacaroonDir: dir, Network: "regtest", RPCTimeout: time.Second},
-		Gate:    GateConfig{Listen: "127.0.0.1:0", ServicesFile: services, ReloadInterval: -1},
-	})
-	if err != nil {
+	services := filepath.Join(t.TempDir(), "services.yaml")
+	if err := os.WriteFile(services, []byte("services:\n  - name: api\n    upstream: http://127.0.0.1:1\n    price: 1\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	defer p.Close()
+	p := offlinePlugin(t, GateConfig{Listen: "127.0.0.1:0", ServicesFile: services, ReloadInterval: -1})
 	routes := append(p.API().Routes(), "POST /api/node/seed")
 	for _, r := range routes {
 		_, path, ok := strings.Cut(r, " ")

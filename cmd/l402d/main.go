@@ -76,6 +76,7 @@ func newApp() *cli.App {
 	flags = append(flags, consumerFlags()...)
 	flags = append(flags, integratedFlags()...)
 	flags = append(flags, mcpFlags()...)
+	flags = append(flags, keyEnvFlags()...)
 	return &cli.App{
 		Name:    "l402d",
 		Usage:   "self-hosted L402 node plugin: earn and spend over Lightning with your own LND",
@@ -88,7 +89,7 @@ func newApp() *cli.App {
 			return altsrc.InitInputSourceWithContext(flags, altsrc.NewYamlSourceFromFlagFunc("config"))(c)
 		},
 		Action: run,
-		Commands: []*cli.Command{{
+		Commands: []*cli.Command{healthCommand(), {
 			Name:  "healthcheck",
 			Usage: "exit 0 if the l402d at --listen answers /healthz (for container health checks; the image has no curl)",
 			Action: func(c *cli.Context) error {
@@ -193,6 +194,9 @@ func configFrom(c *cli.Context, logger *slog.Logger) (plugin.Config, error) {
 		return plugin.Config{}, err
 	}
 	if err := applyMCPFlags(c, &cfg); err != nil {
+		return plugin.Config{}, err
+	}
+	if err := applyKeyEnvFlags(c, &cfg); err != nil {
 		return plugin.Config{}, err
 	}
 	return cfg, nil

@@ -259,14 +259,17 @@ func IsLoopback(r *http.Request) bool {
 // healthz answers the daemon's state: only {"status"} without a key (the
 // node's identity, LND's errors and the settlement cursor are not for
 // anyone who can reach the port), the detail with any valid key.
-// ?strict=1 turns "degraded" into 503 for health checks.
+// ?strict=1 turns "degraded" into 503 for health checks; ?lnd=required
+// answers 503 while LND is down (for platforms that ask whether l402d can
+// reach its node).
 func (s *Server) healthz(w http.ResponseWriter, r *http.Request) {
 	h := Health{Status: "ok"}
 	if s.cfg.Health != nil {
 		h = s.cfg.Health(r.Context())
 	}
 	status := http.StatusOK
-	if h.Status != "ok" && r.URL.Query().Get("strict") != "" {
+	q := r.URL.Query()
+	if (h.Status != "ok" && q.Get("strict") != "") || (q.Get("lnd") == "required" && s.cfg.Health != nil && !h.LND.Up) {
 		status = http.StatusServiceUnavailable
 	}
 	if c, _ := CallerOf(r.Context()); c.Role == RoleNone {

@@ -33,6 +33,10 @@ type Config struct {
 	Health   func(ctx context.Context) api.Health
 	// Spending, if set, reports the consumer side against its budgets.
 	Spending func(ctx context.Context) (Spending, error)
+	// ServicesFile, if set, returns the GET and PUT handlers of the gate's
+	// services file (api.ServicesFileHandlers), nil while the gate is off;
+	// the admin edits the file at /dashboard/services through them.
+	ServicesFile func() (get, put http.Handler)
 	// Revocations counts revoked tokens.
 	Revocations func(ctx context.Context) (int, error)
 	Logger      *slog.Logger
@@ -81,9 +85,13 @@ func New(cfg Config) (*Dashboard, error) {
 // Mount adds the dashboard's routes to the API server. They do their own
 // authentication with a session cookie, since browsers cannot send keys.
 func (d *Dashboard) Mount(s *api.Server) {
+	// The bare address (what a platform's "open" button or a person
+	// typing the host reaches) leads to the dashboard.
+	s.Handle("GET /{$}", api.RoleNone, http.RedirectHandler("/dashboard", http.StatusFound))
 	s.Handle("GET /dashboard", api.RoleNone, http.HandlerFunc(d.serve))
 	s.Handle("POST /dashboard/login", api.RoleNone, http.HandlerFunc(d.login))
 	s.Handle("POST /dashboard/logout", api.RoleNone, http.HandlerFunc(d.logout))
+	d.mountServices(s)
 }
 
 // role is the signed-in role: the producer's or the admin's (the spend
