@@ -151,103 +151,32 @@ func New(ctx context.Context, cfg Config) (_ *Plugin, err error) {
 		return nil, fmt.Errorf("plugin: data dir: %w", err)
 	}
 	p := &Plugin{cfg: cfg, log: cfg.Logger, metrics: metrics.New()}
+	// Every step below leaves what it opened in p, so that one failing
+	// closes what the steps before it opened.
 	defer func() {
 		if err != nil {
 			p.Close()
 		}
 	}()
 
-	if p.apiKey = cfg.APIKey; p.apiKey == "" {
-		if p.apiKey, err = api.LoadOrCreateKey(filepath.Join(cfg.DataDir, apiKeyFile)); err != nil {
-			return nil, err
-		}
-	}
-	if p.adminKey = cfg.AdminKey; p.adminKey == "" {
-		if p.adminKey, err = api.LoadOrCreateKey(filepath.Join(cfg.DataDir, adminKeyFile)); err != nil {
-			return nil, err
-		}
-	}
-	keys, err := api.NewKeys(p.apiKey, p.adminKey)
+	keys, err := p.loadKeys()
 	if err != nil {
 		return nil, err
 	}
-	// Spending is off until it is enabled: only then does a spend key
-	// exist, and only the spend (or admin) key reaches the consumer.
-	if cfg.Consumer.Enable {
-		spendKey, err := api.LoadOrCreateKey(filepath.Join(cfg.DataDir, SpendKeyFile))
-		if err != nil {
-			return nil, err
-		}
-		if keys, err = keys.WithSpend(spendKey); err != nil {
-			return nil, err
-		}
-		cfg.Logger.Info("spending is on: the consumer answers to the spend key", "key_file", filepath.Join(cfg.DataDir, SpendKeyFile))
-	} else {
-		cfg.Logger.Info("spending is off (no spend key): start with --consumer.enable to let this node pay")
-	}
-
-	opts := storage.DefaultOptions(filepath.Join(cfg.DataDir, dbDir))
-	opts.SyncWrites = !cfg.DBNoSync
-	opts.MinFreeBytes = cfg.DBMinFreeBytes
-	opts.Logger = cfg.Logger.With("component", "storage")
-	if cfg.DBEncryptionKeyFile != "" {
-		if opts.EncryptionKey, err = loadOrCreateDBKey(cfg.DBEncryptionKeyFile); err != nil {
-			return nil, err
-		}
-	}
-	if p.store, err = storage.Open(ctx, opts); err != nil {
+	if err := p.openStore(ctx); err != nil {
 		return nil, err
 	}
-
-	// In integrated mode this starts LND inside l402d and returns how to
-	// reach it; in remote mode it is cfg.LND as given.
-	lcfg, err := p.lndConfig(ctx)
-	if err != nil {
+	if err := p.connectLND(ctx); err != nil {
 		return nil, err
 	}
-	lcfg.Logger = cfg.Logger.With("component", "lnd")
-	if p.backend, err = invoices.NewLND(lcfg); err != nil {
+	if err := p.startProducer(ctx); err != nil {
 		return nil, err
 	}
-	if p.producer, err = producer.New(producer.Config{
-		Store: p.store, Backend: p.backend, Metrics: p.metrics, Logger: cfg.Logger.With("component", "producer"),
-		MaxPriceSats: cfg.MaxPriceSats, InvoiceExpiry: cfg.InvoiceExpiry, TokenValidity: cfg.TokenValidity,
-		IdempotencyWindow: cfg.IdempotencyWindow, SkipCaveats: cfg.SkipCaveats,
-	}); err != nil {
+	p.addSettlementLoops()
+	p.catchHangup()
+	if err := p.buildAPI(keys); err != nil {
 		return nil, err
 	}
-	if err := p.producer.Start(ctx); err != nil {
-		return nil, err
-	}
-	p.watcher = invoices.NewWatcher(invoices.WatcherConfig{
-		Subscriber: p.backend, Sink: p.producer, Logger: cfg.Logger.With("component", "watcher"),
-		OnSettlement: func(_ invoices.Settlement, lag time.Duration) { p.metrics.SettlementLag.Observe(lag.Seconds()) },
-	})
-	sweeper := invoices.NewSweeper(invoices.SweeperConfig{
-		Node: p.backend, Sink: p.producer, Retention: cfg.UnpaidRetention,
-		Logger: cfg.Logger.With("component", "sweeper"),
-	})
-	p.runners = append(p.runners, sweeper.Run, p.watchHangup)
-	p.hangup = make(chan os.Signal, 1)
-	signal.Notify(p.hangup, syscall.SIGHUP)
-	p.api = api.New(api.Config{
-		Keys: keys, Producer: p.producer, Metrics: p.metrics, Logger: cfg.Logger.With("component", "api"),
-		Health: p.health, TrustedProxies: cfg.TrustedProxies, Backup: p.store.Backup, PublicMetrics: cfg.MetricsPublic,
-	})
-	dash, err := dashboard.New(dashboard.Config{
-		Keys: keys, Producer: p.producer, Health: p.health, Logger: cfg.Logger.With("component", "dashboard"),
-		Revocations: func(ctx context.Context) (int, error) {
-			r, err := p.store.Revocations(ctx)
-			return len(r), err
-		},
-		Spending:     p.spending,
-		ServicesFile: func() (http.Handler, http.Handler) { return p.servicesGet, p.servicesPut },
-	})
-	if err != nil {
-		return nil, err
-	}
-	dash.Mount(p.api)
-	p.mountIntegrated()
 	if err := p.initGate(ctx); err != nil {
 		return nil, err
 	}
@@ -258,6 +187,132 @@ func New(ctx context.Context, cfg Config) (_ *Plugin, err error) {
 		return nil, err
 	}
 	return p, nil
+}
+
+// loadKeys reads the producer and admin keys from the data dir, creating
+// them on first start, and the spend key when spending is enabled.
+func (p *Plugin) loadKeys() (*api.Keys, error) {
+	var err error
+	// A key given in the Config (from the environment, say) is used as
+	// it is; otherwise the key file is read or created.
+	if p.apiKey = p.cfg.APIKey; p.apiKey == "" {
+		if p.apiKey, err = api.LoadOrCreateKey(filepath.Join(p.cfg.DataDir, apiKeyFile)); err != nil {
+			return nil, err
+		}
+	}
+	if p.adminKey = p.cfg.AdminKey; p.adminKey == "" {
+		if p.adminKey, err = api.LoadOrCreateKey(filepath.Join(p.cfg.DataDir, adminKeyFile)); err != nil {
+			return nil, err
+		}
+	}
+	keys, err := api.NewKeys(p.apiKey, p.adminKey)
+	if err != nil {
+		return nil, err
+	}
+	// Spending is off until it is enabled: only then does a spend key
+	// exist, and only the spend (or admin) key reaches the consumer.
+	if !p.cfg.Consumer.Enable {
+		p.log.Info("spending is off (no spend key): start with --consumer.enable to let this node pay")
+		return keys, nil
+	}
+	spendKey, err := api.LoadOrCreateKey(filepath.Join(p.cfg.DataDir, SpendKeyFile))
+	if err != nil {
+		return nil, err
+	}
+	if keys, err = keys.WithSpend(spendKey); err != nil {
+		return nil, err
+	}
+	p.log.Info("spending is on: the consumer answers to the spend key", "key_file", filepath.Join(p.cfg.DataDir, SpendKeyFile))
+	return keys, nil
+}
+
+// openStore opens the Badger store in the data dir, encrypted when a key
+// file is configured.
+func (p *Plugin) openStore(ctx context.Context) error {
+	opts := storage.DefaultOptions(filepath.Join(p.cfg.DataDir, dbDir))
+	opts.SyncWrites = !p.cfg.DBNoSync
+	opts.MinFreeBytes = p.cfg.DBMinFreeBytes
+	opts.Logger = p.log.With("component", "storage")
+	var err error
+	if p.cfg.DBEncryptionKeyFile != "" {
+		if opts.EncryptionKey, err = loadOrCreateDBKey(p.cfg.DBEncryptionKeyFile); err != nil {
+			return err
+		}
+	}
+	p.store, err = storage.Open(ctx, opts)
+	return err
+}
+
+// connectLND builds the Lightning backend. In integrated mode it first
+// starts LND inside l402d; in remote mode it uses cfg.LND as given.
+func (p *Plugin) connectLND(ctx context.Context) error {
+	lcfg, err := p.lndConfig(ctx)
+	if err != nil {
+		return err
+	}
+	lcfg.Logger = p.log.With("component", "lnd")
+	p.backend, err = invoices.NewLND(lcfg)
+	return err
+}
+
+// startProducer builds the earning role over the store and the backend
+// and starts it.
+func (p *Plugin) startProducer(ctx context.Context) error {
+	var err error
+	if p.producer, err = producer.New(producer.Config{
+		Store: p.store, Backend: p.backend, Metrics: p.metrics, Logger: p.log.With("component", "producer"),
+		MaxPriceSats: p.cfg.MaxPriceSats, InvoiceExpiry: p.cfg.InvoiceExpiry, TokenValidity: p.cfg.TokenValidity,
+		IdempotencyWindow: p.cfg.IdempotencyWindow, SkipCaveats: p.cfg.SkipCaveats,
+	}); err != nil {
+		return err
+	}
+	return p.producer.Start(ctx)
+}
+
+// addSettlementLoops builds the settlement watcher (which Run starts) and
+// adds the unpaid-invoice sweeper to the runners.
+func (p *Plugin) addSettlementLoops() {
+	p.watcher = invoices.NewWatcher(invoices.WatcherConfig{
+		Subscriber: p.backend, Sink: p.producer, Logger: p.log.With("component", "watcher"),
+		OnSettlement: func(_ invoices.Settlement, lag time.Duration) { p.metrics.SettlementLag.Observe(lag.Seconds()) },
+	})
+	sweeper := invoices.NewSweeper(invoices.SweeperConfig{
+		Node: p.backend, Sink: p.producer, Retention: p.cfg.UnpaidRetention,
+		Logger: p.log.With("component", "sweeper"),
+	})
+	p.runners = append(p.runners, sweeper.Run)
+}
+
+// catchHangup receives SIGHUP from now on and adds the runner that turns
+// it into a reload.
+func (p *Plugin) catchHangup() {
+	p.runners = append(p.runners, p.watchHangup)
+	p.hangup = make(chan os.Signal, 1)
+	signal.Notify(p.hangup, syscall.SIGHUP)
+}
+
+// buildAPI builds the REST API and mounts the dashboard and, in
+// integrated mode, the node's own endpoints on it.
+func (p *Plugin) buildAPI(keys *api.Keys) error {
+	p.api = api.New(api.Config{
+		Keys: keys, Producer: p.producer, Metrics: p.metrics, Logger: p.log.With("component", "api"),
+		Health: p.health, TrustedProxies: p.cfg.TrustedProxies, Backup: p.store.Backup, PublicMetrics: p.cfg.MetricsPublic,
+	})
+	dash, err := dashboard.New(dashboard.Config{
+		Keys: keys, Producer: p.producer, Health: p.health, Logger: p.log.With("component", "dashboard"),
+		Revocations: func(ctx context.Context) (int, error) {
+			r, err := p.store.Revocations(ctx)
+			return len(r), err
+		},
+		Spending:     p.spending,
+		ServicesFile: func() (http.Handler, http.Handler) { return p.servicesGet, p.servicesPut },
+	})
+	if err != nil {
+		return err
+	}
+	dash.Mount(p.api)
+	p.mountIntegrated()
+	return nil
 }
 
 // Producer returns the producer, for embedding programs.
@@ -368,62 +423,6 @@ func (p *Plugin) Close() error {
 		_ = p.listener.Close()
 	}
 	return errors.Join(errs...)
-}
-
-// healthLoop refreshes the node's state every few seconds so /healthz
-// never waits on LND.
-func (p *Plugin) healthLoop(ctx context.Context) {
-	t := time.NewTicker(5 * time.Second)
-	defer t.Stop()
-	for {
-		p.refreshLND(ctx)
-		st := p.watcher.Status()
-		if st.State == invoices.WatcherStreaming {
-			p.metrics.WatcherUp.Set(1)
-		} else {
-			p.metrics.WatcherUp.Set(0)
-		}
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-		}
-	}
-}
-
-func (p *Plugin) refreshLND(ctx context.Context) {
-	cctx, cancel := context.WithTimeout(ctx, 3*time.Second)
-	defer cancel()
-	info, err := p.backend.NodeInfo(cctx)
-	h := api.LNDHealth{Up: err == nil}
-	if err != nil {
-		h.Error = err.Error()
-		p.metrics.LNDUp.Set(0)
-	} else {
-		h.Pubkey, h.Alias, h.Network, h.BlockHeight, h.SyncedToChain = info.Pubkey, info.Alias, info.Network, info.BlockHeight, info.SyncedToChain
-		if info.ChainUnresponsive {
-			h.ChainBackend = "unresponsive"
-		}
-		p.metrics.LNDUp.Set(1)
-	}
-	p.healthMu.Lock()
-	p.lndState = h
-	p.healthMu.Unlock()
-}
-
-func (p *Plugin) health(context.Context) api.Health {
-	p.healthMu.RLock()
-	lnd := p.lndState
-	p.healthMu.RUnlock()
-	w := p.watcher.Status()
-	h := api.Health{Status: "ok", LND: lnd, Watcher: w, Version: p.cfg.Version}
-	if !lnd.Up || lnd.ChainBackend != "" || w.State != invoices.WatcherStreaming {
-		h.Status = "degraded"
-	}
-	if lnd.Pubkey == "" {
-		h.LND.Pubkey = p.producer.Node()
-	}
-	return h
 }
 
 // Restore loads a backup made with GET /api/admin/backup into dataDir,

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/btcsuite/btclog/v2"
+	"github.com/jessevdk/go-flags"
 	"github.com/lightninglabs/lndclient"
 	"github.com/lightningnetwork/lnd"
 	"github.com/lightningnetwork/lnd/build"
@@ -44,18 +45,67 @@ type Node struct {
 // Only one Node may run per process, and only once (see the package doc).
 func Start(ctx context.Context, cfg Config) (_ *Node, err error) {
 	cfg = cfg.withDefaults()
-	if err := cfg.Validate(); err != nil {
-		return nil, err
-	}
-	if missing := missingTags(build.Tags(), lndclient.DefaultBuildTags); len(missing) > 0 {
-		return nil, buildTagsError(missing)
-	}
-	lcfg, parser, err := cfg.lndConfig()
+	lcfg, parser, err := prepare(cfg)
 	if err != nil {
 		return nil, err
 	}
+	ic, vcfg, err := interceptAndValidate(lcfg, parser)
+	if err != nil {
+		return nil, err
+	}
+	// l402d binds the gRPC listener itself, so a port in use fails here
+	// with a clear message, and so it learns when LND serves on it.
+	lis, err := net.Listen("tcp", cfg.RPCListen)
+	if err != nil {
+		ic.RequestShutdown()
+		return nil, fmt.Errorf("embedded lnd: rpclisten %s: %w (set --lnd.integrated.rpclisten)", cfg.RPCListen, err)
+	}
+	n := &Node{
+		cfg: cfg, log: cfg.Logger, lnd: vcfg, ic: ic,
+		addr:  dialAddr(lis.Addr().String()),
+		seeds: NewSeedStore(cfg.WalletDir),
+		done:  make(chan struct{}),
+	}
+	n.log.Info("starting embedded lnd", "lnddir", cfg.LndDir, "network", cfg.Network, "chain", cfg.Chain.Node,
+		"rpc", n.addr, "log", n.LogPath())
+	ready := n.runMain(lis)
+	defer func() {
+		if err != nil {
+			// Nothing runs on LND yet; a stuck LND (a chain backend
+			// that does not answer keeps it from stopping) is left to
+			// the process exit sooner.
+			if serr := n.stop(min(cfg.StopTimeout, abortStopTimeout)); serr != nil {
+				n.log.Warn("stopping embedded lnd after a failed start", "err", serr)
+			}
+		}
+	}()
+	if err := n.awaitUnlocked(ctx, ready); err != nil {
+		return nil, err
+	}
+	if seed, err := n.seeds.Load(); err == nil && seed.ShownAt == nil {
+		n.log.Warn("WARNING: the embedded LND wallet's seed has not been backed up: show it once with `l402cli node seed` "+
+			"(POST /api/node/seed, admin key, from this machine) and write it down", "seed_file", n.seeds.Path())
+	}
+	n.log.Info("embedded lnd ready", "rpc", n.addr)
+	return n, nil
+}
+
+// prepare checks cfg and the binary's build tags, builds LND's config
+// from cfg, creates the lnd dir and points LND's sub-loggers at its log
+// file (and at standard error when cfg.LogToStderr).
+func prepare(cfg Config) (*lnd.Config, *flags.Parser, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, nil, err
+	}
+	if missing := missingTags(build.Tags(), lndclient.DefaultBuildTags); len(missing) > 0 {
+		return nil, nil, buildTagsError(missing)
+	}
+	lcfg, parser, err := cfg.lndConfig()
+	if err != nil {
+		return nil, nil, err
+	}
 	if err := os.MkdirAll(cfg.LndDir, 0o700); err != nil {
-		return nil, fmt.Errorf("embedded lnd: lnd dir: %w", err)
+		return nil, nil, fmt.Errorf("embedded lnd: lnd dir: %w", err)
 	}
 	if cfg.WalletPasswordFile != "" && groupReadable(cfg.WalletPasswordFile) {
 		cfg.Logger.Warn("the wallet password file is readable by group or others; chmod 600 it", "file", cfg.WalletPasswordFile)
@@ -71,80 +121,65 @@ func Start(ctx context.Context, cfg Config) (_ *Node, err error) {
 		handlers = append(handlers, btclog.NewDefaultHandler(os.Stderr, lcfg.LogConfig.Console.HandlerOptions()...))
 	}
 	lcfg.SubLogMgr = build.NewSubLoggerManager(handlers...)
+	return lcfg, parser, nil
+}
 
+// interceptAndValidate takes the process's one LND signal interceptor,
+// detaches it from the OS signals (l402d handles those) and validates
+// LND's config. When it fails after taking the interceptor it shuts the
+// interceptor down again.
+func interceptAndValidate(lcfg *lnd.Config, parser *flags.Parser) (signal.Interceptor, *lnd.Config, error) {
 	ic, err := signal.Intercept()
 	if err != nil {
-		return nil, fmt.Errorf("embedded lnd: %w (only one embedded LND can run per process)", err)
+		return ic, nil, fmt.Errorf("embedded lnd: %w (only one embedded LND can run per process)", err)
 	}
 	if err := detachOSSignals(&ic); err != nil {
 		ic.RequestShutdown()
-		return nil, err
+		return ic, nil, err
 	}
 	vcfg, err := lnd.ValidateConfig(*lcfg, ic, parser, parser)
 	if err != nil {
 		ic.RequestShutdown()
-		return nil, fmt.Errorf("embedded lnd: config: %w", err)
+		return ic, nil, fmt.Errorf("embedded lnd: config: %w", err)
 	}
+	return ic, vcfg, nil
+}
 
-	// l402d binds the gRPC listener itself, so a port in use fails here
-	// with a clear message, and so it learns when LND serves on it.
-	lis, err := net.Listen("tcp", cfg.RPCListen)
-	if err != nil {
-		ic.RequestShutdown()
-		return nil, fmt.Errorf("embedded lnd: rpclisten %s: %w (set --lnd.integrated.rpclisten)", cfg.RPCListen, err)
-	}
+// runMain runs lnd.Main on lis in its own goroutine, which closes n.done
+// when Main returns. The channel it returns is closed once LND serves RPC
+// on lis.
+func (n *Node) runMain(lis net.Listener) <-chan struct{} {
 	ready := make(chan struct{})
-	n := &Node{
-		cfg: cfg, log: cfg.Logger, lnd: vcfg, ic: ic,
-		addr:  dialAddr(lis.Addr().String()),
-		seeds: NewSeedStore(cfg.WalletDir),
-		done:  make(chan struct{}),
-	}
-	n.log.Info("starting embedded lnd", "lnddir", cfg.LndDir, "network", cfg.Network, "chain", cfg.Chain.Node,
-		"rpc", n.addr, "log", n.LogPath())
-	implCfg := vcfg.ImplementationConfig(ic)
+	implCfg := n.lnd.ImplementationConfig(n.ic)
 	go func() {
 		defer close(n.done)
-		n.mainErr = lnd.Main(vcfg, lnd.ListenerCfg{RPCListeners: []*lnd.ListenerWithSignal{{Listener: lis, Ready: ready}}}, implCfg, ic)
+		n.mainErr = lnd.Main(n.lnd, lnd.ListenerCfg{RPCListeners: []*lnd.ListenerWithSignal{{Listener: lis, Ready: ready}}}, implCfg, n.ic)
 		_ = lis.Close()
 		// Main can return on its own (an error, or lncli stop); end the
 		// interceptor's goroutine too.
-		ic.RequestShutdown()
+		n.ic.RequestShutdown()
 		if n.mainErr != nil {
 			n.log.Error("embedded lnd stopped", "err", n.mainErr, "log", n.LogPath())
 		} else {
 			n.log.Info("embedded lnd stopped")
 		}
 	}()
-	defer func() {
-		if err != nil {
-			// Nothing runs on LND yet; a stuck LND (a chain backend
-			// that does not answer keeps it from stopping) is left to
-			// the process exit sooner.
-			if serr := n.stop(min(cfg.StopTimeout, abortStopTimeout)); serr != nil {
-				n.log.Warn("stopping embedded lnd after a failed start", "err", serr)
-			}
-		}
-	}()
+	return ready
+}
 
-	sctx, cancel := context.WithTimeout(ctx, cfg.StartTimeout)
+// awaitUnlocked waits, within cfg.StartTimeout, for LND's RPC server and
+// then unlocks (or creates) the wallet.
+func (n *Node) awaitUnlocked(ctx context.Context, ready <-chan struct{}) error {
+	sctx, cancel := context.WithTimeout(ctx, n.cfg.StartTimeout)
 	defer cancel()
 	select {
 	case <-ready:
 	case <-n.done:
-		return nil, n.exitErr("before its RPC server started")
+		return n.exitErr("before its RPC server started")
 	case <-sctx.Done():
-		return nil, fmt.Errorf("embedded lnd: waiting for its RPC server: %w", sctx.Err())
+		return fmt.Errorf("embedded lnd: waiting for its RPC server: %w", sctx.Err())
 	}
-	if err := n.unlock(sctx); err != nil {
-		return nil, err
-	}
-	if seed, err := n.seeds.Load(); err == nil && seed.ShownAt == nil {
-		n.log.Warn("WARNING: the embedded LND wallet's seed has not been backed up: show it once with `l402cli node seed` "+
-			"(POST /api/node/seed, admin key, from this machine) and write it down", "seed_file", n.seeds.Path())
-	}
-	n.log.Info("embedded lnd ready", "rpc", n.addr)
-	return n, nil
+	return n.unlock(sctx)
 }
 
 // exitErr describes lnd.Main having returned at an unexpected time.

@@ -303,15 +303,7 @@ func embedded(ctx context.Context, size int, free bool) (gateURL, directURL, pro
 		}
 	}()
 
-	body := make([]byte, size)
-	for i := range body {
-		body[i] = 'a' + byte(i%26)
-	}
-	up, err := listen(ctx, http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
-		w.Header().Set("Content-Type", "text/plain")
-		w.Header().Set("Content-Length", strconv.Itoa(len(body)))
-		_, _ = w.Write(body)
-	}), &closers)
+	up, err := startUpstream(ctx, size, &closers)
 	if err != nil {
 		return "", "", "", "", nil, err
 	}
@@ -365,31 +357,55 @@ func embedded(ctx context.Context, size int, free bool) (gateURL, directURL, pro
 	if free {
 		return gateURL, directURL, proxyURL, "", cleanup, nil
 	}
+	if auth, err = payOwnChallenge(gateURL, lnd); err != nil {
+		return "", "", "", "", nil, err
+	}
+	return gateURL, directURL, proxyURL, auth, cleanup, nil
+}
+
+// startUpstream serves size bytes of text to every request on a loopback
+// listener and returns its address.
+func startUpstream(ctx context.Context, size int, closers *[]func()) (string, error) {
+	body := make([]byte, size)
+	for i := range body {
+		body[i] = 'a' + byte(i%26)
+	}
+	return listen(ctx, http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "text/plain")
+		w.Header().Set("Content-Length", strconv.Itoa(len(body)))
+		_, _ = w.Write(body)
+	}), closers)
+}
+
+// payOwnChallenge asks the gate at gateURL for a 402 and "pays" it with
+// the preimage the stand-in backend kept, returning the Authorization
+// value of the token.
+func payOwnChallenge(gateURL string, lnd *standInLND) (string, error) {
 	resp, err := http.Get(gateURL)
 	if err != nil {
-		return "", "", "", "", nil, err
+		return "", err
 	}
 	resp.Body.Close()
 	if resp.StatusCode != http.StatusPaymentRequired {
-		return "", "", "", "", nil, fmt.Errorf("unpaid request answered %d, want 402", resp.StatusCode)
+		return "", fmt.Errorf("unpaid request answered %d, want 402", resp.StatusCode)
 	}
 	ch, err := l402.ParseChallenge(resp.Header)
 	if err != nil {
-		return "", "", "", "", nil, err
+		return "", err
 	}
 	mac, err := l402.DecodeMacaroon(ch.Macaroon)
 	if err != nil {
-		return "", "", "", "", nil, err
+		return "", err
 	}
 	id, err := l402.DecodeIdentifier(mac.Id())
 	if err != nil {
-		return "", "", "", "", nil, err
+		return "", err
 	}
 	pre, ok := lnd.preimage(id.PaymentHash)
 	if !ok {
-		return "", "", "", "", nil, errors.New("the challenge's invoice is unknown")
+		return "", errors.New("the challenge's invoice is unknown")
 	}
-	return gateURL, directURL, proxyURL, l402.AuthorizationValue(ch.Macaroon, pre), cleanup, nil
+	return l402.AuthorizationValue(ch.Macaroon, pre), nil
 }
 
 // bareProxy is the reference: the standard library's reverse proxy with

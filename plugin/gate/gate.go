@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"github.com/l402d/l402d/plugin/clientip"
 	"io/fs"
 	"log/slog"
 	"net/http"
@@ -14,10 +13,10 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
 	"golang.org/x/time/rate"
 
 	"github.com/l402d/l402d/l402"
+	"github.com/l402d/l402d/plugin/clientip"
 	"github.com/l402d/l402d/plugin/metrics"
 	"github.com/l402d/l402d/plugin/producer"
 )
@@ -138,43 +137,6 @@ type Gate struct {
 	transports map[transportKey]*http.Transport
 }
 
-// state is what one version of the services file compiles to.
-type state struct {
-	svcs      *Services
-	rt        []*serviceRuntime // by service index
-	discovery []byte            // the /.well-known/l402.json body
-}
-
-// serviceRuntime is a service's per-gate machinery: its proxy and its
-// metric children, resolved once so the hot path does no label lookups.
-type serviceRuntime struct {
-	proxy    http.Handler // nil when the service has no upstream
-	outcomes [numOutcomes]prometheus.Counter
-	latency  prometheus.Observer
-}
-
-// outcome labels GateRequests.
-type outcome int
-
-const (
-	outPaid outcome = iota
-	outChallenged
-	outRejected
-	outFree
-	outRateLimited
-	outUpstreamError
-	outError
-	numOutcomes
-)
-
-var outcomeNames = [numOutcomes]string{"paid", "challenged", "rejected", "free", "rate_limited", "upstream_error", "error"}
-
-func (rt *serviceRuntime) count(o outcome) {
-	if c := rt.outcomes[o]; c != nil {
-		c.Inc()
-	}
-}
-
 // New builds a gate. It reads cfg.ServicesFile when cfg.Services is nil.
 func New(cfg Config) (*Gate, error) {
 	if cfg.Producer == nil {
@@ -281,49 +243,8 @@ func (g *Gate) serve(w http.ResponseWriter, r *http.Request, next http.Handler) 
 		g.serveDiscovery(w, r, st)
 		return
 	}
-	svc := st.svcs.match(r.Host, p)
-	if svc == nil {
-		if next != nil {
-			next.ServeHTTP(w, r)
-			return
-		}
-		writeError(w, r, http.StatusNotFound, errorBody{Error: "no service is configured for " + safeHost(r.Host) + " " + truncate(p), Code: "not_found",
-			Fix: "see " + DiscoveryPath + " for the services this gate serves"})
-		return
-	}
-	rt := st.rt[svc.index]
-	h := next
-	if h == nil {
-		h = rt.proxy
-		if h == nil {
-			rt.count(outError)
-			writeError(w, r, http.StatusBadGateway, errorBody{Error: "service " + svc.cfg.Name + " has no upstream", Code: "no_upstream", Service: svc.cfg.Name,
-				Fix: "the operator must set upstream for this service in the services file"})
-			return
-		}
-	}
-	if !isCleanPath(p) {
-		// "/free/../paid" must not match "/free/*" here and reach the
-		// upstream as "/paid".
-		rt.count(outRejected)
-		writeError(w, r, http.StatusBadRequest, errorBody{Error: "the request path is not canonical: " + truncate(p), Code: "bad_path", Service: svc.cfg.Name,
-			Fix: "send the path without //, /./ or /../ segments"})
-		return
-	}
-	if !svc.cfg.AllowSemicolons && strings.IndexByte(p, ';') >= 0 {
-		// Tomcat, Jetty and others drop ";params" from a segment, so
-		// "/free/..;/paid" matches "/free/*" here and is "/paid" there.
-		rt.count(outRejected)
-		writeError(w, r, http.StatusBadRequest, errorBody{Error: "the request path contains ';': " + truncate(p), Code: "bad_path", Service: svc.cfg.Name,
-			Fix: "send the path without ';' (path parameters); the operator may allow them with allow_semicolons: true"})
-		return
-	}
-	if up := r.Header.Values("Upgrade"); len(up) > 0 && !onlyWebSocket(up) {
-		// An h2c (or other) upgrade would hand the client a connection
-		// to the upstream that later requests use without the gate.
-		rt.count(outRejected)
-		writeError(w, r, http.StatusBadRequest, errorBody{Error: "only WebSocket upgrades are allowed, not " + truncate(strings.Join(up, ", ")), Code: "upgrade_refused", Service: svc.cfg.Name,
-			Fix: "send the request without an Upgrade header (for HTTP/2, connect with prior knowledge or TLS)"})
+	svc, rt, h := route(w, r, st, next)
+	if svc == nil || refuseUnsafe(w, r, svc, rt) {
 		return
 	}
 	// With fold_case the patterns are lower case, and so is the path
@@ -335,46 +256,12 @@ func (g *Gate) serve(w http.ResponseWriter, r *http.Request, next http.Handler) 
 		return
 	}
 	rl := svc.ruleFor(mp)
-
-	var rejected error
-	cred, err := l402.CredentialFromHeader(r.Header)
-	switch {
-	case err == nil:
-		v, err := g.cfg.Producer.Verify(r.Context(), cred, l402.Expect{Service: svc.cfg.Name, Resource: mp})
-		if err == nil && v.Resource != rl.resource {
-			// The token covers this path, but was bought under another
-			// rule (say /api/* at 1 sat for /api/premium/x at 100).
-			err = fmt.Errorf("%w: token was bought for %q; this path is priced by %q", l402.ErrWrongResource, truncate(v.Resource), rl.resource)
-		}
-		if err == nil {
-			limit, burst := g.tokenLimit, g.tokenBurst
-			if svc.hasTokenLimit {
-				limit, burst = svc.tokenLimit, svc.tokenBurst
-			}
-			if ok, wait := g.tokens.allow(v.TokenID, g.cfg.Now(), limit, burst); !ok {
-				rt.count(outRateLimited)
-				writeRateLimited(w, r, wait, errorBody{Error: "this token's request rate is over the service's limit", Code: "token_rate_limited", Service: svc.cfg.Name,
-					Fix: "slow down and retry after Retry-After seconds"})
-				return
-			}
-			rt.count(outPaid)
-			h.ServeHTTP(w, r)
-			return
-		}
-		if producer.ReasonCode(err) == "error" {
-			// The store failed us; the token may well be good.
-			rt.count(outError)
-			g.log.Error("gate: verifying a credential failed", "service", svc.cfg.Name, "err", err)
-			writeError(w, r, http.StatusInternalServerError, errorBody{Error: "the credential could not be checked", Code: "internal", Service: svc.cfg.Name, Fix: "retry shortly"})
-			return
-		}
-		rejected = err
-	case !errors.Is(err, l402.ErrNoCredential):
-		rejected = err // an L402 header that does not parse
+	rejected, answered := g.admitCredential(w, r, svc, rt, rl, mp, h)
+	if answered {
+		return
 	}
-
 	client := g.clientAddr(r)
-	if rejected == nil && svc.cfg.Auth == AuthFreebie && g.free.take(freeKey{svc.cfg.Name, clientKey(client)}, g.cfg.Now(), svc.cfg.FreeRequests, svc.cfg.FreeWindow) {
+	if rejected == nil && g.takeFreebie(svc, client) {
 		rt.count(outFree)
 		h.ServeHTTP(w, r)
 		return
@@ -382,68 +269,122 @@ func (g *Gate) serve(w http.ResponseWriter, r *http.Request, next http.Handler) 
 	g.challenge(w, r, svc, rt, rl, client, rejected)
 }
 
-// challenge answers with a fresh 402, unless the client or the node is
-// over its limits.
-func (g *Gate) challenge(w http.ResponseWriter, r *http.Request, svc *service, rt *serviceRuntime, rl *rule, client netip.Addr, rejected error) {
-	now := g.cfg.Now()
-	ck := clientKey(client)
-	if ok, wait := g.mint.allow(ck, now, g.mintLimit, g.mintBurst); !ok {
-		rt.count(outRateLimited)
-		writeRateLimited(w, r, wait, errorBody{Error: "too many challenges requested from your address", Code: "rate_limited", Service: svc.cfg.Name,
-			Fix: "pay a challenge you already have, or retry after Retry-After seconds"})
-		return
+// route finds the service for the request's host and path, and the
+// handler that serves it: next for the middleware, the service's proxy
+// otherwise. When there is none it answers the request itself (or hands
+// an unmatched one to next) and returns a nil service.
+func route(w http.ResponseWriter, r *http.Request, st *state, next http.Handler) (*service, *serviceRuntime, http.Handler) {
+	p := r.URL.Path
+	svc := st.svcs.match(r.Host, p)
+	if svc == nil {
+		if next != nil {
+			next.ServeHTTP(w, r)
+			return nil, nil, nil
+		}
+		writeError(w, r, http.StatusNotFound, errorBody{Error: "no service is configured for " + safeHost(r.Host) + " " + truncate(p), Code: "not_found",
+			Fix: "see " + DiscoveryPath + " for the services this gate serves"})
+		return nil, nil, nil
 	}
-	switch why, wait := g.pending.reserve(r.Context(), ck, now); why {
-	case pendingNodeFull:
-		rt.count(outRateLimited)
-		writeRateLimited(w, r, wait, errorBody{Error: "the node has too many unpaid invoices outstanding", Code: "too_many_unpaid_invoices", Service: svc.cfg.Name,
-			Fix: "retry after Retry-After seconds"})
-		return
-	case pendingClientFull:
-		rt.count(outRateLimited)
-		writeRateLimited(w, r, wait, errorBody{Error: "your address has too many unpaid invoices outstanding", Code: "too_many_unpaid_invoices_client", Service: svc.cfg.Name,
-			Fix: "pay an invoice you already have, or retry after Retry-After seconds"})
-		return
+	rt := st.rt[svc.index]
+	if next != nil {
+		return svc, rt, next
 	}
-	desc := svc.cfg.Description
-	if desc == "" {
-		desc = svc.cfg.Name + " " + rl.resource
-	}
-	ch, err := g.cfg.Producer.Issue(r.Context(), producer.Offer{
-		Service:       svc.cfg.Name,
-		PriceSats:     rl.price,
-		Capabilities:  svc.cfg.Capabilities,
-		TokenValidity: svc.cfg.TokenValidity,
-		Resource:      rl.resource,
-		Description:   desc,
-		Source:        "gate",
-		ClientID:      "ip:" + client.String(),
-	})
-	if err != nil {
-		g.pending.release(ck)
+	if rt.proxy == nil {
 		rt.count(outError)
-		if r.Context().Err() != nil {
-			return // the client left
+		writeError(w, r, http.StatusBadGateway, errorBody{Error: "service " + svc.cfg.Name + " has no upstream", Code: "no_upstream", Service: svc.cfg.Name,
+			Fix: "the operator must set upstream for this service in the services file"})
+		return nil, nil, nil
+	}
+	return svc, rt, rt.proxy
+}
+
+// refuseUnsafe answers 400, and reports true, for a request the upstream
+// could read differently from the gate: a non-canonical path, a ';' in
+// the path, or an upgrade to anything but WebSocket.
+func refuseUnsafe(w http.ResponseWriter, r *http.Request, svc *service, rt *serviceRuntime) bool {
+	p := r.URL.Path
+	if !isCleanPath(p) {
+		// "/free/../paid" must not match "/free/*" here and reach the
+		// upstream as "/paid".
+		rt.count(outRejected)
+		writeError(w, r, http.StatusBadRequest, errorBody{Error: "the request path is not canonical: " + truncate(p), Code: "bad_path", Service: svc.cfg.Name,
+			Fix: "send the path without //, /./ or /../ segments"})
+		return true
+	}
+	if !svc.cfg.AllowSemicolons && strings.IndexByte(p, ';') >= 0 {
+		// Tomcat, Jetty and others drop ";params" from a segment, so
+		// "/free/..;/paid" matches "/free/*" here and is "/paid" there.
+		rt.count(outRejected)
+		writeError(w, r, http.StatusBadRequest, errorBody{Error: "the request path contains ';': " + truncate(p), Code: "bad_path", Service: svc.cfg.Name,
+			Fix: "send the path without ';' (path parameters); the operator may allow them with allow_semicolons: true"})
+		return true
+	}
+	if up := r.Header.Values("Upgrade"); len(up) > 0 && !onlyWebSocket(up) {
+		// An h2c (or other) upgrade would hand the client a connection
+		// to the upstream that later requests use without the gate.
+		rt.count(outRejected)
+		writeError(w, r, http.StatusBadRequest, errorBody{Error: "only WebSocket upgrades are allowed, not " + truncate(strings.Join(up, ", ")), Code: "upgrade_refused", Service: svc.cfg.Name,
+			Fix: "send the request without an Upgrade header (for HTTP/2, connect with prior knowledge or TLS)"})
+		return true
+	}
+	return false
+}
+
+// admitCredential checks the request's credential, if it has one, for
+// the path mp priced by rl. A valid token within its rate limit is let
+// through to h; a rate-limited token, or one the store failed to check,
+// is answered. Either way answered is true. Otherwise rejected is why the
+// credential was refused, or nil when there was none, and the caller
+// challenges.
+func (g *Gate) admitCredential(w http.ResponseWriter, r *http.Request, svc *service, rt *serviceRuntime, rl *rule, mp string, h http.Handler) (rejected error, answered bool) {
+	cred, err := l402.CredentialFromHeader(r.Header)
+	if err != nil {
+		if errors.Is(err, l402.ErrNoCredential) {
+			return nil, false
 		}
-		g.log.Warn("gate: issuing a challenge failed", "service", svc.cfg.Name, "err", err)
-		writeError(w, r, http.StatusServiceUnavailable, errorBody{Error: "no invoice can be created right now", Code: "lnd_unavailable", Service: svc.cfg.Name,
-			Fix: "retry shortly; the node's Lightning backend is not answering"})
+		return err, false // an L402 header that does not parse
+	}
+	v, err := g.cfg.Producer.Verify(r.Context(), cred, l402.Expect{Service: svc.cfg.Name, Resource: mp})
+	if err == nil && v.Resource != rl.resource {
+		// The token covers this path, but was bought under another
+		// rule (say /api/* at 1 sat for /api/premium/x at 100).
+		err = fmt.Errorf("%w: token was bought for %q; this path is priced by %q", l402.ErrWrongResource, truncate(v.Resource), rl.resource)
+	}
+	if err == nil {
+		g.servePaid(w, r, svc, rt, v.TokenID, h)
+		return nil, true
+	}
+	if producer.ReasonCode(err) == "error" {
+		// The store failed us; the token may well be good.
+		rt.count(outError)
+		g.log.Error("gate: verifying a credential failed", "service", svc.cfg.Name, "err", err)
+		writeError(w, r, http.StatusInternalServerError, errorBody{Error: "the credential could not be checked", Code: "internal", Service: svc.cfg.Name, Fix: "retry shortly"})
+		return nil, true
+	}
+	return err, false
+}
+
+// servePaid hands a request with a valid token to h, unless the token is
+// over its service's (or the gate's) request rate.
+func (g *Gate) servePaid(w http.ResponseWriter, r *http.Request, svc *service, rt *serviceRuntime, id l402.TokenID, h http.Handler) {
+	limit, burst := g.tokenLimit, g.tokenBurst
+	if svc.hasTokenLimit {
+		limit, burst = svc.tokenLimit, svc.tokenBurst
+	}
+	if ok, wait := g.tokens.allow(id, g.cfg.Now(), limit, burst); !ok {
+		rt.count(outRateLimited)
+		writeRateLimited(w, r, wait, errorBody{Error: "this token's request rate is over the service's limit", Code: "token_rate_limited", Service: svc.cfg.Name,
+			Fix: "slow down and retry after Retry-After seconds"})
 		return
 	}
-	exp := ch.ExpiresAt
-	if exp.IsZero() {
-		exp = now.Add(time.Hour)
-	}
-	g.pending.add(ck, ch.PaymentHash, exp)
-	if rejected != nil {
-		rt.count(outRejected)
-		if g.log.Enabled(r.Context(), slog.LevelDebug) {
-			g.log.Debug("gate: credential rejected", "service", svc.cfg.Name, "path", r.URL.Path, "reason", producer.ReasonCode(rejected), "err", rejected)
-		}
-	} else {
-		rt.count(outChallenged)
-	}
-	writeChallenge(w, r, ch, svc.cfg.Name, rejected, g.cfg.LegacyLSAT)
+	rt.count(outPaid)
+	h.ServeHTTP(w, r)
+}
+
+// takeFreebie reports whether the client may have one of a freebie
+// service's free requests, and takes it.
+func (g *Gate) takeFreebie(svc *service, client netip.Addr) bool {
+	return svc.cfg.Auth == AuthFreebie && g.free.take(freeKey{svc.cfg.Name, clientKey(client)}, g.cfg.Now(), svc.cfg.FreeRequests, svc.cfg.FreeWindow)
 }
 
 // onlyWebSocket reports whether Upgrade header values name WebSocket and
@@ -472,51 +413,6 @@ func (g *Gate) trusted(a netip.Addr) bool {
 		}
 	}
 	return false
-}
-
-// install compiles svcs into a new state and swaps it in.
-func (g *Gate) install(svcs *Services) error {
-	if g.cfg.RequireUpstream {
-		var errs ConfigErrors
-		for _, svc := range svcs.list {
-			if svc.upstream == nil {
-				errs = append(errs, &ConfigError{File: g.cfg.ServicesFile, Field: fmt.Sprintf("services[%d].upstream", svc.index),
-					Problem: fmt.Sprintf("service %q has no upstream", svc.cfg.Name), Fix: "give the URL the gate forwards paid requests to, e.g. upstream: http://127.0.0.1:8080"})
-			}
-		}
-		if len(errs) > 0 {
-			return errs
-		}
-	}
-	st := &state{svcs: svcs, rt: make([]*serviceRuntime, len(svcs.list))}
-	used := map[transportKey]bool{}
-	for i, svc := range svcs.list {
-		rt := &serviceRuntime{}
-		if m := g.cfg.Metrics; m != nil {
-			for o := range rt.outcomes {
-				rt.outcomes[o] = m.GateRequests.WithLabelValues(svc.cfg.Name, outcomeNames[o])
-			}
-			rt.latency = m.GateUpstreamLatency.WithLabelValues(svc.cfg.Name)
-		}
-		if svc.upstream != nil {
-			rt.proxy = g.newProxy(svc, rt, used)
-		}
-		st.rt[i] = rt
-	}
-	if svcs.discovery {
-		var err error
-		if st.discovery, err = discoveryJSON(svcs, g.cfg.DefaultTokenValidity); err != nil {
-			return err
-		}
-	}
-	g.state.Store(st)
-	for k, t := range g.transports {
-		if !used[k] {
-			t.CloseIdleConnections()
-			delete(g.transports, k)
-		}
-	}
-	return nil
 }
 
 // safeHost bounds a Host header echoed in an error.

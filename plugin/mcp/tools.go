@@ -99,7 +99,14 @@ func (s *Server) producerTools() []*tool {
 	}}
 }
 
+// consumerTools are the spend key's tools: those that pay, then those
+// that read the node's wallet and records or create invoices.
 func (s *Server) consumerTools() []*tool {
+	return append(s.payingTools(), s.walletTools()...)
+}
+
+// payingTools are the tools that may spend the node's funds.
+func (s *Server) payingTools() []*tool {
 	// Parameters several tools share.
 	pURL := param{name: "url", kind: kindString, required: true, maxLen: consumer.MaxURLLen, format: "uri",
 		desc: "Absolute http(s) URL of the resource, e.g. https://api.example.com/v1/forecast",
@@ -164,7 +171,13 @@ func (s *Server) consumerTools() []*tool {
 				fix:  "send the absolute URL the invoice is for, or leave it out"},
 		}},
 		run: s.payInvoice,
-	}, {
+	}}
+}
+
+// walletTools are the tools that never pay: invoices to receive, the
+// balance, the budget, the payment history and the token cache.
+func (s *Server) walletTools() []*tool {
+	return []*tool{{
 		def: sdk.Tool{Name: ToolCreateInvoice, Title: "Create a Lightning invoice",
 			Description: "Create a Lightning invoice on this node, to receive a payment.",
 			Annotations: &sdk.ToolAnnotations{Title: "Create invoice", DestructiveHint: ptr(false), OpenWorldHint: ptr(false)}},

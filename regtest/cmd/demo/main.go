@@ -45,46 +45,19 @@ type options struct {
 }
 
 func run() error {
-	var o options
-	flag.StringVar(&o.binDir, "bin", "bin", "directory holding l402d and l402cli")
-	flag.StringVar(&o.workDir, "dir", filepath.Join(".run", "demo"), "state dir of the demo")
-	flag.StringVar(&o.project, "project", "l402d-demo", "regtest project name")
-	flag.StringVar(&o.mode, "mode", "", "docker or process (default: docker if available)")
-	flag.BoolVar(&o.keep, "exit", false, "exit after the paid request instead of waiting for Ctrl-C")
-	flag.Parse()
-
+	o := parseFlags()
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
 
-	// The first run compiles lnd and btcd for minutes: say so, with
-	// progress, instead of sitting silent under the next step.
-	mod, err := regtest.FindModuleDir(ctx, "go", "")
+	if err := ensureBinaries(ctx); err != nil {
+		return err
+	}
+	n, err := startNetwork(ctx, o, log)
 	if err != nil {
 		return err
 	}
-	bins := regtest.BuildOptions{ModuleDir: mod, Dir: os.Getenv(regtest.EnvBinDir),
-		Logger: slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))}
-	step("Finding or building lnd, lncli, btcd and btcctl at go.mod's versions (a few minutes the first time, cached in .cache/bin after)…")
-	if _, err := regtest.EnsureBinaries(ctx, bins); err != nil {
-		return err
-	}
-
-	step("Starting a regtest Lightning network (btcd, alice, bob, carol)…")
-	t0 := time.Now()
-	n, err := regtest.Start(ctx, regtest.Options{
-		Mode: regtest.Mode(o.mode), Project: o.project, WorkDir: filepath.Join(o.workDir, "network"), Logger: log,
-	})
-	if err != nil {
-		return err
-	}
-	defer func() {
-		step("Removing the regtest network…")
-		sctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-		defer cancel()
-		_ = n.Stop(sctx)
-	}()
-	fmt.Printf("   network up in %s (%s mode)\n", time.Since(t0).Round(time.Second), n.Mode())
+	defer removeNetwork(n)
 
 	step("Starting a demo weather API and l402d beside alice's LND, its gate selling the API for 50 sats…")
 	upstream, err := startUpstream()
@@ -92,20 +65,11 @@ func run() error {
 		return err
 	}
 	defer upstream.Close()
-	gateAddr, err := freeAddr()
+	alice, gateAddr, err := startSeller(ctx, o, n, upstream.Addr().String())
 	if err != nil {
 		return err
 	}
-	services, err := writeServices(o.workDir, upstream.Addr().String())
-	if err != nil {
-		return err
-	}
-	d, err := startL402d(ctx, o, "alice", n.Node("alice"), "--gate.listen", gateAddr, "--gate.services", services)
-	if err != nil {
-		return err
-	}
-	defer d.stop()
-	fmt.Printf("   alice's l402d: API http://%s, gate http://%s (services file %s)\n", d.listen, gateAddr, services)
+	defer alice.stop()
 
 	step("Starting l402d beside bob's LND, to spend")
 	bob, err := startL402d(ctx, o, "bob", n.Node("bob"), "--consumer.enable", "--consumer.allow-private")
@@ -115,6 +79,95 @@ func run() error {
 	defer bob.stop()
 	fmt.Printf("   bob's l402d: API http://%s, spend key %s\n", bob.listen, filepath.Join(bob.dataDir, "spend.key"))
 
+	if err := buyForecast(ctx, o, alice, bob, gateAddr); err != nil {
+		return err
+	}
+	if err := paidFlow(ctx, n, alice); err != nil {
+		return err
+	}
+
+	printHowTo(alice, bob, gateAddr, o)
+	if o.keep {
+		return nil
+	}
+	step("Everything keeps running; press Ctrl-C to stop and clean up.")
+	<-ctx.Done()
+	return nil
+}
+
+// parseFlags reads the demo's command line.
+func parseFlags() options {
+	var o options
+	flag.StringVar(&o.binDir, "bin", "bin", "directory holding l402d and l402cli")
+	flag.StringVar(&o.workDir, "dir", filepath.Join(".run", "demo"), "state dir of the demo")
+	flag.StringVar(&o.project, "project", "l402d-demo", "regtest project name")
+	flag.StringVar(&o.mode, "mode", "", "docker or process (default: docker if available)")
+	flag.BoolVar(&o.keep, "exit", false, "exit after the paid request instead of waiting for Ctrl-C")
+	flag.Parse()
+	return o
+}
+
+// ensureBinaries finds or builds lnd, lncli, btcd and btcctl at go.mod's
+// versions. The first run compiles lnd and btcd for minutes: it says so,
+// with progress, instead of sitting silent under the next step.
+func ensureBinaries(ctx context.Context) error {
+	mod, err := regtest.FindModuleDir(ctx, "go", "")
+	if err != nil {
+		return err
+	}
+	bins := regtest.BuildOptions{ModuleDir: mod, Dir: os.Getenv(regtest.EnvBinDir),
+		Logger: slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))}
+	step("Finding or building lnd, lncli, btcd and btcctl at go.mod's versions (a few minutes the first time, cached in .cache/bin after)…")
+	_, err = regtest.EnsureBinaries(ctx, bins)
+	return err
+}
+
+// startNetwork starts the regtest network (btcd, alice, bob, carol).
+func startNetwork(ctx context.Context, o options, log *slog.Logger) (*regtest.Network, error) {
+	step("Starting a regtest Lightning network (btcd, alice, bob, carol)…")
+	t0 := time.Now()
+	n, err := regtest.Start(ctx, regtest.Options{
+		Mode: regtest.Mode(o.mode), Project: o.project, WorkDir: filepath.Join(o.workDir, "network"), Logger: log,
+	})
+	if err != nil {
+		return nil, err
+	}
+	fmt.Printf("   network up in %s (%s mode)\n", time.Since(t0).Round(time.Second), n.Mode())
+	return n, nil
+}
+
+// removeNetwork stops the regtest network and removes it, within two
+// minutes even after the demo's context has ended.
+func removeNetwork(n *regtest.Network) {
+	step("Removing the regtest network…")
+	sctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	_ = n.Stop(sctx)
+}
+
+// startSeller starts l402d beside alice's LND with its gate selling the
+// upstream at upstreamAddr, and returns it and the gate's address.
+func startSeller(ctx context.Context, o options, n *regtest.Network, upstreamAddr string) (*daemon, string, error) {
+	gateAddr, err := freeAddr()
+	if err != nil {
+		return nil, "", err
+	}
+	services, err := writeServices(o.workDir, upstreamAddr)
+	if err != nil {
+		return nil, "", err
+	}
+	d, err := startL402d(ctx, o, "alice", n.Node("alice"), "--gate.listen", gateAddr, "--gate.services", services)
+	if err != nil {
+		return nil, "", err
+	}
+	fmt.Printf("   alice's l402d: API http://%s, gate http://%s (services file %s)\n", d.listen, gateAddr, services)
+	return d, gateAddr, nil
+}
+
+// buyForecast has bob buy the forecast through his own node, ask again
+// (the cached token covers it), and waits until alice's node has
+// recorded the sale.
+func buyForecast(ctx context.Context, o options, alice, bob *daemon, gateAddr string) error {
 	url := "http://" + gateAddr + "/api/weather/forecast"
 	step("Bob buys the forecast through his own node: l402cli get " + url)
 	if err := l402cli(ctx, o, bob, "get", url); err != nil {
@@ -125,21 +178,7 @@ func run() error {
 		return err
 	}
 	step("Alice's node recorded the sale")
-	if err := waitRevenue(ctx, d, 50); err != nil {
-		return err
-	}
-
-	if err := paidFlow(ctx, n, d); err != nil {
-		return err
-	}
-
-	printHowTo(d, bob, gateAddr, o)
-	if o.keep {
-		return nil
-	}
-	step("Everything keeps running; press Ctrl-C to stop and clean up.")
-	<-ctx.Done()
-	return nil
+	return waitRevenue(ctx, alice, 50)
 }
 
 // paidFlow creates a challenge on alice's l402d, pays it from bob's LND
