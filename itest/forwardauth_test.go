@@ -238,6 +238,14 @@ func TestForwardAuth(t *testing.T) {
 				t.Fatalf("free path: %d %s", free.code, free.raw)
 			}
 
+			// A client naming a free path in the other proxy's header is
+			// refused, never let through to the paid one.
+			for _, spoof := range []string{"X-Original-URI", "X-Forwarded-Uri"} {
+				if r := get(t, "/api/"+name+"/data", spoof, "/api/health"); r.code < 400 {
+					t.Fatalf("%s: /api/health: %d %s", spoof, r.code, r.raw)
+				}
+			}
+
 			wrong := get(t, "/api/"+name+"/data", "Authorization", "L402 "+str(unpaid.json["macaroon"])+":"+strings.Repeat("0", 64))
 			if wrong.code != http.StatusPaymentRequired || wrong.json["reason"] == "" {
 				t.Fatalf("wrong preimage: %d %s", wrong.code, wrong.raw)

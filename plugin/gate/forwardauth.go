@@ -78,7 +78,15 @@ func (g *Gate) serveAuth(w http.ResponseWriter, r *http.Request, st *state) {
 func originalRequest(r *http.Request) (*http.Request, error) {
 	h := r.Header
 	method, uri := h.Get(hdrOriginalMethod), h.Get(hdrOriginalURI)
-	if uri == "" {
+	nginx := h.Get(hdrOriginalMethod) != "" || uri != ""
+	if nginx && (h.Get(hdrForwardedMethod) != "" || h.Get(hdrForwardedURI) != "") {
+		// Each proxy sets its own headers and passes the client's other
+		// ones on: a client behind Caddy could add X-Original-URI naming
+		// a free path while Caddy forwards it to a paid one. Which of
+		// the two is the proxy's cannot be told, so neither is believed.
+		return nil, errString("the forward-auth request names the original request twice (X-Original-* and X-Forwarded-Method/-Uri); a client added one of them")
+	}
+	if !nginx {
 		method, uri = h.Get(hdrForwardedMethod), h.Get(hdrForwardedURI)
 	}
 	if uri == "" {
@@ -93,7 +101,7 @@ func originalRequest(r *http.Request) (*http.Request, error) {
 	}
 	o := r.Clone(r.Context())
 	o.Method, o.URL, o.RequestURI = method, u, uri
-	if fh := h.Get(hdrForwardedHost); fh != "" && h.Get(hdrOriginalURI) == "" {
+	if fh := h.Get(hdrForwardedHost); fh != "" && !nginx {
 		o.Host = fh
 	}
 	for _, k := range []string{hdrOriginalMethod, hdrOriginalURI, hdrForwardedMethod, hdrForwardedURI, hdrForwardedHost} {

@@ -78,6 +78,10 @@ func TestForwardAuth(t *testing.T) {
 		{"not canonical", "nginx", "/free/../api/x", nil, 403, "bad_path"},
 		{"absolute URI", "caddy", "http://evil/api/x", nil, 400, "bad_forward_auth"},
 		{"no URI", "none", "", nil, 400, "bad_forward_auth"},
+		// A client behind Caddy adds nginx's header naming a free path
+		// while Caddy asks about a paid one: refused, not let through.
+		{"client adds X-Original-URI", "caddy", "/api/data", []string{"X-Original-URI", "/api/health"}, 403, "bad_forward_auth"},
+		{"client adds X-Forwarded-Uri", "nginx", "/api/data", []string{"X-Forwarded-Uri", "/api/health"}, 403, "bad_forward_auth"},
 		// gRPC's refusal is HTTP 200 with a grpc-status: forward auth
 		// must still refuse.
 		{"grpc unpaid", "caddy", "/api/data", []string{"Content-Type", "application/grpc"}, 402, "payment_required"},
