@@ -202,7 +202,7 @@ func TestForwardAuth(t *testing.T) {
 			}
 
 			// Buyers find the prices through the proxy.
-			if d := get(t, "/.well-known/l402.json"); d.code != 200 || !strings.Contains(d.raw, `"name":"api"`) {
+			if d := get(t, "/.well-known/l402.json"); d.code != 200 || !strings.Contains(d.raw, `"/api/*"`) {
 				t.Fatalf("discovery: %d %s", d.code, d.raw)
 			}
 
