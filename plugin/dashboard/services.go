@@ -19,7 +19,11 @@ type servicesView struct {
 // /api/admin/services, for a node runner without a shell.
 func (d *Dashboard) mountServices(s *api.Server) {
 	s.Handle("GET /dashboard/services", api.RoleNone, http.HandlerFunc(d.services))
-	s.Handle("POST /dashboard/services", api.RoleNone, http.HandlerFunc(d.services))
+	// A page of another app on the same host (every Umbrel app is on
+	// umbrel.local) is same-site, so the SameSite cookie goes along with
+	// its form posts: refuse cross-origin posts, or such a page could set
+	// every price to nothing.
+	s.Handle("POST /dashboard/services", api.RoleNone, http.NewCrossOriginProtection().Handler(http.HandlerFunc(d.services)))
 }
 
 func (d *Dashboard) services(w http.ResponseWriter, r *http.Request) {

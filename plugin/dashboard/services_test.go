@@ -36,6 +36,7 @@ func TestServicesEditor(t *testing.T) {
 		t.Fatal(err)
 	}
 	d.Mount(srv)
+	site := "same-origin"
 	do := func(method, key, body string) *httptest.ResponseRecorder {
 		var r *http.Request
 		if body != "" {
@@ -45,6 +46,7 @@ func TestServicesEditor(t *testing.T) {
 			r = httptest.NewRequest(method, "/dashboard/services", nil)
 		}
 		r.AddCookie(&http.Cookie{Name: cookieName, Value: keys.SessionToken(map[string]api.Role{"admin": api.RoleAdmin, "producer": api.RoleProducer}[key])})
+		r.Header.Set("Sec-Fetch-Site", site)
 		w := httptest.NewRecorder()
 		srv.ServeHTTP(w, r)
 		return w
@@ -65,5 +67,14 @@ func TestServicesEditor(t *testing.T) {
 	}
 	if b, _ := os.ReadFile(file); string(b) != good || reloads != 1 {
 		t.Fatalf("file %q after %d reloads", b, reloads)
+	}
+	// Another app's page on the same host posts with the admin's cookie:
+	// refused, and the file stays.
+	site = "same-site"
+	if w := do("POST", "admin", "services:\n  - name: x\n    auth: \"off\"\n"); w.Code != http.StatusForbidden {
+		t.Fatalf("same-site post: %d %s", w.Code, w.Body)
+	}
+	if b, _ := os.ReadFile(file); string(b) != good || reloads != 1 {
+		t.Fatalf("a same-site post changed the file: %q after %d reloads", b, reloads)
 	}
 }
