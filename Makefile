@@ -159,9 +159,11 @@ load-deps:
 ## itest-repeat: every itest N times on one network (-count=N) and on N fresh networks, with each test's pass rate
 N ?= 5
 REPEAT_MODE ?= both
-itest-repeat: deps
+itest-repeat: deps regtest-bins
 	$(GO) run ./itest/repeat -go '$(GO)' -n $(N) -mode $(REPEAT_MODE) $(if $(ITEST_RUN),-run '$(ITEST_RUN)')
 
-## itest: run the integration tests against a fresh regtest network
-itest: deps
+## itest: run the integration tests against a fresh regtest network. The
+## regtest binaries and images are built first, outside go test's timeout:
+## a cold lnd build on a busy machine took 13 min of a 40 min test budget.
+itest: deps regtest-bins
 	$(GO) test -tags '$(ITEST_TAGS)' -count=1 -timeout $(ITEST_TIMEOUT) $(ITEST_FLAGS) ./itest/...
