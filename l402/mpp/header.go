@@ -8,9 +8,11 @@ import (
 
 // FormatChallenge renders c as one WWW-Authenticate value, parameters in
 // Aperture's order (id, realm, method, intent, request, then expires,
-// digest, description, opaque when set), every value quoted. It refuses a
-// challenge missing a required field or holding a control character, which
-// no header may carry.
+// digest, opaque when set) except that description, when set, comes last:
+// Aperture's parser does not understand backslash escapes, so a quote in
+// a description would swallow the parameters after it. Every value is
+// quoted. It refuses a challenge missing a required field or holding a
+// control character, which no header may carry.
 func FormatChallenge(c Challenge) (string, error) {
 	if err := c.check(""); err != nil {
 		return "", err
@@ -47,12 +49,12 @@ func SetChallenge(h http.Header, c Challenge) error {
 	return nil
 }
 
-// params lists c's auth-params in Aperture's order.
+// params lists c's auth-params in the order FormatChallenge writes them.
 func (c Challenge) params() [][2]string {
 	return [][2]string{
 		{"id", c.ID}, {"realm", c.Realm}, {"method", c.Method}, {"intent", c.Intent},
 		{"request", c.Request}, {"expires", c.Expires}, {"digest", c.Digest},
-		{"description", c.Description}, {"opaque", c.Opaque},
+		{"opaque", c.Opaque}, {"description", c.Description},
 	}
 }
 
