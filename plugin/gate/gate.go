@@ -13,6 +13,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"golang.org/x/time/rate"
 
 	"github.com/l402d/l402d/l402"
@@ -123,6 +124,11 @@ type Gate struct {
 	free    *freeCounter
 	pending *pendingSet
 	bufs    bufferPool
+	// verified remembers credentials that verified (nil when the
+	// Producer cannot tell revocations); validHits counts its hits as
+	// the valid verifications they stand for.
+	verified  *verifyCache
+	validHits prometheus.Counter
 
 	mintLimit  rate.Limit
 	mintBurst  int
@@ -134,7 +140,7 @@ type Gate struct {
 	status   ReloadStatus
 	// transports are reused across reloads by upstream settings, so an
 	// unchanged service keeps its warm connections.
-	transports map[transportKey]*http.Transport
+	transports map[transportKey]pooledTransport
 }
 
 // New builds a gate. It reads cfg.ServicesFile when cfg.Services is nil.
@@ -161,7 +167,13 @@ func New(cfg Config) (*Gate, error) {
 		tokens:     newLimiterSet[l402.TokenID](tokenShard),
 		free:       newFreeCounter(),
 		pending:    newPendingSet(cfg.MaxPending, cfg.MaxPendingPerClient, cfg.Lookup),
-		transports: map[transportKey]*http.Transport{},
+		transports: map[transportKey]pooledTransport{},
+	}
+	if rc, ok := cfg.Producer.(RevocationChecker); ok {
+		g.verified = newVerifyCache(rc, cfg.Now)
+		if cfg.Metrics != nil {
+			g.validHits = cfg.Metrics.Verifications.WithLabelValues("valid")
+		}
 	}
 	g.mintLimit, g.mintBurst = configuredLimit(cfg.MintRate, cfg.MintBurst, DefaultMintRate, DefaultMintBurst)
 	g.tokenLimit, g.tokenBurst = configuredLimit(cfg.TokenRate, cfg.TokenBurst, DefaultTokenRate, DefaultTokenBurst)
@@ -337,6 +349,22 @@ func refuseUnsafe(w http.ResponseWriter, r *http.Request, svc *service, rt *serv
 // credential was refused, or nil when there was none, and the caller
 // challenges.
 func (g *Gate) admitCredential(w http.ResponseWriter, r *http.Request, svc *service, rt *serviceRuntime, rl *rule, mp string, h http.Handler) (rejected error, answered bool) {
+	var key [32]byte
+	cacheable := false
+	if g.verified != nil {
+		key, cacheable = credentialKey(r.Header, svc.cfg.Name, mp)
+	}
+	if cacheable {
+		// A hit for another rule's resource falls through: the full
+		// check below says why it is refused.
+		if e, ok := g.verified.get(r.Context(), key); ok && e.resource == rl.resource {
+			if g.validHits != nil {
+				g.validHits.Inc()
+			}
+			g.servePaid(w, r, svc, rt, e.id, h)
+			return nil, true
+		}
+	}
 	cred, err := l402.CredentialFromHeader(r.Header)
 	if err != nil {
 		if errors.Is(err, l402.ErrNoCredential) {
@@ -351,6 +379,9 @@ func (g *Gate) admitCredential(w http.ResponseWriter, r *http.Request, svc *serv
 		err = fmt.Errorf("%w: token was bought for %q; this path is priced by %q", l402.ErrWrongResource, truncate(v.Resource), rl.resource)
 	}
 	if err == nil {
+		if cacheable {
+			g.verified.put(key, v)
+		}
 		g.servePaid(w, r, svc, rt, v.TokenID, h)
 		return nil, true
 	}

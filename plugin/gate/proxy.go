@@ -35,9 +35,17 @@ type transportKey struct {
 	timeout      time.Duration
 }
 
+// pooledTransport is an upstream transport whose idle connections a
+// reload can close.
+type pooledTransport interface {
+	http.RoundTripper
+	CloseIdleConnections()
+}
+
 // transportFor returns the (possibly reused) transport for an upstream;
-// the caller holds reloadMu or is New.
-func (g *Gate) transportFor(u *url.URL, h2c bool, timeout time.Duration, used map[transportKey]bool) *http.Transport {
+// the caller holds reloadMu or is New. For HTTP/1.1 to an http://
+// upstream it is an h1Transport in front of the http.Transport.
+func (g *Gate) transportFor(u *url.URL, h2c bool, timeout time.Duration, used map[transportKey]bool) pooledTransport {
 	k := transportKey{u.Scheme, u.Host, h2c, timeout}
 	used[k] = true
 	if t, ok := g.transports[k]; ok {
@@ -53,9 +61,10 @@ func (g *Gate) transportFor(u *url.URL, h2c bool, timeout time.Duration, used ma
 	default:
 		protos.SetHTTP1(true)
 	}
-	t := &http.Transport{
+	dial := (&net.Dialer{Timeout: dialTimeout, KeepAlive: 30 * time.Second}).DialContext
+	ht := &http.Transport{
 		Proxy:                 nil, // never route upstream traffic via $HTTP_PROXY
-		DialContext:           (&net.Dialer{Timeout: dialTimeout, KeepAlive: 30 * time.Second}).DialContext,
+		DialContext:           dial,
 		Protocols:             &protos,
 		ForceAttemptHTTP2:     u.Scheme == "https",
 		MaxIdleConns:          maxIdleConns,
@@ -67,8 +76,21 @@ func (g *Gate) transportFor(u *url.URL, h2c bool, timeout time.Duration, used ma
 		// Pass Accept-Encoding through untouched; the client decodes.
 		DisableCompression: true,
 	}
+	var t pooledTransport = ht
+	if u.Scheme == "http" && !h2c {
+		t = &h1Transport{next: ht, addr: hostPort(u), dial: dial, headerTimeout: timeout,
+			idleTimeout: idleConnTimeout, maxIdle: maxIdleConnsPerHost}
+	}
 	g.transports[k] = t
 	return t
+}
+
+// hostPort is u's host with its port, 80 when it names none.
+func hostPort(u *url.URL) string {
+	if u.Port() != "" {
+		return u.Host
+	}
+	return net.JoinHostPort(u.Hostname(), "80")
 }
 
 // newProxy builds a service's reverse proxy.

@@ -53,6 +53,12 @@ func (p *Producer) Revoke(ctx context.Context, tokenIDOrMacaroon, reason string)
 	return id, nil
 }
 
+// IsRevoked reports whether token id was revoked. It reads only memory,
+// so the gate asks it on every request it serves from its verify cache.
+func (p *Producer) IsRevoked(ctx context.Context, id l402.TokenID) (bool, error) {
+	return p.cfg.Store.IsRevoked(ctx, id)
+}
+
 // SettleCursor implements invoices.SettlementSink.
 func (p *Producer) SettleCursor(ctx context.Context) (uint64, error) {
 	return p.cfg.Store.SettleCursor(ctx)

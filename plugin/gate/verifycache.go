@@ -1,0 +1,131 @@
+package gate
+
+import (
+	"context"
+	"crypto/sha256"
+	"net/http"
+	"sync"
+	"time"
+
+	"github.com/l402d/l402d/l402"
+)
+
+// RevocationChecker reports whether a token was revoked, from memory.
+// *producer.Producer implements it; a Producer that does, lets the gate
+// remember verified credentials (see verifyCache).
+type RevocationChecker interface {
+	IsRevoked(ctx context.Context, id l402.TokenID) (bool, error)
+}
+
+// verifyCache remembers which credentials verified for which service and
+// path, so a token used again skips macaroon decoding and the HMAC chain.
+// What a verification depends on is in the key (the exact credential
+// headers, the service, the path) or re-checked on every hit: the token's
+// expiry, and its revocation, asked of the store each time. An entry lives
+// at most verifyCacheTTL, so nothing is trusted long on an old check.
+// Only successes are kept; a refused credential is verified in full each
+// time, as before.
+type verifyCache struct {
+	revoked RevocationChecker
+	now     func() time.Time
+	shards  [verifyCacheShards]verifyShard
+}
+
+const (
+	verifyCacheShards   = 16
+	verifyCachePerShard = 4096 // 64k entries of about 150 bytes: under 10 MiB
+	verifyCacheTTL      = time.Minute
+)
+
+type verifyShard struct {
+	mu sync.Mutex
+	m  map[[32]byte]verifiedEntry
+}
+
+// verifiedEntry is what the gate needs of a verified credential.
+type verifiedEntry struct {
+	id         l402.TokenID
+	resource   string
+	validUntil time.Time // zero: no expiry caveat
+	storedAt   time.Time
+}
+
+func newVerifyCache(revoked RevocationChecker, now func() time.Time) *verifyCache {
+	c := &verifyCache{revoked: revoked, now: now}
+	for i := range c.shards {
+		c.shards[i].m = make(map[[32]byte]verifiedEntry)
+	}
+	return c
+}
+
+// credentialKey hashes what a credential check reads — every value of
+// the credential headers CredentialFromHeader looks at — with the service
+// and the path it was checked for. ok is false without credential
+// headers.
+func credentialKey(h http.Header, service, path string) (key [32]byte, ok bool) {
+	auth, grpc, mac := h[l402.HeaderAuthorization], h[l402.HeaderGrpcMacaroon], h[l402.HeaderMacaroon]
+	if len(auth) == 0 && len(grpc) == 0 && len(mac) == 0 {
+		return key, false
+	}
+	d := sha256.New()
+	var sep = []byte{0}
+	write := func(s string) {
+		d.Write([]byte(s))
+		d.Write(sep)
+	}
+	write(service)
+	write(path)
+	for _, vals := range [][]string{auth, grpc, mac} {
+		for _, v := range vals {
+			write(v)
+		}
+		write("\xff") // ends a header's values: no value list runs into the next
+	}
+	d.Sum(key[:0])
+	return key, true
+}
+
+// get returns the entry for key if it is still good: within its TTL and
+// the token's validity, and the token not revoked.
+func (c *verifyCache) get(ctx context.Context, key [32]byte) (verifiedEntry, bool) {
+	s := &c.shards[key[0]%verifyCacheShards]
+	s.mu.Lock()
+	e, ok := s.m[key]
+	s.mu.Unlock()
+	if !ok {
+		return e, false
+	}
+	now := c.now()
+	if now.Sub(e.storedAt) >= verifyCacheTTL || (!e.validUntil.IsZero() && now.After(e.validUntil)) {
+		c.drop(key)
+		return e, false
+	}
+	if revoked, err := c.revoked.IsRevoked(ctx, e.id); err != nil || revoked {
+		c.drop(key) // the full check says why
+		return e, false
+	}
+	return e, true
+}
+
+// put remembers a verified credential, evicting an arbitrary entry of a
+// full shard.
+func (c *verifyCache) put(key [32]byte, v l402.Verified) {
+	e := verifiedEntry{id: v.TokenID, resource: v.Resource, validUntil: v.ValidUntil, storedAt: c.now()}
+	s := &c.shards[key[0]%verifyCacheShards]
+	s.mu.Lock()
+	if len(s.m) >= verifyCachePerShard {
+		for k := range s.m {
+			delete(s.m, k)
+			break
+		}
+	}
+	s.m[key] = e
+	s.mu.Unlock()
+}
+
+func (c *verifyCache) drop(key [32]byte) {
+	s := &c.shards[key[0]%verifyCacheShards]
+	s.mu.Lock()
+	delete(s.m, key)
+	s.mu.Unlock()
+}
