@@ -24,11 +24,20 @@
 // does this):
 //
 //	go run ./itest/loadgate -gate http://127.0.0.1:8403/bench -direct http://127.0.0.1:9000/bench -auth 'L402 …:…'
+//
+// With -serve it loads nothing and serves for another load generator
+// (wrk): "-serve upstream -listen 127.0.0.1:9000" serves the upstream in a
+// process of its own; "-serve gate" starts the embedded gate and the bare
+// proxy (in front of -upstream when given) and prints their URLs and the
+// token as one JSON line:
+//
+//	go run ./itest/loadgate -serve gate -upstream 127.0.0.1:9000
 package main
 
 import (
 	"context"
 	"crypto/rand"
+	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
@@ -38,14 +47,17 @@ import (
 	"net"
 	"net/http"
 	"net/http/httputil"
+	_ "net/http/pprof"
 	"net/url"
 	"os"
+	"os/signal"
 	"runtime"
 	"runtime/pprof"
 	"slices"
 	"strconv"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/lightningnetwork/lnd/lntypes"
@@ -75,6 +87,8 @@ type options struct {
 	gateURL  string
 	direct   string
 	auth     string
+	upstream string
+	serve    string
 }
 
 func run() error {
@@ -88,8 +102,18 @@ func run() error {
 	flag.StringVar(&o.gateURL, "gate", "", "load this URL through a running gate instead of an embedded one")
 	flag.StringVar(&o.direct, "direct", "", "with -gate: the same resource on the upstream, called directly")
 	flag.StringVar(&o.auth, "auth", "", "with -gate: the Authorization value (L402 <macaroon>:<preimage>)")
+	flag.StringVar(&o.upstream, "upstream", "", "embedded gate in front of this host:port instead of its own upstream")
+	flag.StringVar(&o.serve, "serve", "", "serve only: \"upstream\" serves the upstream on -listen; \"gate\" starts the embedded gate (and bare proxy), prints their URLs and the token as JSON, and serves until interrupted, for an external load generator (wrk)")
+	listenAddr := flag.String("listen", "127.0.0.1:0", "with -serve upstream: the address to serve on")
+	pprofAddr := flag.String("pprof", "", "with -serve: serve net/http/pprof on this address (profile the gate under wrk)")
 	cpuProfile := flag.String("cpuprofile", "", "write CPU profiles of each round to FILE.<target>.<round>")
 	flag.Parse()
+	if o.serve != "" {
+		if *pprofAddr != "" {
+			go func() { _ = http.ListenAndServe(*pprofAddr, nil) }() // DefaultServeMux holds net/http/pprof
+		}
+		return serveOnly(o, *listenAddr)
+	}
 
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
@@ -98,7 +122,7 @@ func run() error {
 	if o.gateURL == "" {
 		var err error
 		var cleanup func()
-		if o.gateURL, o.direct, proxyURL, o.auth, cleanup, err = embedded(ctx, o.size, o.free); err != nil {
+		if o.gateURL, o.direct, proxyURL, o.auth, cleanup, err = embedded(ctx, o.upstream, o.size, o.free); err != nil {
 			return err
 		}
 		defer cleanup()
@@ -290,7 +314,7 @@ func (t *target) report() result {
 // embedded starts a loopback upstream, a gate and a bare reverse proxy in
 // front of it, buys a token from the gate, and returns the three URLs of
 // the same resource and the token's Authorization value.
-func embedded(ctx context.Context, size int, free bool) (gateURL, directURL, proxyURL, auth string, cleanup func(), err error) {
+func embedded(ctx context.Context, up string, size int, free bool) (gateURL, directURL, proxyURL, auth string, cleanup func(), err error) {
 	var closers []func()
 	cleanup = func() {
 		for i := len(closers) - 1; i >= 0; i-- {
@@ -303,9 +327,10 @@ func embedded(ctx context.Context, size int, free bool) (gateURL, directURL, pro
 		}
 	}()
 
-	up, err := startUpstream(ctx, size, &closers)
-	if err != nil {
-		return "", "", "", "", nil, err
+	if up == "" {
+		if up, err = startUpstream(ctx, "127.0.0.1:0", size, &closers); err != nil {
+			return "", "", "", "", nil, err
+		}
 	}
 
 	dir, err := os.MkdirTemp("", "loadgate-")
@@ -365,12 +390,12 @@ func embedded(ctx context.Context, size int, free bool) (gateURL, directURL, pro
 
 // startUpstream serves size bytes of text to every request on a loopback
 // listener and returns its address.
-func startUpstream(ctx context.Context, size int, closers *[]func()) (string, error) {
+func startUpstream(ctx context.Context, addr string, size int, closers *[]func()) (string, error) {
 	body := make([]byte, size)
 	for i := range body {
 		body[i] = 'a' + byte(i%26)
 	}
-	return listen(ctx, http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+	return listenOn(ctx, addr, http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
 		w.Header().Set("Content-Type", "text/plain")
 		w.Header().Set("Content-Length", strconv.Itoa(len(body)))
 		_, _ = w.Write(body)
@@ -428,7 +453,12 @@ func bareProxy(upstream string) http.Handler {
 
 // listen serves h on a loopback port until ctx ends.
 func listen(ctx context.Context, h http.Handler, closers *[]func()) (string, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
+	return listenOn(ctx, "127.0.0.1:0", h, closers)
+}
+
+// listenOn serves h on addr until ctx ends.
+func listenOn(_ context.Context, addr string, h http.Handler, closers *[]func()) (string, error) {
+	l, err := net.Listen("tcp", addr)
 	if err != nil {
 		return "", err
 	}
@@ -464,4 +494,38 @@ func (b *standInLND) preimage(h lntypes.Hash) (lntypes.Preimage, bool) {
 	defer b.mu.Unlock()
 	p, ok := b.preimages[h]
 	return p, ok
+}
+
+// serveOnly serves without loading: the upstream alone (-serve upstream),
+// or the embedded gate and bare proxy, whose URLs and token it prints as
+// one JSON line, until SIGINT or SIGTERM.
+func serveOnly(o options, addr string) error {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	var closers []func()
+	defer func() {
+		for i := len(closers) - 1; i >= 0; i-- {
+			closers[i]()
+		}
+	}()
+	switch o.serve {
+	case "upstream":
+		up, err := startUpstream(ctx, addr, o.size, &closers)
+		if err != nil {
+			return err
+		}
+		fmt.Printf("{\"upstream\":%q}\n", "http://"+up)
+	case "gate":
+		gateURL, directURL, proxyURL, auth, cleanup, err := embedded(ctx, o.upstream, o.size, o.free)
+		if err != nil {
+			return err
+		}
+		closers = append(closers, cleanup)
+		out, _ := json.Marshal(map[string]string{"gate": gateURL, "direct": directURL, "proxy": proxyURL, "authorization": auth})
+		fmt.Println(string(out))
+	default:
+		return fmt.Errorf("-serve %q: want upstream or gate", o.serve)
+	}
+	<-ctx.Done()
+	return nil
 }
