@@ -43,8 +43,8 @@ import (
 // round. nginx runs with worker_processes auto (Debian's nginx.conf has
 // it; L402D_BENCH_NGINX_WORKERS sets it) for every nginx row, and a second
 // nginx with the other setting ("1") adds a bare-proxy row, so the table
-// shows which is faster (auto by 18 % at -c32, 1 by 5 % at -c1, in the
-// first run on a loaded machine). It
+// shows which is faster (in two short runs on a loaded 2-CPU machine, auto
+// passed 7–18 % more at -c32; at -c1 the runs disagreed, −5 % and +35 %). It
 // reports per target the median req/s across rounds with the
 // min–max, p50 and p99 (medians across rounds), then the ratios of the
 // gate to the proxies, as Markdown for docs/PERFORMANCE.md. Any non-2xx
