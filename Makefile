@@ -37,7 +37,7 @@ BIN_DIR ?= bin
 VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS = -s -w -X main.version=$(VERSION)
 
-.PHONY: all build image image-push run deps load-deps load test unit interop itest itest-repeat lint vet fmt-check fuzz fuzz-long bench \
+.PHONY: all build image image-push run deps load-deps load bench-gate test unit interop itest itest-repeat lint vet fmt-check fuzz fuzz-long bench \
 	regtest-bins regtest-up regtest-down regtest-info clean
 
 all: build
@@ -119,6 +119,11 @@ image-push: image
 ## load: the load campaigns on regtest: 10,000 challenges (L402D_LOAD_N to change the count) and the gate vs direct (wrk if installed)
 load: deps load-deps
 	$(GO) test -tags '$(ITEST_TAGS)' -count=1 -timeout 60m -run '^$$' -bench 'Load10k|GateLoad' -benchtime 1x -v ./itest/
+
+## bench-gate: the gate against nginx (bare proxy, with and without upstream keepalive; auth_request to /auth) and Aperture v0.5.0,
+##   paid requests under wrk -c32 and -c1, one Markdown table (L402D_BENCH_ROUNDS, L402D_BENCH_DURATION, L402D_BENCH_CONNS)
+bench-gate: deps load-deps
+	$(GO) test -tags '$(ITEST_TAGS)' -count=1 -timeout 30m -run '^$$' -bench GateVsProxies -benchtime 1x -v ./itest/
 
 clean:
 	rm -rf $(BIN_DIR)
