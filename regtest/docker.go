@@ -225,17 +225,26 @@ func (d *dockerBackend) containerID(ctx context.Context, name string) (string, e
 	}
 	ids := strings.Fields(out)
 	if len(ids) == 0 {
-		return "", fmt.Errorf("no container for %s in project %s", name, d.project)
+		return "", fmt.Errorf("%w: %s in project %s", errNoContainer, name, d.project)
 	}
 	return ids[0], nil
 }
+
+// errNoContainer: docker answered, and the node has no container.
+var errNoContainer = errors.New("no container")
 
 // alive returns nil if name's container is running, else an
 // [Unrecoverable] error with its state and last log lines.
 func (d *dockerBackend) alive(ctx context.Context, name string) error {
 	id, err := d.containerID(ctx, name)
-	if err != nil {
+	if errors.Is(err, errNoContainer) {
 		return Unrecoverable(err)
+	}
+	if err != nil {
+		// docker itself did not answer (on a loaded machine the wait's
+		// deadline can kill "docker ps"): no news of the node, so not a
+		// reason to give up on it.
+		return err
 	}
 	out, err := runCmd(ctx, nil, "docker", "inspect", "--format", "{{.State.Status}} exit={{.State.ExitCode}} {{.State.Error}}", id)
 	if err != nil {

@@ -152,6 +152,13 @@ func (n *Network) getInfo(ctx context.Context, name string) (*lnrpc.GetInfoRespo
 	return c.Lightning.GetInfo(ctx, &lnrpc.GetInfoRequest{})
 }
 
+// startWait bounds the wait for a starting node's RPC. Each failed attempt
+// also asks whether the node still runs, so a node that died fails the wait
+// at once; the bound only catches a node that runs but never answers. It is
+// generous because a live node on a loaded machine is slow, not stuck: with
+// two networks starting on two busy cores, an LND took over 90 s to answer.
+const startWait = 3 * time.Minute
+
 // waitBtcd waits until btcd's RPC answers.
 func (n *Network) waitBtcd(ctx context.Context) error {
 	return n.waitBtcdRPC(ctx, BtcdNode, n.btcd)
@@ -159,7 +166,7 @@ func (n *Network) waitBtcd(ctx context.Context) error {
 
 // waitBtcdRPC waits until the RPC of btcd or btcd-backup answers.
 func (n *Network) waitBtcdRPC(ctx context.Context, name string, c *btcdClient) error {
-	return WaitFor(ctx, name+" RPC to answer", 60*time.Second, 100*time.Millisecond, func(ctx context.Context) error {
+	return WaitFor(ctx, name+" RPC to answer", startWait, 100*time.Millisecond, func(ctx context.Context) error {
 		_, err := c.BlockCount(ctx)
 		if err != nil {
 			if aerr := n.be.alive(ctx, name); aerr != nil {
@@ -178,7 +185,7 @@ func (n *Network) waitLnd(ctx context.Context, name string, synced bool) error {
 		what = name + " to answer and sync to btcd's tip"
 	}
 	node := n.Node(name)
-	return WaitFor(ctx, what, 90*time.Second, 100*time.Millisecond, func(ctx context.Context) error {
+	return WaitFor(ctx, what, startWait, 100*time.Millisecond, func(ctx context.Context) error {
 		err := n.lndReady(ctx, *node, synced)
 		if err != nil {
 			if aerr := n.be.alive(ctx, name); aerr != nil {

@@ -582,3 +582,22 @@ func TestOpenRetryable(t *testing.T) {
 		}
 	}
 }
+
+// A wait must not give up on a node because docker itself did not answer
+// in time: on a loaded machine the wait's deadline killed "docker ps", and
+// that was taken for the node being gone.
+func TestDockerAliveWhenDockerDoesNotAnswer(t *testing.T) {
+	d := &dockerBackend{project: "l402d-test-none"}
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	err := d.alive(ctx, "bob")
+	var u unrecoverable
+	if err == nil || errors.As(err, &u) {
+		t.Fatalf("alive with docker not answering: %v, want a recoverable error", err)
+	}
+	if err := WaitFor(context.Background(), "a node", 300*time.Millisecond, 10*time.Millisecond, func(ctx context.Context) error {
+		return d.alive(ctx, "bob")
+	}); err == nil {
+		t.Fatal("waiting on a project with no containers succeeded")
+	}
+}
