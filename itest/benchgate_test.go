@@ -127,7 +127,7 @@ func BenchmarkGateVsProxies(b *testing.B) {
 	fmt.Fprintf(&md, "%s\n\n", benchFacts(b, workers, loadStart))
 	fmt.Fprintf(&md, "wrk -t1 with `--latency`, %d round(s) × %v per target and load shape, each after a 1 s warm-up; a round runs every target once, the order rotating from round to round. "+
 		"Every request carries the same `Authorization: L402 …` header; every response was 2xx. "+
-		"req/s: median across rounds (min–max); p50, p99: wrk's, median across rounds.\n\n", rounds, dur)
+		"%s\n\n", rounds, dur, map[bool]string{true: "req/s: median across rounds (min–max); p50, p99: wrk's, median across rounds.", false: "req/s, p50, p99: wrk's, one round."}[rounds > 1])
 	md.WriteString("| target |")
 	for _, c := range conns {
 		fmt.Fprintf(&md, " `-c%d` req/s | p50 | p99 |", c)
@@ -148,7 +148,7 @@ func BenchmarkGateVsProxies(b *testing.B) {
 		md.WriteString("\n")
 	}
 
-	md.WriteString("\n| ratio (median of the rounds' ratios, min–max) |")
+	md.WriteString(map[bool]string{true: "\n| ratio (median of the rounds' ratios, min–max) |", false: "\n| ratio (one round) |"}[rounds > 1])
 	for _, c := range conns {
 		fmt.Fprintf(&md, " `-c%d` |", c)
 	}
