@@ -6,8 +6,11 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"io/fs"
 	"log/slog"
 	"math/rand/v2"
+	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"time"
@@ -150,8 +153,14 @@ func Open(ctx context.Context, opts Options) (*Store, error) {
 	return s, nil
 }
 
-// badgerOptions validates opts, fills its defaults in place and translates it.
+// openBadger opens the database, first removing what a kill at the wrong
+// instant leaves that Badger cannot open.
 func openBadger(bopts badger.Options, opts Options) (*badger.DB, error) {
+	if !opts.InMemory {
+		if err := removeEmptyMemtables(opts.Dir, opts.Logger); err != nil {
+			return nil, err
+		}
+	}
 	db, err := badger.Open(bopts)
 	if err != nil {
 		return nil, openError(opts.Dir, len(opts.EncryptionKey) > 0, err)
@@ -427,3 +436,35 @@ func (b badgerLogger) Warningf(format string, args ...any) {
 
 func (badgerLogger) Infof(string, ...any)  {}
 func (badgerLogger) Debugf(string, ...any) {}
+
+// removeEmptyMemtables deletes zero-length memtable logs (NNNNN.mem) in
+// dir. Badger creates a memtable's log, then sizes it and writes its
+// header; killed between the two, it leaves an empty file that its open
+// refuses for good ("while opening fid: N err: Create a new file"), so
+// the store would never open again. An empty log holds no entry: nothing
+// is lost by removing it. The crash campaign found this (a kill -9 of an
+// l402d during its restart).
+func removeEmptyMemtables(dir string, log *slog.Logger) error {
+	ents, err := os.ReadDir(dir)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("storage: reading %s: %w", dir, err)
+	}
+	for _, e := range ents {
+		if e.IsDir() || !strings.HasSuffix(e.Name(), ".mem") {
+			continue
+		}
+		info, err := e.Info()
+		if err != nil || info.Size() != 0 {
+			continue
+		}
+		p := filepath.Join(dir, e.Name())
+		if err := os.Remove(p); err != nil {
+			return fmt.Errorf("storage: removing the empty memtable log %s left by a crash: %w", p, err)
+		}
+		log.Warn("storage: removed an empty memtable log left by a crash", "file", p)
+	}
+	return nil
+}
