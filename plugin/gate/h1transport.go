@@ -179,9 +179,17 @@ func (t *h1Transport) get(ctx context.Context) (*h1Conn, error) {
 		t.idle = t.idle[:n-1]
 		if now.Sub(pc.idleSince) < t.idleTimeout {
 			t.mu.Unlock()
-			closeAll(stale)
-			pc.reused = true
-			return pc, nil
+			// Outside the lock: one non-blocking recv. A connection
+			// holding unsolicited bytes, or closed by the upstream,
+			// is dropped instead of misreading them as the answer.
+			if idleConnState(pc.Conn) {
+				closeAll(stale)
+				pc.reused = true
+				return pc, nil
+			}
+			stale = append(stale, pc)
+			t.mu.Lock()
+			continue
 		}
 		stale = append(stale, pc)
 	}
@@ -197,6 +205,13 @@ func (t *h1Transport) get(ctx context.Context) (*h1Conn, error) {
 // put returns a connection whose response was read to its end to the
 // pool, dropping the oldest idle connection if it has idled too long.
 func (t *h1Transport) put(pc *h1Conn) {
+	if pc.br.Buffered() > 0 {
+		// The upstream sent more than the response (a body after a
+		// HEAD or 204, a second response): never read it as the
+		// next request's answer.
+		pc.Close()
+		return
+	}
 	pc.idleSince = time.Now()
 	var drop *h1Conn
 	t.mu.Lock()

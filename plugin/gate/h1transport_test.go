@@ -300,3 +300,42 @@ func TestH1TransportPoolBound(t *testing.T) {
 		t.Fatalf("%d idle connections after 6 concurrent requests, want the bound %d", n, h.maxIdle)
 	}
 }
+
+// An upstream that sends more than the response — a body after a HEAD, a
+// second response nobody asked for, bytes while the connection idles —
+// must not have those bytes read as the next request's answer (another
+// client's, through the gate).
+func TestH1TransportUnsolicitedBytes(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		method string
+		serve  func(c net.Conn, n int64)
+	}{
+		{"body after a HEAD", "HEAD", func(c net.Conn, n int64) {
+			fmt.Fprintf(c, "HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nLEAK%d", n%10)
+		}},
+		{"a second response at once", "GET", func(c net.Conn, n int64) {
+			fmt.Fprintf(c, "HTTP/1.1 200 OK\r\nContent-Length: 1\r\n\r\n%dHTTP/1.1 200 OK\r\nContent-Length: 4\r\n\r\nLEAK", n%10)
+		}},
+		{"a second response later", "GET", func(c net.Conn, n int64) {
+			fmt.Fprintf(c, "HTTP/1.1 200 OK\r\nContent-Length: 1\r\n\r\n%d", n%10)
+			time.Sleep(50 * time.Millisecond)
+			io.WriteString(c, "HTTP/1.1 200 OK\r\nContent-Length: 4\r\n\r\nLEAK")
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			addr, _ := rawUpstream(t, func(c net.Conn, _ *bufio.Reader, n int64) { tc.serve(c, n) })
+			h, dials := newH1(t, addr, time.Second)
+			for i := range 3 {
+				code, body, _, err := roundTrip(t, h, tc.method, "http://"+addr+"/", nil)
+				if err != nil || code != 200 || strings.Contains(body, "LEAK") {
+					t.Fatalf("request %d: %d %q %v", i, code, body, err)
+				}
+				time.Sleep(100 * time.Millisecond) // let a late stray arrive
+			}
+			if dials.Load() != 3 {
+				t.Fatalf("%d dials for 3 requests, want 3 (no connection with stray bytes reused)", dials.Load())
+			}
+		})
+	}
+}
