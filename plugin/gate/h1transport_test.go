@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"runtime"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -306,21 +307,30 @@ func TestH1TransportPoolBound(t *testing.T) {
 // must not have those bytes read as the next request's answer (another
 // client's, through the gate).
 func TestH1TransportUnsolicitedBytes(t *testing.T) {
+	// For "later": the test says when the stray goes out (once the gate
+	// has pooled the connection), and waits until it has.
+	send, sent := make(chan struct{}), make(chan struct{})
 	for _, tc := range []struct {
 		name   string
 		method string
+		later  bool
 		serve  func(c net.Conn, n int64)
 	}{
-		{"body after a HEAD", "HEAD", func(c net.Conn, n int64) {
+		{"body after a HEAD", "HEAD", false, func(c net.Conn, n int64) {
 			fmt.Fprintf(c, "HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nLEAK%d", n%10)
 		}},
-		{"a second response at once", "GET", func(c net.Conn, n int64) {
+		{"a second response at once", "GET", false, func(c net.Conn, n int64) {
 			fmt.Fprintf(c, "HTTP/1.1 200 OK\r\nContent-Length: 1\r\n\r\n%dHTTP/1.1 200 OK\r\nContent-Length: 4\r\n\r\nLEAK", n%10)
 		}},
-		{"a second response later", "GET", func(c net.Conn, n int64) {
+		{"a second response later", "GET", true, func(c net.Conn, n int64) {
 			fmt.Fprintf(c, "HTTP/1.1 200 OK\r\nContent-Length: 1\r\n\r\n%d", n%10)
-			time.Sleep(50 * time.Millisecond)
+			select {
+			case <-send:
+			case <-time.After(10 * time.Second): // the test failed before asking
+				return
+			}
 			io.WriteString(c, "HTTP/1.1 200 OK\r\nContent-Length: 4\r\n\r\nLEAK")
+			sent <- struct{}{}
 		}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -331,11 +341,34 @@ func TestH1TransportUnsolicitedBytes(t *testing.T) {
 				if err != nil || code != 200 || strings.Contains(body, "LEAK") {
 					t.Fatalf("request %d: %d %q %v", i, code, body, err)
 				}
-				time.Sleep(100 * time.Millisecond) // let a late stray arrive
+				if tc.later {
+					send <- struct{}{}
+					<-sent
+					waitPeekable(t, h)
+				}
 			}
 			if dials.Load() != 3 {
 				t.Fatalf("%d dials for 3 requests, want 3 (no connection with stray bytes reused)", dials.Load())
 			}
 		})
+	}
+}
+
+// waitPeekable waits until the stray bytes written to the pooled
+// connection can be seen on it (they cross loopback asynchronously).
+func waitPeekable(t *testing.T, h *h1Transport) {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		h.mu.Lock()
+		var pc *h1Conn
+		if len(h.idle) > 0 {
+			pc = h.idle[len(h.idle)-1]
+		}
+		h.mu.Unlock()
+		if pc == nil || !idleConnState(pc.Conn) || time.Now().After(deadline) {
+			return
+		}
+		runtime.Gosched()
 	}
 }
