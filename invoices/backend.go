@@ -141,10 +141,13 @@ type DecodedInvoice struct {
 	// AmountMsat is 0 for an amountless invoice.
 	AmountMsat  int64
 	Description string
-	Destination string
-	CreatedAt   time.Time
-	ExpiresAt   time.Time
-	Network     string
+	// DescriptionHash: the invoice commits to a description by hash
+	// (an "h" field) instead of carrying it.
+	DescriptionHash bool
+	Destination     string
+	CreatedAt       time.Time
+	ExpiresAt       time.Time
+	Network         string
 }
 
 // Expired reports whether the invoice expired before now.

@@ -72,6 +72,7 @@ func DecodeInvoice(invoice, network string) (DecodedInvoice, error) {
 	if inv.Description != nil {
 		d.Description = *inv.Description
 	}
+	d.DescriptionHash = inv.DescriptionHash != nil
 	if inv.Destination != nil {
 		d.Destination = fmt.Sprintf("%x", inv.Destination.SerializeCompressed())
 	}

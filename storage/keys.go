@@ -43,6 +43,10 @@ import (
 //	v1/agg/day/<day 4><shard 1>          counters for one UTC day; day is days
 //	                                     since 1970-01-01 with the sign bit flipped
 //	v1/meta/<name>                       small named values (e.g. node pubkey)
+//	v1/used/<payment hash 32>            a single-use payment (MPP charge, x402
+//	                                     settlement) spent: 0x01 ‖ at int64 ‖
+//	                                     scheme; kept for good, so a replay is
+//	                                     refused however late it comes
 //
 // Counters and the settle cursor are split over 16 shards chosen by the
 // low bits of the payment hash's first byte (AdvanceSettleCursor, which has
@@ -87,6 +91,7 @@ const (
 	prefixAggTotal     = "v1/agg/total/"
 	prefixAggDay       = "v1/agg/day/"
 	prefixMeta         = "v1/meta/"
+	prefixUsed         = "v1/used/"
 	prefixPayment      = "v1/pay/"
 	prefixPaymentIdx   = "v1/payidx/"
 	prefixToken        = "v1/tok/"
@@ -108,6 +113,10 @@ func rootKeyKey(id l402.TokenID) []byte {
 
 func revocationKey(id l402.TokenID) []byte {
 	return append([]byte(prefixRevocation), id[:]...)
+}
+
+func usedKey(h lntypes.Hash) []byte {
+	return append([]byte(prefixUsed), h[:]...)
 }
 
 func challengeKey(h lntypes.Hash) []byte {

@@ -70,5 +70,13 @@ func (g *Gate) challenge(w http.ResponseWriter, r *http.Request, svc *service, r
 	} else {
 		rt.count(outChallenged)
 	}
-	writeChallenge(w, r, ch, svc.cfg.Name, rejected, g.cfg.LegacyLSAT)
+	offers := g.offered(svc)
+	hdr := w.Header()
+	if g.state.Load().discovery != nil {
+		hdr.Set("Link", "<"+DiscoveryPath+`>; rel="l402-manifest"`)
+	}
+	if !isGRPC(r) {
+		g.addChargeChallenges(hdr, r, svc, ch, rejected)
+	}
+	writeChallenge(w, r, ch, svc.cfg.Name, rejected, g.cfg.LegacyLSAT, offers)
 }

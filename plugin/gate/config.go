@@ -114,9 +114,14 @@ type ServiceConfig struct {
 	RateLimit *RateLimit
 	// Description is the invoice memo; default "<name> <pattern>".
 	Description string
-	// PassCredentials forwards the client's L402 credential (an
-	// "Authorization: L402/LSAT …" value, Macaroon and
-	// Grpc-Metadata-Macaroon) to the upstream. Off, the proxy strips
+	// Schemes are the ways a 402 may be paid: "l402" (a reusable token),
+	// "mpp" (a single-use Payment charge) and "x402" (a single-use x402
+	// Lightning payment). Every 402 offers one invoice in all of them, and
+	// one payment buys one thing in one scheme. Default: all three.
+	Schemes []string
+	// PassCredentials forwards the client's payment credential (an
+	// "Authorization: L402/LSAT/Payment …" value, Macaroon,
+	// Grpc-Metadata-Macaroon, PAYMENT-SIGNATURE) to the upstream. Off, the proxy strips
 	// them: they are the gate's business, and a bearer token the
 	// upstream's logs should not hold.
 	PassCredentials bool

@@ -37,6 +37,9 @@ type discoveryService struct {
 	// FreePaths are the whitelisted patterns.
 	FreePaths   []string `json:"freePaths,omitempty"`
 	Description string   `json:"description,omitempty"`
+	// Schemes are the payment schemes a 402 of the service offers
+	// (l402, mpp, x402), one invoice for all.
+	Schemes []string `json:"schemes,omitempty"`
 }
 
 type discoveryPrice struct {
@@ -45,7 +48,8 @@ type discoveryPrice struct {
 }
 
 // discoveryJSON renders the discovery document once per services file.
-func discoveryJSON(s *Services, defaultValidity time.Duration) ([]byte, error) {
+// offered says which schemes the gate can sell for a service.
+func discoveryJSON(s *Services, defaultValidity time.Duration, offered func(*service) schemeSet) ([]byte, error) {
 	if defaultValidity == 0 {
 		defaultValidity = producer.DefaultTokenValidity
 	}
@@ -58,6 +62,7 @@ func discoveryJSON(s *Services, defaultValidity time.Duration) ([]byte, error) {
 			d.FreeRequests, d.FreeWindowSeconds = c.FreeRequests, int64(c.FreeWindow/time.Second)
 		}
 		if c.Auth != AuthOff {
+			d.Schemes = offered(svc).names()
 			d.PriceSats = c.PriceSats
 			for _, r := range svc.rules {
 				d.Prices = append(d.Prices, discoveryPrice{Path: r.resource, PriceSats: r.price})

@@ -55,7 +55,7 @@ func FuzzParseServices(f *testing.F) {
 			_ = svc.ruleFor(svc.path.lit)
 			_ = s.match("x", svc.path.lit)
 		}
-		if _, err := discoveryJSON(s, 0); err != nil {
+		if _, err := discoveryJSON(s, 0, func(svc *service) schemeSet { return svc.schemes }); err != nil {
 			t.Fatal(err)
 		}
 	})

@@ -118,6 +118,10 @@ type Gate struct {
 	cfg Config
 	log *slog.Logger
 
+	// charges sells challenges in the single-use schemes; nil when the
+	// Producer cannot (the gate then offers L402 only).
+	charges ChargeProducer
+
 	state   atomic.Pointer[state]
 	mint    *limiterSet[netip.Addr]
 	tokens  *limiterSet[l402.TokenID]
@@ -168,6 +172,9 @@ func New(cfg Config) (*Gate, error) {
 		free:       newFreeCounter(),
 		pending:    newPendingSet(cfg.MaxPending, cfg.MaxPendingPerClient, cfg.Lookup),
 		transports: map[transportKey]pooledTransport{},
+	}
+	if cp, ok := cfg.Producer.(ChargeProducer); ok {
+		g.charges = cp
 	}
 	if rc, ok := cfg.Producer.(RevocationChecker); ok {
 		g.verified = newVerifyCache(rc, cfg.Now)
@@ -342,13 +349,24 @@ func refuseUnsafe(w http.ResponseWriter, r *http.Request, svc *service, rt *serv
 	return false
 }
 
-// admitCredential checks the request's credential, if it has one, for
-// the path mp priced by rl. A valid token within its rate limit is let
-// through to h; a rate-limited token, or one the store failed to check,
-// is answered. Either way answered is true. Otherwise rejected is why the
-// credential was refused, or nil when there was none, and the caller
-// challenges.
+// admitCredential checks the request's credential, if it has one, in
+// the schemes the service offers, for the path mp priced by rl: an L402
+// token first, then a single-use MPP or x402 payment (admitCharge).
+// A good credential is let through to h; a rate-limited token, or one the
+// store failed to check, is answered. Either way answered is true.
+// Otherwise rejected is why the credential was refused, or nil when there
+// was none, and the caller challenges.
 func (g *Gate) admitCredential(w http.ResponseWriter, r *http.Request, svc *service, rt *serviceRuntime, rl *rule, mp string, h http.Handler) (rejected error, answered bool) {
+	if g.offered(svc).has(offerL402) {
+		if rejected, answered = g.admitToken(w, r, svc, rt, rl, mp, h); answered || rejected != nil {
+			return rejected, answered
+		}
+	}
+	return g.admitCharge(w, r, svc, rt, rl, h)
+}
+
+// admitToken is admitCredential for an L402 token.
+func (g *Gate) admitToken(w http.ResponseWriter, r *http.Request, svc *service, rt *serviceRuntime, rl *rule, mp string, h http.Handler) (rejected error, answered bool) {
 	var key [32]byte
 	cacheable := false
 	if g.verified != nil {

@@ -231,7 +231,7 @@ var (
 	fileKeys    = []string{"services", "discovery"}
 	serviceKeys = []string{"name", "host", "path", "upstream", "protocol", "price", "pricing", "token_validity",
 		"capabilities", "auth", "free_window", "whitelist", "timeout", "rate_limit", "description",
-		"pass_credentials", "allow_semicolons", "fold_case"}
+		"pass_credentials", "allow_semicolons", "fold_case", "schemes"}
 	ruleKeys      = []string{"path", "price"}
 	rateLimitKeys = []string{"rate", "burst"}
 )
@@ -334,6 +334,11 @@ func (d *decoder) service(n *yaml.Node, field string, sc *ServiceConfig) {
 			sc.AllowSemicolons, _ = d.boolean(v, field)
 		case "fold_case":
 			sc.FoldCase, _ = d.boolean(v, field)
+		case "schemes":
+			sc.Schemes = d.strList(v, field)
+			if sc.Schemes == nil {
+				sc.Schemes = []string{} // written but empty: the checker says so
+			}
 		}
 	})
 }

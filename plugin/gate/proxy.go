@@ -153,12 +153,14 @@ func (g *Gate) newProxy(svc *service, rt *serviceRuntime, used map[transportKey]
 	return rp
 }
 
-// stripCredentials removes the client's L402 credential from headers
-// bound upstream: "Authorization: L402/LSAT …" values (other schemes
-// stay), Macaroon and Grpc-Metadata-Macaroon.
+// stripCredentials removes the client's payment credentials from headers
+// bound upstream: "Authorization: L402/LSAT/Payment …" values (other
+// schemes stay), Macaroon, Grpc-Metadata-Macaroon and x402's
+// PAYMENT-SIGNATURE.
 func stripCredentials(h http.Header) {
 	delete(h, "Macaroon")
 	delete(h, "Grpc-Metadata-Macaroon")
+	delete(h, "Payment-Signature")
 	vals := h["Authorization"]
 	if len(vals) == 0 {
 		return
@@ -166,7 +168,7 @@ func stripCredentials(h http.Header) {
 	keep := vals[:0:0]
 	for _, v := range vals {
 		scheme, _, _ := strings.Cut(strings.TrimSpace(v), " ")
-		if !strings.EqualFold(scheme, "L402") && !strings.EqualFold(scheme, "LSAT") {
+		if !strings.EqualFold(scheme, "L402") && !strings.EqualFold(scheme, "LSAT") && !strings.EqualFold(scheme, "Payment") {
 			keep = append(keep, v)
 		}
 	}

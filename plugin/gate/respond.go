@@ -36,9 +36,11 @@ type challengeBody struct {
 	ExpiresAt   time.Time `json:"expiresAt"`
 	Resource    string    `json:"resource"`
 	Service     string    `json:"service"`
-	Reason      string    `json:"reason,omitempty"`
-	Message     string    `json:"message,omitempty"`
-	Fix         string    `json:"fix"`
+	// Schemes are the ways this one invoice can be paid and presented.
+	Schemes []string `json:"schemes"`
+	Reason  string   `json:"reason,omitempty"`
+	Message string   `json:"message,omitempty"`
+	Fix     string   `json:"fix"`
 }
 
 // gRPC status codes the gate answers with (google.golang.org/grpc/codes).
@@ -140,16 +142,21 @@ func grpcEncodeMessage(s string) string {
 // gRPC client gets the same header with HTTP 200 and the status
 // Internal/"payment required", the form Aperture's gRPC client
 // interceptor pays.
-func writeChallenge(w http.ResponseWriter, r *http.Request, ch producer.Challenge, service string, rejected error, legacyLSAT bool) {
+func writeChallenge(w http.ResponseWriter, r *http.Request, ch producer.Challenge, service string, rejected error, legacyLSAT bool, offers schemeSet) {
 	h := w.Header()
-	l402.SetChallenge(h, l402.Challenge{Macaroon: ch.Macaroon, Invoice: ch.Invoice}, legacyLSAT)
+	if offers.has(offerL402) || isGRPC(r) {
+		l402.SetChallenge(h, l402.Challenge{Macaroon: ch.Macaroon, Invoice: ch.Invoice}, legacyLSAT)
+	}
 	h.Set("Cache-Control", "no-store")
 	body := challengeBody{
 		Error: "payment required", Code: "payment_required",
-		Macaroon: ch.Macaroon, Invoice: ch.Invoice, PaymentHash: ch.PaymentHash.String(),
+		Invoice: ch.Invoice, PaymentHash: ch.PaymentHash.String(),
 		AmountSats: ch.PriceSats, PriceSats: ch.PriceSats, ExpiresAt: ch.ExpiresAt.UTC(),
-		Resource: ch.Resource, Service: service,
-		Fix: "pay the invoice, then retry with the header Authorization: L402 <macaroon>:<preimage>",
+		Resource: ch.Resource, Service: service, Schemes: offers.names(),
+		Fix: payFix(offers),
+	}
+	if offers.has(offerL402) {
+		body.Macaroon = ch.Macaroon
 	}
 	if rejected != nil {
 		body.Reason = producer.ReasonCode(rejected)
@@ -165,6 +172,21 @@ func writeChallenge(w http.ResponseWriter, r *http.Request, ch producer.Challeng
 		return
 	}
 	writeJSON(w, http.StatusPaymentRequired, body)
+}
+
+// payFix says how to pay in the schemes offered.
+func payFix(offers schemeSet) string {
+	var ways []string
+	if offers.has(offerL402) {
+		ways = append(ways, "Authorization: L402 <macaroon>:<preimage> (reusable until it expires)")
+	}
+	if offers.has(offerMPP) {
+		ways = append(ways, "Authorization: Payment <credential> answering the Payment challenge (one request)")
+	}
+	if offers.has(offerX402) {
+		ways = append(ways, "PAYMENT-SIGNATURE: <x402 payment payload> answering PAYMENT-REQUIRED (one request)")
+	}
+	return "pay the invoice, then retry with " + strings.Join(ways, ", or ")
 }
 
 // verdictMessage is the human text of a refusal, capitalised as the

@@ -55,6 +55,8 @@ type service struct {
 	tokenLimit    rate.Limit
 	tokenBurst    int
 	hasTokenLimit bool
+	// schemes are the payment schemes the service offers.
+	schemes schemeSet
 }
 
 // rule prices the paths matching pat. Its resource is what tokens bought

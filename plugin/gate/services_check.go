@@ -97,6 +97,7 @@ func (c *checker) service(field string, sc ServiceConfig, maxPrice int64, fold b
 	c.transport(field, &sc, svc)
 	c.access(field, &sc)
 	c.terms(field, &sc, svc, maxPrice)
+	c.schemes(field, &sc, svc)
 	// Whitelist first: pricing rules inside a whitelisted pattern would
 	// never charge.
 	c.whitelist(field, sc, svc)
@@ -230,6 +231,29 @@ func (c *checker) terms(field string, sc *ServiceConfig, svc *service, maxPrice 
 		default:
 			svc.hasTokenLimit = true
 			svc.tokenLimit, svc.tokenBurst = limitOf(rl.Rate, rl.Burst)
+		}
+	}
+}
+
+// schemes checks the payment schemes the service offers (default all).
+func (c *checker) schemes(field string, sc *ServiceConfig, svc *service) {
+	if sc.Schemes == nil {
+		svc.schemes = offerAll
+		return
+	}
+	if len(sc.Schemes) == 0 {
+		c.fail(field+".schemes", "is empty", "list at least one of l402, mpp, x402, or leave schemes out for all three")
+	}
+	for i, name := range sc.Schemes {
+		k, ok := producer.ParseScheme(strings.ToLower(strings.TrimSpace(name)))
+		f := fmt.Sprintf("%s.schemes[%d]", field, i)
+		switch {
+		case !ok:
+			c.fail(f, fmt.Sprintf("%q is not a payment scheme", name), "write l402, mpp or x402")
+		case svc.schemes.has(schemeBit(k)):
+			c.fail(f, fmt.Sprintf("%q is listed twice", name), "list each scheme once")
+		default:
+			svc.schemes |= schemeBit(k)
 		}
 	}
 }

@@ -75,7 +75,7 @@ func (g *Gate) install(svcs *Services) error {
 	}
 	if svcs.discovery {
 		var err error
-		if st.discovery, err = discoveryJSON(svcs, g.cfg.DefaultTokenValidity); err != nil {
+		if st.discovery, err = discoveryJSON(svcs, g.cfg.DefaultTokenValidity, g.offered); err != nil {
 			return err
 		}
 	}

@@ -76,8 +76,12 @@ type Producer struct {
 	verifier *l402.Verifier
 	flight   singleflight.Group
 
-	mu   sync.RWMutex
-	node string // hex pubkey, "" until first learned
+	// mppKey binds Payment challenges (loaded by Start).
+	mppKey []byte
+
+	mu      sync.RWMutex
+	node    string // hex pubkey, "" until first learned
+	network string // LND's chain name, "" until first learned
 }
 
 // New returns a producer. Call Start to learn the node's public key.
@@ -117,6 +121,14 @@ func (p *Producer) Start(ctx context.Context) error {
 	} else if !errors.Is(err, storage.ErrNotFound) {
 		return fmt.Errorf("producer: loading node key: %w", err)
 	}
+	if b, err := p.cfg.Store.Meta(ctx, metaNetwork); err == nil {
+		p.setNetwork(string(b))
+	} else if !errors.Is(err, storage.ErrNotFound) {
+		return fmt.Errorf("producer: loading the node's chain: %w", err)
+	}
+	if err := p.loadMPPKey(ctx); err != nil {
+		return err
+	}
 	if _, err := p.refreshNode(ctx); err != nil {
 		p.log.Warn("lnd not reachable at start; will retry on first use", "err", err)
 	}
@@ -136,6 +148,12 @@ func (p *Producer) setNode(n string) {
 	p.node = n
 }
 
+func (p *Producer) setNetwork(n string) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.network = n
+}
+
 // refreshNode asks LND for its key and remembers it. A node key that
 // changes under a data dir means l402d was pointed at another node: its
 // old tokens stay verifiable only against the old key, so refuse.
@@ -143,6 +161,12 @@ func (p *Producer) refreshNode(ctx context.Context) (string, error) {
 	info, err := p.cfg.Backend.NodeInfo(ctx)
 	if err != nil {
 		return "", err
+	}
+	if info.Network != "" && info.Network != p.Network() {
+		if err := p.cfg.Store.PutMeta(ctx, metaNetwork, []byte(info.Network)); err != nil {
+			return "", fmt.Errorf("producer: storing the node's chain: %w", err)
+		}
+		p.setNetwork(info.Network)
 	}
 	old := p.Node()
 	if old == info.Pubkey {
@@ -187,6 +211,10 @@ type Challenge struct {
 	ExpiresAt   time.Time
 	Resource    string
 	PriceSats   int64
+	Description string
+	// ValidUntil is when the challenge's token expires (zero: never); a
+	// single-use payment of it is honoured until then too.
+	ValidUntil time.Time
 	// Replayed is true when an idempotent earlier challenge was returned.
 	Replayed bool
 }
@@ -297,6 +325,8 @@ func challengeFrom(c *storage.Challenge) Challenge {
 		ExpiresAt:   c.ExpiresAt,
 		Resource:    c.Resource,
 		PriceSats:   c.PriceSats,
+		Description: c.Description,
+		ValidUntil:  tokenValidUntil(c.Macaroon),
 	}
 }
 

@@ -7,8 +7,10 @@ import (
 	"time"
 
 	"github.com/l402d/l402d/l402"
+	"github.com/l402d/l402d/l402/mpp"
 	"github.com/l402d/l402d/plugin/field"
 	"github.com/l402d/l402d/plugin/metrics"
+	"github.com/l402d/l402d/storage"
 )
 
 // VerifyRequest is a token to check, as the seed API receives it.
@@ -103,6 +105,9 @@ var verdicts = []struct {
 	{l402.ErrUnknownCaveat, "unknown_caveat"},
 	{l402.ErrRevoked, "revoked"},
 	{l402.ErrNoCredential, "no_credential"},
+	{storage.ErrConsumed, "consumed"},
+	{mpp.ErrChallengeID, "bad_challenge_id"},
+	{mpp.ErrUnsupported, "unsupported_payment"},
 }
 
 // ReasonCode is a short, stable code for a verification outcome.

@@ -1,0 +1,184 @@
+package gate
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"strings"
+
+	"github.com/l402d/l402d/l402"
+	"github.com/l402d/l402d/l402/mpp"
+	"github.com/l402d/l402d/l402/x402"
+	"github.com/l402d/l402d/plugin/producer"
+	"github.com/l402d/l402d/storage"
+)
+
+// ChargeProducer is what the gate needs to sell a challenge in the
+// single-use schemes too (MPP's Payment charge, x402's Lightning exact);
+// *producer.Producer implements it. A Producer without it offers L402
+// only, whatever the services file says.
+type ChargeProducer interface {
+	MPPChallenge(ch producer.Challenge) (mpp.Challenge, error)
+	X402Requirements(ch producer.Challenge) (x402.PaymentRequirements, error)
+	CheckMPP(cred mpp.Credential, service, resource string) (producer.Charge, error)
+	CheckX402(ctx context.Context, pl x402.PaymentPayload, given *x402.PaymentRequirements, service, resource string) (producer.Charge, x402.PaymentRequirements, error)
+	Consume(ctx context.Context, c producer.Charge) (*storage.Challenge, error)
+}
+
+// schemeSet is the schemes a service offers.
+type schemeSet uint8
+
+const (
+	offerL402 schemeSet = 1 << iota
+	offerMPP
+	offerX402
+	offerAll = offerL402 | offerMPP | offerX402
+)
+
+func schemeBit(s producer.Scheme) schemeSet {
+	switch s {
+	case producer.SchemeL402:
+		return offerL402
+	case producer.SchemeMPP:
+		return offerMPP
+	case producer.SchemeX402:
+		return offerX402
+	}
+	return 0
+}
+
+func (s schemeSet) has(b schemeSet) bool { return s&b != 0 }
+
+// names lists the schemes of s in the order a 402 offers them.
+func (s schemeSet) names() []string {
+	var out []string
+	for _, k := range producer.AllSchemes {
+		if s.has(schemeBit(k)) {
+			out = append(out, string(k))
+		}
+	}
+	return out
+}
+
+// offered is what svc offers that the gate can sell.
+func (g *Gate) offered(svc *service) schemeSet {
+	if g.charges == nil {
+		return svc.schemes & offerL402
+	}
+	return svc.schemes
+}
+
+// hasPaymentAuth reports whether h carries an Authorization value of the
+// Payment scheme.
+func hasPaymentAuth(h http.Header) bool {
+	for _, v := range h[l402.HeaderAuthorization] {
+		scheme, _, _ := strings.Cut(strings.TrimSpace(v), " ")
+		if strings.EqualFold(scheme, mpp.Scheme) {
+			return true
+		}
+	}
+	return false
+}
+
+// admitCharge checks a single-use credential (an MPP charge or an x402
+// payment) the service offers and, if it is good, spends it durably and
+// hands the request to h with the scheme's receipt. Otherwise it reports
+// why it refused (nil: there was none) and the caller challenges. A store
+// that fails to check is answered 500, as for a token.
+func (g *Gate) admitCharge(w http.ResponseWriter, r *http.Request, svc *service, rt *serviceRuntime, rl *rule, h http.Handler) (rejected error, answered bool) {
+	offers := g.offered(svc)
+	var (
+		c       producer.Charge
+		err     error
+		receipt func(http.Header)
+	)
+	switch {
+	case offers.has(offerMPP) && hasPaymentAuth(r.Header):
+		var cred mpp.Credential
+		if cred, err = mpp.CredentialFromHeader(r.Header); err != nil {
+			return err, false
+		}
+		c, err = g.charges.CheckMPP(cred, svc.cfg.Name, rl.resource)
+		receipt = func(h http.Header) {
+			_ = mpp.SetReceipt(h, mpp.NewChargeReceipt(c.PaymentHash, cred.Challenge.ID, g.cfg.Now()))
+		}
+	case offers.has(offerX402) && r.Header.Get(x402.HeaderPaymentSignature) != "":
+		var pl x402.PaymentPayload
+		if pl, err = x402.DecodePaymentPayload(r.Header.Get(x402.HeaderPaymentSignature)); err != nil {
+			return err, false
+		}
+		var req x402.PaymentRequirements
+		c, req, err = g.charges.CheckX402(r.Context(), pl, nil, svc.cfg.Name, rl.resource)
+		receipt = func(h http.Header) {
+			if v, err := x402.EncodeHeader(x402.NewLightningSettlement(req.Network, c.PaymentHash)); err == nil {
+				h.Set(x402.HeaderPaymentResponse, v)
+			}
+		}
+	default:
+		return nil, false
+	}
+	if err == nil {
+		_, err = g.charges.Consume(r.Context(), c)
+	}
+	if err != nil {
+		if producer.ReasonCode(err) != "error" {
+			return err, false
+		}
+		rt.count(outError)
+		if r.Context().Err() != nil && errors.Is(err, r.Context().Err()) {
+			return nil, true // the client left
+		}
+		g.log.Error("gate: spending a payment failed", "service", svc.cfg.Name, "scheme", c.Scheme, "err", err)
+		writeError(w, r, http.StatusInternalServerError, errorBody{Error: "the payment could not be checked", Code: "internal", Service: svc.cfg.Name, Fix: "retry shortly with the same credential"})
+		return nil, true
+	}
+	receipt(w.Header())
+	rt.count(outPaid)
+	h.ServeHTTP(w, r)
+	return nil, true
+}
+
+// addChargeChallenges offers challenge ch in the single-use schemes svc
+// offers: a Payment challenge beside the L402 one, and x402's
+// PAYMENT-REQUIRED. A scheme that cannot be offered (x402 on a chain it
+// has no id for) is left out and logged; the others still are.
+func (g *Gate) addChargeChallenges(h http.Header, r *http.Request, svc *service, ch producer.Challenge, rejected error) {
+	offers := g.offered(svc)
+	if offers.has(offerMPP) {
+		c, err := g.charges.MPPChallenge(ch)
+		if err == nil {
+			err = mpp.SetChallenge(h, c)
+		}
+		if err != nil {
+			g.log.Warn("gate: cannot offer an MPP challenge", "service", svc.cfg.Name, "err", err)
+		}
+	}
+	if offers.has(offerX402) {
+		req, err := g.charges.X402Requirements(ch)
+		if err == nil {
+			pr := x402.PaymentRequired{X402Version: x402.Version, Error: "payment required",
+				Resource: &x402.ResourceInfo{URL: requestURL(r), Description: ch.Description},
+				Accepts:  []x402.PaymentRequirements{req}}
+			if rejected != nil {
+				pr.Error = producer.ReasonCode(rejected) + ": " + truncate(rejected.Error())
+			}
+			var v string
+			if v, err = x402.EncodeHeader(pr); err == nil {
+				h.Set(x402.HeaderPaymentRequired, v)
+			}
+		}
+		if err != nil {
+			g.log.Warn("gate: cannot offer an x402 challenge", "service", svc.cfg.Name, "err", err)
+		}
+	}
+}
+
+// requestURL is the absolute URL the client asked for, as x402's
+// resource names it.
+func requestURL(r *http.Request) string {
+	scheme := "http"
+	if r.TLS != nil {
+		scheme = "https"
+	}
+	return scheme + "://" + r.Host + r.URL.RequestURI()
+}

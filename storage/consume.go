@@ -1,0 +1,118 @@
+package storage
+
+import (
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/dgraph-io/badger/v4"
+	"github.com/lightningnetwork/lnd/lntypes"
+)
+
+// ErrConsumed: a single-use payment was already spent. Errors are
+// *ConsumedError.
+var ErrConsumed = errors.New("payment already consumed")
+
+// ConsumedError says when, and by which scheme, a payment was spent.
+type ConsumedError struct {
+	PaymentHash lntypes.Hash
+	Scheme      string
+	At          time.Time
+}
+
+func (e *ConsumedError) Error() string {
+	return fmt.Sprintf("payment %s was already consumed by %s at %s", e.PaymentHash, e.Scheme, e.At.UTC().Format(time.RFC3339))
+}
+
+// Is matches ErrConsumed.
+func (e *ConsumedError) Is(target error) bool { return target == ErrConsumed }
+
+// usedFormat is the first byte of an encoded consumption.
+const usedFormat = 1
+
+// MaxSchemeLen bounds the scheme name stored with a consumption.
+const MaxSchemeLen = 16
+
+// Consume spends the payment of challenge h once, for a single-use scheme
+// (an MPP charge, an x402 settlement), and returns the challenge. In the
+// same durable commit it revokes the challenge's L402 token: one invoice
+// answered in several schemes buys one thing, so the reusable token of a
+// payment spent as a charge is no good any more.
+//
+// It fails with an error wrapping ErrNotFound when h is not a challenge
+// of this store (the store never spends what it did not issue), and with a
+// *ConsumedError when h was spent before, by any scheme. Concurrent calls
+// for one hash: exactly one succeeds. The caller serves what was paid for
+// only after Consume returned nil: the consumption is on disk by then, so
+// a crash after it cannot give the payment a second use.
+func (s *Store) Consume(ctx context.Context, h lntypes.Hash, scheme string) (*Challenge, error) {
+	if scheme == "" || len(scheme) > MaxSchemeLen {
+		return nil, fmt.Errorf("storage: %w: scheme must be 1 to %d bytes", ErrInvalid, MaxSchemeLen)
+	}
+	at := s.now()
+	v := binary.BigEndian.AppendUint64([]byte{usedFormat}, uint64(unixNanos(at)))
+	v = append(v, scheme...)
+	uk := usedKey(h)
+	var c *Challenge
+	err := s.update(ctx, true, func(txn *badger.Txn) error {
+		var err error
+		if c, err = getChallenge(txn, h); err != nil {
+			return err
+		}
+		switch item, err := txn.Get(uk); {
+		case err == nil:
+			return item.Value(func(b []byte) error { return decodeUsed(uk, h, b) })
+		case !errors.Is(err, badger.ErrKeyNotFound):
+			return fmt.Errorf("storage: reading %s: %w", fmtKey(uk), err)
+		}
+		if err := txn.Set(uk, v); err != nil {
+			return err
+		}
+		rk := revocationKey(c.TokenID)
+		switch _, err := txn.Get(rk); {
+		case err == nil:
+			return nil // revoked before: keep the first reason
+		case !errors.Is(err, badger.ErrKeyNotFound):
+			return fmt.Errorf("storage: reading %s: %w", fmtKey(rk), err)
+		}
+		rv := binary.BigEndian.AppendUint64([]byte{revocationFormat}, uint64(unixNanos(at)))
+		rv = append(rv, "spent as a "+scheme+" payment"...)
+		return txn.Set(rk, rv)
+	})
+	if err != nil {
+		return nil, err
+	}
+	s.revoked.add(c.TokenID)
+	s.derive(c)
+	return c, nil
+}
+
+// Consumed reports whether the payment of h was spent by a single-use
+// scheme, and if so returns a *ConsumedError saying when and how; it
+// returns nil when it was not.
+func (s *Store) Consumed(ctx context.Context, h lntypes.Hash) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	uk := usedKey(h)
+	return s.db.View(func(txn *badger.Txn) error {
+		item, err := txn.Get(uk)
+		if errors.Is(err, badger.ErrKeyNotFound) {
+			return nil
+		}
+		if err != nil {
+			return fmt.Errorf("storage: reading %s: %w", fmtKey(uk), err)
+		}
+		return item.Value(func(b []byte) error { return decodeUsed(uk, h, b) })
+	})
+}
+
+// decodeUsed turns a stored consumption into its *ConsumedError.
+func decodeUsed(k []byte, h lntypes.Hash, b []byte) error {
+	if len(b) < 9 || b[0] != usedFormat {
+		return corrupt(k, "consumption of %d bytes", len(b))
+	}
+	return &ConsumedError{PaymentHash: h, Scheme: string(b[9:]), At: fromUnixNanos(int64(binary.BigEndian.Uint64(b[1:9])))}
+}
