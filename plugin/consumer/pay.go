@@ -222,6 +222,11 @@ func (c *Consumer) evaluateOnce(ctx context.Context, of Offer, advertisedSats, m
 			Problem: fmt.Sprintf("states %s sat but the invoice asks %s sat", fmtMsat(of.ClaimMsat), fmtMsat(d.AmountMsat)),
 			Fix:     "do not pay this challenge: the invoice does not match the stated price"}
 	}
+	if of.Scheme == SchemeX402 {
+		if err := checkX402Invoice(of.X402, o.invoice, d); err != nil {
+			return nil, err
+		}
+	}
 	if err := checkOffer(offerTerms{invoice: d, advertisedSats: []int64{advertisedSats}, maxMsat: maxMsat}, now); err != nil {
 		return nil, err
 	}
@@ -232,6 +237,26 @@ func (c *Consumer) evaluateOnce(ctx context.Context, of Offer, advertisedSats, m
 		return nil, err
 	}
 	return o, nil
+}
+
+// checkX402Invoice makes, before paying, the invoice checks an x402
+// server makes when it settles (its network, payee and expiry match the
+// requirement): a payment it would refuse afterwards is money lost.
+func checkX402Invoice(r x402.PaymentRequirements, invoice string, d invoices.DecodedInvoice) error {
+	cur, _ := x402.InvoiceCurrency(r.Network)
+	rest, ok := strings.CutPrefix(strings.ToLower(invoice), "ln"+cur)
+	switch {
+	case !ok || rest == "" || rest[0] < '0' || rest[0] > '9':
+		return &PolicyError{Code: "offer_mismatch", Field: "accepts.network", Problem: fmt.Sprintf("is %s but the invoice is not for it", r.Network),
+			Fix: "do not pay this offer: the service would refuse the payment as proof"}
+	case d.Destination != r.PayTo:
+		return &PolicyError{Code: "offer_mismatch", Field: "accepts.payTo", Problem: fmt.Sprintf("is %s but the invoice pays %s", r.PayTo, d.Destination),
+			Fix: "do not pay this offer: the service would refuse the payment as proof"}
+	case d.ExpiresAt.Sub(d.CreatedAt) != time.Duration(r.MaxTimeoutSeconds)*time.Second:
+		return &PolicyError{Code: "offer_mismatch", Field: "accepts.maxTimeoutSeconds", Problem: fmt.Sprintf("is %d but the invoice expires after %s", r.MaxTimeoutSeconds, d.ExpiresAt.Sub(d.CreatedAt)),
+			Fix: "do not pay this offer: the service would refuse the payment as proof"}
+	}
+	return nil
 }
 
 func (o *offer) entry(kind storage.PaymentKind) storage.Payment {

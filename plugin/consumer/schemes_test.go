@@ -49,6 +49,8 @@ type schemeSeller struct {
 	seen     []string                            // credential scheme of each request, "" for none
 	cut      int                                 // valid credentials whose connection is cut before an answer
 	refuse   bool                                // answer valid credentials with a 402 anyway
+	payTo    string                              // x402 payTo, "": the invoice's payee
+	timeout  int64                               // x402 maxTimeoutSeconds, 0: the invoice's expiry
 	mppSats  int64                               // MPP amount stated, 0: price
 	x402Msat int64                               // x402 amount stated, 0: price
 }
@@ -196,8 +198,16 @@ func (s *schemeSeller) challenge(h http.Header, path string, offer []string) {
 			}
 			mpp.SetChallenge(h, c)
 		case SchemeX402:
-			req := x402.NewLightningRequirements(x402.NetworkRegtest, hex.EncodeToString(s.key.PubKey().SerializeCompressed()), inv,
-				uint64(x402Msat), int64(invoiceExpiry/time.Second))
+			payTo, timeout := hex.EncodeToString(s.key.PubKey().SerializeCompressed()), int64(invoiceExpiry/time.Second)
+			s.mu.Lock()
+			if s.payTo != "" {
+				payTo = s.payTo
+			}
+			if s.timeout != 0 {
+				timeout = s.timeout
+			}
+			s.mu.Unlock()
+			req := x402.NewLightningRequirements(x402.NetworkRegtest, payTo, inv, uint64(x402Msat), timeout)
 			s.mu.Lock()
 			s.issued[inv] = req
 			s.mu.Unlock()
@@ -568,18 +578,23 @@ func TestSingleUseStaysWithItsOrigin(t *testing.T) {
 	}
 }
 
-// An offer whose invoice asks another amount than the offer states is
-// refused before anything is paid.
-func TestSingleUsePriceMismatch(t *testing.T) {
+// An offer whose invoice asks another amount than the offer states, or
+// that the service would refuse as proof once paid, is refused before
+// anything is paid.
+func TestSingleUseOfferMismatch(t *testing.T) {
+	other := hex.EncodeToString(mustKey(t).PubKey().SerializeCompressed())
 	tests := []struct {
 		name   string
 		scheme string
 		edit   func(*schemeSeller)
+		code   string
 		field  string
 	}{
-		{"mpp states less", SchemeMPP, func(s *schemeSeller) { s.mppSats = 8 }, "request.amount"},
-		{"mpp states more", SchemeMPP, func(s *schemeSeller) { s.mppSats = 10 }, "request.amount"},
-		{"x402 states less", SchemeX402, func(s *schemeSeller) { s.x402Msat = 8_999 }, "accepts.amount"},
+		{"mpp states less", SchemeMPP, func(s *schemeSeller) { s.mppSats = 8 }, "price_mismatch", "request.amount"},
+		{"mpp states more", SchemeMPP, func(s *schemeSeller) { s.mppSats = 10 }, "price_mismatch", "request.amount"},
+		{"x402 states less", SchemeX402, func(s *schemeSeller) { s.x402Msat = 8_999 }, "price_mismatch", "accepts.amount"},
+		{"x402 payTo another node", SchemeX402, func(s *schemeSeller) { s.payTo = other }, "offer_mismatch", "accepts.payTo"},
+		{"x402 timeout not the expiry", SchemeX402, func(s *schemeSeller) { s.timeout = 60 }, "offer_mismatch", "accepts.maxTimeoutSeconds"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -589,7 +604,7 @@ func TestSingleUsePriceMismatch(t *testing.T) {
 			c, _ := newTestConsumer(t, ln)
 			_, err := c.Access(t.Context(), AccessRequest{URL: s.srv.URL + "/a"})
 			var pe *PolicyError
-			if !errors.As(err, &pe) || pe.Code != "price_mismatch" || pe.Field != tt.field || ln.totalPays() != 0 {
+			if !errors.As(err, &pe) || pe.Code != tt.code || pe.Field != tt.field || ln.totalPays() != 0 {
 				t.Fatalf("%v (%+v), %d payments", err, pe, ln.totalPays())
 			}
 		})
