@@ -41,18 +41,20 @@ type schemeSeller struct {
 	mppKey []byte
 	keys   *memKeys
 
-	mu       sync.Mutex
-	offer    []string                            // schemes offered
-	issued   map[string]x402.PaymentRequirements // x402 requirement by invoice
-	used     map[lntypes.Hash]bool               // single-use credentials consumed
-	paid     int                                 // requests let through
-	seen     []string                            // credential scheme of each request, "" for none
-	cut      int                                 // valid credentials whose connection is cut before an answer
-	refuse   bool                                // answer valid credentials with a 402 anyway
-	payTo    string                              // x402 payTo, "": the invoice's payee
-	timeout  int64                               // x402 maxTimeoutSeconds, 0: the invoice's expiry
-	mppSats  int64                               // MPP amount stated, 0: price
-	x402Msat int64                               // x402 amount stated, 0: price
+	mu        sync.Mutex
+	offer     []string                            // schemes offered
+	issued    map[string]x402.PaymentRequirements // x402 requirement by invoice
+	used      map[lntypes.Hash]bool               // single-use credentials consumed
+	paid      int                                 // requests let through
+	seen      []string                            // credential scheme of each request, "" for none
+	cut       int                                 // valid credentials whose connection is cut before an answer
+	refuse    bool                                // answer valid credentials with a 402 anyway
+	payTo     string                              // x402 payTo, "": the invoice's payee
+	timeout   int64                               // x402 maxTimeoutSeconds, 0: the invoice's expiry
+	fixed     string                              // the invoice of every 402, "": a fresh one each
+	fixedHash lntypes.Hash                        // its payment hash
+	mppSats   int64                               // MPP amount stated, 0: price
+	x402Msat  int64                               // x402 amount stated, 0: price
 }
 
 func mustKey(t testing.TB) *btcec.PrivateKey {
@@ -168,12 +170,15 @@ func (s *schemeSeller) verify(r *http.Request) (string, lntypes.Hash, error) {
 // offer.
 func (s *schemeSeller) challenge(h http.Header, path string, offer []string) {
 	s.t.Helper()
-	pre, hash := newPreimage()
-	s.ln.register(pre)
-	inv := s.invoice(hash, s.price*1000)
 	s.mu.Lock()
-	mppSats, x402Msat := s.mppSats, s.x402Msat
+	mppSats, x402Msat, inv, hash := s.mppSats, s.x402Msat, s.fixed, s.fixedHash
 	s.mu.Unlock()
+	if inv == "" {
+		var pre lntypes.Preimage
+		pre, hash = newPreimage()
+		s.ln.register(pre)
+		inv = s.invoice(hash, s.price*1000)
+	}
 	if mppSats == 0 {
 		mppSats = s.price
 	}
@@ -618,5 +623,33 @@ func TestQuoteSingleUse(t *testing.T) {
 	q, err := c.Quote(t.Context(), AccessRequest{URL: s.srv.URL + "/a"})
 	if err != nil || !q.WouldPay || q.Scheme != SchemeX402 || q.PriceSats != 9 || ln.totalPays() != 0 {
 		t.Fatalf("%v %+v", err, q)
+	}
+}
+
+// One invoice offered in two schemes is paid once, whichever scheme
+// presents it.
+func TestSameInvoiceTwoSchemesPaidOnce(t *testing.T) {
+	ln := newFakeLN()
+	s := newSchemeSeller(t, ln, 9, SchemeL402, SchemeMPP)
+	pre, h := newPreimage()
+	ln.register(pre)
+	s.fixed, s.fixedHash = s.invoice(h, 9_000), h
+	c, st := newTestConsumer(t, ln)
+	ctx := t.Context()
+	r, err := c.Access(ctx, AccessRequest{URL: s.srv.URL + "/a"})
+	if err != nil || r.Token == nil || r.Token.Scheme != SchemeL402 || !r.Paid {
+		t.Fatalf("l402 access: %v %+v", err, r)
+	}
+	body(t, r)
+	c2, err := New(ctx, Config{Store: st, Backend: ln, AllowPrivate: true, SchemePreference: []string{SchemeMPP}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, err = c2.Access(ctx, AccessRequest{URL: s.srv.URL + "/b"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := body(t, r); r.Status != 200 || got != "content of /b" || r.Paid || !r.Payment.AlreadyPaid || r.Token.Scheme != SchemeMPP || ln.totalPays() != 1 {
+		t.Fatalf("mpp access of the same invoice: %d %q paid %v %+v, %d payments", r.Status, got, r.Paid, r.Payment, ln.totalPays())
 	}
 }
