@@ -308,12 +308,22 @@ func (c *Consumer) presentPaid(ctx context.Context, pr *prepared) (*Response, er
 
 // usedOnce drops a single-use credential the service answered and
 // records the receipt the answer carries. Other tokens are left alone.
+// An answer without a receipt that says "not now" (429, or a 5xx: the
+// seller's store failed before spending it, say) keeps the credential
+// for the next Access: if it was spent after all, that Access is refused
+// and drops it then; dropping it now could throw away a payment never
+// spent.
 func (c *Consumer) usedOnce(ctx context.Context, tok *storage.Token, resp *http.Response) {
 	if !tok.SingleUse() {
 		return
 	}
+	rc := receiptOf(tok.Scheme, resp.Header)
+	if rc == "" && (resp.StatusCode >= 500 || resp.StatusCode == http.StatusTooManyRequests) {
+		c.log.Info("a paid single-use credential got no receipt; kept for the next try", "origin", tok.Origin, "payment_hash", tok.PaymentHash, "status", resp.StatusCode)
+		return
+	}
 	c.dropToken(ctx, tok)
-	if rc := receiptOf(tok.Scheme, resp.Header); rc != "" {
+	if rc != "" {
 		if err := c.store.SetPaymentReceipt(context.WithoutCancel(ctx), tok.PaymentHash, rc); err != nil {
 			c.log.Warn("recording a receipt", "payment_hash", tok.PaymentHash, "err", err)
 		}

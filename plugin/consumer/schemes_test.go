@@ -48,6 +48,7 @@ type schemeSeller struct {
 	paid      int                                 // requests let through
 	seen      []string                            // credential scheme of each request, "" for none
 	cut       int                                 // valid credentials whose connection is cut before an answer
+	fail      int                                 // valid credentials answered 500 before being spent
 	refuse    bool                                // answer valid credentials with a 402 anyway
 	payTo     string                              // x402 payTo, "": the invoice's payee
 	timeout   int64                               // x402 maxTimeoutSeconds, 0: the invoice's expiry
@@ -102,6 +103,12 @@ func (s *schemeSeller) serve(w http.ResponseWriter, r *http.Request) {
 			s.mu.Unlock()
 			conn, _, _ := w.(http.Hijacker).Hijack()
 			conn.Close()
+			return
+		}
+		if s.fail > 0 {
+			s.fail--
+			s.mu.Unlock()
+			http.Error(w, `{"code":"internal","fix":"retry shortly with the same credential"}`, http.StatusInternalServerError)
 			return
 		}
 		if scheme != SchemeL402 && s.used[h] {
@@ -523,6 +530,42 @@ func TestSingleUseKeptAcrossCrash(t *testing.T) {
 	}
 	if got := body(t, r); r.Status != 200 || got != "content of /a" || r.Paid || ln.payCount(hash) != 1 || ln.totalPays() != 1 {
 		t.Fatalf("access after the crash: %d %q paid %v, %d payments", r.Status, got, r.Paid, ln.totalPays())
+	}
+}
+
+// The seller answers 500 without a receipt (its store failed before the
+// credential was spent): the credential is kept, and the next access
+// spends it without paying again.
+func TestSingleUseKeptOnServerError(t *testing.T) {
+	for _, scheme := range []string{SchemeMPP, SchemeX402} {
+		t.Run(scheme, func(t *testing.T) {
+			ln := newFakeLN()
+			s := newSchemeSeller(t, ln, 9, scheme)
+			s.fail = 1
+			c, st := newTestConsumer(t, ln)
+			ctx := t.Context()
+			r, err := c.Access(ctx, AccessRequest{URL: s.srv.URL + "/a"})
+			if err != nil {
+				t.Fatal(err)
+			}
+			body(t, r)
+			if r.Status != http.StatusInternalServerError || !r.Paid {
+				t.Fatalf("first access: %d paid %v", r.Status, r.Paid)
+			}
+			if toks, _ := st.TokensForOrigin(ctx, s.srv.URL); len(toks) != 1 || !toks[0].SingleUse() {
+				t.Fatalf("the unspent credential was dropped: %+v", toks)
+			}
+			r, err = c.Access(ctx, AccessRequest{URL: s.srv.URL + "/a"})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := body(t, r); r.Status != 200 || got != "content of /a" || r.Paid || ln.totalPays() != 1 {
+				t.Fatalf("second access: %d %q paid %v, %d payments", r.Status, got, r.Paid, ln.totalPays())
+			}
+			if toks, _ := st.TokensForOrigin(ctx, s.srv.URL); len(toks) != 0 {
+				t.Fatalf("the spent credential is still kept: %+v", toks)
+			}
+		})
 	}
 }
 
