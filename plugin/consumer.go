@@ -37,6 +37,9 @@ type ConsumerConfig struct {
 	// Budget's set fields replace the stored budget's at start; the
 	// others keep their stored values (the defaults in a new data dir).
 	Budget consumer.BudgetUpdate
+	// SchemePreference orders the payment schemes paid with (see
+	// consumer.Config); empty: the default.
+	SchemePreference []string
 }
 
 // consumerParts are the consumer's pieces inside a Plugin.
@@ -52,7 +55,7 @@ func (p *Plugin) initConsumer(ctx context.Context) error {
 		Store: p.store, Backend: p.backend, Metrics: p.metrics, Logger: p.log.With("component", "consumer"),
 		MinFeeLimitSats: cc.MinFeeLimitSats, MaxFeePercent: cc.MaxFeePercent, PaymentTimeout: cc.PaymentTimeout,
 		RequestTimeout: cc.RequestTimeout, BodyTimeout: cc.BodyTimeout, BodyIdleTimeout: cc.BodyIdleTimeout, MaxResponseBytes: cc.MaxResponseBytes, AllowPrivate: cc.AllowPrivate,
-		Budget: cc.Budget, UserAgent: "l402d/" + p.cfg.Version,
+		Budget: cc.Budget, UserAgent: "l402d/" + p.cfg.Version, SchemePreference: cc.SchemePreference,
 	})
 	if err != nil {
 		return err

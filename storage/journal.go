@@ -47,6 +47,18 @@ const (
 	KindInvoice   PaymentKind = "invoice"   // a bare invoice
 )
 
+// Payment schemes: how the service is answered once the invoice is paid.
+// An L402 token is reusable; MPP (the Payment HTTP auth scheme) and x402
+// credentials are single-use.
+const (
+	SchemeL402 = "l402"
+	SchemeMPP  = "mpp"
+	SchemeX402 = "x402"
+)
+
+// SingleUse reports whether a credential of scheme is good for one request.
+func SingleUse(scheme string) bool { return scheme == SchemeMPP || scheme == SchemeX402 }
+
 // Payment is one journal entry: an outgoing payment, keyed by its hash.
 type Payment struct {
 	PaymentHash lntypes.Hash
@@ -70,6 +82,15 @@ type Payment struct {
 	Macaroon string
 	Origin   string
 	Scope    string
+	// Scheme is how the service is answered ("" for a bare invoice).
+	// Offer, for a single-use scheme, is what the credential is made of
+	// once the preimage is known (the consumer gives it meaning), so a
+	// payment resumed after a crash still yields its credential. Receipt
+	// is what the service returned on accepting the credential, cut to
+	// MaxReceiptLen.
+	Scheme  string
+	Offer   string
+	Receipt string
 
 	// BudgetDay is the UTC day (midnight) the reservation counts against.
 	BudgetDay time.Time
@@ -257,6 +278,30 @@ func (s *Store) CompletePayment(ctx context.Context, h lntypes.Hash, o PaymentOu
 	return p, changed, nil
 }
 
+// SetPaymentReceipt records the receipt a service returned for payment h,
+// cut to MaxReceiptLen. A receipt already recorded is kept: the first
+// answer to the credential is the one that consumed it.
+func (s *Store) SetPaymentReceipt(ctx context.Context, h lntypes.Hash, receipt string) error {
+	if receipt == "" {
+		return nil
+	}
+	if len(receipt) > MaxReceiptLen {
+		receipt = receipt[:MaxReceiptLen]
+	}
+	now := s.now()
+	return s.update(ctx, true, func(txn *badger.Txn) error {
+		p, err := getPayment(txn, h)
+		if err != nil {
+			return err
+		}
+		if p.Receipt != "" {
+			return nil
+		}
+		p.Receipt, p.UpdatedAt = receipt, now
+		return txn.Set(paymentKey(h), encodePayment(p))
+	})
+}
+
 // Payment returns the journal entry for h, or an error wrapping ErrNotFound.
 func (s *Store) Payment(ctx context.Context, h lntypes.Hash) (*Payment, error) {
 	if err := ctx.Err(); err != nil {
@@ -413,6 +458,10 @@ func validatePayment(p *Payment) error {
 		return fmt.Errorf("storage: %w: payment origin, scope or domain longer than %d, %d or %d bytes", ErrInvalid, MaxOriginLen, MaxScopeLen, MaxDomainLen)
 	case len(p.Macaroon) > MaxMacaroonLen:
 		return fmt.Errorf("storage: %w: macaroon longer than %d bytes", ErrInvalid, MaxMacaroonLen)
+	case p.Scheme != "" && p.Scheme != SchemeL402 && !SingleUse(p.Scheme):
+		return fmt.Errorf("storage: %w: unknown payment scheme %q", ErrInvalid, p.Scheme)
+	case len(p.Offer) > MaxOfferLen:
+		return fmt.Errorf("storage: %w: offer longer than %d bytes", ErrInvalid, MaxOfferLen)
 	}
 	return nil
 }

@@ -9,13 +9,16 @@ import (
 
 // paymentFormat is the first byte of an encoded journal entry. Format 1
 // entries lack the approval fields (they decode as unapproved, counted
-// nowhere).
-const paymentFormat = 2
+// nowhere); formats 1 and 2 lack the scheme fields (they decode as L402,
+// or no scheme for a bare invoice, with no offer and no receipt).
+const paymentFormat = 3
 
 // Stored payment state and kind codes.
 var (
 	paymentStates = [...]PaymentState{1: PaymentReserved, 2: PaymentInFlight, 3: PaymentSucceeded, 4: PaymentFailed}
 	paymentKinds  = [...]PaymentKind{1: KindAccess, 2: KindChallenge, 3: KindInvoice}
+	// Code 0 is no scheme (a bare invoice).
+	paymentSchemes = [...]string{1: SchemeL402, 2: SchemeMPP, 3: SchemeX402}
 )
 
 func codeOf[T comparable](table []T, v T) byte {
@@ -42,10 +45,11 @@ func fromCode[T comparable](table []T, c byte) (T, bool) {
 //	‖ uvarint attempts ‖ varint created, updated, settled (Unix ns)
 //	‖ strings (uvarint length ‖ bytes): invoice, domain, URL, macaroon,
 //	  origin, scope, failure reason
-//	‖ approved (0 or 1) ‖ varint unapproved minute (format 2 only)
+//	‖ approved (0 or 1) ‖ varint unapproved minute (format 2 on)
+//	‖ scheme code ‖ strings: offer, receipt (format 3 on)
 func encodePayment(p *Payment) []byte {
-	b := make([]byte, 0, 1+64+2+8*10+len(p.Invoice)+len(p.Domain)+len(p.URL)+len(p.Macaroon)+
-		len(p.Origin)+len(p.Scope)+len(p.FailureReason)+7*2)
+	b := make([]byte, 0, 1+64+3+8*10+len(p.Invoice)+len(p.Domain)+len(p.URL)+len(p.Macaroon)+
+		len(p.Origin)+len(p.Scope)+len(p.FailureReason)+len(p.Offer)+len(p.Receipt)+9*2)
 	b = append(b, paymentFormat)
 	b = append(b, p.PaymentHash[:]...)
 	b = append(b, p.Preimage[:]...)
@@ -65,7 +69,10 @@ func encodePayment(p *Payment) []byte {
 	if p.Approved {
 		approved = 1
 	}
-	return binary.AppendVarint(append(b, approved), p.UnapprovedMinute)
+	b = binary.AppendVarint(append(b, approved), p.UnapprovedMinute)
+	b = append(b, codeOf(paymentSchemes[:], p.Scheme))
+	b = appendString(b, p.Offer)
+	return appendString(b, p.Receipt)
 }
 
 // decodePayment decodes what encodePayment wrote; k names the entry in
@@ -73,7 +80,7 @@ func encodePayment(p *Payment) []byte {
 func decodePayment(k, v []byte) (*Payment, error) {
 	r := reader{b: v}
 	f := r.byte()
-	if r.err == nil && f != 1 && f != paymentFormat {
+	if r.err == nil && (f < 1 || f > paymentFormat) {
 		return nil, corrupt(k, "unknown payment format %d", f)
 	}
 	p := new(Payment)
@@ -96,6 +103,12 @@ func decodePayment(k, v []byte) (*Payment, error) {
 		approved = r.byte()
 		p.UnapprovedMinute = r.varint()
 	}
+	scheme := byte(0)
+	if f >= 3 {
+		scheme = r.byte()
+		p.Offer = r.string()
+		p.Receipt = r.string()
+	}
 	if err := r.done(); err != nil {
 		return nil, corrupt(k, "payment: %v", err)
 	}
@@ -105,6 +118,14 @@ func decodePayment(k, v []byte) (*Payment, error) {
 	}
 	if p.Kind, ok = fromCode(paymentKinds[:], kind); !ok {
 		return nil, corrupt(k, "unknown payment kind code %d", kind)
+	}
+	switch {
+	case f < 3 && p.Kind != KindInvoice:
+		p.Scheme = SchemeL402 // all there was before schemes were recorded
+	case scheme != 0:
+		if p.Scheme, ok = fromCode(paymentSchemes[:], scheme); !ok {
+			return nil, corrupt(k, "unknown payment scheme code %d", scheme)
+		}
 	}
 	// A day beyond what time.Unix can represent is damage, as are
 	// amounts no payment can have.

@@ -35,6 +35,15 @@ const (
 	MaxServiceLen = 1 << 10
 	// MaxReasonLen bounds a failure reason; longer ones are cut.
 	MaxReasonLen = 1 << 10
+	// MaxOfferLen bounds what the journal keeps of a single-use offer
+	// (an MPP challenge, an x402 requirement) to answer it once paid.
+	MaxOfferLen = 16 << 10
+	// MaxCredentialLen bounds a ready single-use credential: an offer in
+	// base64 with the preimage.
+	MaxCredentialLen = 32 << 10
+	// MaxReceiptLen bounds a receipt a service returned; longer ones are
+	// cut.
+	MaxReceiptLen = 4 << 10
 )
 
 // Times are stored as Unix nanoseconds: MinTime and MaxTime are the

@@ -33,7 +33,16 @@ type Token struct {
 	AmountSats int64
 	CreatedAt  time.Time
 	ExpiresAt  time.Time // zero: no expiry caveat
+	// Scheme is SchemeL402 ("" in entries older than schemes) for a
+	// reusable token, or a single-use scheme: then the entry is a paid
+	// credential not yet presented, Credential its ready header value and
+	// Macaroon empty. It is kept until the service answers it.
+	Scheme     string
+	Credential string
 }
+
+// SingleUse reports whether t is a paid single-use credential.
+func (t *Token) SingleUse() bool { return SingleUse(t.Scheme) }
 
 // Expired reports whether the token's expiry has passed at now.
 func (t *Token) Expired(now time.Time) bool { return !t.ExpiresAt.IsZero() && !now.Before(t.ExpiresAt) }
@@ -138,7 +147,13 @@ func validateToken(t *Token) error {
 		return fmt.Errorf("storage: %w: token origin must be 1 to %d bytes without NUL", ErrInvalid, MaxOriginLen)
 	case t.Scope == "" || len(t.Scope) > MaxScopeLen || strings.ContainsRune(t.Scope, 0):
 		return fmt.Errorf("storage: %w: token scope must be 1 to %d bytes without NUL", ErrInvalid, MaxScopeLen)
-	case t.Macaroon == "" || len(t.Macaroon) > MaxMacaroonLen:
+	case t.Scheme != "" && t.Scheme != SchemeL402 && !t.SingleUse():
+		return fmt.Errorf("storage: %w: unknown token scheme %q", ErrInvalid, t.Scheme)
+	case t.SingleUse() && (t.Credential == "" || len(t.Credential) > MaxCredentialLen || t.Macaroon != ""):
+		return fmt.Errorf("storage: %w: a single-use credential must be 1 to %d bytes, without a macaroon", ErrInvalid, MaxCredentialLen)
+	case !t.SingleUse() && t.Credential != "":
+		return fmt.Errorf("storage: %w: an L402 token carries no separate credential", ErrInvalid)
+	case !t.SingleUse() && (t.Macaroon == "" || len(t.Macaroon) > MaxMacaroonLen):
 		return fmt.Errorf("storage: %w: token macaroon must be 1 to %d bytes", ErrInvalid, MaxMacaroonLen)
 	case lntypes.Hash(sha256.Sum256(t.Preimage[:])) != t.PaymentHash:
 		return fmt.Errorf("storage: %w: token preimage does not hash to its payment hash", ErrInvalid)
@@ -152,18 +167,20 @@ func validateToken(t *Token) error {
 	return nil
 }
 
-// tokenFormat is the first byte of an encoded token.
-const tokenFormat = 1
+// tokenFormat is the first byte of an encoded token. Format 1 entries
+// lack the scheme fields: they are L402 tokens.
+const tokenFormat = 2
 
 // encodeToken lays a token out as
 //
 //	format 1 ‖ payment hash 32 ‖ preimage 32
 //	‖ varint amount sats, created, expires (Unix ns)
 //	‖ strings (uvarint length ‖ bytes): macaroon, service
+//	‖ scheme code ‖ string credential (format 2 on)
 //
 // Origin and scope are the key's.
 func encodeToken(t *Token) []byte {
-	b := make([]byte, 0, 1+64+30+len(t.Macaroon)+len(t.Service)+4)
+	b := make([]byte, 0, 1+64+30+len(t.Macaroon)+len(t.Service)+len(t.Credential)+7)
 	b = append(b, tokenFormat)
 	b = append(b, t.PaymentHash[:]...)
 	b = append(b, t.Preimage[:]...)
@@ -171,7 +188,9 @@ func encodeToken(t *Token) []byte {
 	b = binary.AppendVarint(b, unixNanos(t.CreatedAt))
 	b = binary.AppendVarint(b, unixNanos(t.ExpiresAt))
 	b = appendString(b, t.Macaroon)
-	return appendString(b, t.Service)
+	b = appendString(b, t.Service)
+	b = append(b, codeOf(paymentSchemes[:], t.Scheme))
+	return appendString(b, t.Credential)
 }
 
 // decodeToken decodes a token entry, origin and scope from its key k.
@@ -182,7 +201,8 @@ func decodeToken(k, v []byte) (*Token, error) {
 		return nil, corrupt(k, "token key has no origin and scope")
 	}
 	r := reader{b: v}
-	if f := r.byte(); r.err == nil && f != tokenFormat {
+	f := r.byte()
+	if r.err == nil && (f < 1 || f > tokenFormat) {
 		return nil, corrupt(k, "unknown token format %d", f)
 	}
 	t := &Token{Origin: string(origin), Scope: string(scope)}
@@ -193,8 +213,19 @@ func decodeToken(k, v []byte) (*Token, error) {
 	t.ExpiresAt = fromUnixNanos(r.varint())
 	t.Macaroon = r.string()
 	t.Service = r.string()
+	scheme := byte(1) // format 1: L402
+	if f >= 2 {
+		scheme = r.byte()
+		t.Credential = r.string()
+	}
 	if err := r.done(); err != nil {
 		return nil, corrupt(k, "token: %v", err)
+	}
+	if scheme != 0 {
+		var ok bool
+		if t.Scheme, ok = fromCode(paymentSchemes[:], scheme); !ok {
+			return nil, corrupt(k, "unknown token scheme code %d", scheme)
+		}
 	}
 	if err := validateToken(t); err != nil {
 		return nil, corrupt(k, "%v", err)

@@ -52,9 +52,16 @@ func printPayments(cl *client, out *apiclient.PaymentList) {
 		if p.FailureReason != "" {
 			what += " (" + p.FailureReason + ")"
 		}
-		rows = append(rows, []string{fmtTime(p.CreatedAt), p.State, p.Kind, fmtMsat(p.AmountMsat), fmtMsat(p.FeeMsat), short(p.PaymentHash, 16), what})
+		scheme := p.Scheme
+		if scheme == "" {
+			scheme = "-"
+		}
+		if p.Receipt != "" {
+			scheme += "+receipt" // the receipt itself is in --json
+		}
+		rows = append(rows, []string{fmtTime(p.CreatedAt), p.State, p.Kind, scheme, fmtMsat(p.AmountMsat), fmtMsat(p.FeeMsat), short(p.PaymentHash, 16), what})
 	}
-	cl.table([]string{"TIME", "STATE", "KIND", "AMOUNT (SAT)", "FEE (SAT)", "HASH", "FOR"}, rows)
+	cl.table([]string{"TIME", "STATE", "KIND", "SCHEME", "AMOUNT (SAT)", "FEE (SAT)", "HASH", "FOR"}, rows)
 	t := out.Totals
 	fmt.Fprintf(cl.stdout, "\n%d payments: %d succeeded, %d failed, %d pending; paid %s sat + %s sat fees\n",
 		t.Count, t.Succeeded, t.Failed, t.Pending, fmtMsat(t.AmountMsat), fmtMsat(t.FeeMsat))

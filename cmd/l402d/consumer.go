@@ -35,6 +35,9 @@ func consumerFlags() []cli.Flag {
 			Usage: "largest body returned inside a JSON access answer (streamed answers are not capped)"}),
 		altsrc.NewBoolFlag(&cli.BoolFlag{Name: "consumer.allow-private", EnvVars: []string{"L402D_CONSUMER_ALLOW_PRIVATE"},
 			Usage: "let access and quote reach private, loopback and link-local addresses (off: only public hosts)"}),
+		altsrc.NewStringSliceFlag(&cli.StringSliceFlag{Name: "consumer.schemes", EnvVars: []string{"L402D_CONSUMER_SCHEMES"},
+			Value: cli.NewStringSlice(consumer.DefaultSchemePreference()...),
+			Usage: "payment schemes to pay a 402 with, most preferred first, when it offers several: l402 (a reusable token), mpp (Payment auth scheme, single-use) and x402 (v2, lightning exact, single-use); a scheme left out is never used"}),
 		altsrc.NewInt64Flag(&cli.Int64Flag{Name: "consumer.budget.per-payment-sats", EnvVars: []string{"L402D_CONSUMER_BUDGET_PER_PAYMENT_SATS"},
 			DefaultText: fmt.Sprint(budgetDefault, storage.DefaultPerPaymentSats), Usage: "largest amount of one payment, fees excluded; 0: no limit"}),
 		altsrc.NewInt64Flag(&cli.Int64Flag{Name: "consumer.budget.per-day-sats", EnvVars: []string{"L402D_CONSUMER_BUDGET_PER_DAY_SATS"},
@@ -63,6 +66,11 @@ func applyConsumerFlags(c *cli.Context, cfg *plugin.Config) error {
 		MaxResponseBytes: c.Int64("consumer.max-response-bytes"), AllowPrivate: c.Bool("consumer.allow-private"),
 		Enable: c.Bool("consumer.enable"),
 	}
+	pref, err := consumer.ParseSchemePreference(slices.DeleteFunc(slices.Clone(c.StringSlice("consumer.schemes")), func(s string) bool { return s == "" }))
+	if err != nil {
+		return fmt.Errorf("--consumer.schemes: %w", err)
+	}
+	cc.SchemePreference = pref
 	switch {
 	case cc.MinFeeLimitSats < 0:
 		return fmt.Errorf("--consumer.min-fee-limit-sats %d: want 0 or more", cc.MinFeeLimitSats)

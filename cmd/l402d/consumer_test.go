@@ -4,6 +4,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -41,6 +42,13 @@ func TestConsumerFlags(t *testing.T) {
 	if !cc.AllowPrivate || cc.MinFeeLimitSats != 3 || cc.Budget.PerDaySats == nil || *cc.Budget.PerDaySats != 0 || cc.Budget.PerPaymentSats != nil ||
 		len(*cc.Budget.DenyDomains) != 1 || cc.Budget.AllowDomains == nil || len(*cc.Budget.AllowDomains) != 0 {
 		t.Fatalf("flags: %+v", cc)
+	}
+
+	if got := strings.Join(parseConfig(t).Consumer.SchemePreference, ","); got != "l402,mpp,x402" {
+		t.Fatalf("default schemes %q", got)
+	}
+	if got := strings.Join(parseConfig(t, "--consumer.schemes", "MPP", "--consumer.schemes", "x402").Consumer.SchemePreference, ","); got != "mpp,x402" {
+		t.Fatalf("--consumer.schemes mpp x402: %q", got)
 	}
 
 	// The old name of the fee floor still works, on the command line and

@@ -23,7 +23,7 @@ func NewPaymentRecord(p *storage.Payment) PaymentRecord {
 	rec := PaymentRecord{PaymentHash: p.PaymentHash.String(), State: string(p.State), Kind: string(p.Kind), AmountSats: p.AmountMsat / 1000,
 		AmountMsat: p.AmountMsat, FeeMsat: p.FeeMsat, FeeLimitMsat: p.FeeLimitMsat, Domain: p.Domain, URL: p.URL, Invoice: p.Invoice,
 		BudgetDay: p.BudgetDay.Format(time.DateOnly), Attempts: p.Attempts, CreatedAt: p.CreatedAt.UTC(), UpdatedAt: p.UpdatedAt.UTC(),
-		SettledAt: p.SettledAt.UTC(), FailureReason: p.FailureReason}
+		SettledAt: p.SettledAt.UTC(), FailureReason: p.FailureReason, Scheme: p.Scheme, Receipt: p.Receipt}
 	if p.State == storage.PaymentSucceeded {
 		rec.Preimage = hex.EncodeToString(p.Preimage[:])
 	}

@@ -59,20 +59,34 @@ type PaymentInfo struct {
 	// AlreadyPaid: the journal held this payment as succeeded, so
 	// nothing was paid now.
 	AlreadyPaid bool `json:"alreadyPaid,omitempty"`
+	// Scheme is how the service was answered: l402, mpp or x402; Receipt
+	// what it returned on accepting a single-use credential
+	// (Payment-Receipt or PAYMENT-RESPONSE, as sent).
+	Scheme  string `json:"scheme,omitempty"`
+	Receipt string `json:"receipt,omitempty"`
 }
 
-// TokenInfo is an L402 token and the credential that presents it.
+// TokenInfo is an L402 token and the credential that presents it, or a
+// paid single-use (MPP, x402) credential.
 type TokenInfo struct {
-	// Authorization is the ready header value: "L402 <macaroon>:<preimage>".
-	Authorization string    `json:"authorization"`
-	Macaroon      string    `json:"macaroon"`
-	Preimage      string    `json:"preimage"`
-	PaymentHash   string    `json:"paymentHash"`
-	Origin        string    `json:"origin,omitempty"`
-	Scope         string    `json:"scope,omitempty"`
-	Service       string    `json:"service,omitempty"`
-	AmountSats    int64     `json:"amountSats,omitempty"`
-	ExpiresAt     time.Time `json:"expiresAt,omitzero"`
+	// Authorization is the ready header value: "L402 <macaroon>:<preimage>",
+	// or "Payment <credential>" for MPP.
+	Authorization string `json:"authorization,omitempty"`
+	// PaymentSignature is the ready PAYMENT-SIGNATURE value of an x402
+	// payment.
+	PaymentSignature string `json:"paymentSignature,omitempty"`
+	// Scheme is l402, mpp or x402; SingleUse: the credential opens one
+	// request.
+	Scheme      string    `json:"scheme,omitempty"`
+	SingleUse   bool      `json:"singleUse,omitempty"`
+	Macaroon    string    `json:"macaroon,omitempty"`
+	Preimage    string    `json:"preimage"`
+	PaymentHash string    `json:"paymentHash"`
+	Origin      string    `json:"origin,omitempty"`
+	Scope       string    `json:"scope,omitempty"`
+	Service     string    `json:"service,omitempty"`
+	AmountSats  int64     `json:"amountSats,omitempty"`
+	ExpiresAt   time.Time `json:"expiresAt,omitzero"`
 }
 
 // Quote is POST /api/consumer/quote's answer: what fetching a URL would
@@ -85,10 +99,12 @@ type Quote struct {
 
 	// PriceSats is the price in whole sats (rounded down); PriceMsat is
 	// exact. FeeLimitSats is rounded up, FeeLimitMsat exact.
-	PriceSats        int64     `json:"priceSats,omitempty"`
-	PriceMsat        int64     `json:"priceMsat,omitempty"`
-	FeeLimitSats     int64     `json:"feeLimitSats,omitempty"`
-	FeeLimitMsat     int64     `json:"feeLimitMsat,omitempty"`
+	PriceSats    int64 `json:"priceSats,omitempty"`
+	PriceMsat    int64 `json:"priceMsat,omitempty"`
+	FeeLimitSats int64 `json:"feeLimitSats,omitempty"`
+	FeeLimitMsat int64 `json:"feeLimitMsat,omitempty"`
+	// Scheme is the offer Access would pay: l402, mpp or x402.
+	Scheme           string    `json:"scheme,omitempty"`
 	Invoice          string    `json:"invoice,omitempty"`
 	PaymentHash      string    `json:"paymentHash,omitempty"`
 	Description      string    `json:"description,omitempty"`
@@ -276,6 +292,10 @@ type PaymentRecord struct {
 	UpdatedAt     time.Time `json:"updatedAt"`
 	SettledAt     time.Time `json:"settledAt,omitzero"`
 	FailureReason string    `json:"failureReason,omitempty"`
+	// Scheme is how the service was answered (l402, mpp, x402; none for a
+	// bare invoice); Receipt what it returned for a single-use credential.
+	Scheme  string `json:"scheme,omitempty"`
+	Receipt string `json:"receipt,omitempty"`
 }
 
 // PaymentFilter selects payments for Payments; zero fields do not

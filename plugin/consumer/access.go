@@ -14,6 +14,7 @@ import (
 	"github.com/lightningnetwork/lnd/lntypes"
 
 	"github.com/l402d/l402d/l402"
+	"github.com/l402d/l402d/l402/x402"
 	"github.com/l402d/l402d/plugin/field"
 	"github.com/l402d/l402d/storage"
 )
@@ -174,7 +175,13 @@ func (c *Consumer) do(ctx context.Context, pr *prepared, tok *storage.Token) (*h
 		r.Header.Set("User-Agent", c.cfg.UserAgent)
 	}
 	if tok != nil {
-		r.Header.Set(l402.HeaderAuthorization, l402.AuthorizationValue(tok.Macaroon, tok.Preimage))
+		if tok.Origin != pr.origin {
+			// Tokens are looked up by origin; this guards the rule that
+			// a credential only ever goes where it was bought.
+			cancel(nil)
+			return nil, fmt.Errorf("consumer: a credential bought from %s is not sent to %s", tok.Origin, pr.origin)
+		}
+		r.Header.Set(credentialHeader(tok))
 	}
 	resp, err := c.client.Do(r)
 	if err != nil {
@@ -189,21 +196,28 @@ func (c *Consumer) do(ctx context.Context, pr *prepared, tok *storage.Token) (*h
 	return resp, nil
 }
 
-// Access fetches a URL. A cached token that covers it is sent along; on a
-// 402 with an L402 challenge, policy and budget are checked, the invoice
-// is paid through the journal and the request is retried once with the
-// new credential, which is cached. Answers other than a payable 402 are
-// returned as they are. If the retry after paying gets no answer, the
-// Response (with the token) is returned along with an *UpstreamError.
+// Access fetches a URL. A paid single-use credential for it that was
+// never answered is presented first; else a cached token that covers it
+// is sent along. On a 402 with an offer of a scheme in
+// Config.SchemePreference, policy and budget are checked, the invoice is
+// paid through the journal and the request is retried once with the new
+// credential: an L402 token is cached for reuse, a single-use credential
+// is kept only until the service answers it. Answers other than a payable
+// 402 are returned as they are. If the retry after paying gets no answer,
+// the Response (with the token) is returned along with an
+// *UpstreamError, and the credential is kept for the next Access.
 func (c *Consumer) Access(ctx context.Context, req AccessRequest) (*Response, error) {
 	pr, err := prepare(req)
 	if err != nil {
 		return nil, err
 	}
-	ownAuth := pr.header.Get(l402.HeaderAuthorization) != ""
+	ownAuth := pr.header.Get(l402.HeaderAuthorization) != "" || pr.header.Get(x402.HeaderPaymentSignature) != ""
 	tried := map[lntypes.Hash]bool{}
 	var tok *storage.Token
 	if !ownAuth {
+		if r, err := c.presentPaid(ctx, pr); r != nil || err != nil {
+			return r, err
+		}
 		if tok, err = c.cachedToken(ctx, pr, tried, ""); err != nil {
 			return nil, err
 		}
@@ -233,11 +247,87 @@ func (c *Consumer) Access(ctx context.Context, req AccessRequest) (*Response, er
 	return c.buy(ctx, req, pr, due)
 }
 
-// dueChallenge is an L402 challenge Access has to pay: no cached token
-// got past it.
+// dueChallenge is an offer Access has to pay: no cached token got past
+// it.
 type dueChallenge struct {
-	ch         l402.Challenge
+	offer      Offer
 	advertised int64 // the price the 402's body states, 0 if none
+}
+
+// paidOnce returns the paid single-use credential for the request's
+// resource that no service has answered yet, nil if none.
+func (c *Consumer) paidOnce(ctx context.Context, pr *prepared) (*storage.Token, error) {
+	toks, err := c.store.TokensForOrigin(ctx, pr.origin)
+	if err != nil {
+		return nil, fmt.Errorf("consumer: reading the token cache: %w", err)
+	}
+	scope := onceScope(pr.u.Path)
+	for i := range toks {
+		if toks[i].SingleUse() && toks[i].Scope == scope {
+			return &toks[i], nil
+		}
+	}
+	return nil, nil
+}
+
+// presentPaid presents a paid single-use credential for the resource
+// that was never answered (the retry after paying got no answer, or the
+// process died before it), under the resource's lock. Any answer uses it
+// up: it is dropped and its receipt recorded. A 401 or 402 yields no
+// Response: Access goes on as if there had been none. A failure to reach
+// the service keeps it for the next try.
+func (c *Consumer) presentPaid(ctx context.Context, pr *prepared) (*Response, error) {
+	if tok, err := c.paidOnce(ctx, pr); tok == nil || err != nil {
+		return nil, err
+	}
+	unlock, err := c.urlLocks.lock(ctx, resourceKey(pr))
+	if err != nil {
+		return nil, err
+	}
+	defer unlock()
+	tok, err := c.paidOnce(ctx, pr)
+	if tok == nil || err != nil {
+		return nil, err
+	}
+	resp, err := c.do(ctx, pr, tok)
+	if err != nil {
+		return nil, err
+	}
+	c.usedOnce(ctx, tok, resp)
+	if resp.StatusCode == http.StatusPaymentRequired || resp.StatusCode == http.StatusUnauthorized {
+		c.log.Info("a paid single-use credential was refused", "origin", tok.Origin, "payment_hash", tok.PaymentHash, "status", resp.StatusCode)
+		discard(resp)
+		return nil, nil
+	}
+	r := c.answer(resp, tok, true)
+	if p, err := c.store.Payment(ctx, tok.PaymentHash); err == nil {
+		r.Payment = paymentInfo(p, true)
+	}
+	return r, nil
+}
+
+// usedOnce drops a single-use credential the service answered and
+// records the receipt the answer carries. Other tokens are left alone.
+// An answer without a receipt that says "not now" (429, or a 5xx: the
+// seller's store failed before spending it, say) keeps the credential
+// for the next Access: if it was spent after all, that Access is refused
+// and drops it then; dropping it now could throw away a payment never
+// spent.
+func (c *Consumer) usedOnce(ctx context.Context, tok *storage.Token, resp *http.Response) {
+	if !tok.SingleUse() {
+		return
+	}
+	rc := receiptOf(tok.Scheme, resp.Header)
+	if rc == "" && (resp.StatusCode >= 500 || resp.StatusCode == http.StatusTooManyRequests) {
+		c.log.Info("a paid single-use credential got no receipt; kept for the next try", "origin", tok.Origin, "payment_hash", tok.PaymentHash, "status", resp.StatusCode)
+		return
+	}
+	c.dropToken(ctx, tok)
+	if rc != "" {
+		if err := c.store.SetPaymentReceipt(context.WithoutCancel(ctx), tok.PaymentHash, rc); err != nil {
+			c.log.Warn("recording a receipt", "payment_hash", tok.PaymentHash, "err", err)
+		}
+	}
 }
 
 // fetch sends the request with tok (nil: without one) and, while the
@@ -265,14 +355,17 @@ func (c *Consumer) fetch(ctx context.Context, pr *prepared, tok *storage.Token, 
 		if resp.StatusCode != http.StatusPaymentRequired {
 			return c.answer(resp, tok, tok != nil), nil, nil
 		}
-		ch, advertised, head, ok := readChallenge(resp)
+		of, offered, advertised, head, ok := readChallenge(resp, c.cfg.SchemePreference)
 		if !ok {
 			r := c.answer(resp, nil, false)
 			r.Body = readCloser{io.MultiReader(bytes.NewReader(head), resp.Body), resp.Body}
-			r.Note = "the target answered 402 without an L402 challenge l402d can pay"
+			r.Note = "the target answered 402 without an L402, MPP (lightning charge) or x402 (lightning) offer l402d can pay"
+			if len(offered) > 0 {
+				r.Note = "the target offers only " + schemesOf(offered) + ", which the scheme preference (" + strings.Join(c.cfg.SchemePreference, ", ") + ") leaves out"
+			}
 			return r, nil, nil
 		}
-		service := challengeService(ch)
+		service := challengeService(of.L402)
 		if tok != nil && !scopeRefusal(head) && (scopeService(tok.Scope) == "" || service == "" || service == tok.Service) {
 			c.dropToken(ctx, tok) // refused for what it was bought for
 		}
@@ -284,7 +377,7 @@ func (c *Consumer) fetch(ctx context.Context, pr *prepared, tok *storage.Token, 
 			}
 		}
 		if tok == nil {
-			return nil, &dueChallenge{ch: ch, advertised: advertised}, nil
+			return nil, &dueChallenge{offer: of, advertised: advertised}, nil
 		}
 	}
 }
@@ -301,10 +394,15 @@ func (c *Consumer) buy(ctx context.Context, req AccessRequest, pr *prepared, due
 	if err != nil {
 		return nil, &ChallengeError{PriceSats: o.decoded.AmountMsat / 1000, PaymentHash: o.decoded.PaymentHash.String(), Err: err}
 	}
-	bought := tokenOf(o, p.Preimage)
+	bought, err := o.bought(p.Preimage)
+	if err != nil {
+		// Checked before paying (Offer.material); only a bug gets here.
+		return nil, &ChallengeError{PriceSats: o.decoded.AmountMsat / 1000, PaymentHash: o.decoded.PaymentHash.String(), Err: err}
+	}
 	if already {
 		// Paid before (the token may have been dropped since): cache it
-		// again rather than pay twice.
+		// again rather than pay twice. A single-use credential is kept
+		// until the service answers it, as after a fresh payment.
 		if err := c.store.PutToken(ctx, bought); err != nil {
 			c.log.Warn("caching a token again", "payment_hash", p.PaymentHash, "err", err)
 		}
@@ -316,11 +414,17 @@ func (c *Consumer) buy(ctx context.Context, req AccessRequest, pr *prepared, due
 // req.Approve is set and the challenge is not paid already, asks it (also
 // for an offer that needs approval, which it may grant).
 func (c *Consumer) approve(ctx context.Context, req AccessRequest, pr *prepared, due *dueChallenge) (*offer, error) {
-	o, err := c.evaluate(ctx, due.ch, due.advertised, pr.maxMsat, pr.u, req.Approved)
+	var o *offer
+	var err error
+	if of := due.offer; of.Scheme == SchemeL402 {
+		o, err = c.evaluate(ctx, of.L402, due.advertised, pr.maxMsat, pr.u, req.Approved)
+	} else {
+		o, err = c.evaluateOnce(ctx, of, due.advertised, pr.maxMsat, pr.u, req.Approved)
+	}
 	ask := errors.Is(err, ErrApprovalRequired) && req.Approve != nil && o != nil
 	if err != nil && !ask {
 		c.count("refused", nil)
-		return nil, c.challengeError(ctx, due.ch, err)
+		return nil, c.challengeError(ctx, due.offer.Invoice, err)
 	}
 	if req.Approve != nil && !o.paid {
 		p := Proposal{URL: o.url, Description: o.decoded.Description, PaymentHash: o.decoded.PaymentHash,
@@ -338,15 +442,23 @@ func (c *Consumer) approve(ctx context.Context, req AccessRequest, pr *prepared,
 
 // retry sends the request again with the token just bought (or found
 // paid in the journal). If it gets no answer, the Response with the
-// token comes back along with the error.
+// token comes back along with the error (a single-use credential stays
+// kept for the next Access). Any answer uses a single-use credential up.
 func (c *Consumer) retry(ctx context.Context, pr *prepared, bought *storage.Token, p *storage.Payment, already bool) (*Response, error) {
 	resp, err := c.do(ctx, pr, bought)
 	out := &Response{Paid: !already, Payment: paymentInfo(p, already), Token: TokenInfoOf(bought)}
 	if err != nil {
 		return out, err
 	}
+	c.usedOnce(ctx, bought, resp)
 	r := c.answer(resp, bought, false)
 	r.Paid, r.Payment = out.Paid, out.Payment
+	if rc := receiptOf(bought.Scheme, resp.Header); rc != "" {
+		r.Payment.Receipt = rc
+	}
+	if bought.SingleUse() && (resp.StatusCode == http.StatusPaymentRequired || resp.StatusCode == http.StatusUnauthorized) {
+		r.Note = "the target refused the paid " + bought.Scheme + " credential; it is single-use and was not kept"
+	}
 	return r, nil
 }
 
@@ -357,9 +469,9 @@ func resourceKey(pr *prepared) lntypes.Hash {
 
 // challengeError wraps a refusal with what the challenge asked, as far as
 // it decodes.
-func (c *Consumer) challengeError(ctx context.Context, ch l402.Challenge, err error) error {
+func (c *Consumer) challengeError(ctx context.Context, invoice string, err error) error {
 	ce := &ChallengeError{Err: err}
-	if d, derr := c.ln.DecodeInvoice(ctx, ch.Invoice); derr == nil {
+	if d, derr := c.ln.DecodeInvoice(ctx, invoice); derr == nil {
 		ce.PriceSats, ce.PaymentHash = d.AmountMsat/1000, d.PaymentHash.String()
 	}
 	return ce

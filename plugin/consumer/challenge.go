@@ -40,25 +40,18 @@ func challengeService(ch l402.Challenge) string {
 	return info.Services[0].Name
 }
 
-// readChallenge reads the L402 challenge of a 402: from WWW-Authenticate
-// (L402 before LSAT), else from a JSON body with macaroon and invoice
-// fields, as the seed producer API returns. advertised is the price the
-// body states, 0 if none. It reads at most maxChallengeBody bytes of the
-// body and returns them as head; when ok it closes the body.
-func readChallenge(resp *http.Response) (ch l402.Challenge, advertised int64, head []byte, ok bool) {
+// readChallenge reads the offers of a 402 (see ParseOffers) and picks the
+// one of the most preferred scheme in pref. It reads at most
+// maxChallengeBody bytes of the body and returns them as head; when ok it
+// closes the body. offered lists every offer, for notes.
+func readChallenge(resp *http.Response, pref []string) (chosen Offer, offered []Offer, advertised int64, head []byte, ok bool) {
 	head, _ = io.ReadAll(io.LimitReader(resp.Body, maxChallengeBody))
-	cs, err := l402.ParseChallenges(resp.Header.Values(l402.HeaderWWWAuthenticate))
-	fromBody, advertised := ParseChallengeBody(head)
-	switch {
-	case err == nil:
-		ch, ok = cs[0], true
-	case fromBody.Macaroon != "" && fromBody.Invoice != "":
-		ch, ok = fromBody, true
-	}
+	offered, advertised = ParseOffers(resp.Header, head)
+	chosen, ok = chooseOffer(offered, pref)
 	if ok {
 		discard(resp)
 	}
-	return ch, advertised, head, ok
+	return chosen, offered, advertised, head, ok
 }
 
 // ParseChallengeBody reads a 402's JSON body: the challenge it carries

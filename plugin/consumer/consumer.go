@@ -75,6 +75,11 @@ type Config struct {
 	ResumeInterval time.Duration
 	// UserAgent is sent when the caller sends none.
 	UserAgent string
+	// SchemePreference orders the payment schemes Access pays with when
+	// a 402 offers several (l402, mpp, x402); a scheme left out is never
+	// used. Empty: DefaultSchemePreference (the reusable L402 token when
+	// offered, else MPP, else x402).
+	SchemePreference []string
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
 	// Transport, if set, replaces the HTTP transport (for tests). It
@@ -106,6 +111,11 @@ func New(ctx context.Context, cfg Config) (*Consumer, error) {
 		return nil, errors.New("consumer: store and backend are required")
 	}
 	cfg = cfg.withDefaults()
+	pref, err := ParseSchemePreference(cfg.SchemePreference)
+	if err != nil {
+		return nil, fmt.Errorf("consumer: %w", err)
+	}
+	cfg.SchemePreference = pref
 	c := &Consumer{cfg: cfg, log: cfg.Logger, store: cfg.Store, ln: cfg.Backend,
 		locks: hashLocks{m: map[lntypes.Hash]chan struct{}{}}, urlLocks: hashLocks{m: map[lntypes.Hash]chan struct{}{}},
 		orphans: map[lntypes.Hash]struct{}{}}
@@ -148,6 +158,9 @@ func (cfg Config) withDefaults() Config {
 	positiveOr(&cfg.ResumeInterval, DefaultResumeInterval)
 	if cfg.UserAgent == "" {
 		cfg.UserAgent = "l402d"
+	}
+	if len(cfg.SchemePreference) == 0 {
+		cfg.SchemePreference = DefaultSchemePreference()
 	}
 	if cfg.Now == nil {
 		cfg.Now = time.Now

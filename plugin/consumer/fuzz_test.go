@@ -1,11 +1,16 @@
 package consumer
 
 import (
+	"net/http"
+	"net/http/httptest"
 	"net/netip"
 	"strings"
 	"testing"
 
+	"github.com/lightningnetwork/lnd/lntypes"
+
 	"github.com/l402d/l402d/l402"
+	"github.com/l402d/l402d/l402/x402"
 )
 
 func FuzzParseTarget(f *testing.F) {
@@ -109,6 +114,39 @@ func FuzzIsPublicAddr(f *testing.F) {
 		// An IPv4-mapped address is judged as its IPv4 address.
 		if IsPublicAddr(a) != IsPublicAddr(a.Unmap()) {
 			t.Fatalf("%s and %s disagree", a, a.Unmap())
+		}
+	})
+}
+
+func FuzzParseOffers(f *testing.F) {
+	h := http.Header{}
+	(&schemeSeller{t: f, ln: newFakeLN(), price: 3, key: mustKey(f), mppKey: []byte("k"), keys: &memKeys{m: map[l402.TokenID][l402.RootKeySize]byte{}},
+		issued: map[string]x402.PaymentRequirements{}, srv: &httptest.Server{URL: "http://x"}}).challenge(h, "/x", []string{SchemeL402, SchemeMPP, SchemeX402})
+	www := h.Values("WWW-Authenticate")
+	f.Add(www[0], www[1], h.Get(x402.HeaderPaymentRequired), `{"amountSats":3}`)
+	f.Add(`Payment id="a", realm="b", method="lightning", intent="charge", request="e30"`, "L402 macaroon=x", "e30=", `{"macaroon":"m","invoice":"i"}`)
+	f.Fuzz(func(t *testing.T, w1, w2, required, body string) {
+		h := http.Header{}
+		h.Add("WWW-Authenticate", w1)
+		h.Add("WWW-Authenticate", w2)
+		h.Set(x402.HeaderPaymentRequired, required)
+		offers, advertised := ParseOffers(h, []byte(body))
+		if advertised < 0 {
+			t.Fatalf("advertised %d", advertised)
+		}
+		for _, o := range offers {
+			if o.Invoice == "" || (o.Scheme != SchemeL402 && o.ClaimMsat <= 0) {
+				t.Fatalf("offer %+v", o)
+			}
+			if m, err := o.material(); err == nil && o.Scheme != SchemeL402 {
+				var pre lntypes.Preimage
+				if _, err := onceCredential(o.Scheme, m, pre); err != nil {
+					t.Fatalf("%s offer: no credential: %v", o.Scheme, err)
+				}
+			}
+		}
+		if got, ok := chooseOffer(offers, DefaultSchemePreference()); ok != (len(offers) > 0) || (ok && got.Scheme != offers[0].Scheme) {
+			t.Fatalf("chose %+v of %d", got, len(offers))
 		}
 	})
 }

@@ -13,6 +13,7 @@ import (
 
 	"github.com/l402d/l402d/invoices"
 	"github.com/l402d/l402d/l402"
+	"github.com/l402d/l402d/l402/x402"
 	"github.com/l402d/l402d/plugin/apiclient"
 	"github.com/l402d/l402d/plugin/field"
 	"github.com/l402d/l402d/storage"
@@ -58,7 +59,7 @@ type PaymentInfo = apiclient.PaymentInfo
 
 func paymentInfo(p *storage.Payment, already bool) *PaymentInfo {
 	pi := &PaymentInfo{PaymentHash: p.PaymentHash.String(), State: string(p.State), AmountSats: p.AmountMsat / 1000,
-		AmountMsat: p.AmountMsat, FeeMsat: p.FeeMsat, AlreadyPaid: already}
+		AmountMsat: p.AmountMsat, FeeMsat: p.FeeMsat, AlreadyPaid: already, Scheme: p.Scheme, Receipt: p.Receipt}
 	if p.State == storage.PaymentSucceeded {
 		pi.Preimage = hex.EncodeToString(p.Preimage[:])
 	}
@@ -68,17 +69,31 @@ func paymentInfo(p *storage.Payment, already bool) *PaymentInfo {
 // TokenInfo is an L402 token and the credential that presents it.
 type TokenInfo = apiclient.TokenInfo
 
-// TokenInfoOf renders a cached token.
+// TokenInfoOf renders a cached token, or a paid single-use credential.
 func TokenInfoOf(t *storage.Token) *TokenInfo {
-	return &TokenInfo{
-		Authorization: l402.AuthorizationValue(t.Macaroon, t.Preimage), Macaroon: t.Macaroon,
-		Preimage: hex.EncodeToString(t.Preimage[:]), PaymentHash: t.PaymentHash.String(),
+	ti := &TokenInfo{
+		Macaroon: t.Macaroon, Preimage: hex.EncodeToString(t.Preimage[:]), PaymentHash: t.PaymentHash.String(),
 		Origin: t.Origin, Scope: t.Scope, Service: t.Service, AmountSats: t.AmountSats, ExpiresAt: t.ExpiresAt,
+		Scheme: t.Scheme, SingleUse: t.SingleUse(),
 	}
+	if ti.Scheme == "" {
+		ti.Scheme = SchemeL402
+	}
+	switch name, v := credentialHeader(t); name {
+	case x402.HeaderPaymentSignature:
+		ti.PaymentSignature = v
+	default:
+		ti.Authorization = v
+	}
+	return ti
 }
 
 // offer is a challenge that passed policy: what paying it means.
 type offer struct {
+	// scheme is how the service is answered; material, for a single-use
+	// scheme, what its credential is made of (see Offer.material).
+	scheme   string
+	material string
 	macaroon string
 	info     l402.Info
 	invoice  string
@@ -137,7 +152,7 @@ func (c *Consumer) evaluate(ctx context.Context, ch l402.Challenge, advertisedSa
 		return nil, &PolicyError{Code: "token_expired", Field: "macaroon", Problem: "expired at " + info.ValidUntil.UTC().Format(time.RFC3339),
 			Fix: "request the resource again for a fresh challenge"}
 	}
-	o := &offer{macaroon: strings.TrimSpace(ch.Macaroon), info: info, invoice: strings.TrimSpace(ch.Invoice), decoded: d,
+	o := &offer{scheme: SchemeL402, macaroon: strings.TrimSpace(ch.Macaroon), info: info, invoice: strings.TrimSpace(ch.Invoice), decoded: d,
 		feeLimitMsat: c.feeLimitMsat(d.AmountMsat), approved: approved}
 	sp := spendFor(target, d.AmountMsat, o.feeLimitMsat, approved)
 	o.domain = sp.domain
@@ -161,12 +176,104 @@ func (c *Consumer) evaluate(ctx context.Context, ch l402.Challenge, advertisedSa
 	return o, nil
 }
 
+// evaluateOnce checks a single-use (MPP or x402) offer against policy:
+// the invoice decodes, is for this network, has not expired, asks exactly
+// what the offer and the body state (never more than offered) and no
+// more than maxMsat, the charge request names the invoice's payment hash
+// and has not expired; and the spend policy allows it. Like evaluate, a
+// refusal with ErrApprovalRequired comes with the offer.
+func (c *Consumer) evaluateOnce(ctx context.Context, of Offer, advertisedSats, maxMsat int64, target *url.URL, approved bool) (*offer, error) {
+	material, err := of.material()
+	if err != nil {
+		return nil, err
+	}
+	invoiceField := "request.methodDetails.invoice"
+	if of.Scheme == SchemeX402 {
+		invoiceField = "accepts.extra.invoice"
+	}
+	d, err := c.ln.DecodeInvoice(ctx, of.Invoice)
+	if err != nil {
+		return nil, invoiceError(invoiceField, err)
+	}
+	if of.MPPHash != "" && !strings.EqualFold(of.MPPHash, d.PaymentHash.String()) {
+		return nil, &PolicyError{Code: "hash_mismatch", Field: "request.methodDetails.paymentHash",
+			Problem: fmt.Sprintf("is %s but the invoice pays %s", of.MPPHash, d.PaymentHash),
+			Fix:     "do not pay this challenge: the service would not accept the payment as proof"}
+	}
+	now := c.cfg.Now()
+	if of.Scheme == SchemeMPP {
+		if at, ok, err := of.MPP.ExpiresAt(); err == nil && ok && !now.Before(at) {
+			return nil, &PolicyError{Code: "challenge_expired", Field: "expires", Problem: "passed at " + at.UTC().Format(time.RFC3339),
+				Fix: "request the resource again for a fresh challenge"}
+		}
+	}
+	o := &offer{scheme: of.Scheme, material: material, invoice: strings.TrimSpace(of.Invoice), decoded: d,
+		feeLimitMsat: c.feeLimitMsat(d.AmountMsat), approved: approved}
+	sp := spendFor(target, d.AmountMsat, o.feeLimitMsat, approved)
+	o.domain = sp.domain
+	if target != nil {
+		o.url, o.origin, o.scope = target.String(), Origin(target), onceScope(target.Path)
+	}
+	if o.paid, err = c.paidBefore(ctx, d.PaymentHash); err != nil || o.paid {
+		return o, err
+	}
+	if d.AmountMsat > 0 && of.ClaimMsat != d.AmountMsat {
+		return nil, &PolicyError{Code: "price_mismatch", Field: of.ClaimField,
+			Problem: fmt.Sprintf("states %s sat but the invoice asks %s sat", fmtMsat(of.ClaimMsat), fmtMsat(d.AmountMsat)),
+			Fix:     "do not pay this challenge: the invoice does not match the stated price"}
+	}
+	if of.Scheme == SchemeX402 {
+		if err := checkX402Invoice(of.X402, o.invoice, d); err != nil {
+			return nil, err
+		}
+	}
+	if err := checkOffer(offerTerms{invoice: d, advertisedSats: []int64{advertisedSats}, maxMsat: maxMsat}, now); err != nil {
+		return nil, err
+	}
+	if err := c.checkSpend(ctx, sp); err != nil {
+		if errors.Is(err, ErrApprovalRequired) {
+			return o, err
+		}
+		return nil, err
+	}
+	return o, nil
+}
+
+// checkX402Invoice makes, before paying, the invoice checks an x402
+// server makes when it settles (its network, payee and expiry match the
+// requirement): a payment it would refuse afterwards is money lost.
+func checkX402Invoice(r x402.PaymentRequirements, invoice string, d invoices.DecodedInvoice) error {
+	cur, _ := x402.InvoiceCurrency(r.Network)
+	rest, ok := strings.CutPrefix(strings.ToLower(invoice), "ln"+cur)
+	switch {
+	case !ok || rest == "" || rest[0] < '0' || rest[0] > '9':
+		return &PolicyError{Code: "offer_mismatch", Field: "accepts.network", Problem: fmt.Sprintf("is %s but the invoice is not for it", r.Network),
+			Fix: "do not pay this offer: the service would refuse the payment as proof"}
+	case d.Destination != r.PayTo:
+		return &PolicyError{Code: "offer_mismatch", Field: "accepts.payTo", Problem: fmt.Sprintf("is %s but the invoice pays %s", r.PayTo, d.Destination),
+			Fix: "do not pay this offer: the service would refuse the payment as proof"}
+	case d.ExpiresAt.Sub(d.CreatedAt) != time.Duration(r.MaxTimeoutSeconds)*time.Second:
+		return &PolicyError{Code: "offer_mismatch", Field: "accepts.maxTimeoutSeconds", Problem: fmt.Sprintf("is %d but the invoice expires after %s", r.MaxTimeoutSeconds, d.ExpiresAt.Sub(d.CreatedAt)),
+			Fix: "do not pay this offer: the service would refuse the payment as proof"}
+	}
+	return nil
+}
+
 func (o *offer) entry(kind storage.PaymentKind) storage.Payment {
 	return storage.Payment{
 		PaymentHash: o.decoded.PaymentHash, Kind: kind, Invoice: o.invoice, AmountMsat: o.decoded.AmountMsat,
 		FeeLimitMsat: o.feeLimitMsat, Domain: o.domain, URL: o.url, Macaroon: o.macaroon, Origin: o.origin, Scope: o.scope,
-		Approved: o.approved,
+		Approved: o.approved, Scheme: o.scheme, Offer: o.material,
 	}
+}
+
+// bought is what a paid offer presents: the L402 token, or the
+// single-use credential.
+func (o *offer) bought(pre lntypes.Preimage) (*storage.Token, error) {
+	if storage.SingleUse(o.scheme) {
+		return onceToken(o.scheme, o.material, o.origin, o.scope, o.decoded.AmountMsat, pre)
+	}
+	return tokenOf(o, pre), nil
 }
 
 // PayChallengeRequest asks to pay an L402 challenge.
@@ -402,7 +509,16 @@ func (c *Consumer) record(ctx context.Context, e *storage.Payment, res invoices.
 		return nil, &PaymentError{PaymentHash: e.PaymentHash, InFlight: true, Reason: reason}
 	}
 	var tok *storage.Token
-	if o.Succeeded && e.Macaroon != "" && e.Origin != "" {
+	switch {
+	case !o.Succeeded || e.Origin == "":
+	case storage.SingleUse(e.Scheme):
+		// Kept until presented: if this process dies before the service
+		// answers, the next access of the resource presents it.
+		var err error
+		if tok, err = onceToken(e.Scheme, e.Offer, e.Origin, e.Scope, e.AmountMsat, o.Preimage); err != nil {
+			c.log.Warn("paid single-use credential cannot be made", "payment_hash", e.PaymentHash, "err", err)
+		}
+	case e.Macaroon != "":
 		if mac, err := l402.DecodeMacaroon(e.Macaroon); err == nil {
 			if info, err := l402.Inspect(mac); err == nil {
 				tok = tokenOf(&offer{macaroon: e.Macaroon, info: info, origin: e.Origin, scope: e.Scope, decoded: invoices.DecodedInvoice{AmountMsat: e.AmountMsat}}, o.Preimage)
@@ -432,7 +548,7 @@ func (c *Consumer) record(ctx context.Context, e *storage.Payment, res invoices.
 // out (its scope is then the path, see ScopeFor).
 func tokenOf(o *offer, pre lntypes.Preimage) *storage.Token {
 	t := &storage.Token{Origin: o.origin, Scope: o.scope, PaymentHash: lntypes.Hash(o.info.Identifier.PaymentHash), Preimage: pre,
-		Macaroon: o.macaroon, AmountSats: o.decoded.AmountMsat / 1000, ExpiresAt: storage.ClampTime(o.info.ValidUntil)}
+		Macaroon: o.macaroon, AmountSats: o.decoded.AmountMsat / 1000, ExpiresAt: storage.ClampTime(o.info.ValidUntil), Scheme: SchemeL402}
 	if len(o.info.Services) > 0 && len(o.info.Services[0].Name) <= storage.MaxServiceLen {
 		t.Service = o.info.Services[0].Name
 	}

@@ -21,7 +21,8 @@ type PolicyError struct {
 	// Code is one of amountless_invoice, invoice_expired, wrong_network,
 	// invalid_invoice, price_above_max, price_mismatch, hash_mismatch,
 	// invalid_macaroon, token_expired, domain_denied, domain_not_allowed,
-	// domain_unknown, approval_required, private_target.
+	// domain_unknown, approval_required, private_target, and for MPP and
+	// x402 offers challenge_expired, offer_mismatch, offer_too_large.
 	Code    string
 	Field   string
 	Problem string

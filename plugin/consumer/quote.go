@@ -49,13 +49,35 @@ func (c *Consumer) Quote(ctx context.Context, req AccessRequest) (*Quote, error)
 		return q, nil
 	}
 	q.PaymentRequired = true
-	ch, advertised, _, ok := readChallenge(resp)
+	of, offered, advertised, _, ok := readChallenge(resp, c.cfg.SchemePreference)
 	if !ok {
 		resp.Body.Close()
-		q.Refusal = &Refusal{Code: "no_l402_challenge", Problem: "the target answered 402 without an L402 challenge", Fix: "this service wants another payment scheme"}
+		q.Refusal = &Refusal{Code: "no_l402_challenge", Problem: "the target answered 402 without an L402, MPP or x402 lightning offer", Fix: "this service wants another payment scheme"}
+		if len(offered) > 0 {
+			q.Refusal.Problem = "the target offers only " + schemesOf(offered) + ", which the scheme preference leaves out"
+			q.Refusal.Fix = "add the scheme to the consumer's scheme preference (l402d --consumer.schemes)"
+		}
 		return q, nil
 	}
-	return c.judge(ctx, q, ch, advertised, pr.maxMsat, pr.u)
+	if of.Scheme != SchemeL402 {
+		return c.judgeOnce(ctx, q, of, advertised, pr.maxMsat, pr.u)
+	}
+	return c.judge(ctx, q, of.L402, advertised, pr.maxMsat, pr.u)
+}
+
+// judgeOnce is judge for a single-use (MPP, x402) offer.
+func (c *Consumer) judgeOnce(ctx context.Context, q *Quote, of Offer, advertised, maxMsat int64, target *url.URL) (*Quote, error) {
+	q.Scheme, q.Invoice = of.Scheme, of.Invoice
+	if d, err := c.ln.DecodeInvoice(ctx, of.Invoice); err == nil {
+		q.PriceSats, q.PriceMsat, q.PaymentHash, q.Description, q.InvoiceExpiresAt = d.AmountMsat/1000, d.AmountMsat, d.PaymentHash.String(), d.Description, d.ExpiresAt.UTC()
+		q.FeeLimitMsat = c.feeLimitMsat(d.AmountMsat)
+		q.FeeLimitSats = (q.FeeLimitMsat + 999) / 1000
+	}
+	o, err := c.evaluateOnce(ctx, of, advertised, maxMsat, target, false)
+	if o != nil {
+		q.AlreadyPaid = o.paid
+	}
+	return verdict(q, err)
 }
 
 // judge fills q with what paying ch would mean: its price and fee limit,
@@ -64,7 +86,7 @@ func (c *Consumer) Quote(ctx context.Context, req AccessRequest) (*Quote, error)
 // than refusals (an invoice that does not decode, a store failure) are
 // returned as they are.
 func (c *Consumer) judge(ctx context.Context, q *Quote, ch l402.Challenge, advertised, maxMsat int64, target *url.URL) (*Quote, error) {
-	q.Macaroon, q.Invoice = ch.Macaroon, ch.Invoice
+	q.Scheme, q.Macaroon, q.Invoice = SchemeL402, ch.Macaroon, ch.Invoice
 	if d, err := c.ln.DecodeInvoice(ctx, ch.Invoice); err == nil {
 		q.PriceSats, q.PriceMsat, q.PaymentHash, q.Description, q.InvoiceExpiresAt = d.AmountMsat/1000, d.AmountMsat, d.PaymentHash.String(), d.Description, d.ExpiresAt.UTC()
 		q.FeeLimitMsat = c.feeLimitMsat(d.AmountMsat)

@@ -101,7 +101,7 @@ func bestToken(toks []storage.Token, path string, now time.Time, skip func(*stor
 			expired = append(expired, *t)
 			continue
 		}
-		if !ScopeMatches(t.Scope, path) || (skip != nil && skip(t)) {
+		if t.SingleUse() || !ScopeMatches(t.Scope, path) || (skip != nil && skip(t)) {
 			continue
 		}
 		if best == nil || scopeRank(t.Scope) > scopeRank(best.Scope) {

@@ -96,7 +96,7 @@ func (s *Server) access(ctx context.Context, req *sdk.CallToolRequest, v values)
 		if resp != nil {
 			// Paid, but the retry got no answer: the token is the
 			// caller's all the same, and cached.
-			b := apiclient.PaidNoAnswer(err, "call access_l402_resource again: the token is cached and is used without paying again")
+			b := apiclient.PaidNoAnswer(err, "call access_l402_resource again: the token (or single-use credential) is kept and is used without paying again")
 			e := errorBody{Error: b.Error, Code: b.Code, Field: b.Field, Fix: b.Fix, Payment: resp.Payment}
 			if resp.Token != nil {
 				e.L402Token = resp.Token.Authorization
@@ -115,10 +115,16 @@ func (s *Server) access(ctx context.Context, req *sdk.CallToolRequest, v values)
 		out.L402Token = resp.Token.Authorization
 	}
 	out.RelayedBody, out.Note = api.RelayBody(resp, s.cfg.MaxBodyBytes, out.Note)
+	singleUse := resp.Token != nil && resp.Token.SingleUse
 	switch {
+	case resp.Paid && resp.Payment != nil && singleUse:
+		out.Message = fmt.Sprintf("Paid %d sats (fee %s sats) for %s with a single-use %s credential; the target answered %d. The next request pays again.",
+			resp.Payment.AmountSats, fmtMsat(resp.Payment.FeeMsat), ar.URL, resp.Token.Scheme, resp.Status)
 	case resp.Paid && resp.Payment != nil:
 		out.Message = fmt.Sprintf("Paid %d sats (fee %s sats) for %s; the target answered %d. The token is cached for the next requests.",
 			resp.Payment.AmountSats, fmtMsat(resp.Payment.FeeMsat), ar.URL, resp.Status)
+	case resp.Payment != nil && resp.Payment.AlreadyPaid && singleUse:
+		out.Message = fmt.Sprintf("Nothing paid now: a single-use credential paid earlier and never answered was presented. The target answered %d.", resp.Status)
 	case resp.Payment != nil && resp.Payment.AlreadyPaid:
 		out.Message = fmt.Sprintf("Nothing paid now: this challenge was paid before and its token was used. The target answered %d.", resp.Status)
 	case resp.FromCache:
