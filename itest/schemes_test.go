@@ -90,7 +90,7 @@ func (o offer) mppAuth(t *testing.T, preimage string) string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return "Payment " + v
+	return v
 }
 
 // x402Sig answers the offer's x402 requirement with preimage.
@@ -331,6 +331,40 @@ func TestSchemes(t *testing.T) {
 		b["paymentRequirements"] = cheaper
 		if code, v := g.call(t, "POST", "/x402/verify", b); code != 200 || v["isValid"] != false {
 			t.Fatalf("verify against a requirement l402d did not issue: %d %v", code, v)
+		}
+	})
+
+	t.Run("l402d's consumer buys in whichever scheme is offered", func(t *testing.T) {
+		bob := startBob(t)
+		for _, tc := range []struct{ path, scheme string }{{"/mpp/bob", "mpp"}, {"/x402/bob", "x402"}, {"/all/bob", "l402"}} {
+			u := "http://" + g.gate + tc.path
+			code, out := access(t, bob, u, 0)
+			pay := obj(out["payment"])
+			if code != 200 || out["status"] != 200.0 || out["paid"] != true || pay["scheme"] != tc.scheme || pay["state"] != "succeeded" {
+				t.Fatalf("%s: %d %v", tc.path, code, out)
+			}
+			if tc.scheme != "l402" && str(pay["receipt"]) == "" {
+				t.Fatalf("%s: no receipt recorded: %v", tc.path, pay)
+			}
+			hash := str(pay["paymentHash"])
+			code, entry := bob.call(t, "GET", "/api/consumer/payments/"+hash, nil)
+			if code != 200 || entry["scheme"] != tc.scheme {
+				t.Fatalf("%s: journal entry %d %v", tc.path, code, entry)
+			}
+			// Again: a single-use scheme pays again, a token is reused.
+			code, out = access(t, bob, u, 0)
+			again := obj(out["payment"])
+			switch {
+			case code != 200 || out["status"] != 200.0:
+				t.Fatalf("%s again: %d %v", tc.path, code, out)
+			case tc.scheme == "l402" && (out["paid"] != false || out["fromCache"] != true):
+				t.Fatalf("%s again: the token was not reused: %v", tc.path, out)
+			case tc.scheme != "l402" && (out["paid"] != true || str(again["paymentHash"]) == hash):
+				t.Fatalf("%s again: a single-use payment was not bought afresh: %v", tc.path, out)
+			}
+			if ps := bobPayments(t, hash); len(ps) != 1 {
+				t.Fatalf("%s: bob's LND paid %s %d times", tc.path, hash, len(ps))
+			}
 		}
 	})
 

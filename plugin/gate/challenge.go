@@ -75,8 +75,7 @@ func (g *Gate) challenge(w http.ResponseWriter, r *http.Request, svc *service, r
 	if g.state.Load().discovery != nil {
 		hdr.Set("Link", "<"+DiscoveryPath+`>; rel="l402-manifest"`)
 	}
-	if !isGRPC(r) {
-		g.addChargeChallenges(hdr, r, svc, ch, rejected)
-	}
-	writeChallenge(w, r, ch, svc.cfg.Name, rejected, g.cfg.LegacyLSAT, offers)
+	writeChallenge(w, r, ch, svc.cfg.Name, rejected, g.cfg.LegacyLSAT, offers, func(h http.Header) {
+		g.addChargeChallenges(h, r, svc, ch, rejected)
+	})
 }

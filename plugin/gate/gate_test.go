@@ -221,7 +221,9 @@ func TestChallengeAndPaidRetry(t *testing.T) {
 	if w.Code != http.StatusPaymentRequired || f.nextHit.Load() != 0 {
 		t.Fatalf("unpaid: %d, next called %d times", w.Code, f.nextHit.Load())
 	}
-	if got := w.Header().Values("WWW-Authenticate"); len(got) != 1 || !strings.HasPrefix(got[0], `L402 macaroon="`) || !strings.Contains(got[0], `invoice="lnbcrt`) {
+	// The L402 challenge, then the same invoice as an MPP charge.
+	if got := w.Header().Values("WWW-Authenticate"); len(got) != 2 || !strings.HasPrefix(got[0], `L402 macaroon="`) || !strings.Contains(got[0], `invoice="lnbcrt`) ||
+		!strings.HasPrefix(got[1], `Payment id="`) {
 		t.Fatalf("WWW-Authenticate %q", got)
 	}
 	if w.Header().Get("Cache-Control") != "no-store" || w.Header().Get("Content-Type") != "application/json" {

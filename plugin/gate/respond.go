@@ -142,10 +142,16 @@ func grpcEncodeMessage(s string) string {
 // gRPC client gets the same header with HTTP 200 and the status
 // Internal/"payment required", the form Aperture's gRPC client
 // interceptor pays.
-func writeChallenge(w http.ResponseWriter, r *http.Request, ch producer.Challenge, service string, rejected error, legacyLSAT bool, offers schemeSet) {
+//
+// offerMore, called after the L402 challenge is set, adds the other
+// schemes' challenges (not for gRPC, which is offered L402 only).
+func writeChallenge(w http.ResponseWriter, r *http.Request, ch producer.Challenge, service string, rejected error, legacyLSAT bool, offers schemeSet, offerMore func(http.Header)) {
 	h := w.Header()
 	if offers.has(offerL402) || isGRPC(r) {
 		l402.SetChallenge(h, l402.Challenge{Macaroon: ch.Macaroon, Invoice: ch.Invoice}, legacyLSAT)
+	}
+	if offerMore != nil && !isGRPC(r) {
+		offerMore(h)
 	}
 	h.Set("Cache-Control", "no-store")
 	body := challengeBody{
