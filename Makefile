@@ -37,7 +37,7 @@ BIN_DIR ?= bin
 VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS = -s -w -X main.version=$(VERSION)
 
-.PHONY: all build image image-push run deps load-deps load bench-gate test unit interop itest itest-repeat lint vet fmt-check fuzz fuzz-long bench \
+.PHONY: all build image image-push run deps load-deps load bench-gate bench-schemes test unit interop itest itest-repeat lint vet fmt-check fuzz fuzz-long bench \
 	regtest-bins regtest-up regtest-down regtest-info clean
 
 all: build
@@ -124,6 +124,11 @@ load: deps load-deps
 ##   paid requests under wrk -c32 and -c1, one Markdown table (L402D_BENCH_ROUNDS, L402D_BENCH_DURATION, L402D_BENCH_CONNS)
 bench-gate: deps load-deps
 	$(GO) test -tags '$(ITEST_TAGS)' -count=1 -timeout 30m -run '^$$' -bench GateVsProxies -benchtime 1x -v ./itest/
+
+## bench-schemes: the gate's cost of letting one already-paid request through, per scheme (L402 first use, L402 cached,
+##   MPP charge, x402 payment), same run; L402D_BENCH_REQUESTS per scheme (each needs its own regtest payment)
+bench-schemes: deps
+	$(GO) test -tags '$(ITEST_TAGS)' -count=1 -timeout 30m -run '^$$' -bench Schemes -benchtime 1x -v ./itest/
 
 clean:
 	rm -rf $(BIN_DIR)

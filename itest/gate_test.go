@@ -16,6 +16,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -222,9 +223,11 @@ func (g *gateDaemon) buy(t testing.TB, path string, price int64, hdr ...string) 
 // checkChallenge checks a 402 in the DESIGN.md form.
 func checkChallenge(t testing.TB, r gateResp, price int64) {
 	t.Helper()
+	// The L402 value (after an LSAT twin with --gate.legacy-lsat, before
+	// the same invoice as an MPP charge).
 	wa := r.header.Values("WWW-Authenticate")
-	if len(wa) == 0 || !strings.HasPrefix(wa[len(wa)-1], `L402 macaroon="`) || !strings.Contains(wa[len(wa)-1], `", invoice="lnbcrt`) ||
-		!strings.Contains(wa[len(wa)-1], `version="0", token="`) {
+	i := slices.IndexFunc(wa, func(v string) bool { return strings.HasPrefix(v, `L402 macaroon="`) })
+	if i < 0 || !strings.Contains(wa[i], `", invoice="lnbcrt`) || !strings.Contains(wa[i], `version="0", token="`) {
 		t.Fatalf("WWW-Authenticate %q", wa)
 	}
 	ch, err := l402.ParseChallenge(r.header)
@@ -563,7 +566,8 @@ func TestGateRateLimits(t *testing.T) {
 	first := g.get(t, "/x")
 	checkChallenge(t, first, 2)
 	// --gate.legacy-lsat: an LSAT twin before the L402 challenge.
-	if wa := first.header.Values("WWW-Authenticate"); len(wa) != 2 || !strings.HasPrefix(wa[0], "LSAT macaroon=") {
+	if wa := first.header.Values("WWW-Authenticate"); len(wa) != 3 || !strings.HasPrefix(wa[0], "LSAT macaroon=") || !strings.HasPrefix(wa[1], "L402 macaroon=") ||
+		!strings.HasPrefix(wa[2], "Payment id=") {
 		t.Fatalf("WWW-Authenticate %q", wa)
 	}
 	auth := "L402 " + str(first.json["macaroon"]) + ":" + payInvoice(t, "bob", str(first.json["invoice"]))

@@ -54,7 +54,7 @@ type offer struct {
 }
 
 // offerFor gets a 402 for path and parses every challenge in it.
-func (g *gateDaemon) offerFor(t *testing.T, path string) offer {
+func (g *gateDaemon) offerFor(t testing.TB, path string) offer {
 	t.Helper()
 	r := g.get(t, path)
 	if r.code != http.StatusPaymentRequired {
@@ -80,7 +80,7 @@ func (g *gateDaemon) offerFor(t *testing.T, path string) offer {
 }
 
 // mppAuth answers the offer's Payment challenge with preimage.
-func (o offer) mppAuth(t *testing.T, preimage string) string {
+func (o offer) mppAuth(t testing.TB, preimage string) string {
 	t.Helper()
 	pre, err := lntypes.MakePreimageFromStr(preimage)
 	if err != nil {
@@ -94,7 +94,7 @@ func (o offer) mppAuth(t *testing.T, preimage string) string {
 }
 
 // x402Sig answers the offer's x402 requirement with preimage.
-func (o offer) x402Sig(t *testing.T, preimage string) string {
+func (o offer) x402Sig(t testing.TB, preimage string) string {
 	t.Helper()
 	pre, err := lntypes.MakePreimageFromStr(preimage)
 	if err != nil {

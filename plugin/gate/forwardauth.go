@@ -8,6 +8,8 @@ import (
 	"strings"
 
 	"github.com/l402d/l402d/l402"
+	"github.com/l402d/l402d/l402/mpp"
+	"github.com/l402d/l402d/l402/x402"
 )
 
 // AuthPath is the forward-auth endpoint: a proxy in front of the
@@ -197,6 +199,13 @@ func (a *authWriter) flush(w http.ResponseWriter, nginx bool) {
 	if nginx && status >= 300 {
 		body := bytes.TrimSpace(a.body.Bytes())
 		if status == http.StatusPaymentRequired {
+			// nginx hands the client one WWW-Authenticate value (the
+			// recipe's $upstream_http_www_authenticate), the L402 one, and
+			// reads the auth answer's headers into one 4 KiB buffer by
+			// default, which the other schemes' challenges overflow (a 500
+			// for every unpaid request): nginx gets the L402 challenge
+			// only.
+			onlyL402Challenge(h)
 			h.Set(HeaderBody, asciiJSON(body))
 			status = http.StatusUnauthorized
 		} else {
@@ -209,6 +218,27 @@ func (a *authWriter) flush(w http.ResponseWriter, nginx bool) {
 	h.Del("Content-Length")
 	w.WriteHeader(status)
 	_, _ = w.Write(a.body.Bytes())
+}
+
+// onlyL402Challenge removes every challenge but the L402 (and LSAT)
+// ones from a 402's headers.
+func onlyL402Challenge(h http.Header) {
+	var keep []string
+	for _, v := range h.Values("WWW-Authenticate") {
+		if !hasScheme(v, mpp.Scheme) {
+			keep = append(keep, v)
+		}
+	}
+	if h.Del("WWW-Authenticate"); len(keep) > 0 {
+		h["Www-Authenticate"] = keep
+	}
+	h.Del(x402.HeaderPaymentRequired)
+}
+
+// hasScheme reports whether an auth header value is of scheme.
+func hasScheme(v, scheme string) bool {
+	s, _, _ := strings.Cut(strings.TrimSpace(v), " ")
+	return strings.EqualFold(s, scheme)
 }
 
 // asciiJSON re-encodes a JSON value with every non-ASCII character

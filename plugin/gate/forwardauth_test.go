@@ -40,6 +40,9 @@ func TestForwardAuth(t *testing.T) {
 	if unpaid.Code != http.StatusPaymentRequired || body(t, unpaid)["service"] != "api" {
 		t.Fatalf("caddy unpaid: %d %s", unpaid.Code, unpaid.Body)
 	}
+	if wa := unpaid.Header().Values("WWW-Authenticate"); len(wa) != 2 || !strings.HasPrefix(wa[1], "Payment ") {
+		t.Fatalf("caddy unpaid: every scheme's challenge, got %q", wa)
+	}
 	authz := f.pay(unpaid)
 
 	// nginx gets 401 with the challenge and the 402's body in a header.
@@ -48,6 +51,11 @@ func TestForwardAuth(t *testing.T) {
 	if n.Code != http.StatusUnauthorized || !strings.HasPrefix(n.Header().Get("WWW-Authenticate"), "L402 ") ||
 		json.Unmarshal([]byte(n.Header().Get(HeaderBody)), &nb) != nil || nb["code"] != "payment_required" || nb["invoice"] == "" {
 		t.Fatalf("nginx unpaid: %d %v", n.Code, n.Header())
+	}
+	// nginx passes one WWW-Authenticate value on, and reads the answer's
+	// headers into a 4 KiB buffer: the L402 challenge only.
+	if wa := n.Header().Values("WWW-Authenticate"); len(wa) != 1 || n.Header().Get("PAYMENT-REQUIRED") != "" {
+		t.Fatalf("nginx unpaid: WWW-Authenticate %q, PAYMENT-REQUIRED %q", wa, n.Header().Get("PAYMENT-REQUIRED"))
 	}
 
 	mac, _ := l402.DecodeMacaroon(strings.SplitN(strings.TrimPrefix(authz, "L402 "), ":", 2)[0])

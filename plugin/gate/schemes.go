@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"net/http"
-	"strings"
 
 	"github.com/l402d/l402d/l402"
 	"github.com/l402d/l402d/l402/mpp"
@@ -72,8 +71,7 @@ func (g *Gate) offered(svc *service) schemeSet {
 // Payment scheme.
 func hasPaymentAuth(h http.Header) bool {
 	for _, v := range h[l402.HeaderAuthorization] {
-		scheme, _, _ := strings.Cut(strings.TrimSpace(v), " ")
-		if strings.EqualFold(scheme, mpp.Scheme) {
+		if hasScheme(v, mpp.Scheme) {
 			return true
 		}
 	}

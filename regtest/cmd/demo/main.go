@@ -177,8 +177,17 @@ func buyForecast(ctx context.Context, o options, alice, bob *daemon, gateAddr st
 	if err := l402cli(ctx, o, bob, "get", url); err != nil {
 		return err
 	}
-	step("Alice's node recorded the sale")
-	return waitRevenue(ctx, alice, 50)
+	for _, s := range []struct{ path, what string }{
+		{"/api/weather-mpp/today", "only MPP (the Payment scheme Aperture and lnget speak)"},
+		{"/api/weather-x402/today", "only x402 with Lightning"},
+	} {
+		step("Bob buys from a service that speaks " + s.what + ": one payment, one request")
+		if err := l402cli(ctx, o, bob, "get", "http://"+gateAddr+s.path); err != nil {
+			return err
+		}
+	}
+	step("Alice's node recorded the sales")
+	return waitRevenue(ctx, alice, 60)
 }
 
 // paidFlow creates a challenge on alice's l402d, pays it from bob's LND
@@ -321,7 +330,7 @@ func startUpstream() (net.Listener, error) {
 		return nil, err
 	}
 	mux := http.NewServeMux()
-	mux.HandleFunc("GET /api/weather/{day}", func(w http.ResponseWriter, r *http.Request) {
+	mux.HandleFunc("GET /api/{api}/{day}", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "application/json")
 		fmt.Fprintf(w, `{"city":"New York","day":%q,"forecast":["Sunny, 72F","Partly cloudy, 68F","Rain, 61F"]}`+"\n", r.PathValue("day"))
 	})
@@ -330,7 +339,9 @@ func startUpstream() (net.Listener, error) {
 }
 
 // writeServices writes the gate's services file: the weather API at 50
-// sats per token, valid an hour.
+// sats per token, valid an hour, offered in all three schemes (bob's
+// consumer prefers the reusable L402 token), and the same API sold only
+// as single-use MPP charges and only as x402 payments, at 5 sats each.
 func writeServices(dir, upstream string) (string, error) {
 	p, err := filepath.Abs(filepath.Join(dir, "services.yaml"))
 	if err != nil {
@@ -342,10 +353,22 @@ func writeServices(dir, upstream string) (string, error) {
 	body := fmt.Sprintf(`services:
   - name: weather
     path: /api/weather/*
-    upstream: http://%s
+    upstream: http://%[1]s
     price: 50
     token_validity: 1h
     description: 7-day forecast
+  - name: weather-mpp
+    path: /api/weather-mpp/*
+    upstream: http://%[1]s
+    price: 5
+    schemes: [mpp]
+    description: one forecast, paid as an MPP charge
+  - name: weather-x402
+    path: /api/weather-x402/*
+    upstream: http://%[1]s
+    price: 5
+    schemes: [x402]
+    description: one forecast, paid with x402
 `, upstream)
 	return p, os.WriteFile(p, []byte(body), 0o600)
 }

@@ -1,0 +1,127 @@
+//go:build itest
+
+package itest
+
+import (
+	"fmt"
+	"io"
+	"net/http"
+	"slices"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/l402d/l402d/l402/x402"
+)
+
+// BenchmarkSchemes measures, in one run on one gate, what it costs the
+// gate to let through a request whose payment is already made, in each
+// scheme: an L402 token presented for the first time (a full verify), the
+// same token again (the verify cache), an MPP charge and an x402 payment
+// (each checked and then spent with one durable store commit). Every
+// credential is bought beforehand (bob pays alice's invoices over
+// regtest), so the figures are the gate's work, not Lightning's. It
+// prints p50, p90 and mean latency per scheme and the ratio to a first
+// L402 use, as Markdown. Requests are sequential, over one keep-alive
+// connection.
+//
+// Knob: L402D_BENCH_REQUESTS (200 per scheme; each needs its own payment).
+//
+// Run: make bench-schemes
+func BenchmarkSchemes(b *testing.B) {
+	n := envInt(b, "L402D_BENCH_REQUESTS", 200)
+	upstream := startBenchUpstream(b)
+	g := startGateDaemon(b, fmt.Sprintf("services:\n  - name: bench\n    path: /bench/*\n    upstream: http://%s\n    price: 1\n", upstream),
+		"--gate.token-rate", "-1", "--gate.mint-rate", "-1", "--gate.max-pending", "-1", "--gate.max-pending-per-client", "-1", "--log.level", "warn")
+
+	type cred struct{ name, value string }
+	creds := map[string][]cred{}
+	var mu sync.Mutex
+	var wg sync.WaitGroup
+	start := time.Now()
+	jobs := make(chan int)
+	for range 4 {
+		wg.Go(func() {
+			for i := range jobs {
+				o := g.offerFor(b, fmt.Sprintf("/bench/%d", i))
+				pre := payInvoice(b, "bob", o.invoice)
+				var c cred
+				scheme := []string{"l402", "mpp", "x402"}[i%3]
+				switch scheme {
+				case "l402":
+					c = cred{"Authorization", "L402 " + o.l402.Macaroon + ":" + pre}
+				case "mpp":
+					c = cred{"Authorization", o.mppAuth(b, pre)}
+				case "x402":
+					c = cred{x402.HeaderPaymentSignature, o.x402Sig(b, pre)}
+				}
+				mu.Lock()
+				creds[scheme] = append(creds[scheme], c)
+				mu.Unlock()
+			}
+		})
+	}
+	for i := range 3 * n {
+		jobs <- i
+	}
+	close(jobs)
+	wg.Wait()
+	b.Logf("bought %d credentials in %s", 3*n, time.Since(start).Round(time.Millisecond))
+
+	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 1}}
+	present := func(c cred) time.Duration {
+		req, _ := http.NewRequest("GET", "http://"+g.gate+"/bench/x", nil)
+		req.Header.Set(c.name, c.value)
+		t0 := time.Now()
+		resp, err := client.Do(req)
+		if err != nil {
+			b.Fatal(err)
+		}
+		_, _ = io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		d := time.Since(t0)
+		if resp.StatusCode != 200 {
+			b.Fatalf("%s: %d", c.name, resp.StatusCode)
+		}
+		return d
+	}
+	// Warm the connection and the code paths.
+	for range 20 {
+		present(creds["l402"][0])
+	}
+	rows := []struct {
+		name  string
+		creds []cred
+	}{
+		{"L402, first use of each token", creds["l402"]},
+		{"L402, a token used before (cached)", slices.Repeat(creds["l402"][:1], n)},
+		{"MPP charge (spent once)", creds["mpp"]},
+		{"x402 payment (spent once)", creds["x402"]},
+	}
+	type stat struct{ p50, p90, mean time.Duration }
+	stats := make([]stat, len(rows))
+	// Interleave the schemes so that drift in the machine's load is shared.
+	lat := make([][]time.Duration, len(rows))
+	for i := range n {
+		for r := range rows {
+			lat[r] = append(lat[r], present(rows[r].creds[i]))
+		}
+	}
+	for r := range rows {
+		l := slices.Clone(lat[r])
+		slices.Sort(l)
+		var sum time.Duration
+		for _, d := range l {
+			sum += d
+		}
+		stats[r] = stat{l[len(l)/2], l[len(l)*9/10], sum / time.Duration(len(l))}
+	}
+	out := fmt.Sprintf("| scheme (%d requests each, sequential, one connection) | p50 | p90 | mean | mean vs L402 first use |\n|---|---|---|---|---|\n", n)
+	for r, row := range rows {
+		out += fmt.Sprintf("| %s | %s | %s | %s | %.2f× |\n", row.name, us(stats[r].p50), us(stats[r].p90), us(stats[r].mean),
+			float64(stats[r].mean)/float64(stats[0].mean))
+	}
+	b.Logf("load average at the end: %s\n%s", readLoadavg(), out)
+}
+
+func us(d time.Duration) string { return fmt.Sprintf("%d µs", d.Microseconds()) }
