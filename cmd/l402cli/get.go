@@ -177,6 +177,8 @@ func summary(target string, resp *http.Response) string {
 	hash := h.Get(apiclient.HeaderPaymentHash)
 	amount := h.Get(apiclient.HeaderAmountSats)
 	switch {
+	case h.Get(apiclient.HeaderPaid) == "true" && (h.Get(apiclient.HeaderScheme) == "mpp" || h.Get(apiclient.HeaderScheme) == "x402"):
+		s += fmt.Sprintf("\n  price %s sat, paid (routing fee %s sat), payment %s; a single-use %s payment, spent by this request", amount, fmtMsat(fee), hash, h.Get(apiclient.HeaderScheme))
 	case h.Get(apiclient.HeaderPaid) == "true":
 		s += fmt.Sprintf("\n  price %s sat, paid (routing fee %s sat), payment %s; token cached for reuse", amount, fmtMsat(fee), hash)
 	case hash != "":

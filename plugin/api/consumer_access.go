@@ -27,6 +27,7 @@ const (
 	HeaderFeeMsat       = apiclient.HeaderFeeMsat
 	HeaderAuthorization = apiclient.HeaderAuthorization
 	HeaderNote          = apiclient.HeaderNote
+	HeaderScheme        = apiclient.HeaderScheme
 )
 
 // accessRequest reads the JSON of access and quote.
@@ -135,6 +136,7 @@ func streamAnswer(w http.ResponseWriter, resp *consumer.Response) {
 	}
 	if t := resp.Token; t != nil {
 		hdr.Set(HeaderAuthorization, t.Authorization)
+		hdr.Set(HeaderScheme, t.Scheme)
 	}
 	if resp.Note != "" {
 		hdr.Set(HeaderNote, resp.Note)

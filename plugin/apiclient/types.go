@@ -28,6 +28,7 @@ const (
 	HeaderFeeMsat       = "X-L402d-Fee-Msat"
 	HeaderAuthorization = "X-L402d-Authorization" // the credential the final request carried
 	HeaderNote          = "X-L402d-Note"
+	HeaderScheme        = "X-L402d-Scheme" // l402, mpp or x402: how the final request was paid for
 	// HeaderPrefix starts every header above but HeaderAPIKey and
 	// HeaderIdempotencyKey.
 	HeaderPrefix = "X-L402d-"
