@@ -117,17 +117,22 @@ func (p *Producer) MPPChallenge(ch Challenge) (mpp.Challenge, error) {
 // X402Requirements is the x402 Lightning "exact" offer of ch's invoice.
 // It fails on a chain x402 has no network id for (simnet).
 func (p *Producer) X402Requirements(ch Challenge) (x402.PaymentRequirements, error) {
+	inv, err := invoices.DecodeInvoice(ch.Invoice, p.Network())
+	if err != nil {
+		return x402.PaymentRequirements{}, err
+	}
+	return p.x402Requirements(ch.Invoice, inv)
+}
+
+// x402Requirements offers invoice, already decoded as inv.
+func (p *Producer) x402Requirements(invoice string, inv invoices.DecodedInvoice) (x402.PaymentRequirements, error) {
 	network := p.Network()
 	id, ok := x402.NetworkID(network)
 	if !ok {
 		return x402.PaymentRequirements{}, fmt.Errorf("producer: x402 has no network id for chain %q", network)
 	}
-	inv, err := invoices.DecodeInvoice(ch.Invoice, network)
-	if err != nil {
-		return x402.PaymentRequirements{}, err
-	}
 	expiry := int64(inv.ExpiresAt.Sub(inv.CreatedAt) / time.Second)
-	return x402.NewLightningRequirements(id, p.Node(), ch.Invoice, uint64(inv.AmountMsat), expiry), nil
+	return x402.NewLightningRequirements(id, p.Node(), invoice, uint64(inv.AmountMsat), expiry), nil
 }
 
 // Charge is what a request carrying a single-use credential claims: the
@@ -251,7 +256,12 @@ func (p *Producer) CheckX402(ctx context.Context, pl x402.PaymentPayload, given 
 	if err != nil {
 		return Charge{}, x402.PaymentRequirements{}, err
 	}
-	req, err := p.X402Requirements(challengeFrom(rec))
+	if rec.Invoice != e.Invoice {
+		// Another encoding of the same payment hash: not the invoice
+		// this node issued.
+		return Charge{}, x402.PaymentRequirements{}, &x402.Error{Reason: x402.ReasonInvoiceDecodeFailed, Field: "accepted.extra.invoice", Problem: "not the invoice this node issued"}
+	}
+	req, err := p.x402Requirements(rec.Invoice, inv)
 	if err != nil {
 		return Charge{}, x402.PaymentRequirements{}, err
 	}
@@ -261,9 +271,17 @@ func (p *Producer) CheckX402(ctx context.Context, pl x402.PaymentPayload, given 
 	} else if g := until.Sub(inv.ExpiresAt); g > grace {
 		grace = g
 	}
-	hash, err := x402.CheckLightningSettle(req, pl, x402Decoder, p.cfg.Now(), grace)
+	// The accepted invoice is decoded (and its signature checked) once.
+	decoded, derr := x402Invoice(inv, network)
+	decode := func(s, nw string) (x402.Invoice, error) {
+		if s == e.Invoice && derr == nil && nw == mustNetworkID(network) {
+			return decoded, nil
+		}
+		return x402Decoder(s, nw)
+	}
+	hash, err := x402.CheckLightningSettle(req, pl, decode, p.cfg.Now(), grace)
 	if err == nil && given != nil {
-		_, err = x402.CheckLightningSettle(*given, pl, x402Decoder, p.cfg.Now(), grace)
+		_, err = x402.CheckLightningSettle(*given, pl, decode, p.cfg.Now(), grace)
 	}
 	if err != nil {
 		return Charge{}, req, err
@@ -287,6 +305,25 @@ func x402Decoder(invoice, network string) (x402.Invoice, error) {
 	if err != nil {
 		return x402.Invoice{}, err
 	}
+	return x402Invoice(d, network)
+}
+
+// mustNetworkID is the bip122 id of an LND chain name, "" for none.
+func mustNetworkID(name string) string {
+	id, _ := x402.NetworkID(name)
+	return id
+}
+
+// x402Invoice is what x402's checks read of a decoded invoice; network is
+// its bip122 id or LND name.
+func x402Invoice(d invoices.DecodedInvoice, network string) (x402.Invoice, error) {
+	if name, ok := x402.NetworkName(network); ok {
+		network = name
+	}
+	id, ok := x402.NetworkID(network)
+	if !ok {
+		return x402.Invoice{}, fmt.Errorf("unknown network %q", network)
+	}
 	out := x402.Invoice{
 		AmountMsat:         uint64(max(d.AmountMsat, 0)),
 		PaymentHash:        d.PaymentHash,
@@ -294,7 +331,7 @@ func x402Decoder(invoice, network string) (x402.Invoice, error) {
 		Expiry:             d.ExpiresAt.Sub(d.CreatedAt),
 		HasDescriptionHash: d.DescriptionHash,
 	}
-	out.Currency, _ = x402.InvoiceCurrency(network) // DecodeInvoice refused other chains
+	out.Currency, _ = x402.InvoiceCurrency(id) // DecodeInvoice refused other chains
 	if !d.DescriptionHash {
 		out.Descriptions = 1 // zpay32 keeps one d field; BOLT 11 needs d or h
 	}
