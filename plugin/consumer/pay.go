@@ -167,13 +167,7 @@ func (c *Consumer) evaluate(ctx context.Context, ch l402.Challenge, advertisedSa
 	if err := checkOffer(offerTerms{invoice: d, advertisedSats: []int64{advertisedSats, info.AmountSats}, maxMsat: maxMsat}, now); err != nil {
 		return nil, err
 	}
-	if err := c.checkSpend(ctx, sp); err != nil {
-		if errors.Is(err, ErrApprovalRequired) {
-			return o, err
-		}
-		return nil, err
-	}
-	return o, nil
+	return c.allowSpend(ctx, o, sp)
 }
 
 // evaluateOnce checks a single-use (MPP or x402) offer against policy:
@@ -230,6 +224,13 @@ func (c *Consumer) evaluateOnce(ctx context.Context, of Offer, advertisedSats, m
 	if err := checkOffer(offerTerms{invoice: d, advertisedSats: []int64{advertisedSats}, maxMsat: maxMsat}, now); err != nil {
 		return nil, err
 	}
+	return c.allowSpend(ctx, o, sp)
+}
+
+// allowSpend checks an offer that passed its own checks against the spend
+// policy: a refusal with ErrApprovalRequired comes with the offer, so the
+// caller may ask a person.
+func (c *Consumer) allowSpend(ctx context.Context, o *offer, sp spend) (*offer, error) {
 	if err := c.checkSpend(ctx, sp); err != nil {
 		if errors.Is(err, ErrApprovalRequired) {
 			return o, err

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/hex"
 	"errors"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -512,16 +513,12 @@ func TestSingleUseKeptAcrossCrash(t *testing.T) {
 	rctx, cancel := context.WithCancel(ctx)
 	done := make(chan struct{})
 	go func() { c2.Run(rctx); close(done) }()
-	deadline := time.Now().Add(5 * time.Second)
-	for {
-		if toks, _ := st.TokensForOrigin(ctx, s.srv.URL); len(toks) == 1 && toks[0].SingleUse() {
-			break
+	waitUntil(t, "the resumed payment's credential to be kept", func() error {
+		if toks, _ := st.TokensForOrigin(ctx, s.srv.URL); len(toks) != 1 || !toks[0].SingleUse() {
+			return fmt.Errorf("token cache %+v", toks)
 		}
-		if time.Now().After(deadline) {
-			t.Fatal("the resumed payment's credential was not kept")
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+		return nil
+	})
 	cancel()
 	<-done
 	r, err := c2.Access(ctx, AccessRequest{URL: s.srv.URL + "/a"})
