@@ -22,10 +22,13 @@ import (
 // credential is bought beforehand (bob pays alice's invoices over
 // regtest), so the figures are the gate's work, not Lightning's. It
 // prints p50, p90 and mean latency per scheme and the ratio to a first
-// L402 use, as Markdown. Requests are sequential, over one keep-alive
-// connection.
+// L402 use, as Markdown, for requests sent one at a time over one
+// keep-alive connection; then the throughput of each scheme with 16
+// clients at once (other credentials: each is spent once), where the
+// store commits concurrent spends together.
 //
-// Knob: L402D_BENCH_REQUESTS (200 per scheme; each needs its own payment).
+// Knob: L402D_BENCH_REQUESTS (200 per scheme and phase; each needs its
+// own payment).
 //
 // Run: make bench-schemes
 func BenchmarkSchemes(b *testing.B) {
@@ -61,12 +64,12 @@ func BenchmarkSchemes(b *testing.B) {
 			}
 		})
 	}
-	for i := range 3 * n {
+	for i := range 6 * n {
 		jobs <- i
 	}
 	close(jobs)
 	wg.Wait()
-	b.Logf("bought %d credentials in %s", 3*n, time.Since(start).Round(time.Millisecond))
+	b.Logf("bought %d credentials in %s", 6*n, time.Since(start).Round(time.Millisecond))
 
 	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 1}}
 	present := func(c cred) time.Duration {
@@ -93,10 +96,10 @@ func BenchmarkSchemes(b *testing.B) {
 		name  string
 		creds []cred
 	}{
-		{"L402, first use of each token", creds["l402"]},
+		{"L402, first use of each token", creds["l402"][:n]},
 		{"L402, a token used before (cached)", slices.Repeat(creds["l402"][:1], n)},
-		{"MPP charge (spent once)", creds["mpp"]},
-		{"x402 payment (spent once)", creds["x402"]},
+		{"MPP charge (spent once)", creds["mpp"][:n]},
+		{"x402 payment (spent once)", creds["x402"][:n]},
 	}
 	type stat struct{ p50, p90, mean time.Duration }
 	stats := make([]stat, len(rows))
@@ -120,6 +123,55 @@ func BenchmarkSchemes(b *testing.B) {
 	for r, row := range rows {
 		out += fmt.Sprintf("| %s | %s | %s | %s | %.2f× |\n", row.name, us(stats[r].p50), us(stats[r].p90), us(stats[r].mean),
 			float64(stats[r].mean)/float64(stats[0].mean))
+	}
+
+	// 16 clients at once, each credential used once, schemes in turn.
+	const clients = 16
+	conc := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: clients}}
+	presentOn := func(c cred) {
+		req, _ := http.NewRequest("GET", "http://"+g.gate+"/bench/x", nil)
+		req.Header.Set(c.name, c.value)
+		resp, err := conc.Do(req)
+		if err != nil {
+			b.Error(err)
+			return
+		}
+		_, _ = io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != 200 {
+			b.Errorf("%s: %d", c.name, resp.StatusCode)
+		}
+	}
+	crows := []struct {
+		name  string
+		creds []cred
+	}{
+		{"L402, first use of each token", creds["l402"][n:]},
+		{"MPP charge (spent once)", creds["mpp"][n:]},
+		{"x402 payment (spent once)", creds["x402"][n:]},
+	}
+	rates := make([]float64, len(crows))
+	for r, row := range crows {
+		work := make(chan cred)
+		var cw sync.WaitGroup
+		for range clients {
+			cw.Go(func() {
+				for c := range work {
+					presentOn(c)
+				}
+			})
+		}
+		t0 := time.Now()
+		for _, c := range row.creds {
+			work <- c
+		}
+		close(work)
+		cw.Wait()
+		rates[r] = float64(len(row.creds)) / time.Since(t0).Seconds()
+	}
+	out += fmt.Sprintf("\n| scheme (%d requests each, %d clients at once) | requests/s | vs L402 first use |\n|---|---|---|\n", n, clients)
+	for r, row := range crows {
+		out += fmt.Sprintf("| %s | %.0f | %.2f× |\n", row.name, rates[r], rates[0]/rates[r])
 	}
 	b.Logf("load average at the end: %s\n%s", readLoadavg(), out)
 }

@@ -41,6 +41,11 @@ const nginxRecipe = `
         proxy_pass http://{{GATE}};  # the price list, for buyers
     }
 
+    location /l402/ {
+        proxy_pass http://{{GATE}};  # the OpenAPI document and the quote endpoint
+        proxy_set_header X-Forwarded-For $remote_addr;
+    }
+
     location = /_l402 {
         internal;
         proxy_pass http://{{GATE}}/auth;
@@ -63,8 +68,9 @@ const nginxRecipe = `
 `
 
 const caddyRecipe = `
-    handle /.well-known/l402.json {
-        reverse_proxy {{GATE}}  # the price list, for buyers
+    @l402d path /.well-known/l402.json /l402/*
+    handle @l402d {
+        reverse_proxy {{GATE}}  # prices, the OpenAPI document, quotes
     }
     handle {
         forward_auth {{GATE}} {
@@ -204,6 +210,9 @@ func TestForwardAuth(t *testing.T) {
 			// Buyers find the prices through the proxy.
 			if d := get(t, "/.well-known/l402.json"); d.code != 200 || !strings.Contains(d.raw, `"/api/*"`) {
 				t.Fatalf("discovery: %d %s", d.code, d.raw)
+			}
+			if d := get(t, "/l402/openapi.json"); d.code != 200 || !strings.Contains(d.raw, `"x-l402-pricing"`) {
+				t.Fatalf("openapi: %d %s", d.code, d.raw)
 			}
 
 			unpaid := get(t, "/api/"+name+"/data")

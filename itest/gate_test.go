@@ -19,6 +19,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -43,6 +44,9 @@ type gateUpstreams struct {
 	http, grpc string // host:port
 	dead       string // a port nobody listens on
 	health     *health.Server
+	// flaky, while set, makes paths under /flaky/ read the request and
+	// close the connection without an answer.
+	flaky atomic.Bool
 }
 
 func startGateUpstreams(t *testing.T) *gateUpstreams {
@@ -57,6 +61,16 @@ func startGateUpstreams(t *testing.T) *gateUpstreams {
 			"authorization": r.Header.Get("Authorization"),
 			"l402Service":   r.Header.Get("X-L402-Service"), "l402TokenId": r.Header.Get("X-L402-Token-Id"),
 		})
+	})
+	mux.HandleFunc("/flaky/", func(w http.ResponseWriter, r *http.Request) {
+		if u.flaky.Load() {
+			if c, _, err := http.NewResponseController(w).Hijack(); err == nil {
+				c.Close()
+			}
+			return
+		}
+		w.Header().Set("Content-Type", "application/json")
+		_ = json.NewEncoder(w).Encode(map[string]string{"path": r.URL.Path})
 	})
 	// Server-sent events: three events 300 ms apart.
 	mux.HandleFunc("/api/stream/sse", func(w http.ResponseWriter, r *http.Request) {
@@ -419,6 +433,8 @@ func TestGate(t *testing.T) {
 			t.Fatalf("api in discovery: %v", api)
 		}
 	})
+
+	t.Run("discovery draft: manifest, OpenAPI, quote", func(t *testing.T) { testDiscovery(t, g) })
 
 	t.Run("reload changes a price live", func(t *testing.T) {
 		if err := os.WriteFile(g.services, []byte(gateServices(u, 33)), 0o600); err != nil {

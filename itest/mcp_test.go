@@ -318,9 +318,14 @@ func TestMCP(t *testing.T) {
 		if isErr || num(q["priceSats"]) != 50 || q["wouldPay"] != true || q["approvalRequired"] != false || q["service"] != "weather" {
 			t.Fatalf("quote: %v", q)
 		}
-		m, _ := consumer.call("quote_l402_resource", map[string]any{"url": gateURL + "/.well-known/l402.json"})
-		if entries, _ := obj(m["manifest"])["entries"].([]any); len(entries) != 2 {
-			t.Fatalf("manifest: %v", m)
+		alicePub := testNet(t).Node("alice").Pubkey
+		for doc, format := range map[string]string{"/.well-known/l402.json": "l402-discovery", "/l402/openapi.json": "openapi"} {
+			m, _ := consumer.call("quote_l402_resource", map[string]any{"url": gateURL + doc})
+			man := obj(m["manifest"])
+			entries, _ := man["entries"].([]any)
+			if len(entries) != 2 || man["format"] != format || man["nodePubkey"] != alicePub || num(obj(entries[0])["priceMsat"]) != 50000 && num(obj(entries[1])["priceMsat"]) != 50000 {
+				t.Fatalf("%s: %v", doc, m)
+			}
 		}
 		before := lndPaymentCount(t)
 		first, isErr := consumer.call("access_l402_resource", map[string]any{"url": gateURL + "/weather/today"})

@@ -39,6 +39,11 @@ func schemeServices(upstream string) string {
     upstream: http://%[1]s
     price: 7
     schemes: [x402]
+  - name: flaky
+    path: /flaky/*
+    upstream: http://%[1]s
+    price: 8
+    schemes: [mpp, x402]
 `, upstream)
 }
 
@@ -183,6 +188,48 @@ func TestSchemes(t *testing.T) {
 		}
 		if r := g.get(t, "/all/x402", "Authorization", o.mppAuth(t, pre)); r.code != 402 || r.json["reason"] != "consumed" {
 			t.Fatalf("the same payment as MPP: %d %v", r.code, r.json)
+		}
+	})
+
+	t.Run("a charge whose upstream does not answer is given back", func(t *testing.T) {
+		for _, scheme := range []string{"mpp", "x402"} {
+			path := "/flaky/" + scheme
+			o := g.offerFor(t, path)
+			pre := payInvoice(t, "bob", o.invoice)
+			name, value := "Authorization", o.mppAuth(t, pre)
+			if scheme == "x402" {
+				name, value = x402.HeaderPaymentSignature, o.x402Sig(t, pre)
+			}
+			u.flaky.Store(true)
+			r := g.get(t, path, name, value)
+			u.flaky.Store(false)
+			if r.code != http.StatusBadGateway || r.header.Get(mpp.HeaderReceipt) != "" || r.header.Get(x402.HeaderPaymentResponse) != "" {
+				t.Fatalf("%s, upstream silent: %d %v %s", scheme, r.code, r.header, r.raw)
+			}
+			r = g.get(t, path, name, value)
+			if r.code != 200 || r.json["path"] != path || (r.header.Get(mpp.HeaderReceipt) == "" && r.header.Get(x402.HeaderPaymentResponse) == "") {
+				t.Fatalf("%s, the same credential once the upstream is back: %d %v %s", scheme, r.code, r.header, r.raw)
+			}
+			if r := g.get(t, path, name, value); r.code != 402 || r.json["reason"] != "consumed" {
+				t.Fatalf("%s, a third use of one payment: %d %s", scheme, r.code, r.raw)
+			}
+		}
+		// l402d's consumer: it pays once, keeps the credential over the
+		// 502, and the next access buys with it, paying nothing more.
+		bob := startBob(t)
+		u.flaky.Store(true)
+		code, out := access(t, bob, "http://"+g.gate+"/flaky/bob", 0)
+		u.flaky.Store(false)
+		hash := str(obj(out["payment"])["paymentHash"])
+		if code != 200 || out["status"] != 502.0 || out["paid"] != true || hash == "" {
+			t.Fatalf("bob, upstream silent: %d %v", code, out)
+		}
+		code, out = access(t, bob, "http://"+g.gate+"/flaky/bob", 0)
+		if code != 200 || out["status"] != 200.0 || out["paid"] == true {
+			t.Fatalf("bob, once the upstream is back: %d %v", code, out)
+		}
+		if ps := bobPayments(t, hash); len(ps) != 1 {
+			t.Fatalf("bob's LND paid %s %d times", hash, len(ps))
 		}
 	})
 
@@ -372,7 +419,7 @@ func TestSchemes(t *testing.T) {
 		r := g.get(t, "/.well-known/l402.json")
 		for _, s := range r.json["services"].([]any) {
 			m := s.(map[string]any)
-			want := map[string]string{"all": "[l402 mpp x402]", "mpponly": "[mpp]", "x402only": "[x402]"}[str(m["name"])]
+			want := map[string]string{"all": "[l402 mpp x402]", "mpponly": "[mpp]", "x402only": "[x402]", "flaky": "[mpp x402]"}[str(m["name"])]
 			if got := fmt.Sprint(m["schemes"]); got != want {
 				t.Errorf("service %s schemes %s, want %s", m["name"], got, want)
 			}

@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"net/http"
 	"strings"
+
+	"github.com/l402d/l402d/l402/internal/authparam"
 )
 
 // Authentication schemes. Scheme names are case-insensitive on the wire.
@@ -63,8 +65,8 @@ func SetChallenge(h http.Header, c Challenge, legacyLSAT bool) {
 func ParseChallenges(values []string) ([]Challenge, error) {
 	var l402s, lsats []Challenge
 	for _, v := range values {
-		for _, raw := range splitChallenges(v) {
-			c, ok := raw.toChallenge()
+		for _, raw := range authparam.Split(v) {
+			c, ok := challengeFrom(raw)
 			if !ok {
 				continue
 			}
@@ -91,112 +93,19 @@ func ParseChallenge(h http.Header) (Challenge, error) {
 	return cs[0], nil
 }
 
-// rawChallenge is a scheme and its auth-params, before interpretation.
-type rawChallenge struct {
-	scheme string
-	params [][2]string
-}
-
-func (r rawChallenge) param(name string) string {
-	for _, p := range r.params {
-		if strings.EqualFold(p[0], name) {
-			return p[1]
-		}
-	}
-	return ""
-}
-
-func (r rawChallenge) toChallenge() (Challenge, bool) {
-	if !strings.EqualFold(r.scheme, SchemeL402) && !strings.EqualFold(r.scheme, SchemeLSAT) {
+// challengeFrom interprets an L402 (or LSAT) challenge's parameters.
+func challengeFrom(r authparam.Challenge) (Challenge, bool) {
+	if !strings.EqualFold(r.Scheme, SchemeL402) && !strings.EqualFold(r.Scheme, SchemeLSAT) {
 		return Challenge{}, false
 	}
 	c := Challenge{
-		Scheme:   r.scheme,
-		Macaroon: r.param("macaroon"),
-		Invoice:  r.param("invoice"),
-		Version:  r.param("version"),
+		Scheme:   r.Scheme,
+		Macaroon: r.Param("macaroon"),
+		Invoice:  r.Param("invoice"),
+		Version:  r.Param("version"),
 	}
 	if c.Macaroon == "" {
-		c.Macaroon = r.param("token")
+		c.Macaroon = r.Param("token")
 	}
 	return c, c.Macaroon != "" && c.Invoice != ""
-}
-
-// splitChallenges tokenizes one header value into challenges following
-// RFC 9110's grammar loosely: a bare token starts a challenge, and
-// name=value pairs (value quoted or not) are its parameters.
-func splitChallenges(s string) []rawChallenge {
-	var out []rawChallenge
-	i := 0
-	for i < len(s) {
-		for i < len(s) && (s[i] == ' ' || s[i] == '\t' || s[i] == ',') {
-			i++
-		}
-		if i >= len(s) {
-			break
-		}
-		start := i
-		for i < len(s) && s[i] != ' ' && s[i] != '\t' && s[i] != ',' && s[i] != '=' {
-			i++
-		}
-		tok := s[start:i]
-		j := i
-		for j < len(s) && (s[j] == ' ' || s[j] == '\t') {
-			j++
-		}
-		if j < len(s) && s[j] == '=' && tok != "" {
-			i = j + 1
-			for i < len(s) && (s[i] == ' ' || s[i] == '\t') {
-				i++
-			}
-			var val string
-			val, i = readParamValue(s, i)
-			if len(out) > 0 {
-				last := &out[len(out)-1]
-				last.params = append(last.params, [2]string{tok, val})
-			}
-			continue
-		}
-		if tok == "" {
-			// A stray "=": skip it so the loop always advances.
-			i++
-			continue
-		}
-		out = append(out, rawChallenge{scheme: tok})
-	}
-	return out
-}
-
-// readParamValue reads a quoted-string or a bare token starting at i.
-func readParamValue(s string, i int) (string, int) {
-	if i < len(s) && s[i] == '"' {
-		i++
-		// Common case: no escapes, so the value is a substring.
-		if end := strings.IndexAny(s[i:], "\\\""); end >= 0 && s[i+end] == '"' {
-			return s[i : i+end], i + end + 1
-		}
-		var b strings.Builder
-		for i < len(s) {
-			switch s[i] {
-			case '\\':
-				if i+1 < len(s) {
-					b.WriteByte(s[i+1])
-					i += 2
-					continue
-				}
-				i++
-			case '"':
-				return b.String(), i + 1
-			default:
-				b.WriteByte(s[i])
-				i++
-			}
-		}
-		return b.String(), i
-	}
-	start := i
-	for i < len(s) && s[i] != ',' && s[i] != ' ' && s[i] != '\t' {
-		i++
-	}
-	return s[start:i], i
 }

@@ -9,6 +9,8 @@ import (
 
 	"github.com/dgraph-io/badger/v4"
 	"github.com/lightningnetwork/lnd/lntypes"
+
+	"github.com/l402d/l402d/l402"
 )
 
 // ErrConsumed: a single-use payment was already spent. Errors are
@@ -78,7 +80,7 @@ func (s *Store) Consume(ctx context.Context, h lntypes.Hash, scheme string) (*Ch
 			return fmt.Errorf("storage: reading %s: %w", fmtKey(rk), err)
 		}
 		rv := binary.BigEndian.AppendUint64([]byte{revocationFormat}, uint64(unixNanos(at)))
-		rv = append(rv, "spent as a "+scheme+" payment"...)
+		rv = append(rv, spentReason(scheme)...)
 		return txn.Set(rk, rv)
 	})
 	if err != nil {
@@ -87,6 +89,71 @@ func (s *Store) Consume(ctx context.Context, h lntypes.Hash, scheme string) (*Ch
 	s.revoked.add(c.TokenID)
 	s.derive(c)
 	return c, nil
+}
+
+// spentReason is the reason of the revocation Consume writes.
+func spentReason(scheme string) string { return "spent as a " + scheme + " payment" }
+
+// Unconsume gives back a payment that Consume spent for scheme when what
+// it paid for was never served (the gate's upstream did not answer): it
+// deletes the consumption and the revocation Consume wrote in the same
+// commit, and no other, so the same credential, or the payment's L402
+// token, buys the request again. It reports whether there was such a
+// consumption to undo. Only the caller whose Consume succeeded may call
+// it, once: no one else can have spent the payment since.
+func (s *Store) Unconsume(ctx context.Context, h lntypes.Hash, scheme string) (bool, error) {
+	uk := usedKey(h)
+	var unrevoked *l402.TokenID
+	undone := false
+	err := s.update(ctx, true, func(txn *badger.Txn) error {
+		undone, unrevoked = false, nil
+		item, err := txn.Get(uk)
+		if errors.Is(err, badger.ErrKeyNotFound) {
+			return nil
+		}
+		if err != nil {
+			return fmt.Errorf("storage: reading %s: %w", fmtKey(uk), err)
+		}
+		var used *ConsumedError
+		if err := item.Value(func(b []byte) error { return decodeUsed(uk, h, b) }); !errors.As(err, &used) {
+			return err
+		}
+		if used.Scheme != scheme {
+			return nil
+		}
+		if err := txn.Delete(uk); err != nil {
+			return err
+		}
+		undone = true
+		c, err := getChallenge(txn, h)
+		if err != nil {
+			return err
+		}
+		rk := revocationKey(c.TokenID)
+		item, err = txn.Get(rk)
+		if errors.Is(err, badger.ErrKeyNotFound) {
+			return nil
+		}
+		if err != nil {
+			return fmt.Errorf("storage: reading %s: %w", fmtKey(rk), err)
+		}
+		var r Revocation
+		if err := item.Value(func(b []byte) (err error) { r, err = decodeRevocation(rk, b); return err }); err != nil {
+			return err
+		}
+		if r.Reason != spentReason(scheme) || !r.RevokedAt.Equal(used.At) {
+			return nil // revoked for another reason, or before: it stays
+		}
+		unrevoked = &c.TokenID
+		return txn.Delete(rk)
+	})
+	if err != nil {
+		return false, err
+	}
+	if unrevoked != nil {
+		s.revoked.remove(*unrevoked)
+	}
+	return undone, nil
 }
 
 // Consumed reports whether the payment of h was spent by a single-use

@@ -8,16 +8,24 @@ import (
 	"time"
 )
 
-func TestConsume(t *testing.T) {
+// consumeFixture is an on-disk store on a settable clock at t0, holding
+// one challenge.
+func consumeFixture(t *testing.T) (*Store, Options, *clock, *Challenge) {
+	t.Helper()
 	clk := newClock(t0)
 	opts := diskOptions(t)
 	opts.Now = clk.Now
 	s := openStore(t, opts)
-	ctx := t.Context()
 	c := fullChallenge(t, t0)
-	if err := s.PutChallenge(ctx, c); err != nil {
+	if err := s.PutChallenge(t.Context(), c); err != nil {
 		t.Fatal(err)
 	}
+	return s, opts, clk, c
+}
+
+func TestConsume(t *testing.T) {
+	s, opts, clk, c := consumeFixture(t)
+	ctx := t.Context()
 	if err := s.Consumed(ctx, c.PaymentHash); err != nil {
 		t.Fatalf("Consumed before any consumption = %v, want nil", err)
 	}
@@ -115,5 +123,60 @@ func TestConsumeConcurrent(t *testing.T) {
 	wg.Wait()
 	if wins.Load() != 1 || consumed.Load() != 31 {
 		t.Errorf("%d spends succeeded and %d were refused as consumed, want 1 and 31", wins.Load(), consumed.Load())
+	}
+}
+
+func TestUnconsume(t *testing.T) {
+	s, opts, clk, c := consumeFixture(t)
+	ctx := t.Context()
+	if undone, err := s.Unconsume(ctx, c.PaymentHash, "mpp"); err != nil || undone {
+		t.Fatalf("Unconsume of an unspent payment = %v, %v; want false, nil", undone, err)
+	}
+	if _, err := s.Consume(ctx, c.PaymentHash, "mpp"); err != nil {
+		t.Fatal(err)
+	}
+	if undone, err := s.Unconsume(ctx, c.PaymentHash, "x402"); err != nil || undone {
+		t.Fatalf("Unconsume by another scheme = %v, %v; want false, nil", undone, err)
+	}
+	if undone, err := s.Unconsume(ctx, c.PaymentHash, "mpp"); err != nil || !undone {
+		t.Fatalf("Unconsume = %v, %v; want true, nil", undone, err)
+	}
+	s = reopen(t, s, opts)
+	if err := s.Consumed(ctx, c.PaymentHash); err != nil {
+		t.Fatalf("Consumed after Unconsume (and a restart) = %v, want nil", err)
+	}
+	if ok, _ := s.IsRevoked(ctx, c.TokenID); ok {
+		t.Fatal("the token stays revoked after its payment was given back")
+	}
+	// Given back, the payment buys once more, and only once.
+	if _, err := s.Consume(ctx, c.PaymentHash, "x402"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Consume(ctx, c.PaymentHash, "mpp"); !errors.Is(err, ErrConsumed) {
+		t.Fatalf("second Consume after a give-back = %v, want ErrConsumed", err)
+	}
+
+	// A token revoked before its payment was spent stays revoked when
+	// the payment is given back.
+	d := fullChallenge(t, t0)
+	if err := s.PutChallenge(ctx, d); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Revoke(ctx, d.TokenID, "operator"); err != nil {
+		t.Fatal(err)
+	}
+	clk.Set(t0.Add(time.Hour))
+	if _, err := s.Consume(ctx, d.PaymentHash, "mpp"); err != nil {
+		t.Fatal(err)
+	}
+	if undone, err := s.Unconsume(ctx, d.PaymentHash, "mpp"); err != nil || !undone {
+		t.Fatalf("Unconsume = %v, %v", undone, err)
+	}
+	if ok, _ := s.IsRevoked(ctx, d.TokenID); !ok {
+		t.Fatal("Unconsume lifted an operator's revocation")
+	}
+	s = reopen(t, s, opts)
+	if ok, _ := s.IsRevoked(ctx, d.TokenID); !ok {
+		t.Fatal("Unconsume deleted an operator's revocation")
 	}
 }

@@ -122,6 +122,17 @@ func (r *revocationSet) has(id l402.TokenID) bool {
 	return ok
 }
 
+// remove forgets id; only Unconsume does, for the revocation Consume
+// made.
+func (r *revocationSet) remove(id l402.TokenID) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if _, ok := r.m[id]; ok {
+		delete(r.m, id)
+		r.n.Add(-1)
+	}
+}
+
 func (r *revocationSet) add(id l402.TokenID) {
 	r.mu.Lock()
 	defer r.mu.Unlock()

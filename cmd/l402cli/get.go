@@ -26,32 +26,46 @@ func getCommand() *cli.Command {
 		Description: "The body goes to stdout (or -o FILE), what was paid to stderr. A cached token that covers the\n" +
 			"URL is used first; on a 402 the price is checked against --max-cost and the budget, paid from the\n" +
 			"node's LND and the request retried with the new token, which is cached. Flags go before the URL.\n\n" + exitCodesHelp,
-		Flags: []cli.Flag{
-			&cli.StringFlag{Name: "request", Aliases: []string{"X"}, Usage: "HTTP `METHOD` (default GET, POST with -d)"},
-			&cli.StringSliceFlag{Name: "header", Aliases: []string{"H"}, Usage: "request header `'Name: value'` (repeatable)"},
-			&cli.StringFlag{Name: "data", Aliases: []string{"d"}, Usage: "request body; `@FILE` reads a file, @- stdin"},
-			&cli.Int64Flag{Name: "max-cost", Usage: "refuse to pay more than `SATS` (0: only the budget limits)"},
+		Flags: append(requestFlags("refuse to pay more than `SATS` (0: only the budget limits)"),
 			&cli.BoolFlag{Name: "dry-run", Usage: "show the price and whether it would be paid, without paying"},
 			&cli.StringFlag{Name: "output", Aliases: []string{"o"}, Usage: "write the body to `FILE`"},
 			&cli.BoolFlag{Name: "include", Aliases: []string{"i"}, Usage: "print the response status and headers before the body"},
 			&cli.BoolFlag{Name: "silent", Aliases: []string{"s"}, Usage: "print no summary or progress on stderr"},
-		},
+		),
 		Action: get,
 	}
 }
 
-func get(c *cli.Context) error {
+// requestFlags are the flags that describe the request, for get and
+// quote; maxCost is --max-cost's usage.
+func requestFlags(maxCost string) []cli.Flag {
+	return []cli.Flag{
+		&cli.StringFlag{Name: "request", Aliases: []string{"X"}, Usage: "HTTP `METHOD` (default GET, POST with -d)"},
+		&cli.StringSliceFlag{Name: "header", Aliases: []string{"H"}, Usage: "request header `'Name: value'` (repeatable)"},
+		&cli.StringFlag{Name: "data", Aliases: []string{"d"}, Usage: "request body; `@FILE` reads a file, @- stdin"},
+		&cli.Int64Flag{Name: "max-cost", Usage: maxCost},
+	}
+}
+
+// requestOf reads the one URL argument and the request flags of command
+// cmd (get or quote), and connects to l402d.
+func requestOf(c *cli.Context, cmd string) (*client, apiclient.AccessRequest, error) {
 	if c.NArg() != 1 {
 		if c.NArg() > 1 && strings.HasPrefix(c.Args().Get(1), "-") {
-			return fail(exitUsage, "flags go before the URL: l402cli get [flags] URL")
+			return nil, apiclient.AccessRequest{}, fail(exitUsage, "flags go before the URL: l402cli %s [flags] URL", cmd)
 		}
-		return fail(exitUsage, "want one URL: l402cli get [flags] URL")
+		return nil, apiclient.AccessRequest{}, fail(exitUsage, "want one URL: l402cli %s [flags] URL", cmd)
 	}
 	cl, err := newClient(c)
 	if err != nil {
-		return err
+		return nil, apiclient.AccessRequest{}, err
 	}
 	req, err := accessRequest(c)
+	return cl, req, err
+}
+
+func get(c *cli.Context) error {
+	cl, req, err := requestOf(c, "get")
 	if err != nil {
 		return err
 	}

@@ -4,6 +4,8 @@ import (
 	"net/http"
 	"strings"
 	"time"
+
+	"github.com/l402d/l402d/l402/internal/authparam"
 )
 
 // FormatChallenge renders c as one WWW-Authenticate value, parameters in
@@ -32,7 +34,7 @@ func FormatChallenge(c Challenge) (string, error) {
 		first = false
 		b.WriteString(p[0])
 		b.WriteByte('=')
-		quote(&b, p[1])
+		authparam.Quote(&b, p[1])
 	}
 	return b.String(), nil
 }
@@ -98,11 +100,11 @@ func ParseChallenges(values []string) ([]Challenge, error) {
 	var out []Challenge
 	var firstErr error
 	for _, v := range values {
-		for _, raw := range splitChallenges(v) {
-			if !strings.EqualFold(raw.scheme, Scheme) {
+		for _, raw := range authparam.Split(v) {
+			if !strings.EqualFold(raw.Scheme, Scheme) {
 				continue
 			}
-			c, err := raw.toChallenge()
+			c, err := challengeFrom(raw)
 			if err != nil {
 				if firstErr == nil {
 					firstErr = err
@@ -126,10 +128,10 @@ func ParseChallengesHeader(h http.Header) ([]Challenge, error) {
 	return ParseChallenges(h.Values(HeaderWWWAuthenticate))
 }
 
-// toChallenge interprets a Payment challenge's parameters. A parameter
+// challengeFrom interprets a Payment challenge's parameters. A parameter
 // given twice makes the challenge ambiguous, so it is refused (RFC 9110:
 // each name occurs once per challenge).
-func (r rawChallenge) toChallenge() (Challenge, error) {
+func challengeFrom(r authparam.Challenge) (Challenge, error) {
 	var c Challenge
 	fields := map[string]*string{
 		"id": &c.ID, "realm": &c.Realm, "method": &c.Method, "intent": &c.Intent,
@@ -137,7 +139,7 @@ func (r rawChallenge) toChallenge() (Challenge, error) {
 		"description": &c.Description, "opaque": &c.Opaque,
 	}
 	seen := map[string]bool{}
-	for _, p := range r.params {
+	for _, p := range r.Params {
 		dst, known := fields[p[0]]
 		if !known {
 			continue

@@ -141,10 +141,21 @@ type Refusal struct {
 	Fix     string `json:"fix,omitempty"`
 }
 
-// Manifest is a service's price list as read from /.well-known/l402.json.
+// Manifest is a service's price list as read from /.well-known/l402.json
+// or from an OpenAPI document with the L402 discovery draft's x-l402-*
+// extensions.
 type Manifest struct {
-	Name    string          `json:"name,omitempty"`
-	Entries []ManifestEntry `json:"entries"`
+	Name string `json:"name,omitempty"`
+	// Format is "l402-discovery" (the draft's manifest), "openapi" (its
+	// OpenAPI profile) or "list" (an older or home-made price list).
+	Format string `json:"format"`
+	// NodePubkey is the seller's node as the document names it: the
+	// invoices it issues should pay it.
+	NodePubkey string `json:"nodePubkey,omitempty"`
+	// QuoteEndpoint and OpenAPI are as the document gives them.
+	QuoteEndpoint string          `json:"quoteEndpoint,omitempty"`
+	OpenAPI       string          `json:"openapi,omitempty"`
+	Entries       []ManifestEntry `json:"entries"`
 }
 
 // ManifestEntry is one priced resource of a manifest.
@@ -156,6 +167,10 @@ type ManifestEntry struct {
 	PriceSats   int64  `json:"priceSats"`
 	// PriceMsat is set when the manifest priced in millisatoshis.
 	PriceMsat int64 `json:"priceMsat,omitempty"`
+	// PricingModel is the draft's fixed, formula (the price is the base,
+	// before per-unit charges) or dynamic (ask the quote endpoint); empty
+	// for a list that does not say.
+	PricingModel string `json:"pricingModel,omitempty"`
 }
 
 // PayChallengeRequest is POST /api/consumer/pay/challenge's body: Invoice

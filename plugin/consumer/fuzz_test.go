@@ -77,6 +77,8 @@ func FuzzParseManifest(f *testing.F) {
 	f.Add([]byte(`{"services":[{"name":"a","path":"/a","priceSats":5}]}`))
 	f.Add([]byte(`{"routes":[{"path":"/p","price":{"amount_msat":"1000"}}]}`))
 	f.Add([]byte(`{"prices":[{"price":{"price":{"price":1}}}]}`))
+	f.Add([]byte(`{"version":"1.0","provider":{"name":"p","node_pubkey":"02"},"services":[{"name":"s","resources":[{"path":"/a","pricing":{"model":"fixed","price_msat":1000}}]}]}`))
+	f.Add([]byte(`{"openapi":"3.1.0","info":{"title":"t"},"paths":{"/a":{"get":{"x-l402-service":"s","x-l402-pricing":{"model":"formula","base_msat":5}}}}}`))
 	f.Fuzz(func(t *testing.T, b []byte) {
 		m, err := ParseManifest(b)
 		if err != nil {

@@ -277,9 +277,59 @@ func TestParseManifest(t *testing.T) {
 	if err != nil || m.Name != "S" || m.Entries[0].PriceSats != 10 {
 		t.Fatalf("%v %+v", err, m)
 	}
-	for _, b := range []string{"", "[]", `{"x":1}`, `{"routes":{}}`} {
+	for _, b := range []string{"", "[]", `{"x":1}`, `{"routes":{}}`, `{"openapi":"3.1.0","paths":[]}`} {
 		if _, err := ParseManifest([]byte(b)); err == nil {
 			t.Errorf("%q parsed", b)
+		}
+	}
+}
+
+// The L402 discovery draft's two profiles, as its worked examples write
+// them (lightninglabs/L402 discovery-spec.md, sections 5.6 and 8.3).
+func TestParseManifestDraft(t *testing.T) {
+	m, err := ParseManifest([]byte(`{"version":"1.0","provider":{"name":"Acme Weather","node_pubkey":"021c97"},
+		"currencies":["msat"],"quote_endpoint":"/l402/quote","openapi":"/openapi.json","future_member":{"x":1},
+		"services":[{"name":"weather","description":"Forecasts.","resources":[
+			{"path":"/v1/forecast","method":"GET","pricing":{"model":"formula","base_msat":1000,"components":[{"constraint":"n","price_msat_per_unit":10}]}},
+			{"path":"/v1/now","pricing":{"model":"fixed","price_msat":1500}},
+			{"path":"/v1/surge","pricing":{"model":"dynamic"}}]}]}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []ManifestEntry{
+		{Name: "weather", Path: "/v1/forecast", Method: "GET", Description: "Forecasts.", PriceSats: 1, PriceMsat: 1000, PricingModel: "formula"},
+		{Name: "weather", Path: "/v1/now", Description: "Forecasts.", PriceSats: 2, PriceMsat: 1500, PricingModel: "fixed"},
+		{Name: "weather", Path: "/v1/surge", Description: "Forecasts.", PricingModel: "dynamic"},
+	}
+	if m.Format != "l402-discovery" || m.Name != "Acme Weather" || m.NodePubkey != "021c97" || m.QuoteEndpoint != "/l402/quote" || m.OpenAPI != "/openapi.json" || len(m.Entries) != len(want) {
+		t.Fatalf("%+v", m)
+	}
+	for i := range want {
+		if m.Entries[i] != want[i] {
+			t.Errorf("entry %d: %+v, want %+v", i, m.Entries[i], want[i])
+		}
+	}
+
+	m, err = ParseManifest([]byte(`{"openapi":"3.1.0","info":{"title":"Acme","version":"1.0","x-l402-version":"1.0","x-l402-provider":{"node_pubkey":"021c97"}},
+		"x-l402-quote-endpoint":"/l402/quote",
+		"paths":{
+			"/v1/forecast":{"get":{"summary":"Forecast","x-l402-service":"weather","x-l402-pricing":{"model":"fixed","price_msat":21000}},
+				"post":{"x-l402-service":"weather","x-l402-pricing":{"model":"formula","base_msat":1000}}},
+			"/health":{"get":{"summary":"free"}},
+			"/l402/quote":{"post":{"operationId":"l402Quote"}}}}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want = []ManifestEntry{
+		{Name: "weather", Path: "/v1/forecast", Method: "GET", Description: "Forecast", PriceSats: 21, PriceMsat: 21000, PricingModel: "fixed"},
+		{Name: "weather", Path: "/v1/forecast", Method: "POST", PriceSats: 1, PriceMsat: 1000, PricingModel: "formula"},
+	}
+	if m.Format != "openapi" || m.Name != "Acme" || m.NodePubkey != "021c97" || m.QuoteEndpoint != "/l402/quote" || len(m.Entries) != len(want) {
+		t.Fatalf("%+v", m)
+	}
+	for i := range want {
+		if m.Entries[i] != want[i] {
+			t.Errorf("openapi entry %d: %+v, want %+v", i, m.Entries[i], want[i])
 		}
 	}
 }

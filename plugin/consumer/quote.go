@@ -22,14 +22,14 @@ const ManifestPath = "/.well-known/l402.json"
 
 // Quote fetches a URL without a credential and reports its price, whether
 // policy and budget would let Access pay it, and whether a cached token
-// covers it, without paying or reserving anything. A URL whose path is
-// ManifestPath is read as a price manifest.
+// covers it, without paying or reserving anything. A URL whose path ends
+// in ManifestPath or openapi.json is read as a price manifest.
 func (c *Consumer) Quote(ctx context.Context, req AccessRequest) (*Quote, error) {
 	pr, err := prepare(req)
 	if err != nil {
 		return nil, err
 	}
-	if strings.HasSuffix(pr.u.Path, ManifestPath) {
+	if strings.HasSuffix(pr.u.Path, ManifestPath) || strings.HasSuffix(pr.u.Path, "openapi.json") {
 		return c.quoteManifest(ctx, pr)
 	}
 	q := &Quote{URL: pr.u.String()}

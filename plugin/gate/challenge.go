@@ -1,6 +1,7 @@
 package gate
 
 import (
+	"context"
 	"log/slog"
 	"net/http"
 	"net/netip"
@@ -12,56 +13,19 @@ import (
 // challenge answers with a fresh 402, unless the client or the node is
 // over its limits.
 func (g *Gate) challenge(w http.ResponseWriter, r *http.Request, svc *service, rt *serviceRuntime, rl *rule, client netip.Addr, rejected error) {
-	now := g.cfg.Now()
-	ck := clientKey(client)
-	if ok, wait := g.mint.allow(ck, now, g.mintLimit, g.mintBurst); !ok {
-		rt.count(outRateLimited)
-		writeRateLimited(w, r, wait, errorBody{Error: "too many challenges requested from your address", Code: "rate_limited", Service: svc.cfg.Name,
-			Fix: "pay a challenge you already have, or retry after Retry-After seconds"})
-		return
-	}
-	switch why, wait := g.pending.reserve(r.Context(), ck, now); why {
-	case pendingNodeFull:
-		rt.count(outRateLimited)
-		writeRateLimited(w, r, wait, errorBody{Error: "the node has too many unpaid invoices outstanding", Code: "too_many_unpaid_invoices", Service: svc.cfg.Name,
-			Fix: "retry after Retry-After seconds"})
-		return
-	case pendingClientFull:
-		rt.count(outRateLimited)
-		writeRateLimited(w, r, wait, errorBody{Error: "your address has too many unpaid invoices outstanding", Code: "too_many_unpaid_invoices_client", Service: svc.cfg.Name,
-			Fix: "pay an invoice you already have, or retry after Retry-After seconds"})
-		return
-	}
-	desc := svc.cfg.Description
-	if desc == "" {
-		desc = svc.cfg.Name + " " + rl.resource
-	}
-	ch, err := g.cfg.Producer.Issue(r.Context(), producer.Offer{
-		Service:       svc.cfg.Name,
-		PriceSats:     rl.price,
-		Capabilities:  svc.cfg.Capabilities,
-		TokenValidity: svc.cfg.TokenValidity,
-		Resource:      rl.resource,
-		Description:   desc,
-		Source:        "gate",
-		ClientID:      "ip:" + client.String(),
-	})
-	if err != nil {
-		g.pending.release(ck)
-		rt.count(outError)
-		if r.Context().Err() != nil {
-			return // the client left
+	ch, no := g.issueFor(r.Context(), svc, rl, client, svc.cfg.Capabilities)
+	if no != nil {
+		if no.status == http.StatusTooManyRequests {
+			rt.count(outRateLimited)
+			writeRateLimited(w, r, no.wait, no.body)
+			return
 		}
-		g.log.Warn("gate: issuing a challenge failed", "service", svc.cfg.Name, "err", err)
-		writeError(w, r, http.StatusServiceUnavailable, errorBody{Error: "no invoice can be created right now", Code: "lnd_unavailable", Service: svc.cfg.Name,
-			Fix: "retry shortly; the node's Lightning backend is not answering"})
+		rt.count(outError)
+		if r.Context().Err() == nil { // else the client left
+			writeError(w, r, no.status, no.body)
+		}
 		return
 	}
-	exp := ch.ExpiresAt
-	if exp.IsZero() {
-		exp = now.Add(time.Hour)
-	}
-	g.pending.add(ck, ch.PaymentHash, exp)
 	if rejected != nil {
 		rt.count(outRejected)
 		if g.log.Enabled(r.Context(), slog.LevelDebug) {
@@ -72,10 +36,68 @@ func (g *Gate) challenge(w http.ResponseWriter, r *http.Request, svc *service, r
 	}
 	offers := g.offered(svc)
 	hdr := w.Header()
-	if g.state.Load().discovery != nil {
+	if g.state.Load().svcs.discovery {
 		hdr.Set("Link", "<"+DiscoveryPath+`>; rel="l402-manifest"`)
 	}
 	writeChallenge(w, r, ch, svc.cfg.Name, rejected, g.cfg.LegacyLSAT, offers, func(h http.Header) {
 		g.addChargeChallenges(h, r, svc, ch, rejected)
 	})
+}
+
+// refusal is why the gate mints no challenge now: a limit (429, with
+// wait as Retry-After) or the node (503).
+type refusal struct {
+	status int
+	wait   time.Duration
+	body   errorBody
+}
+
+// issueFor mints a challenge for rule rl of svc on behalf of client,
+// within the client's mint rate, its share of the unpaid invoices and the
+// node's cap; a 402 and a quote spend the same allowance. caps are the
+// token's capabilities (a subset of the service's).
+func (g *Gate) issueFor(ctx context.Context, svc *service, rl *rule, client netip.Addr, caps []string) (producer.Challenge, *refusal) {
+	now := g.cfg.Now()
+	ck := clientKey(client)
+	name := svc.cfg.Name
+	if ok, wait := g.mint.allow(ck, now, g.mintLimit, g.mintBurst); !ok {
+		return producer.Challenge{}, &refusal{http.StatusTooManyRequests, wait, errorBody{Error: "too many challenges requested from your address", Code: "rate_limited", Service: name,
+			Fix: "pay a challenge you already have, or retry after Retry-After seconds"}}
+	}
+	switch why, wait := g.pending.reserve(ctx, ck, now); why {
+	case pendingNodeFull:
+		return producer.Challenge{}, &refusal{http.StatusTooManyRequests, wait, errorBody{Error: "the node has too many unpaid invoices outstanding", Code: "too_many_unpaid_invoices", Service: name,
+			Fix: "retry after Retry-After seconds"}}
+	case pendingClientFull:
+		return producer.Challenge{}, &refusal{http.StatusTooManyRequests, wait, errorBody{Error: "your address has too many unpaid invoices outstanding", Code: "too_many_unpaid_invoices_client", Service: name,
+			Fix: "pay an invoice you already have, or retry after Retry-After seconds"}}
+	}
+	desc := svc.cfg.Description
+	if desc == "" {
+		desc = name + " " + rl.resource
+	}
+	ch, err := g.cfg.Producer.Issue(ctx, producer.Offer{
+		Service:       name,
+		PriceSats:     rl.price,
+		Capabilities:  caps,
+		TokenValidity: svc.cfg.TokenValidity,
+		Resource:      rl.resource,
+		Description:   desc,
+		Source:        "gate",
+		ClientID:      "ip:" + client.String(),
+	})
+	if err != nil {
+		g.pending.release(ck)
+		if ctx.Err() == nil {
+			g.log.Warn("gate: issuing a challenge failed", "service", name, "err", err)
+		}
+		return producer.Challenge{}, &refusal{http.StatusServiceUnavailable, 0, errorBody{Error: "no invoice can be created right now", Code: "lnd_unavailable", Service: name,
+			Fix: "retry shortly; the node's Lightning backend is not answering"}}
+	}
+	exp := ch.ExpiresAt
+	if exp.IsZero() {
+		exp = now.Add(time.Hour)
+	}
+	g.pending.add(ck, ch.PaymentHash, exp)
+	return ch, nil
 }

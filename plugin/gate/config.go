@@ -51,14 +51,19 @@ const (
 	MaxRulesPerService = 1000
 	maxPatternLen      = 512
 	maxDescriptionLen  = 639 // BOLT 11's limit on an invoice description
+	maxProviderLen     = 100
 	maxErrors          = 50
 )
 
 // File is a services file as Go values: what ParseServices reads from
 // YAML, and what a Go program may build directly for NewServices.
 type File struct {
-	// NoDiscovery turns off /.well-known/l402.json ("discovery: false").
+	// NoDiscovery turns off /.well-known/l402.json, the OpenAPI document
+	// and the quote endpoint ("discovery: false").
 	NoDiscovery bool
+	// Provider names the seller in the discovery documents ("provider:");
+	// empty means "l402d".
+	Provider string
 	// Services are tried in order; the first whose host and path match
 	// a request serves it.
 	Services []ServiceConfig

@@ -1,6 +1,7 @@
 package gate
 
 import (
+	"errors"
 	"os"
 	"path/filepath"
 	"strings"
@@ -55,8 +56,44 @@ func FuzzParseServices(f *testing.F) {
 			_ = svc.ruleFor(svc.path.lit)
 			_ = s.match("x", svc.path.lit)
 		}
-		if _, err := discoveryJSON(s, 0, func(svc *service) schemeSet { return svc.schemes }); err != nil {
+		c := newCatalog(s, "", 0, func(svc *service) schemeSet { return svc.schemes })
+		if _, err := c.manifestJSON(); err != nil {
 			t.Fatal(err)
+		}
+		if _, err := c.openAPIJSON(); err != nil {
+			t.Fatal(err)
+		}
+	})
+}
+
+func FuzzParseQuoteRequest(f *testing.F) {
+	f.Add([]byte(`{"service":"api"}`))
+	f.Add([]byte(`{"service":"api","tier":1,"capabilities":["read"],"constraints":{"valid_until":1735689600},"max_price_msat":1000,"resource":"/api/*"}`))
+	f.Add([]byte(`{"service":5}`))
+	f.Add([]byte(`[]`))
+	svcs, err := ParseServices([]byte(testServices), ParseOptions{})
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Fuzz(func(t *testing.T, b []byte) {
+		q, err := ParseQuoteRequest(b)
+		if err != nil {
+			var qe *quoteError
+			if !errors.As(err, &qe) || qe.Code == "" || qe.Msg == "" {
+				t.Fatalf("error without a code: %v", err)
+			}
+			return
+		}
+		svc, rl, _, qe := q.resolve(svcs, func(s *service) schemeSet { return s.schemes })
+		if qe != nil {
+			if qe.Code == "" || qe.status == 0 {
+				t.Fatalf("refusal without a code: %+v", qe)
+			}
+			return
+		}
+		// What a quote sells is one of the service's own rules, at its price.
+		if svc.cfg.Name != q.Service || rl.price <= 0 || (q.MaxPriceMsat > 0 && rl.price*1000 > q.MaxPriceMsat) {
+			t.Fatalf("%+v sold %s at %d", q, rl.resource, rl.price)
 		}
 	})
 }

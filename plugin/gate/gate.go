@@ -42,9 +42,6 @@ type Producer interface {
 	Verifier
 }
 
-// DiscoveryPath is where the gate lists its services and prices.
-const DiscoveryPath = "/.well-known/l402.json"
-
 // Defaults for zero Config fields.
 const (
 	DefaultMintRate   = 2.0 // challenges per second per client address
@@ -258,9 +255,15 @@ func (g *Gate) Middleware(next http.Handler) http.Handler {
 func (g *Gate) serve(w http.ResponseWriter, r *http.Request, next http.Handler) {
 	st := g.state.Load()
 	p := r.URL.Path
-	if p == DiscoveryPath && st.discovery != nil {
-		g.serveDiscovery(w, r, st)
-		return
+	if st.svcs.discovery {
+		switch p {
+		case DiscoveryPath, OpenAPIPath:
+			g.serveDocument(w, r, st)
+			return
+		case QuotePath:
+			g.serveQuote(w, r, st)
+			return
+		}
 	}
 	svc, rt, h := route(w, r, st, next)
 	if svc == nil || refuseUnsafe(w, r, svc, rt) {

@@ -645,25 +645,32 @@ func hexString(b []byte) string {
 }
 
 func TestDiscovery(t *testing.T) {
-	f := newFixture(t, testServices, nil)
+	f := newFixture(t, "provider: Acme\n"+testServices, nil)
 	w := f.do("GET", DiscoveryPath)
-	if w.Code != 200 || w.Header().Get("Content-Type") != "application/json" {
+	if w.Code != 200 || w.Header().Get("Content-Type") != "application/json" || w.Header().Get("Link") != "<"+OpenAPIPath+`>; rel="service-desc"` {
 		t.Fatalf("%d %v", w.Code, w.Header())
 	}
-	var doc discoveryDoc
+	var doc manifestDoc
 	if err := json.Unmarshal(w.Body.Bytes(), &doc); err != nil {
 		t.Fatal(err)
 	}
-	if doc.Version != 1 || doc.Scheme != "L402" || len(doc.Services) != 4 {
+	if doc.Version != ManifestVersion || doc.Scheme != "L402" || len(doc.Services) != 4 || doc.Provider != (providerDoc{"Acme", testNode}) ||
+		doc.QuoteEndpoint != QuotePath || doc.OpenAPI != OpenAPIPath || doc.Currencies[0] != "msat" || doc.PaymentMethods[0] != "bolt11" {
 		t.Fatalf("doc %+v", doc)
+	}
+	for _, c := range []string{"services", "resource", "api_capabilities", "api_valid_until", "trial_valid_until"} {
+		if doc.Caveats[c].Type == "" {
+			t.Errorf("caveat %s not in the vocabulary: %v", c, doc.Caveats)
+		}
 	}
 	api := doc.Services[0]
 	if api.Name != "api" || api.Path != "/api/*" || api.Auth != "on" || api.PriceSats != 10 || len(api.Prices) != 2 ||
 		api.Prices[0] != (discoveryPrice{"/api/premium/*", 100}) || api.Prices[1] != (discoveryPrice{"/api/*", 10}) ||
+		len(api.Resources) != 2 || api.Resources[0] != (resourceDoc{"/api/premium/*", pricingDoc{"fixed", 100000}}) || api.Resources[1] != (resourceDoc{"/api/*", pricingDoc{"fixed", 10000}}) ||
 		api.TokenValiditySeconds != int64(producer.DefaultTokenValidity/time.Second) || len(api.FreePaths) != 1 || api.Capabilities[0] != "read" {
 		t.Fatalf("api %+v", api)
 	}
-	if free := doc.Services[2]; free.Auth != "off" || free.PriceSats != 0 || free.Prices != nil {
+	if free := doc.Services[2]; free.Auth != "off" || free.PriceSats != 0 || free.Prices != nil || free.Resources == nil || len(free.Resources) != 0 {
 		t.Fatalf("free %+v", free)
 	}
 	if trial := doc.Services[3]; trial.FreeRequests != 2 || trial.FreeWindowSeconds != 86400 {
@@ -672,12 +679,35 @@ func TestDiscovery(t *testing.T) {
 	if strings.Contains(w.Body.String(), "upstream") {
 		t.Fatal("discovery leaks upstreams")
 	}
-	if w := f.do("POST", DiscoveryPath); w.Code != 405 {
-		t.Fatalf("POST: %d", w.Code)
+
+	w = f.do("GET", OpenAPIPath)
+	oa := body(t, w)
+	info, _ := oa["info"].(map[string]any)
+	prov, _ := info["x-l402-provider"].(map[string]any)
+	paths, _ := oa["paths"].(map[string]any)
+	if w.Code != 200 || oa["openapi"] != "3.1.0" || info["x-l402-version"] != ManifestVersion || prov["node_pubkey"] != testNode || oa["x-l402-quote-endpoint"] != QuotePath ||
+		len(paths) != 5 || paths[QuotePath] == nil {
+		t.Fatalf("openapi %d %v", w.Code, oa)
+	}
+	get, _ := paths["/api/premium/*"].(map[string]any)["get"].(map[string]any)
+	pricing, _ := get["x-l402-pricing"].(map[string]any)
+	if get["x-l402-service"] != "api" || pricing["model"] != "fixed" || pricing["price_msat"] != 100000.0 || get["x-l402-capability"] != "read" {
+		t.Fatalf("premium operation %v", get)
+	}
+	if _, free := paths["/free/*"]; free {
+		t.Fatal("a free service has a priced operation")
+	}
+
+	for _, p := range []string{DiscoveryPath, OpenAPIPath} {
+		if w := f.do("POST", p); w.Code != 405 {
+			t.Fatalf("POST %s: %d", p, w.Code)
+		}
 	}
 	off := newFixture(t, "discovery: false\n"+testServices, nil)
-	if w := off.do("GET", DiscoveryPath); w.Header().Get("X-Next") != "1" {
-		t.Fatal("discovery served although turned off")
+	for _, p := range []string{DiscoveryPath, OpenAPIPath, QuotePath} {
+		if w := off.do("GET", p); w.Header().Get("X-Next") != "1" {
+			t.Fatalf("%s served although discovery is off", p)
+		}
 	}
 }
 

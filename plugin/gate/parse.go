@@ -228,7 +228,7 @@ func kindName(n *yaml.Node) string {
 }
 
 var (
-	fileKeys    = []string{"services", "discovery"}
+	fileKeys    = []string{"services", "discovery", "provider"}
 	serviceKeys = []string{"name", "host", "path", "upstream", "protocol", "price", "pricing", "token_validity",
 		"capabilities", "auth", "free_window", "whitelist", "timeout", "rate_limit", "description",
 		"pass_credentials", "allow_semicolons", "fold_case", "schemes"}
@@ -254,6 +254,10 @@ func (d *decoder) file(root *yaml.Node, f *File) {
 		case "discovery":
 			if b, ok := d.boolean(v, field); ok {
 				f.NoDiscovery = !b
+			}
+		case "provider":
+			if p, ok := d.str(v, field); ok {
+				f.Provider = p
 			}
 		}
 	})

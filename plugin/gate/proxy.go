@@ -140,6 +140,7 @@ func (g *Gate) newProxy(svc *service, rt *serviceRuntime, used map[transportKey]
 			if r.Context().Err() != nil && errors.Is(err, context.Canceled) {
 				return // the client went away; nobody to answer
 			}
+			markUpstreamFailed(w, r)
 			status, code, msg := http.StatusBadGateway, "upstream_unavailable", "the upstream of service "+name+" did not answer"
 			var ne net.Error
 			if errors.Is(err, context.DeadlineExceeded) || (errors.As(err, &ne) && ne.Timeout()) {

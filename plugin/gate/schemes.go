@@ -22,6 +22,32 @@ type ChargeProducer interface {
 	CheckMPP(cred mpp.Credential, service, resource string) (producer.Charge, error)
 	CheckX402(ctx context.Context, pl x402.PaymentPayload, given *x402.PaymentRequirements, service, resource string) (producer.Charge, x402.PaymentRequirements, error)
 	Consume(ctx context.Context, c producer.Charge) (*storage.Challenge, error)
+	// Unconsume gives back a charge whose request the upstream never
+	// answered.
+	Unconsume(ctx context.Context, c producer.Charge) error
+}
+
+// chargeKey keys a request's *chargeOutcome in its context.
+type chargeKey struct{}
+
+// chargeOutcome is what the proxy tells admitCharge about a request
+// bought with a single-use payment.
+type chargeOutcome struct {
+	// upstreamFailed: the upstream gave no answer (a 502 or 504 from the
+	// gate), so the payment bought nothing.
+	upstreamFailed bool
+}
+
+// markUpstreamFailed records, for a request bought with a single-use
+// payment, that the upstream gave no answer, and takes the payment's
+// receipt off the error answer: the payment is given back, and a client
+// must not think it spent.
+func markUpstreamFailed(w http.ResponseWriter, r *http.Request) {
+	if co, ok := r.Context().Value(chargeKey{}).(*chargeOutcome); ok {
+		co.upstreamFailed = true
+		w.Header().Del(mpp.HeaderReceipt)
+		w.Header().Del(x402.HeaderPaymentResponse)
+	}
 }
 
 // schemeSet is the schemes a service offers.
@@ -130,9 +156,22 @@ func (g *Gate) admitCharge(w http.ResponseWriter, r *http.Request, svc *service,
 		writeError(w, r, http.StatusInternalServerError, errorBody{Error: "the payment could not be checked", Code: "internal", Service: svc.cfg.Name, Fix: "retry shortly with the same credential"})
 		return nil, true
 	}
+	// A payment whose upstream never answers is given back, so the
+	// buyer can retry with the same credential instead of paying twice.
+	// A client that leaves gets nothing back: the upstream may have done
+	// the work. (The middleware's next handler cannot say; only the
+	// proxy does.)
+	co := &chargeOutcome{}
+	r = r.WithContext(context.WithValue(r.Context(), chargeKey{}, co))
 	receipt(w.Header())
 	rt.count(outPaid)
 	h.ServeHTTP(w, r)
+	if co.upstreamFailed {
+		if err := g.charges.Unconsume(context.WithoutCancel(r.Context()), c); err != nil {
+			g.log.Error("gate: giving back a payment whose upstream did not answer failed; it stays spent", "service", svc.cfg.Name,
+				"scheme", c.Scheme, "payment_hash", c.PaymentHash, "err", err)
+		}
+	}
 	return nil, true
 }
 

@@ -4,6 +4,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
+	"sync/atomic"
 	"testing"
 
 	"github.com/lightningnetwork/lnd/lntypes"
@@ -109,4 +110,47 @@ func anyStrings(v any) []string {
 		out = append(out, s)
 	}
 	return out
+}
+
+// A single-use payment whose upstream never answers is given back: the
+// error carries no receipt, and the same credential buys the request once
+// the upstream is back — once.
+func TestChargeGivenBackWhenUpstreamFails(t *testing.T) {
+	var fail atomic.Bool
+	var served atomic.Int64
+	up := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if fail.Load() {
+			if c, _, err := http.NewResponseController(w).Hijack(); err == nil {
+				c.Close() // read the request, answer nothing
+			}
+			return
+		}
+		served.Add(1)
+		_, _ = w.Write([]byte("ok"))
+	})
+	url, f := proxyFixture(t, `services:
+  - name: api
+    path: /api/*
+    upstream: UPSTREAM
+    price: 10
+    schemes: [mpp]
+`, up)
+	auth, _ := f.payMPP(f.do("GET", "/api/data"))
+
+	fail.Store(true)
+	resp, b := get(t, url+"/api/data", "Authorization", auth)
+	if resp.StatusCode != http.StatusBadGateway || resp.Header.Get(mpp.HeaderReceipt) != "" {
+		t.Fatalf("upstream down: %d %v %s", resp.StatusCode, resp.Header, b)
+	}
+	fail.Store(false)
+	resp, b = get(t, url+"/api/data", "Authorization", auth)
+	if resp.StatusCode != 200 || b != "ok" || resp.Header.Get(mpp.HeaderReceipt) == "" {
+		t.Fatalf("retry after the upstream came back: %d %v %s", resp.StatusCode, resp.Header, b)
+	}
+	if resp, _ := get(t, url+"/api/data", "Authorization", auth); resp.StatusCode != http.StatusPaymentRequired {
+		t.Fatalf("a third use of one payment: %d", resp.StatusCode)
+	}
+	if n := served.Load(); n != 1 {
+		t.Fatalf("the upstream served %d requests for one payment", n)
+	}
 }

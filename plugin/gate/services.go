@@ -16,6 +16,7 @@ import (
 // It is immutable; a reload builds a new one.
 type Services struct {
 	discovery bool
+	provider  string
 	list      []*service
 	// hash is the sha256 of the file it was parsed from (zero if built
 	// in Go), so a reload of an unchanged file changes nothing.
@@ -30,7 +31,7 @@ func (s *Services) Len() int { return len(s.list) }
 
 // Config returns the services as configured, defaults applied.
 func (s *Services) Config() File {
-	f := File{NoDiscovery: !s.discovery, Services: make([]ServiceConfig, len(s.list))}
+	f := File{NoDiscovery: !s.discovery, Provider: s.provider, Services: make([]ServiceConfig, len(s.list))}
 	for i, svc := range s.list {
 		f.Services[i] = svc.cfg
 	}

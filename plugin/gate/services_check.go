@@ -7,6 +7,7 @@ import (
 	"regexp"
 	"slices"
 	"strings"
+	"unicode"
 	"unicode/utf8"
 
 	"golang.org/x/time/rate"
@@ -56,7 +57,10 @@ func compile(f File, opt ParseOptions) (*Services, error) {
 		c.fail("services", fmt.Sprintf("lists %d services", len(f.Services)), fmt.Sprintf("at most %d", MaxServices))
 		return nil, c.errs
 	}
-	s := &Services{discovery: !f.NoDiscovery}
+	s := &Services{discovery: !f.NoDiscovery, provider: f.Provider}
+	if len(f.Provider) > maxProviderLen || !utf8.ValidString(f.Provider) || strings.ContainsFunc(f.Provider, unicode.IsControl) {
+		c.fail("provider", fmt.Sprintf("is %d bytes, not UTF-8 or holds control characters", len(f.Provider)), fmt.Sprintf("name the seller in at most %d bytes of printable UTF-8", maxProviderLen))
+	}
 	names := map[string]int{}
 	for i, sc := range f.Services {
 		field := fmt.Sprintf("services[%d]", i)

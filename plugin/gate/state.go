@@ -3,15 +3,16 @@ package gate
 import (
 	"fmt"
 	"net/http"
+	"sync/atomic"
 
 	"github.com/prometheus/client_golang/prometheus"
 )
 
 // state is what one version of the services file compiles to.
 type state struct {
-	svcs      *Services
-	rt        []*serviceRuntime // by service index
-	discovery []byte            // the /.well-known/l402.json body
+	svcs *Services
+	rt   []*serviceRuntime    // by service index
+	docs atomic.Pointer[docs] // the discovery documents, rendered on first use
 }
 
 // serviceRuntime is a service's per-gate machinery: its proxy and its
@@ -72,12 +73,6 @@ func (g *Gate) install(svcs *Services) error {
 			rt.proxy = g.newProxy(svc, rt, used)
 		}
 		st.rt[i] = rt
-	}
-	if svcs.discovery {
-		var err error
-		if st.discovery, err = discoveryJSON(svcs, g.cfg.DefaultTokenValidity, g.offered); err != nil {
-			return err
-		}
 	}
 	g.state.Store(st)
 	for k, t := range g.transports {

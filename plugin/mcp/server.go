@@ -230,7 +230,7 @@ func (s *Server) instructions() string {
 		"when the payer sends back its L402 token (L402 <macaroon>:<preimage>), call verify_l402_payment and grant access only if valid is true.\n" +
 		"To pay: access_l402_resource fetches a URL and pays its L402 price if asked (a cached token is reused); " +
 		"pay_l402_challenge pays a challenge another agent gave you and returns the L402 token to send back; pay_invoice pays a BOLT 11 invoice. " +
-		"quote_l402_resource tells a URL's price (or reads a /.well-known/l402.json manifest) without paying.\n" +
+		"quote_l402_resource tells a URL's price (or reads a /.well-known/l402.json manifest or an OpenAPI document with x-l402 prices) without paying.\n" +
 		"Spending is limited by budgets only the node runner can change. " + s.thresholdText()
 }
 

@@ -138,7 +138,7 @@ func (s *Server) payingTools() []*tool {
 		def: sdk.Tool{Name: ToolQuote, Title: "Quote an L402 resource's price",
 			Description: "Find out what a URL costs without paying: fetches it once without a token and reports the L402 price, the routing fee limit, " +
 				"whether l402d would pay it now (policy and budget) and whether a cached token already covers it. " +
-				"A URL ending in /.well-known/l402.json is read as the service's price manifest (discovery).",
+				"A URL ending in /.well-known/l402.json (the L402 discovery manifest) or openapi.json (its OpenAPI profile, x-l402-pricing per operation) is read as the service's price list.",
 			Annotations: &sdk.ToolAnnotations{Title: "Quote L402 price", ReadOnlyHint: true, IdempotentHint: true, OpenWorldHint: ptr(true)}},
 		spec: spec{params: []param{pURL, pMethod, pHeaders, pBody, pMaxSats}},
 		run:  s.quote,

@@ -167,6 +167,20 @@ func (p *Producer) Consume(ctx context.Context, c Charge) (*storage.Challenge, e
 	return rec, err
 }
 
+// Unconsume gives back a charge Consume spent whose request was never
+// served (the gate's upstream did not answer), so that the same
+// credential buys it again; see storage.Store.Unconsume.
+func (p *Producer) Unconsume(ctx context.Context, c Charge) error {
+	undone, err := p.cfg.Store.Unconsume(ctx, c.PaymentHash, string(c.Scheme))
+	if err != nil {
+		return fmt.Errorf("producer: giving back payment %s: %w", c.PaymentHash, err)
+	}
+	if undone {
+		p.log.Info("gave back a single-use payment: what it paid for was not served", "payment_hash", c.PaymentHash, "scheme", c.Scheme)
+	}
+	return nil
+}
+
 // CheckCharge makes Consume's checks, and that the payment was not spent,
 // without spending it.
 func (p *Producer) CheckCharge(ctx context.Context, c Charge) (*storage.Challenge, error) {

@@ -279,7 +279,8 @@ func (p *Producer) issue(ctx context.Context, o Offer, idem *storage.Idempotency
 		Node:         node,
 	}
 	if validity > 0 {
-		params.ValidUntil = now.Add(validity)
+		// Whole seconds, as the caveat carries it.
+		params.ValidUntil = now.Add(validity).Truncate(time.Second)
 	}
 	if params.TokenID, err = l402.NewTokenID(); err != nil {
 		return Challenge{}, err
@@ -314,10 +315,18 @@ func (p *Producer) issue(ctx context.Context, o Offer, idem *storage.Idempotency
 	if err := p.cfg.Store.IssueChallenge(ctx, rec, key, idem); err != nil {
 		return Challenge{}, fmt.Errorf("producer: storing challenge: %w", err)
 	}
-	return challengeFrom(rec), nil
+	return challengeOf(rec, params.ValidUntil), nil
 }
 
+// challengeFrom is the Challenge of a stored challenge, its token's
+// expiry read from the token.
 func challengeFrom(c *storage.Challenge) Challenge {
+	return challengeOf(c, tokenValidUntil(c.Macaroon))
+}
+
+// challengeOf is the Challenge of c whose token expires at validUntil
+// (zero: never).
+func challengeOf(c *storage.Challenge, validUntil time.Time) Challenge {
 	return Challenge{
 		Invoice:     c.Invoice,
 		Macaroon:    c.Macaroon,
@@ -326,7 +335,7 @@ func challengeFrom(c *storage.Challenge) Challenge {
 		Resource:    c.Resource,
 		PriceSats:   c.PriceSats,
 		Description: c.Description,
-		ValidUntil:  tokenValidUntil(c.Macaroon),
+		ValidUntil:  validUntil,
 	}
 }
 

@@ -1,22 +1,37 @@
-package mpp
+// Package authparam splits HTTP authentication challenges (RFC 9110
+// §11.6.1) into schemes and auth-params, and quotes parameter values: the
+// one tokenizer under the L402 and Payment (MPP) challenge parsers. It
+// interprets no scheme.
+package authparam
 
 import "strings"
 
-// rawChallenge is one challenge of a WWW-Authenticate value before
+// Challenge is one challenge of a WWW-Authenticate value before
 // interpretation: its scheme and its auth-params in order, names lowered.
-type rawChallenge struct {
-	scheme string
-	params [][2]string
+type Challenge struct {
+	Scheme string
+	Params [][2]string
 }
 
-// splitChallenges tokenizes one WWW-Authenticate value into challenges
+// Param returns the first value of the parameter name (lower case), ""
+// if none.
+func (c Challenge) Param(name string) string {
+	for _, p := range c.Params {
+		if p[0] == name {
+			return p[1]
+		}
+	}
+	return ""
+}
+
+// Split tokenizes one WWW-Authenticate value into challenges
 // after RFC 9110 §11.6.1: a token not followed by "=" starts a challenge;
 // name=value pairs (value a token or a quoted-string with backslash
 // escapes) are its parameters. A token68 of another scheme (Basic, Bearer)
 // becomes junk parameters of that scheme, which callers ignore. The loop
 // always advances, so any byte string terminates.
-func splitChallenges(s string) []rawChallenge {
-	var out []rawChallenge
+func Split(s string) []Challenge {
+	var out []Challenge
 	i := 0
 	for i < len(s) {
 		for i < len(s) && (s[i] == ' ' || s[i] == '\t' || s[i] == ',') {
@@ -46,11 +61,11 @@ func splitChallenges(s string) []rawChallenge {
 			val, i = readValue(s, i)
 			if len(out) > 0 {
 				last := &out[len(out)-1]
-				last.params = append(last.params, [2]string{strings.ToLower(tok), val})
+				last.Params = append(last.Params, [2]string{strings.ToLower(tok), val})
 			}
 			continue
 		}
-		out = append(out, rawChallenge{scheme: tok})
+		out = append(out, Challenge{Scheme: tok})
 	}
 	return out
 }
@@ -96,10 +111,10 @@ func isTokenChar(c byte) bool {
 	return strings.IndexByte("!#$%&'*+-.^_`|~", c) >= 0
 }
 
-// quote writes v as an RFC 9110 quoted-string: only '"' and '\' are
+// Quote writes v as an RFC 9110 quoted-string: only '"' and '\' are
 // escaped, which is also what Go's %q (Aperture's formatter) does for the
 // printable text that challenge fields hold.
-func quote(b *strings.Builder, v string) {
+func Quote(b *strings.Builder, v string) {
 	b.WriteByte('"')
 	for i := 0; i < len(v); i++ {
 		if v[i] == '"' || v[i] == '\\' {
