@@ -91,13 +91,13 @@ func (s *Store) IssueChallenge(ctx context.Context, c *Challenge, key [l402.Root
 	if err != nil {
 		return err
 	}
-	req := &issueReq{w: w, key: key, idem: idem, done: make(chan error, 1)}
-	select {
-	case s.issues <- req:
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-s.closing:
-		return fmt.Errorf("storage: %w: the store is closing", ErrInvalid)
+	req := &commitReq{
+		apply:     func(txn *badger.Txn) error { return applyIssue(txn, w, key, idem) },
+		committed: func() { s.keys.put(w.c.TokenID, key) },
+		done:      make(chan error, 1),
+	}
+	if err := s.handOver(ctx, req); err != nil {
+		return err
 	}
 	// The commit is not abandoned when ctx ends: the caller just stops
 	// waiting. The committer owns the root key cache update, so what it

@@ -39,7 +39,8 @@ const MaxSchemeLen = 16
 
 // Consume spends the payment of challenge h once, for a single-use scheme
 // (an MPP charge, an x402 settlement), and returns the challenge. In the
-// same durable commit it revokes the challenge's L402 token: one invoice
+// same durable commit (shared with concurrent issues and spends: one
+// fsync for all) it revokes the challenge's L402 token: one invoice
 // answered in several schemes buys one thing, so the reusable token of a
 // payment spent as a charge is no good any more.
 //
@@ -58,35 +59,47 @@ func (s *Store) Consume(ctx context.Context, h lntypes.Hash, scheme string) (*Ch
 	v = append(v, scheme...)
 	uk := usedKey(h)
 	var c *Challenge
-	err := s.update(ctx, true, func(txn *badger.Txn) error {
-		var err error
-		if c, err = getChallenge(txn, h); err != nil {
-			return err
-		}
-		switch item, err := txn.Get(uk); {
-		case err == nil:
-			return item.Value(func(b []byte) error { return decodeUsed(uk, h, b) })
-		case !errors.Is(err, badger.ErrKeyNotFound):
-			return fmt.Errorf("storage: reading %s: %w", fmtKey(uk), err)
-		}
-		if err := txn.Set(uk, v); err != nil {
-			return err
-		}
-		rk := revocationKey(c.TokenID)
-		switch _, err := txn.Get(rk); {
-		case err == nil:
-			return nil // revoked before: keep the first reason
-		case !errors.Is(err, badger.ErrKeyNotFound):
-			return fmt.Errorf("storage: reading %s: %w", fmtKey(rk), err)
-		}
-		rv := binary.BigEndian.AppendUint64([]byte{revocationFormat}, uint64(unixNanos(at)))
-		rv = append(rv, spentReason(scheme)...)
-		return txn.Set(rk, rv)
-	})
-	if err != nil {
+	req := &commitReq{
+		apply: func(txn *badger.Txn) error {
+			var err error
+			if c, err = getChallenge(txn, h); err != nil {
+				return err
+			}
+			switch item, err := txn.Get(uk); {
+			case err == nil:
+				return item.Value(func(b []byte) error { return decodeUsed(uk, h, b) })
+			case !errors.Is(err, badger.ErrKeyNotFound):
+				return fmt.Errorf("storage: reading %s: %w", fmtKey(uk), err)
+			}
+			rk := revocationKey(c.TokenID)
+			_, rerr := txn.Get(rk)
+			if rerr != nil && !errors.Is(rerr, badger.ErrKeyNotFound) {
+				return fmt.Errorf("storage: reading %s: %w", fmtKey(rk), rerr)
+			}
+			if err := txn.Set(uk, v); err != nil {
+				return err
+			}
+			if rerr == nil {
+				return nil // revoked before: keep the first reason
+			}
+			rv := binary.BigEndian.AppendUint64([]byte{revocationFormat}, uint64(unixNanos(at)))
+			rv = append(rv, spentReason(scheme)...)
+			return txn.Set(rk, rv)
+		},
+		done: make(chan error, 1),
+	}
+	req.committed = func() { s.revoked.add(c.TokenID) }
+	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
-	s.revoked.add(c.TokenID)
+	if err := s.handOver(ctx, req); err != nil {
+		return nil, err
+	}
+	// Once handed over, the spend is waited for whatever ctx says: a
+	// caller told "canceled" must not have spent the payment unknowingly.
+	if err := <-req.done; err != nil {
+		return nil, err
+	}
 	s.derive(c)
 	return c, nil
 }

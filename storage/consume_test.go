@@ -180,3 +180,64 @@ func TestUnconsume(t *testing.T) {
 		t.Fatal("Unconsume deleted an operator's revocation")
 	}
 }
+
+// Spends share group commits with each other and with issues: in one
+// batch, each payment is spent once, a spend of an unknown payment fails
+// alone, and the issues beside them are stored.
+func TestConsumeGroupCommit(t *testing.T) {
+	s := openStore(t, diskOptions(t))
+	ctx := t.Context()
+	var hashes []*Challenge
+	for range 16 {
+		c := fullChallenge(t, time.Now())
+		if err := s.PutChallenge(ctx, c); err != nil {
+			t.Fatal(err)
+		}
+		hashes = append(hashes, c)
+	}
+	batches := 0
+	s.issueHook = func(at issueStage) {
+		if at == issueBatched {
+			batches++
+		}
+	}
+	var wins [16]atomic.Int32
+	var wg sync.WaitGroup
+	for i := range 64 {
+		wg.Go(func() {
+			c := hashes[i%16]
+			_, err := s.Consume(ctx, c.PaymentHash, "mpp")
+			switch {
+			case err == nil:
+				wins[i%16].Add(1)
+			case !errors.Is(err, ErrConsumed):
+				t.Error(err)
+			}
+		})
+		if i%8 == 0 {
+			wg.Go(func() {
+				if _, err := s.Consume(ctx, randomHash(t), "x402"); !errors.Is(err, ErrNotFound) {
+					t.Errorf("spending an unknown payment: %v", err)
+				}
+			})
+			wg.Go(func() {
+				c := fullChallenge(t, time.Now())
+				var key [32]byte
+				key[0] = byte(i)
+				if err := s.IssueChallenge(ctx, c, key, nil); err != nil {
+					t.Errorf("an issue beside the spends: %v", err)
+				}
+			})
+		}
+	}
+	wg.Wait()
+	for i := range wins {
+		if n := wins[i].Load(); n != 1 {
+			t.Errorf("payment %d spent %d times", i, n)
+		}
+		if ok, _ := s.IsRevoked(ctx, hashes[i].TokenID); !ok {
+			t.Errorf("payment %d spent, its token not revoked", i)
+		}
+	}
+	t.Logf("%d spends, 8 refused spends and 8 issues in %d commits", 64, batches)
+}

@@ -10,13 +10,22 @@ import (
 	"github.com/lightningnetwork/lnd/lntypes"
 )
 
-// issueReq is one IssueChallenge waiting for the group committer.
-type issueReq struct {
-	w    challengeWrite
-	key  [l402.RootKeySize]byte
-	idem *Idempotency
-	done chan error
-	err  error // set while applying, per attempt
+// commitReq is one write waiting for the group committer: apply writes
+// it into the batch's transaction (again on each attempt), committed runs
+// once that transaction is committed, before it is synced.
+type commitReq struct {
+	apply     func(txn *badger.Txn) error
+	committed func()
+	done      chan error
+	err       error // set while applying, per attempt
+}
+
+// failsAlone reports whether err, returned by a request's apply, fails
+// that request alone and not its batch: a verdict on the request itself
+// (its key is taken, its challenge unknown, its payment spent, a record
+// it read corrupt), which apply makes before it writes anything.
+func failsAlone(err error) bool {
+	return errors.Is(err, ErrExists) || errors.Is(err, ErrNotFound) || errors.Is(err, ErrConsumed) || errors.Is(err, ErrCorrupt)
 }
 
 // issueStage names a point in the group committer's handling of a batch,
@@ -32,12 +41,26 @@ const (
 // size limit.
 const maxIssueBatch = 128
 
-// issueLoop is the group committer: it takes whatever IssueChallenge calls
-// are waiting and commits them in one durable transaction.
+// handOver gives r to the group committer. It fails only if ctx ends or
+// the store closes before the committer took r.
+func (s *Store) handOver(ctx context.Context, r *commitReq) error {
+	select {
+	case s.issues <- r:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-s.closing:
+		return fmt.Errorf("storage: %w: the store is closing", ErrInvalid)
+	}
+}
+
+// issueLoop is the group committer: it takes whatever writes are waiting
+// (IssueChallenge and Consume calls) and commits them in one durable
+// transaction, so that concurrent callers share one fsync.
 func (s *Store) issueLoop() {
 	defer close(s.issuesDone)
 	for {
-		var first *issueReq
+		var first *commitReq
 		select {
 		case first = <-s.issues:
 		case <-s.closing:
@@ -51,7 +74,7 @@ func (s *Store) issueLoop() {
 				}
 			}
 		}
-		batch := []*issueReq{first}
+		batch := []*commitReq{first}
 	fill:
 		for len(batch) < maxIssueBatch {
 			select {
@@ -66,27 +89,27 @@ func (s *Store) issueLoop() {
 }
 
 // commitIssues writes a batch in one durable transaction. A request whose
-// token id or payment hash is taken fails alone with ErrExists (nothing of
-// it is written); any other failure fails the batch.
-func (s *Store) commitIssues(batch []*issueReq) {
+// apply fails alone (failsAlone) fails alone, having written nothing; any
+// other failure fails the batch.
+func (s *Store) commitIssues(batch []*commitReq) {
 	s.hook(issueBatched)
 	err := s.update(context.Background(), false, func(txn *badger.Txn) error {
 		for _, r := range batch {
 			r.err = r.apply(txn)
-			if r.err != nil && !errors.Is(r.err, ErrExists) {
+			if r.err != nil && !failsAlone(r.err) {
 				return r.err
 			}
 		}
 		return nil
 	})
 	if err == nil {
-		// Committed: the keys go into the cache now, before anyone is
-		// answered and even if the sync below fails, because the records
-		// are in the database either way and the cache may claim to be
+		// Committed: the caches learn it now, before anyone is answered
+		// and even if the sync below fails, because the records are in
+		// the database either way and the caches may claim to be
 		// complete.
 		for _, r := range batch {
-			if r.err == nil {
-				s.keys.put(r.w.c.TokenID, r.key)
+			if r.err == nil && r.committed != nil {
+				r.committed()
 			}
 		}
 		err = s.sync()
@@ -107,28 +130,28 @@ func (s *Store) hook(at issueStage) {
 	}
 }
 
-// apply writes one issue into txn, checking first that nothing is taken,
-// so that a refused request leaves no partial write behind.
-func (r *issueReq) apply(txn *badger.Txn) error {
-	rk := rootKeyKey(r.w.c.TokenID)
+// applyIssue writes one issue into txn, checking first that nothing is
+// taken, so that a refused request leaves no partial write behind.
+func applyIssue(txn *badger.Txn, w challengeWrite, key [l402.RootKeySize]byte, idem *Idempotency) error {
+	rk := rootKeyKey(w.c.TokenID)
 	switch _, err := txn.Get(rk); {
 	case err == nil:
-		return fmt.Errorf("storage: root key for token %s: %w", r.w.c.TokenID, ErrExists)
+		return fmt.Errorf("storage: root key for token %s: %w", w.c.TokenID, ErrExists)
 	case !errors.Is(err, badger.ErrKeyNotFound):
 		return fmt.Errorf("storage: reading %s: %w", fmtKey(rk), err)
 	}
-	if err := r.w.check(txn); err != nil {
+	if err := w.check(txn); err != nil {
 		return err
 	}
-	if err := txn.Set(rk, r.key[:]); err != nil {
+	if err := txn.Set(rk, key[:]); err != nil {
 		return err
 	}
-	if r.idem != nil {
-		if err := txn.SetEntry(badger.NewEntry(idempotencyKey(r.idem.Key), r.w.c.PaymentHash[:]).WithTTL(r.idem.TTL)); err != nil {
+	if idem != nil {
+		if err := txn.SetEntry(badger.NewEntry(idempotencyKey(idem.Key), w.c.PaymentHash[:]).WithTTL(idem.TTL)); err != nil {
 			return err
 		}
 	}
-	return r.w.write(txn)
+	return w.write(txn)
 }
 
 // challengeWrite is a validated new challenge, encoded and ready to write.

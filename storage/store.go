@@ -97,9 +97,9 @@ type Store struct {
 	gcStop context.CancelFunc
 	gcDone chan struct{}
 
-	// issues feeds IssueChallenge calls to the group committer, which
-	// closing stops and issuesDone reports stopped.
-	issues     chan *issueReq
+	// issues feeds IssueChallenge and Consume calls to the group
+	// committer, which closing stops and issuesDone reports stopped.
+	issues     chan *commitReq
 	closing    chan struct{}
 	issuesDone chan struct{}
 	closeOnce  sync.Once
@@ -147,7 +147,7 @@ func Open(ctx context.Context, opts Options) (*Store, error) {
 	}
 	gcCtx, stop := context.WithCancel(context.WithoutCancel(ctx))
 	s.gcStop, s.gcDone = stop, make(chan struct{})
-	s.issues, s.closing, s.issuesDone = make(chan *issueReq), make(chan struct{}), make(chan struct{})
+	s.issues, s.closing, s.issuesDone = make(chan *commitReq), make(chan struct{}), make(chan struct{})
 	go s.issueLoop()
 	go s.gcLoop(gcCtx, opts.GCInterval, opts.InMemory)
 	return s, nil
