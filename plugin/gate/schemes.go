@@ -30,21 +30,20 @@ type ChargeProducer interface {
 // chargeKey keys a request's *chargeOutcome in its context.
 type chargeKey struct{}
 
-// chargeOutcome is what the proxy tells admitCharge about a request
-// bought with a single-use payment.
+// chargeOutcome is how the proxy reaches back to admitCharge for a
+// request bought with a single-use payment.
 type chargeOutcome struct {
-	// upstreamFailed: the upstream gave no answer (a 502 or 504 from the
-	// gate), so the payment bought nothing.
-	upstreamFailed bool
+	// giveBack undoes the payment's spend; it reports whether it did.
+	giveBack func() bool
 }
 
-// markUpstreamFailed records, for a request bought with a single-use
-// payment, that the upstream gave no answer, and takes the payment's
-// receipt off the error answer: the payment is given back, and a client
-// must not think it spent.
+// markUpstreamFailed, for a request bought with a single-use payment
+// whose upstream gave no answer, gives the payment back — durably, before
+// the error answer goes out, so that a buyer retrying at once finds it
+// unspent — and takes the payment's receipt off the answer, so that the
+// buyer does not think it spent.
 func markUpstreamFailed(w http.ResponseWriter, r *http.Request) {
-	if co, ok := r.Context().Value(chargeKey{}).(*chargeOutcome); ok {
-		co.upstreamFailed = true
+	if co, ok := r.Context().Value(chargeKey{}).(*chargeOutcome); ok && co.giveBack() {
 		w.Header().Del(mpp.HeaderReceipt)
 		w.Header().Del(x402.HeaderPaymentResponse)
 	}
@@ -161,17 +160,18 @@ func (g *Gate) admitCharge(w http.ResponseWriter, r *http.Request, svc *service,
 	// A client that leaves gets nothing back: the upstream may have done
 	// the work. (The middleware's next handler cannot say; only the
 	// proxy does.)
-	co := &chargeOutcome{}
+	co := &chargeOutcome{giveBack: func() bool {
+		if err := g.charges.Unconsume(context.WithoutCancel(r.Context()), c); err != nil {
+			g.log.Error("gate: giving back a payment whose upstream did not answer failed; it stays spent", "service", svc.cfg.Name,
+				"scheme", c.Scheme, "payment_hash", c.PaymentHash, "err", err)
+			return false
+		}
+		return true
+	}}
 	r = r.WithContext(context.WithValue(r.Context(), chargeKey{}, co))
 	receipt(w.Header())
 	rt.count(outPaid)
 	h.ServeHTTP(w, r)
-	if co.upstreamFailed {
-		if err := g.charges.Unconsume(context.WithoutCancel(r.Context()), c); err != nil {
-			g.log.Error("gate: giving back a payment whose upstream did not answer failed; it stays spent", "service", svc.cfg.Name,
-				"scheme", c.Scheme, "payment_hash", c.PaymentHash, "err", err)
-		}
-	}
 	return nil, true
 }
 
