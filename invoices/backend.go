@@ -109,6 +109,9 @@ type Settlement struct {
 // PayRequest asks the node to pay an invoice.
 type PayRequest struct {
 	Invoice string
+	// AmountMsat is what to pay an invoice that names no amount (a
+	// refund's return invoice); it must be zero for one that does.
+	AmountMsat int64
 	// MaxFeeMsat caps routing fees.
 	MaxFeeMsat int64
 	// Timeout bounds the node's path finding and attempts.

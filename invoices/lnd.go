@@ -15,6 +15,7 @@ import (
 	lndinvoices "github.com/lightningnetwork/lnd/invoices" // package invoices is ours; this is LND's
 	"github.com/lightningnetwork/lnd/lnrpc"
 	"github.com/lightningnetwork/lnd/lnrpc/invoicesrpc"
+	"github.com/lightningnetwork/lnd/lnrpc/routerrpc"
 	"github.com/lightningnetwork/lnd/lntypes"
 	"github.com/lightningnetwork/lnd/lnwire"
 	paymentsdb "github.com/lightningnetwork/lnd/payments/db"
@@ -298,6 +299,9 @@ func (l *LND) Pay(ctx context.Context, req PayRequest) (Payment, error) {
 	if err != nil {
 		return Payment{}, err
 	}
+	if req.AmountMsat != 0 || d.AmountMsat == 0 {
+		return l.payAmount(ctx, svc, req, d, timeout)
+	}
 	sctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	updates, errs, err := svc.Router.SendPayment(sctx, lndclient.SendPaymentRequest{
@@ -309,6 +313,35 @@ func (l *LND) Pay(ctx context.Context, req PayRequest) (Payment, error) {
 		return Payment{PaymentHash: d.PaymentHash, State: PaymentInFlight}, mapErr("send payment", err)
 	}
 	return follow(ctx, d.PaymentHash, updates, errs, "send payment")
+}
+
+// payAmount pays AmountMsat to amountless invoice d, which lndclient's
+// SendPayment cannot: it starts the payment on the raw router client and,
+// once LND has taken it, follows it as Track does.
+func (l *LND) payAmount(ctx context.Context, svc *lndclient.LndServices, req PayRequest, d DecodedInvoice, timeout time.Duration) (Payment, error) {
+	switch {
+	case d.AmountMsat != 0:
+		return Payment{}, fmt.Errorf("%w: the invoice names its amount; pay it without one", ErrInvalidInvoice)
+	case req.AmountMsat <= 0:
+		return Payment{}, fmt.Errorf("%w: the invoice names no amount; say how much to pay", ErrInvalidInvoice)
+	}
+	sctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	rctx, _, rc := svc.Router.RawClientWithMacAuth(sctx)
+	stream, err := rc.SendPaymentV2(rctx, &routerrpc.SendPaymentRequest{
+		PaymentRequest: req.Invoice,
+		AmtMsat:        req.AmountMsat,
+		FeeLimitMsat:   req.MaxFeeMsat,
+		TimeoutSeconds: int32(timeout / time.Second),
+	})
+	if err == nil {
+		_, err = stream.Recv() // the first update: LND has the payment
+	}
+	if err != nil {
+		return Payment{PaymentHash: d.PaymentHash, State: PaymentInFlight}, mapErr("send payment", err)
+	}
+	cancel() // the payment goes on without the stream
+	return l.Track(ctx, d.PaymentHash)
 }
 
 // Track follows a payment the node already knows.

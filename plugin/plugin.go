@@ -266,7 +266,11 @@ func (p *Plugin) startProducer(ctx context.Context) error {
 	}); err != nil {
 		return err
 	}
-	return p.producer.Start(ctx)
+	if err := p.producer.Start(ctx); err != nil {
+		return err
+	}
+	// Refunds journaled before a crash or stop are paid or followed now.
+	return p.producer.ResumeRefunds(ctx)
 }
 
 // addSettlementLoops builds the settlement watcher (which Run starts) and

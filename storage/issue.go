@@ -25,7 +25,23 @@ type commitReq struct {
 // (its key is taken, its challenge unknown, its payment spent, a record
 // it read corrupt), which apply makes before it writes anything.
 func failsAlone(err error) bool {
-	return errors.Is(err, ErrExists) || errors.Is(err, ErrNotFound) || errors.Is(err, ErrConsumed) || errors.Is(err, ErrCorrupt)
+	return errors.Is(err, ErrExists) || errors.Is(err, ErrNotFound) || errors.Is(err, ErrConsumed) || errors.Is(err, ErrCorrupt) ||
+		errors.Is(err, ErrSessionClosed) || errors.Is(err, ErrInsufficientBalance) || errors.Is(err, ErrSessionMismatch)
+}
+
+// commitOne writes apply through the group committer and waits for its
+// durable commit. Once handed over, the write is waited for whatever ctx
+// says: a caller told "canceled" must not have written unknowingly.
+// committed, if not nil, runs once the write is committed.
+func (s *Store) commitOne(ctx context.Context, apply func(txn *badger.Txn) error, committed func()) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	req := &commitReq{apply: apply, committed: committed, done: make(chan error, 1)}
+	if err := s.handOver(ctx, req); err != nil {
+		return err
+	}
+	return <-req.done
 }
 
 // issueStage names a point in the group committer's handling of a batch,

@@ -47,6 +47,9 @@ import (
 //	                                     settlement) spent: 0x01 ‖ at int64 ‖
 //	                                     scheme; kept for good, so a replay is
 //	                                     refused however late it comes
+//	v1/sess/<deposit payment hash 32>    a prepaid session: 0x01 ‖ JSON (see
+//	                                     Session); its deposits are used/
+//	                                     entries of scheme "session"
 //
 // Counters and the settle cursor are split over 16 shards chosen by the
 // low bits of the payment hash's first byte (AdvanceSettleCursor, which has
@@ -92,6 +95,7 @@ const (
 	prefixAggDay       = "v1/agg/day/"
 	prefixMeta         = "v1/meta/"
 	prefixUsed         = "v1/used/"
+	prefixSession      = "v1/sess/"
 	prefixPayment      = "v1/pay/"
 	prefixPaymentIdx   = "v1/payidx/"
 	prefixToken        = "v1/tok/"

@@ -34,7 +34,7 @@ const (
 	MethodLightning = "lightning"
 	// IntentCharge is the one-time payment intent.
 	IntentCharge = "charge"
-	// IntentSession is the prepaid session intent (parsed, not verified here).
+	// IntentSession is the prepaid session intent (VerifySession).
 	IntentSession = "session"
 	// CurrencySat is the only currency of a lightning charge.
 	CurrencySat = "sat"

@@ -87,4 +87,8 @@ type Receipt struct {
 	Reference string `json:"reference"`
 	// ChallengeID is the id of the challenge that was paid.
 	ChallengeID string `json:"challengeId,omitempty"`
+	// RefundSats and RefundStatus ("succeeded", "failed", "pending",
+	// "skipped") are a session close's (Aperture's SessionReceipt).
+	RefundSats   int64  `json:"refundSats,omitempty"`
+	RefundStatus string `json:"refundStatus,omitempty"`
 }

@@ -269,3 +269,69 @@ func statusOf(e *ErrorBody) int {
 	}
 	return http.StatusBadRequest
 }
+
+// sessionWire is one prepaid session as GET /api/l402/sessions lists it.
+type sessionWire struct {
+	SessionID     string    `json:"sessionId"`
+	Service       string    `json:"service"`
+	State         string    `json:"state"`
+	DepositedMsat int64     `json:"depositedMsat"`
+	DebitedMsat   int64     `json:"debitedMsat"`
+	BalanceMsat   int64     `json:"balanceMsat"`
+	RefundMsat    int64     `json:"refundMsat"`
+	RefundStatus  string    `json:"refundStatus,omitempty"`
+	RefundError   string    `json:"refundError,omitempty"`
+	RefundFeeMsat int64     `json:"refundFeeMsat,omitempty"`
+	Requests      int64     `json:"requests"`
+	TopUps        int64     `json:"topUps"`
+	OpenedAt      time.Time `json:"openedAt"`
+	UsedAt        time.Time `json:"usedAt"`
+	ClosedAt      time.Time `json:"closedAt,omitzero"`
+}
+
+// sessionBooks is the sum over the sessions listed: deposits always equal
+// debits + balances + refunds.
+type sessionBooks struct {
+	DepositedMsat int64 `json:"depositedMsat"`
+	DebitedMsat   int64 `json:"debitedMsat"`
+	BalanceMsat   int64 `json:"balanceMsat"`
+	RefundMsat    int64 `json:"refundMsat"`
+	RefundPaid    int64 `json:"refundPaidMsat"`
+}
+
+// sessions lists the node's prepaid sessions (?state=open|closing|closed)
+// and their books.
+func (s *Server) sessions(w http.ResponseWriter, r *http.Request) {
+	state := storage.SessionState(r.URL.Query().Get("state"))
+	switch state {
+	case "", storage.SessionOpen, storage.SessionClosing, storage.SessionClosed:
+	default:
+		WriteError(w, http.StatusBadRequest, ErrorBody{Error: "unknown state " + strconv.Quote(string(state)), Code: "invalid_request", Field: "state", Fix: "use open, closing or closed, or leave state out for all"})
+		return
+	}
+	list, err := s.cfg.Producer.Sessions(r.Context(), state)
+	if err != nil {
+		s.writeErr(w, r, err)
+		return
+	}
+	out := struct {
+		Sessions []sessionWire `json:"sessions"`
+		Books    sessionBooks  `json:"books"`
+	}{Sessions: []sessionWire{}}
+	for _, ss := range list {
+		out.Sessions = append(out.Sessions, sessionWire{
+			SessionID: ss.ID.String(), Service: ss.Service, State: string(ss.State), DepositedMsat: ss.DepositedMsat, DebitedMsat: ss.DebitedMsat,
+			BalanceMsat: ss.BalanceMsat(), RefundMsat: ss.RefundMsat, RefundStatus: ss.RefundStatus, RefundError: ss.RefundError,
+			RefundFeeMsat: ss.RefundFeeMsat, Requests: ss.Requests, TopUps: ss.TopUps, OpenedAt: ss.OpenedAt, UsedAt: ss.UsedAt, ClosedAt: ss.ClosedAt,
+		})
+		b := &out.Books
+		b.DepositedMsat += ss.DepositedMsat
+		b.DebitedMsat += ss.DebitedMsat
+		b.BalanceMsat += ss.BalanceMsat()
+		b.RefundMsat += ss.RefundMsat
+		if ss.RefundStatus == storage.RefundSucceeded {
+			b.RefundPaid += ss.RefundMsat
+		}
+	}
+	WriteJSON(w, http.StatusOK, out)
+}

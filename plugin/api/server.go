@@ -96,6 +96,7 @@ func New(cfg Config) *Server {
 		s.Handle("GET /api/l402/challenges", RoleProducer, http.HandlerFunc(s.listChallenges))
 		s.Handle("GET /api/l402/challenges/{paymentHash}", RoleProducer, http.HandlerFunc(s.getChallenge))
 		s.Handle("GET /api/l402/stats", RoleProducer, http.HandlerFunc(s.stats))
+		s.Handle("GET /api/l402/sessions", RoleProducer, http.HandlerFunc(s.sessions))
 		s.Handle("GET /x402/supported", RoleProducer, http.HandlerFunc(s.x402Supported))
 		s.Handle("POST /x402/verify", RoleProducer, http.HandlerFunc(s.x402Verify))
 		s.Handle("POST /x402/settle", RoleProducer, http.HandlerFunc(s.x402Settle))

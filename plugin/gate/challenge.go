@@ -7,6 +7,7 @@ import (
 	"net/netip"
 	"time"
 
+	"github.com/l402d/l402d/l402/mpp"
 	"github.com/l402d/l402d/plugin/producer"
 )
 
@@ -39,8 +40,14 @@ func (g *Gate) challenge(w http.ResponseWriter, r *http.Request, svc *service, r
 	if g.state.Load().svcs.discovery {
 		hdr.Set("Link", "<"+DiscoveryPath+`>; rel="l402-manifest"`)
 	}
+	var session *mpp.Challenge
+	if g.offersSessions(svc) && !isGRPC(r) {
+		if c, ok := g.sessionChallenge(r.Context(), svc, rl, client); ok {
+			session = &c
+		}
+	}
 	writeChallenge(w, r, ch, svc.cfg.Name, rejected, g.cfg.LegacyLSAT, offers, func(h http.Header) {
-		g.addChargeChallenges(h, r, svc, ch, rejected)
+		g.addChargeChallenges(h, r, svc, ch, session, rejected)
 	})
 }
 

@@ -124,6 +124,16 @@ type ServiceConfig struct {
 	// Lightning payment). Every 402 offers one invoice in all of them, and
 	// one payment buys one thing in one scheme. Default: all three.
 	Schemes []string
+	// SessionDepositSats, when positive, also offers prepaid MPP sessions
+	// (intent "session", as Aperture's mpp package speaks it): a buyer
+	// pays this deposit once, spends it request by request at each path's
+	// price, tops it up, and gets the rest refunded to its return invoice
+	// when it closes the session. It needs the mpp scheme, and must cover
+	// the dearest path.
+	SessionDepositSats int64
+	// SessionIdleTimeout is advertised in session challenges (default
+	// 10m); l402d does not close idle sessions itself.
+	SessionIdleTimeout time.Duration
 	// PassCredentials forwards the client's payment credential (an
 	// "Authorization: L402/LSAT/Payment …" value, Macaroon,
 	// Grpc-Metadata-Macaroon, PAYMENT-SIGNATURE) to the upstream. Off, the proxy strips

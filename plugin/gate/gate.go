@@ -118,6 +118,8 @@ type Gate struct {
 	// charges sells challenges in the single-use schemes; nil when the
 	// Producer cannot (the gate then offers L402 only).
 	charges ChargeProducer
+	// sessions sells prepaid MPP sessions; nil when the Producer cannot.
+	sessions SessionProducer
 
 	state   atomic.Pointer[state]
 	mint    *limiterSet[netip.Addr]
@@ -169,6 +171,9 @@ func New(cfg Config) (*Gate, error) {
 		free:       newFreeCounter(),
 		pending:    newPendingSet(cfg.MaxPending, cfg.MaxPendingPerClient, cfg.Lookup),
 		transports: map[transportKey]pooledTransport{},
+	}
+	if sp, ok := cfg.Producer.(SessionProducer); ok {
+		g.sessions = sp
 	}
 	if cp, ok := cfg.Producer.(ChargeProducer); ok {
 		g.charges = cp

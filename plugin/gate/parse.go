@@ -231,7 +231,7 @@ var (
 	fileKeys    = []string{"services", "discovery", "provider"}
 	serviceKeys = []string{"name", "host", "path", "upstream", "protocol", "price", "pricing", "token_validity",
 		"capabilities", "auth", "free_window", "whitelist", "timeout", "rate_limit", "description",
-		"pass_credentials", "allow_semicolons", "fold_case", "schemes"}
+		"pass_credentials", "allow_semicolons", "fold_case", "schemes", "session_deposit", "session_idle_timeout"}
 	ruleKeys      = []string{"path", "price"}
 	rateLimitKeys = []string{"rate", "burst"}
 )
@@ -338,6 +338,10 @@ func (d *decoder) service(n *yaml.Node, field string, sc *ServiceConfig) {
 			sc.AllowSemicolons, _ = d.boolean(v, field)
 		case "fold_case":
 			sc.FoldCase, _ = d.boolean(v, field)
+		case "session_deposit":
+			sc.SessionDepositSats, _ = d.int64(v, field, "session_deposit: 1000")
+		case "session_idle_timeout":
+			sc.SessionIdleTimeout, _ = d.duration(v, field, false)
 		case "schemes":
 			sc.Schemes = d.strList(v, field)
 			if sc.Schemes == nil {

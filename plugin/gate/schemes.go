@@ -121,6 +121,9 @@ func (g *Gate) admitCharge(w http.ResponseWriter, r *http.Request, svc *service,
 		if cred, err = mpp.CredentialFromHeader(r.Header); err != nil {
 			return err, false
 		}
+		if cred.Challenge.Intent == mpp.IntentSession {
+			return g.admitSession(w, r, svc, rt, rl, cred, h)
+		}
 		c, err = g.charges.CheckMPP(cred, svc.cfg.Name, rl.resource)
 		receipt = func(h http.Header) {
 			_ = mpp.SetReceipt(h, mpp.NewChargeReceipt(c.PaymentHash, cred.Challenge.ID, g.cfg.Now()))
@@ -144,16 +147,7 @@ func (g *Gate) admitCharge(w http.ResponseWriter, r *http.Request, svc *service,
 		_, err = g.charges.Consume(r.Context(), c)
 	}
 	if err != nil {
-		if producer.ReasonCode(err) != "error" {
-			return err, false
-		}
-		rt.count(outError)
-		if r.Context().Err() != nil && errors.Is(err, r.Context().Err()) {
-			return nil, true // the client left
-		}
-		g.log.Error("gate: spending a payment failed", "service", svc.cfg.Name, "scheme", c.Scheme, "err", err)
-		writeError(w, r, http.StatusInternalServerError, errorBody{Error: "the payment could not be checked", Code: "internal", Service: svc.cfg.Name, Fix: "retry shortly with the same credential"})
-		return nil, true
+		return g.checkFailed(w, r, svc, rt, string(c.Scheme), err)
 	}
 	// A payment whose upstream never answers is given back, so the
 	// buyer can retry with the same credential instead of paying twice.
@@ -175,11 +169,27 @@ func (g *Gate) admitCharge(w http.ResponseWriter, r *http.Request, svc *service,
 	return nil, true
 }
 
+// checkFailed handles a payment that did not check: a verdict on it is
+// returned as rejected (the caller challenges); a store or node that
+// failed to check is answered 500, as for a token.
+func (g *Gate) checkFailed(w http.ResponseWriter, r *http.Request, svc *service, rt *serviceRuntime, scheme string, err error) (rejected error, answered bool) {
+	if producer.ReasonCode(err) != "error" {
+		return err, false
+	}
+	rt.count(outError)
+	if r.Context().Err() != nil && errors.Is(err, r.Context().Err()) {
+		return nil, true // the client left
+	}
+	g.log.Error("gate: spending a payment failed", "service", svc.cfg.Name, "scheme", scheme, "err", err)
+	writeError(w, r, http.StatusInternalServerError, errorBody{Error: "the payment could not be checked", Code: "internal", Service: svc.cfg.Name, Fix: "retry shortly with the same credential"})
+	return nil, true
+}
+
 // addChargeChallenges offers challenge ch in the single-use schemes svc
 // offers: a Payment challenge beside the L402 one, and x402's
 // PAYMENT-REQUIRED. A scheme that cannot be offered (x402 on a chain it
 // has no id for) is left out and logged; the others still are.
-func (g *Gate) addChargeChallenges(h http.Header, r *http.Request, svc *service, ch producer.Challenge, rejected error) {
+func (g *Gate) addChargeChallenges(h http.Header, r *http.Request, svc *service, ch producer.Challenge, session *mpp.Challenge, rejected error) {
 	offers := g.offered(svc)
 	if offers.has(offerMPP) {
 		c, err := g.charges.MPPChallenge(ch)
@@ -188,6 +198,9 @@ func (g *Gate) addChargeChallenges(h http.Header, r *http.Request, svc *service,
 		}
 		if err != nil {
 			g.log.Warn("gate: cannot offer an MPP challenge", "service", svc.cfg.Name, "err", err)
+		}
+		if session != nil {
+			_ = mpp.SetChallenge(h, *session) // NewSessionChallenge checked it
 		}
 	}
 	if offers.has(offerX402) {

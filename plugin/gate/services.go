@@ -58,6 +58,8 @@ type service struct {
 	hasTokenLimit bool
 	// schemes are the payment schemes the service offers.
 	schemes schemeSet
+	// session: the service also sells prepaid MPP sessions.
+	session bool
 }
 
 // rule prices the paths matching pat. Its resource is what tokens bought

@@ -7,6 +7,7 @@ import (
 	"regexp"
 	"slices"
 	"strings"
+	"time"
 	"unicode"
 	"unicode/utf8"
 
@@ -108,6 +109,7 @@ func (c *checker) service(field string, sc ServiceConfig, maxPrice int64, fold b
 	c.pricing(field, sc, svc, maxPrice)
 	slices.SortStableFunc(svc.rules, moreSpecific)
 	svc.rules = append(svc.rules, rule{pat: svc.path, resource: svc.path.String(), price: sc.PriceSats})
+	c.session(field, &sc, svc)
 	svc.cfg = sc
 	if len(c.errs) > before {
 		return nil
@@ -237,6 +239,35 @@ func (c *checker) terms(field string, sc *ServiceConfig, svc *service, maxPrice 
 			svc.tokenLimit, svc.tokenBurst = limitOf(rl.Rate, rl.Burst)
 		}
 	}
+}
+
+// session checks the service's prepaid sessions, after its schemes and
+// rules.
+func (c *checker) session(field string, sc *ServiceConfig, svc *service) {
+	dep := sc.SessionDepositSats
+	switch {
+	case dep == 0:
+		return
+	case dep < 0:
+		c.fail(field+".session_deposit", fmt.Sprintf("is %d", dep), "write a positive deposit in sats, or leave it out for no sessions")
+		return
+	case !svc.schemes.has(offerMPP):
+		c.fail(field+".session_deposit", "needs the mpp scheme (sessions are Payment challenges)", "add mpp to schemes, or leave session_deposit out")
+		return
+	}
+	for _, rl := range svc.rules {
+		if rl.price > dep {
+			c.fail(field+".session_deposit", fmt.Sprintf("%d sats does not cover one request of %q at %d sats", dep, rl.resource, rl.price), "raise the deposit to at least the dearest path's price")
+			return
+		}
+	}
+	if sc.SessionIdleTimeout < 0 {
+		c.fail(field+".session_idle_timeout", "is negative", "write a duration such as 10m")
+	}
+	if sc.SessionIdleTimeout == 0 {
+		sc.SessionIdleTimeout = 10 * time.Minute
+	}
+	svc.session = true
 }
 
 // schemes checks the payment schemes the service offers (default all).

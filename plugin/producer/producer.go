@@ -79,6 +79,8 @@ type Producer struct {
 	// mppKey binds Payment challenges (loaded by Start).
 	mppKey []byte
 
+	refunds refunds
+
 	mu      sync.RWMutex
 	node    string // hex pubkey, "" until first learned
 	network string // LND's chain name, "" until first learned

@@ -108,6 +108,9 @@ var verdicts = []struct {
 	{storage.ErrConsumed, "consumed"},
 	{mpp.ErrChallengeID, "bad_challenge_id"},
 	{mpp.ErrUnsupported, "unsupported_payment"},
+	{storage.ErrInsufficientBalance, "insufficient_balance"},
+	{storage.ErrSessionClosed, "session_closed"},
+	{storage.ErrSessionMismatch, "wrong_session"},
 }
 
 // ReasonCode is a short, stable code for a verification outcome.

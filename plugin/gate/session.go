@@ -1,0 +1,124 @@
+package gate
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"net/netip"
+	"strconv"
+	"time"
+
+	"github.com/lightningnetwork/lnd/lntypes"
+
+	"github.com/l402d/l402d/l402/mpp"
+	"github.com/l402d/l402d/plugin/producer"
+	"github.com/l402d/l402d/storage"
+)
+
+// HeaderBalance carries, on a response bought from a prepaid session,
+// what the session has left, in msat.
+const HeaderBalance = "L402-Balance-Msat"
+
+// closeWait bounds how long a close waits for its refund before it
+// answers with the refund "pending" (it goes on in the background).
+const closeWait = 30 * time.Second
+
+// SessionProducer is what the gate needs to sell prepaid MPP sessions;
+// *producer.Producer implements it. Without it a service's
+// session_deposit is ignored.
+type SessionProducer interface {
+	SessionChallenge(deposit producer.Challenge, o producer.SessionOffer) (mpp.Challenge, error)
+	CheckSession(cred mpp.Credential) (mpp.Session, error)
+	UseSession(ctx context.Context, v mpp.Session, service string, priceSats int64) (storage.SessionDebit, error)
+	UndebitSession(ctx context.Context, id lntypes.Hash, priceSats int64) error
+	CloseSession(ctx context.Context, v mpp.Session, service string, wait time.Duration) (storage.Session, error)
+}
+
+// sessionBody is the answer to a close.
+type sessionBody struct {
+	SessionID     string `json:"sessionId"`
+	Service       string `json:"service"`
+	State         string `json:"state"`
+	DepositedMsat int64  `json:"depositedMsat"`
+	DebitedMsat   int64  `json:"debitedMsat"`
+	Requests      int64  `json:"requests"`
+	RefundMsat    int64  `json:"refundMsat"`
+	RefundStatus  string `json:"refundStatus"`
+}
+
+// offersSessions reports whether svc sells sessions now.
+func (g *Gate) offersSessions(svc *service) bool {
+	return svc.session && g.sessions != nil && g.offered(svc).has(offerMPP)
+}
+
+// sessionChallenge mints a deposit for svc and the session challenge
+// that sells it; ok is false (and the 402 goes out without one) when the
+// client or node is over its limits or the node cannot make an invoice.
+func (g *Gate) sessionChallenge(ctx context.Context, svc *service, rl *rule, client netip.Addr) (mpp.Challenge, bool) {
+	dep := rule{resource: producer.SessionResource, price: svc.cfg.SessionDepositSats}
+	ch, no := g.issueFor(ctx, svc, &dep, client, nil)
+	if no != nil {
+		return mpp.Challenge{}, false
+	}
+	c, err := g.sessions.SessionChallenge(ch, producer.SessionOffer{
+		Service: svc.cfg.Name, UnitPriceSats: rl.price, IdleTimeout: svc.cfg.SessionIdleTimeout, Description: svc.cfg.Description,
+	})
+	if err != nil {
+		g.log.Warn("gate: cannot offer a session challenge", "service", svc.cfg.Name, "err", err)
+		return mpp.Challenge{}, false
+	}
+	return c, true
+}
+
+// admitSession serves a request carrying a session credential: an open,
+// a top-up or a bearer use is debited the path's price (the gate's price,
+// never the one echoed in the credential) and let through to h with the
+// balance left; a close is answered here with its refund. A balance that
+// does not cover the request is refused (the caller answers 402 with a
+// top-up challenge).
+func (g *Gate) admitSession(w http.ResponseWriter, r *http.Request, svc *service, rt *serviceRuntime, rl *rule, cred mpp.Credential, h http.Handler) (rejected error, answered bool) {
+	if !g.offersSessions(svc) {
+		return fmt.Errorf("%w: service %s sells no sessions", mpp.ErrUnsupported, svc.cfg.Name), false
+	}
+	v, err := g.sessions.CheckSession(cred)
+	if err != nil {
+		return err, false
+	}
+	ctx := r.Context()
+	if v.Action == mpp.ActionClose {
+		s, err := g.sessions.CloseSession(ctx, v, svc.cfg.Name, closeWait)
+		if err != nil {
+			return g.checkFailed(w, r, svc, rt, "session", err)
+		}
+		rc := mpp.NewSessionReceipt(v.ID, cred.Challenge.ID, g.cfg.Now())
+		rc.RefundSats, rc.RefundStatus = s.RefundMsat/1000, s.RefundStatus
+		_ = mpp.SetReceipt(w.Header(), rc)
+		rt.count(outPaid)
+		writeJSON(w, http.StatusOK, sessionBody{
+			SessionID: v.ID.String(), Service: s.Service, State: string(s.State), DepositedMsat: s.DepositedMsat, DebitedMsat: s.DebitedMsat,
+			Requests: s.Requests, RefundMsat: s.RefundMsat, RefundStatus: s.RefundStatus,
+		})
+		return nil, true
+	}
+	res, err := g.sessions.UseSession(ctx, v, svc.cfg.Name, rl.price)
+	if err != nil {
+		return g.checkFailed(w, r, svc, rt, "session", err)
+	}
+	if !res.Debited {
+		return &storage.BalanceError{BalanceMsat: res.Session.BalanceMsat(), WantMsat: rl.price * 1000}, false
+	}
+	co := &chargeOutcome{giveBack: func() bool {
+		if err := g.sessions.UndebitSession(context.WithoutCancel(ctx), v.ID, rl.price); err != nil {
+			g.log.Error("gate: giving back a session debit whose upstream did not answer failed; it stays spent", "service", svc.cfg.Name,
+				"session", v.ID, "err", err)
+			return false
+		}
+		return true
+	}}
+	r = r.WithContext(context.WithValue(ctx, chargeKey{}, co))
+	_ = mpp.SetReceipt(w.Header(), mpp.NewSessionReceipt(v.ID, cred.Challenge.ID, g.cfg.Now()))
+	w.Header().Set(HeaderBalance, strconv.FormatInt(res.Session.BalanceMsat(), 10))
+	rt.count(outPaid)
+	h.ServeHTTP(w, r)
+	return nil, true
+}

@@ -1,0 +1,458 @@
+package storage
+
+import (
+	"context"
+	"encoding/binary"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/dgraph-io/badger/v4"
+	"github.com/lightningnetwork/lnd/lntypes"
+
+	"github.com/l402d/l402d/l402"
+)
+
+// Session verdicts, for errors.Is. Each fails its request alone in a
+// group commit, having written nothing.
+var (
+	// ErrSessionClosed: the session was closed; it serves nothing more.
+	ErrSessionClosed = errors.New("session is closed")
+	// ErrInsufficientBalance: the session's balance does not cover the
+	// debit. Errors are *BalanceError.
+	ErrInsufficientBalance = errors.New("session balance too low")
+	// ErrSessionMismatch: the session, or the deposit offered for it,
+	// belongs to another service, or a deposit is not a session deposit.
+	ErrSessionMismatch = errors.New("session does not match")
+)
+
+// BalanceError says what a refused debit wanted and what there was.
+type BalanceError struct {
+	BalanceMsat, WantMsat int64
+}
+
+func (e *BalanceError) Error() string {
+	return fmt.Sprintf("session balance %d msat does not cover %d msat", e.BalanceMsat, e.WantMsat)
+}
+
+// Is matches ErrInsufficientBalance.
+func (e *BalanceError) Is(target error) bool { return target == ErrInsufficientBalance }
+
+// SessionState is where a session is in its life.
+type SessionState string
+
+// Session states.
+const (
+	// SessionOpen: debits and top-ups are taken.
+	SessionOpen SessionState = "open"
+	// SessionClosing: closed to debits; the refund of RefundMsat to
+	// ReturnInvoice is owed and may be in flight.
+	SessionClosing SessionState = "closing"
+	// SessionClosed: the refund was paid (RefundStatus "succeeded"),
+	// nothing was owed ("skipped"), or it failed for good ("failed": the
+	// amount stays owed, in RefundMsat, for the operator).
+	SessionClosed SessionState = "closed"
+)
+
+// Refund statuses.
+const (
+	RefundPending   = "pending"
+	RefundSucceeded = "succeeded"
+	RefundFailed    = "failed"
+	RefundSkipped   = "skipped"
+)
+
+// Session is a prepaid balance: an MPP session opened with a deposit
+// invoice of this node, debited per request, topped up with further
+// deposits, and closed with the rest refunded. Its books always balance:
+// DepositedMsat = DebitedMsat + BalanceMsat() + RefundMsat.
+type Session struct {
+	// ID is the payment hash of the opening deposit.
+	ID      lntypes.Hash `json:"-"`
+	Service string       `json:"service"`
+	// ReturnInvoice is the holder's amountless invoice for the refund.
+	ReturnInvoice string `json:"returnInvoice"`
+
+	DepositedMsat int64 `json:"depositedMsat"`
+	DebitedMsat   int64 `json:"debitedMsat"`
+	// RefundMsat is the balance at close, owed to ReturnInvoice.
+	RefundMsat int64 `json:"refundMsat"`
+	// RefundFeeMsat is what routing the refund cost the node.
+	RefundFeeMsat int64  `json:"refundFeeMsat,omitempty"`
+	RefundStatus  string `json:"refundStatus,omitempty"`
+	RefundError   string `json:"refundError,omitempty"`
+	// Requests counts debits (less those given back); TopUps the
+	// deposits after the first.
+	Requests int64 `json:"requests"`
+	TopUps   int64 `json:"topUps"`
+
+	State    SessionState `json:"state"`
+	OpenedAt time.Time    `json:"openedAt"`
+	UsedAt   time.Time    `json:"usedAt"`
+	ClosedAt time.Time    `json:"closedAt,omitzero"`
+}
+
+// BalanceMsat is what the session can still spend.
+func (s *Session) BalanceMsat() int64 {
+	if s.State != SessionOpen {
+		return 0
+	}
+	return s.DepositedMsat - s.DebitedMsat
+}
+
+// SessionDebit is the outcome of an open or a top-up that also pays for
+// the request carrying it.
+type SessionDebit struct {
+	Session Session
+	// Debited is false when the balance did not cover the request: the
+	// deposit was taken, the request was not paid for.
+	Debited bool
+}
+
+// sessionKey: v1/sess/<id 32>, the session as JSON (sessionFormat ‖ JSON).
+func sessionKey(id lntypes.Hash) []byte {
+	return append([]byte(prefixSession), id[:]...)
+}
+
+const sessionFormat = 1
+
+func encodeSession(s *Session) []byte {
+	b, _ := json.Marshal(s) // plain fields: cannot fail
+	return append([]byte{sessionFormat}, b...)
+}
+
+func decodeSession(k, v []byte) (*Session, error) {
+	if len(k) != len(prefixSession)+lntypes.HashSize || len(v) < 2 || v[0] != sessionFormat {
+		return nil, fmt.Errorf("storage: %s: %w: not a session record", fmtKey(k), ErrCorrupt)
+	}
+	s := new(Session)
+	if err := json.Unmarshal(v[1:], s); err != nil {
+		return nil, fmt.Errorf("storage: %s: %w: %v", fmtKey(k), ErrCorrupt, err)
+	}
+	copy(s.ID[:], k[len(prefixSession):])
+	return s, nil
+}
+
+func getSession(txn *badger.Txn, id lntypes.Hash) (*Session, error) {
+	k := sessionKey(id)
+	item, err := txn.Get(k)
+	if errors.Is(err, badger.ErrKeyNotFound) {
+		return nil, fmt.Errorf("storage: session %s: %w", id, ErrNotFound)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("storage: reading %s: %w", fmtKey(k), err)
+	}
+	var s *Session
+	err = item.Value(func(v []byte) error {
+		var err error
+		s, err = decodeSession(k, v)
+		return err
+	})
+	return s, err
+}
+
+// takeDeposit checks that deposit h is a session deposit of service
+// (its challenge's resource is depositResource) not spent yet, and returns
+// the writes that spend it: its consumption (scheme "session") and the
+// revocation of its L402 token, as Consume writes them, so that one
+// deposit is credited once and never also used as a token or a charge.
+func (s *Store) takeDeposit(txn *badger.Txn, h lntypes.Hash, service, depositResource string, at time.Time) (msat int64, token l402.TokenID, write func() error, err error) {
+	c, err := getChallenge(txn, h)
+	if err != nil {
+		return 0, token, nil, err
+	}
+	if c.Service != service || c.Resource != depositResource {
+		return 0, token, nil, fmt.Errorf("storage: %w: payment %s is not a session deposit of service %q", ErrSessionMismatch, h, service)
+	}
+	uk := usedKey(h)
+	switch item, err := txn.Get(uk); {
+	case err == nil:
+		return 0, token, nil, item.Value(func(b []byte) error { return decodeUsed(uk, h, b) })
+	case !errors.Is(err, badger.ErrKeyNotFound):
+		return 0, token, nil, fmt.Errorf("storage: reading %s: %w", fmtKey(uk), err)
+	}
+	rk := revocationKey(c.TokenID)
+	_, rerr := txn.Get(rk)
+	if rerr != nil && !errors.Is(rerr, badger.ErrKeyNotFound) {
+		return 0, token, nil, fmt.Errorf("storage: reading %s: %w", fmtKey(rk), rerr)
+	}
+	write = func() error {
+		v := binary.BigEndian.AppendUint64([]byte{usedFormat}, uint64(unixNanos(at)))
+		if err := txn.Set(uk, append(v, schemeSession...)); err != nil {
+			return err
+		}
+		if rerr == nil {
+			return nil
+		}
+		rv := binary.BigEndian.AppendUint64([]byte{revocationFormat}, uint64(unixNanos(at)))
+		return txn.Set(rk, append(rv, spentReason(schemeSession)...))
+	}
+	return c.PriceSats * 1000, c.TokenID, write, nil
+}
+
+// revokedDeposit tells the revocation cache about a deposit's token that
+// a committed write revoked.
+func (s *Store) revokedDeposit(tok *l402.TokenID) {
+	if tok != nil {
+		s.revoked.add(*tok)
+	}
+}
+
+// schemeSession is the scheme a session deposit is consumed under.
+const schemeSession = "session"
+
+// OpenSession opens session id with its deposit (a challenge of this
+// store for service whose resource is depositResource, paid: the caller
+// checked the preimage) and, if the deposit covers it, debits debitMsat
+// for the request that opens it — in one durable commit, shared with
+// concurrent writes. The deposit is consumed as Consume does, so it opens
+// one session once.
+//
+// Opening a session that is open already (a retried open) debits it like
+// DebitSession. Errors: ErrNotFound (no such deposit), ErrSessionMismatch,
+// ErrConsumed (the deposit was spent otherwise), ErrSessionClosed.
+func (s *Store) OpenSession(ctx context.Context, id lntypes.Hash, service, depositResource, returnInvoice string, debitMsat int64) (SessionDebit, error) {
+	if debitMsat < 0 || service == "" || returnInvoice == "" {
+		return SessionDebit{}, fmt.Errorf("storage: %w: a session needs a service, a return invoice and a debit ≥ 0", ErrInvalid)
+	}
+	var (
+		out   SessionDebit
+		spent *l402.TokenID
+	)
+	err := s.commitOne(ctx, func(txn *badger.Txn) error {
+		out, spent = SessionDebit{}, nil
+		at := s.now()
+		if cur, err := getSession(txn, id); err == nil {
+			d, err := debit(txn, cur, service, debitMsat, at)
+			if err != nil {
+				return err
+			}
+			out = SessionDebit{Session: *d, Debited: true}
+			return nil
+		} else if !errors.Is(err, ErrNotFound) {
+			return err
+		}
+		msat, tok, spend, err := s.takeDeposit(txn, id, service, depositResource, at)
+		if err != nil {
+			return err
+		}
+		if err := spend(); err != nil {
+			return err
+		}
+		spent = &tok
+		ss := &Session{ID: id, Service: service, ReturnInvoice: returnInvoice, DepositedMsat: msat, State: SessionOpen, OpenedAt: at, UsedAt: at}
+		if msat >= debitMsat {
+			ss.DebitedMsat, ss.Requests = debitMsat, 1
+			out.Debited = true
+		}
+		out.Session = *ss
+		return txn.Set(sessionKey(id), encodeSession(ss))
+	}, func() { s.revokedDeposit(spent) })
+	return out, err
+}
+
+// debit takes msat from open session cur for a request of service and
+// writes it; it writes nothing when it refuses.
+func debit(txn *badger.Txn, cur *Session, service string, msat int64, at time.Time) (*Session, error) {
+	switch {
+	case cur.Service != service:
+		return nil, fmt.Errorf("storage: %w: session %s is for service %q", ErrSessionMismatch, cur.ID, cur.Service)
+	case cur.State != SessionOpen:
+		return nil, fmt.Errorf("storage: session %s: %w", cur.ID, ErrSessionClosed)
+	case cur.BalanceMsat() < msat:
+		return nil, &BalanceError{BalanceMsat: cur.BalanceMsat(), WantMsat: msat}
+	}
+	cur.DebitedMsat += msat
+	cur.Requests++
+	cur.UsedAt = at
+	return cur, txn.Set(sessionKey(cur.ID), encodeSession(cur))
+}
+
+// DebitSession takes msat from open session id for a request of service,
+// durably (group commit), or refuses with ErrNotFound, ErrSessionMismatch,
+// ErrSessionClosed or a *BalanceError and takes nothing. Concurrent debits
+// never overdraw: each is checked against the balance the ones committed
+// before it left.
+func (s *Store) DebitSession(ctx context.Context, id lntypes.Hash, service string, msat int64) (Session, error) {
+	if msat < 0 {
+		return Session{}, fmt.Errorf("storage: %w: negative debit", ErrInvalid)
+	}
+	var out Session
+	err := s.commitOne(ctx, func(txn *badger.Txn) error {
+		cur, err := getSession(txn, id)
+		if err != nil {
+			return err
+		}
+		d, err := debit(txn, cur, service, msat, s.now())
+		if err != nil {
+			return err
+		}
+		out = *d
+		return nil
+	}, nil)
+	return out, err
+}
+
+// UndebitSession gives back one debit of msat that DebitSession (or an
+// open or top-up) took for a request that was never served (the gate's
+// upstream did not answer). Only the caller whose debit succeeded may
+// call it, once. A session closed since keeps the debit: its refund was
+// reckoned without it, and the books must still balance.
+func (s *Store) UndebitSession(ctx context.Context, id lntypes.Hash, msat int64) (bool, error) {
+	undone := false
+	err := s.commitOne(ctx, func(txn *badger.Txn) error {
+		undone = false
+		cur, err := getSession(txn, id)
+		if err != nil {
+			return err
+		}
+		if cur.State != SessionOpen || cur.DebitedMsat < msat || cur.Requests == 0 {
+			return nil
+		}
+		cur.DebitedMsat -= msat
+		cur.Requests--
+		undone = true
+		return txn.Set(sessionKey(id), encodeSession(cur))
+	}, nil)
+	return undone, err
+}
+
+// TopUpSession credits deposit topUp (a session deposit of the session's
+// service, paid, not spent) to open session id and, if the balance then
+// covers it, debits debitMsat for the request carrying the top-up — one
+// durable commit. The deposit is consumed, so it is credited once.
+func (s *Store) TopUpSession(ctx context.Context, id, topUp lntypes.Hash, service, depositResource string, debitMsat int64) (SessionDebit, error) {
+	if debitMsat < 0 {
+		return SessionDebit{}, fmt.Errorf("storage: %w: negative debit", ErrInvalid)
+	}
+	if topUp == id {
+		return SessionDebit{}, fmt.Errorf("storage: %w: a session's own deposit is no top-up", ErrSessionMismatch)
+	}
+	var (
+		out   SessionDebit
+		spent *l402.TokenID
+	)
+	err := s.commitOne(ctx, func(txn *badger.Txn) error {
+		out, spent = SessionDebit{}, nil
+		at := s.now()
+		cur, err := getSession(txn, id)
+		if err != nil {
+			return err
+		}
+		switch {
+		case cur.Service != service:
+			return fmt.Errorf("storage: %w: session %s is for service %q", ErrSessionMismatch, id, cur.Service)
+		case cur.State != SessionOpen:
+			return fmt.Errorf("storage: session %s: %w", id, ErrSessionClosed)
+		}
+		msat, tok, spend, err := s.takeDeposit(txn, topUp, service, depositResource, at)
+		if err != nil {
+			return err
+		}
+		if err := spend(); err != nil {
+			return err
+		}
+		spent = &tok
+		cur.DepositedMsat += msat
+		cur.TopUps++
+		cur.UsedAt = at
+		if cur.BalanceMsat() >= debitMsat {
+			cur.DebitedMsat += debitMsat
+			cur.Requests++
+			out.Debited = true
+		}
+		out.Session = *cur
+		return txn.Set(sessionKey(id), encodeSession(cur))
+	}, func() { s.revokedDeposit(spent) })
+	return out, err
+}
+
+// CloseSession closes open session id to debits and records its balance
+// as the refund owed to its return invoice (state closing, refund
+// pending; closed and skipped when nothing is owed), durably, before the
+// caller pays it: the record is the refund's journal. Closing a session
+// that is closing or closed returns it unchanged, so a retried close
+// learns the refund's fate.
+func (s *Store) CloseSession(ctx context.Context, id lntypes.Hash) (Session, error) {
+	var out Session
+	err := s.commitOne(ctx, func(txn *badger.Txn) error {
+		cur, err := getSession(txn, id)
+		if err != nil {
+			return err
+		}
+		out = *cur
+		if cur.State != SessionOpen {
+			return nil
+		}
+		at := s.now()
+		cur.RefundMsat = cur.BalanceMsat()
+		cur.State, cur.ClosedAt, cur.RefundStatus = SessionClosing, at, RefundPending
+		if cur.RefundMsat == 0 {
+			cur.State, cur.RefundStatus = SessionClosed, RefundSkipped
+		}
+		out = *cur
+		return txn.Set(sessionKey(id), encodeSession(cur))
+	}, nil)
+	return out, err
+}
+
+// FinishRefund records the outcome of a closing session's refund:
+// succeeded (with what routing it cost) or failed for good (problem says
+// why; the amount stays owed in RefundMsat). A session not closing is
+// returned unchanged.
+func (s *Store) FinishRefund(ctx context.Context, id lntypes.Hash, succeeded bool, feeMsat int64, problem string) (Session, error) {
+	var out Session
+	err := s.update(ctx, true, func(txn *badger.Txn) error {
+		cur, err := getSession(txn, id)
+		if err != nil {
+			return err
+		}
+		out = *cur
+		if cur.State != SessionClosing {
+			return nil
+		}
+		cur.State = SessionClosed
+		if succeeded {
+			cur.RefundStatus, cur.RefundFeeMsat, cur.RefundError = RefundSucceeded, feeMsat, ""
+		} else {
+			cur.RefundStatus, cur.RefundError = RefundFailed, truncateString(problem, 200)
+		}
+		out = *cur
+		return txn.Set(sessionKey(id), encodeSession(cur))
+	})
+	return out, err
+}
+
+// Session returns session id, or an error wrapping ErrNotFound.
+func (s *Store) Session(ctx context.Context, id lntypes.Hash) (*Session, error) {
+	var out *Session
+	err := s.db.View(func(txn *badger.Txn) error {
+		var err error
+		out, err = getSession(txn, id)
+		return err
+	})
+	return out, err
+}
+
+// Sessions lists every session in state (all of them for ""), in id
+// order.
+func (s *Store) Sessions(ctx context.Context, state SessionState) ([]Session, error) {
+	var out []Session
+	err := s.db.View(func(txn *badger.Txn) error {
+		return scan(ctx, txn, []byte(prefixSession), decodeSession, func(ss *Session) error {
+			if state == "" || ss.State == state {
+				out = append(out, *ss)
+			}
+			return nil
+		})
+	})
+	return out, err
+}
+
+func truncateString(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return s[:n]
+}
