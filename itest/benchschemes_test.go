@@ -25,7 +25,9 @@ import (
 // L402 use, as Markdown, for requests sent one at a time over one
 // keep-alive connection; then the throughput of each scheme with 16
 // clients at once (other credentials: each is spent once), where the
-// store commits concurrent spends together.
+// store commits concurrent spends together. A prepaid MPP session (one
+// deposit, each request debited 1 sat durably before it is let through)
+// is measured beside them.
 //
 // Knob: L402D_BENCH_REQUESTS (200 per scheme and phase; each needs its
 // own payment).
@@ -34,7 +36,7 @@ import (
 func BenchmarkSchemes(b *testing.B) {
 	n := envInt(b, "L402D_BENCH_REQUESTS", 200)
 	upstream := startBenchUpstream(b)
-	g := startGateDaemon(b, fmt.Sprintf("services:\n  - name: bench\n    path: /bench/*\n    upstream: http://%s\n    price: 1\n", upstream),
+	g := startGateDaemon(b, fmt.Sprintf("services:\n  - name: bench\n    path: /bench/*\n    upstream: http://%s\n    price: 1\n    session_deposit: %d\n", upstream, 2*n+100),
 		"--gate.token-rate", "-1", "--gate.mint-rate", "-1", "--gate.max-pending", "-1", "--gate.max-pending-per-client", "-1", "--log.level", "warn")
 
 	type cred struct{ name, value string }
@@ -70,6 +72,12 @@ func BenchmarkSchemes(b *testing.B) {
 	close(jobs)
 	wg.Wait()
 	b.Logf("bought %d credentials in %s", 6*n, time.Since(start).Round(time.Millisecond))
+	// One prepaid session, debited 1 sat per request, for both phases.
+	sess, r := openSession(b, g, "/bench/open")
+	if r.code != 200 {
+		b.Fatalf("opening a session: %d %s", r.code, r.raw)
+	}
+	sessCred := cred{"Authorization", sessionAuth(b, sess)}
 
 	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 1}}
 	present := func(c cred) time.Duration {
@@ -100,6 +108,7 @@ func BenchmarkSchemes(b *testing.B) {
 		{"L402, a token used before (cached)", slices.Repeat(creds["l402"][:1], n)},
 		{"MPP charge (spent once)", creds["mpp"][:n]},
 		{"x402 payment (spent once)", creds["x402"][:n]},
+		{"MPP session, one prepaid balance (debited durably)", slices.Repeat([]cred{sessCred}, n)},
 	}
 	type stat struct{ p50, p90, mean time.Duration }
 	stats := make([]stat, len(rows))
@@ -149,6 +158,7 @@ func BenchmarkSchemes(b *testing.B) {
 		{"L402, first use of each token", creds["l402"][n:]},
 		{"MPP charge (spent once)", creds["mpp"][n:]},
 		{"x402 payment (spent once)", creds["x402"][n:]},
+		{"MPP session, one prepaid balance shared by all 16", slices.Repeat([]cred{sessCred}, n)},
 	}
 	rates := make([]float64, len(crows))
 	for r, row := range crows {
