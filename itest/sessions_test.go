@@ -229,6 +229,53 @@ func TestSessions(t *testing.T) {
 		}
 	})
 
+	t.Run("bob's l402d buys 110 requests with two deposits and gets its change back", func(t *testing.T) {
+		bob := startBob(t)
+		access := func(path string) map[string]any {
+			t.Helper()
+			code, out := bob.call(t, "POST", "/api/consumer/access", map[string]any{"url": "http://" + g.gate + path, "session": true, "maxSats": 500})
+			if code != 200 || msat(out["status"]) != 200 {
+				t.Fatalf("access %s: %d %v", path, code, out)
+			}
+			return out
+		}
+		first := access("/sess/c")
+		sess, _ := first["session"].(map[string]any)
+		if first["paid"] != true || sess == nil || sess["state"] != "open" || msat(sess["balanceMsat"]) != 397_000 {
+			t.Fatalf("first access: %v", first)
+		}
+		id := str(sess["sessionId"])
+		for i := 2; i <= 100; i++ {
+			if out := access("/sess/c"); out["paid"] != false || msat(out["session"].(map[string]any)["balanceMsat"]) != 400_000-int64(i)*3000 {
+				t.Fatalf("access %d: %v", i, out)
+			}
+		}
+		for i := 1; i <= 10; i++ {
+			access("/sess/dear/c")
+		}
+		// Spent: the next dear request tops the session up with a second deposit.
+		if out := access("/sess/dear/c"); out["paid"] != true || msat(out["session"].(map[string]any)["balanceMsat"]) != 390_000 {
+			t.Fatalf("top-up access: %v", out)
+		}
+		code, out := bob.call(t, "POST", "/api/consumer/sessions/"+id+"/close", nil)
+		if code != 200 || out["state"] != "refunded" || msat(out["refundMsat"]) != 390_000 {
+			t.Fatalf("close: %d %v", code, out)
+		}
+		// What bob spent is what alice's gate debited: two deposits paid
+		// once each, the rest back on bob's node.
+		s := sessionBooks(t, g)[id]
+		if msat(s["depositedMsat"]) != 800_000 || msat(s["debitedMsat"]) != 410_000 || msat(s["refundMsat"]) != 390_000 || s["refundStatus"] != "succeeded" {
+			t.Fatalf("alice's books %v", s)
+		}
+		if ps := bobPayments(t, id); len(ps) != 1 || ps[0].ValueMsat != 400_000 {
+			t.Fatalf("bob paid the deposit %d times", len(ps))
+		}
+		code, list := bob.call(t, "GET", "/api/consumer/sessions", nil)
+		if code != 200 || len(list["sessions"].([]any)) != 1 {
+			t.Fatalf("bob's sessions: %d %v", code, list)
+		}
+	})
+
 	t.Run("16 clients on one balance never overdraw", func(t *testing.T) {
 		b, r := openSession(t, g, "/sess/a")
 		if r.code != 200 {
@@ -397,4 +444,3 @@ func tryClose(g *gateDaemon, b *buyer) (int, error) {
 	resp.Body.Close()
 	return resp.StatusCode, nil
 }
-

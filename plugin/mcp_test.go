@@ -73,8 +73,8 @@ func TestMCPWiring(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if a, s, all := count(p.apiKey), count(strings.TrimSpace(string(spendKey))), count(p.adminKey); a != 2 || s != 10 || all != 12 {
-		t.Fatalf("tools: producer key %d (want 2), spend key %d (want 10), admin key %d (want 12)", a, s, all)
+	if a, s, all := count(p.apiKey), count(strings.TrimSpace(string(spendKey))), count(p.adminKey); a != 2 || s != 12 || all != 14 {
+		t.Fatalf("tools: producer key %d (want 2), spend key %d (want 12), admin key %d (want 14)", a, s, all)
 	}
 	cs, err := connect(p.apiKey)
 	if err != nil {

@@ -69,6 +69,8 @@ import (
 //	                                     origin is scheme://host[:port], scope a
 //	                                     path, a path prefix ending in "*" or
 //	                                     "service:<name>"
+//	v1/held/<origin>\x00<id 32>            a prepaid session the consumer holds at
+//	                                     a seller (JSON, see HeldSession)
 //	v1/budget/limits                     budget limits and domain lists (see
 //	                                     encodeBudgetLimits)
 //	v1/budget/day/<day 4>                all payments of one UTC day: spent msat
@@ -96,6 +98,7 @@ const (
 	prefixMeta         = "v1/meta/"
 	prefixUsed         = "v1/used/"
 	prefixSession      = "v1/sess/"
+	prefixHeld         = "v1/held/"
 	prefixPayment      = "v1/pay/"
 	prefixPaymentIdx   = "v1/payidx/"
 	prefixToken        = "v1/tok/"

@@ -109,7 +109,7 @@ func newApp(stdin io.Reader, stdout, stderr io.Writer) *cli.App {
 			&cli.DurationFlag{Name: "timeout", Value: 5 * time.Minute, Usage: "how long to wait for l402d (payments can take a while)"},
 		},
 		Commands: []*cli.Command{
-			getCommand(), quoteCommand(), payCommand(), invoiceCommand(), tokensCommand(), budgetCommand(),
+			getCommand(), quoteCommand(), payCommand(), invoiceCommand(), tokensCommand(), sessionsCommand(), budgetCommand(),
 			paymentsCommand(), balanceCommand(), statusCommand(), nodeCommand(), mcpCommand(), backupCommand(),
 		},
 	}

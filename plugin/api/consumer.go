@@ -32,6 +32,8 @@ func (s *Server) MountConsumer(c *consumer.Consumer) {
 	s.Handle("GET /api/consumer/payments", RoleSpend, http.HandlerFunc(h.payments))
 	s.Handle("GET /api/consumer/payments/{paymentHash}", RoleSpend, http.HandlerFunc(h.payment))
 	s.Handle("GET /api/consumer/tokens", RoleSpend, http.HandlerFunc(h.tokens))
+	s.Handle("GET /api/consumer/sessions", RoleSpend, http.HandlerFunc(h.sessions))
+	s.Handle("POST /api/consumer/sessions/{id}/close", RoleSpend, http.HandlerFunc(h.closeSession))
 	s.Handle("DELETE /api/consumer/tokens/{id}", RoleSpend, http.HandlerFunc(h.removeToken))
 }
 

@@ -69,6 +69,9 @@ func accessRequest(w http.ResponseWriter, r *http.Request) (consumer.AccessReque
 	if req.MaxSats, _, e = f.int64("maxSats", "max_sats", "maxCostSats"); e != nil {
 		return req, e
 	}
+	if req.Session, e = f.boolean("session"); e != nil {
+		return req, e
+	}
 	return req, nil
 }
 
@@ -100,7 +103,7 @@ func (h *consumerAPI) access(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	out := AccessResponse{Status: resp.Status, Headers: resp.Header, Paid: resp.Paid, FromCache: resp.FromCache,
-		Payment: resp.Payment, Token: resp.Token, Note: resp.Note}
+		Payment: resp.Payment, Token: resp.Token, Note: resp.Note, Session: resp.Session}
 	out.RelayedBody, out.Note = RelayBody(resp, h.c.MaxResponseBytes(), out.Note)
 	WriteJSON(w, http.StatusOK, out)
 }

@@ -122,3 +122,24 @@ func (h *consumerAPI) removeToken(w http.ResponseWriter, r *http.Request) {
 	}
 	WriteJSON(w, http.StatusOK, apiclient.TokenRemoved{ID: hash.String(), Removed: n})
 }
+
+// sessions lists the prepaid sessions this node holds at sellers.
+func (h *consumerAPI) sessions(w http.ResponseWriter, r *http.Request) {
+	list, err := h.c.Sessions(r.Context())
+	if err != nil {
+		h.writeErr(w, r, err)
+		return
+	}
+	WriteJSON(w, http.StatusOK, apiclient.Sessions{Sessions: list})
+}
+
+// closeSession closes a held session at its seller and collects the
+// refund.
+func (h *consumerAPI) closeSession(w http.ResponseWriter, r *http.Request) {
+	info, err := h.c.CloseSession(r.Context(), r.PathValue("id"))
+	if err != nil {
+		h.writeErr(w, r, err)
+		return
+	}
+	WriteJSON(w, http.StatusOK, info)
+}

@@ -98,6 +98,12 @@ func (f fields) int64(names ...string) (n int64, present bool, e *ErrorBody) {
 	return read(f, func(v field.Value) (int64, error) { return v.Int("") }, names...)
 }
 
+// boolean reads an optional true/false field.
+func (f fields) boolean(names ...string) (bool, *ErrorBody) {
+	b, _, e := read(f, func(v field.Value) (bool, error) { return v.Bool("") }, names...)
+	return b, e
+}
+
 // headers reads an optional object of header names to a string or a list
 // of strings.
 func (f fields) headers(name string) (http.Header, *ErrorBody) {

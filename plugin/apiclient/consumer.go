@@ -19,6 +19,9 @@ type AccessRequest struct {
 	BodyBase64 string `json:"bodyBase64,omitempty"`
 	// MaxSats refuses a price above it; 0 leaves only the budget.
 	MaxSats int64 `json:"maxSats,omitempty"`
+	// Session pays from a prepaid session held at the URL's origin,
+	// opening or topping one up as needed (MaxSats caps each deposit).
+	Session bool `json:"session,omitempty"`
 }
 
 // RelayedBody is a target's body inside a JSON answer: as text when it is
@@ -46,6 +49,29 @@ type AccessResponse struct {
 	// Note explains an answer that is not what it seems, such as a 402
 	// l402d could not pay.
 	Note string `json:"note,omitempty"`
+	// Session is the prepaid session that paid (session requests only).
+	Session *SessionInfo `json:"session,omitempty"`
+}
+
+// SessionInfo is a prepaid session this node holds at a seller.
+type SessionInfo struct {
+	SessionID string `json:"sessionId"`
+	Origin    string `json:"origin"`
+	// URL is where it was opened; a close is sent there.
+	URL string `json:"url"`
+	// State: opening, open, closed (refund asked for), refunded (the
+	// refund reached this node's LND).
+	State         string `json:"state"`
+	DepositedMsat int64  `json:"depositedMsat"`
+	// BalanceMsat is what the seller last reported left.
+	BalanceMsat  int64  `json:"balanceMsat"`
+	RefundMsat   int64  `json:"refundMsat"`
+	RefundStatus string `json:"refundStatus,omitempty"`
+}
+
+// Sessions is GET /api/consumer/sessions' answer.
+type Sessions struct {
+	Sessions []SessionInfo `json:"sessions"`
 }
 
 // PaymentInfo describes a payment made (or found made) for a request.

@@ -197,6 +197,18 @@ func (c *Client) RemoveToken(ctx context.Context, id string) (*TokenRemoved, err
 	return call[TokenRemoved](ctx, c, http.MethodDelete, "/api/consumer/tokens/"+url.PathEscape(id), nil)
 }
 
+// Sessions lists the prepaid sessions the node holds: GET
+// /api/consumer/sessions.
+func (c *Client) Sessions(ctx context.Context) (*Sessions, error) {
+	return call[Sessions](ctx, c, http.MethodGet, "/api/consumer/sessions", nil)
+}
+
+// CloseSession closes a held session and collects its refund: POST
+// /api/consumer/sessions/{id}/close.
+func (c *Client) CloseSession(ctx context.Context, id string) (*SessionInfo, error) {
+	return call[SessionInfo](ctx, c, http.MethodPost, "/api/consumer/sessions/"+url.PathEscape(id)+"/close", nil)
+}
+
 // rfc3339 renders t, "" for the zero time.
 func rfc3339(t time.Time) string {
 	if t.IsZero() {

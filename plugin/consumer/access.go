@@ -71,6 +71,10 @@ type AccessRequest struct {
 	// Approved: a person approved paying for this request (the rolling
 	// unapproved-spend cap does not apply).
 	Approved bool
+	// Session pays from a prepaid MPP session held at the URL's origin,
+	// opening one (one deposit) or topping it up as needed, instead of
+	// paying per request; see sessionAccess. MaxSats caps each deposit.
+	Session bool
 	// Approve, if set, is asked before anything is paid, once policy and
 	// the budget allow the payment, or when the payment is over the
 	// rolling unapproved-spend cap (Proposal.ApprovalRequired: it must
@@ -112,6 +116,9 @@ type Response struct {
 	// Note explains an answer that is not what it seems, such as a 402
 	// l402d could not pay.
 	Note string
+	// Session is the prepaid session the request was paid from (Session
+	// requests only).
+	Session *SessionInfo
 }
 
 // prepared is a validated AccessRequest.
@@ -210,6 +217,9 @@ func (c *Consumer) Access(ctx context.Context, req AccessRequest) (*Response, er
 	pr, err := prepare(req)
 	if err != nil {
 		return nil, err
+	}
+	if req.Session {
+		return c.sessionAccess(ctx, req, pr)
 	}
 	ownAuth := pr.header.Get(l402.HeaderAuthorization) != "" || pr.header.Get(x402.HeaderPaymentSignature) != ""
 	tried := map[lntypes.Hash]bool{}

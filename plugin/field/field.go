@@ -109,6 +109,18 @@ func (v Value) String(fix string) (string, error) {
 	return s, nil
 }
 
+// Bool reads true or false. fix, if empty, is a generic one.
+func (v Value) Bool(fix string) (bool, error) {
+	if fix == "" {
+		fix = "send " + v.Name + " as true or false"
+	}
+	var b bool
+	if err := json.Unmarshal(v.Raw, &b); err != nil {
+		return false, &Error{v.Name, "must be true or false", fix}
+	}
+	return b, nil
+}
+
 // Int reads a whole number: 50, 50.0 and 5e1 are 50; strings, fractions
 // and numbers beyond int64 are refused. fix, if empty, is a generic one.
 func (v Value) Int(fix string) (int64, error) {

@@ -33,7 +33,9 @@ type AccessResult struct {
 	// L402Token is the credential the final request carried.
 	L402Token string `json:"l402Token,omitempty"`
 	Note      string `json:"note,omitempty"`
-	Message   string `json:"message"`
+	// Session is the prepaid session that paid (session: true).
+	Session *consumer.SessionInfo `json:"session,omitempty"`
+	Message string                `json:"message"`
 }
 
 // QuoteResult is quote_l402_resource's answer: the consumer's quote, and
@@ -107,7 +109,7 @@ func (s *Server) access(ctx context.Context, req *sdk.CallToolRequest, v values)
 	}
 	defer resp.Body.Close()
 	out := AccessResult{Success: true, Status: resp.Status, ContentType: resp.Header.Get("Content-Type"), Headers: resp.Header,
-		Paid: resp.Paid, FromCache: resp.FromCache, Payment: resp.Payment, Note: resp.Note}
+		Paid: resp.Paid, FromCache: resp.FromCache, Payment: resp.Payment, Note: resp.Note, Session: resp.Session}
 	if out.Headers == nil {
 		out.Headers = http.Header{}
 	}
@@ -139,7 +141,7 @@ func (s *Server) access(ctx context.Context, req *sdk.CallToolRequest, v values)
 
 // accessRequest reads access and quote arguments.
 func accessRequest(v values) consumer.AccessRequest {
-	ar := consumer.AccessRequest{URL: v.str("url"), Method: v.str("method"), Header: v.header("headers"), MaxSats: v.int("maxSats")}
+	ar := consumer.AccessRequest{URL: v.str("url"), Method: v.str("method"), Header: v.header("headers"), MaxSats: v.int("maxSats"), Session: v.bool("session")}
 	if v.has("body") {
 		ar.Body = []byte(v.str("body"))
 	}
@@ -454,4 +456,28 @@ func fmtMsat(msat int64) string {
 		return fmt.Sprint(msat / 1000)
 	}
 	return strings.TrimRight(fmt.Sprintf("%.3f", float64(msat)/1000), "0")
+}
+
+func (s *Server) sessions(ctx context.Context, _ *sdk.CallToolRequest, _ values) (any, error) {
+	list, err := s.cfg.Consumer.Sessions(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return struct {
+		Success  bool                   `json:"success"`
+		Sessions []consumer.SessionInfo `json:"sessions"`
+		Message  string                 `json:"message"`
+	}{true, list, fmt.Sprintf("%d sessions held.", len(list))}, nil
+}
+
+func (s *Server) closeSession(ctx context.Context, _ *sdk.CallToolRequest, v values) (any, error) {
+	info, err := s.cfg.Consumer.CloseSession(ctx, v.str("sessionId"))
+	if err != nil {
+		return nil, err
+	}
+	return struct {
+		Success bool `json:"success"`
+		*consumer.SessionInfo
+		Message string `json:"message"`
+	}{true, info, fmt.Sprintf("Session %s: %s; refund %d msat (%s).", info.SessionID, info.State, info.RefundMsat, info.RefundStatus)}, nil
 }

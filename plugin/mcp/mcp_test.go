@@ -14,7 +14,7 @@ import (
 )
 
 var allTools = []string{ToolCreateChallenge, ToolVerifyPayment, ToolAccess, ToolQuote, ToolPayChallenge, ToolPayInvoice,
-	ToolCreateInvoice, ToolCheckInvoice, ToolBalance, ToolBudget, ToolPayments, ToolTokens}
+	ToolCreateInvoice, ToolCheckInvoice, ToolBalance, ToolBudget, ToolPayments, ToolTokens, ToolSessions, ToolCloseSession}
 
 func TestToolsAndSchemas(t *testing.T) {
 	e := newEnv(t, -1)

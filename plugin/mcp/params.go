@@ -20,6 +20,7 @@ const (
 	kindString kind = iota
 	kindInteger
 	kindHeaders // an object of header names to a string or a list of strings
+	kindBool
 )
 
 // param is one tool argument: how the input schema describes it and how
@@ -63,6 +64,8 @@ func (v values) has(name string) bool { _, ok := v[name]; return ok }
 func (v values) str(name string) string { s, _ := v[name].(string); return s }
 
 func (v values) int(name string) int64 { n, _ := v[name].(int64); return n }
+
+func (v values) bool(name string) bool { b, _ := v[name].(bool); return b }
 
 func (v values) header(name string) http.Header { h, _ := v[name].(http.Header); return h }
 
@@ -201,6 +204,8 @@ func (p *param) parse(v field.Value) (any, error) {
 		return n, nil
 	case kindHeaders:
 		return v.Headers()
+	case kindBool:
+		return v.Bool(p.fix)
 	}
 	s, err := v.String(p.fix)
 	if err != nil {
@@ -291,6 +296,8 @@ func (p *param) schema(desc string) map[string]any {
 	switch p.kind {
 	case kindInteger:
 		s["type"], s["minimum"], s["maximum"] = "integer", p.min, p.max
+	case kindBool:
+		s["type"] = "boolean"
 	case kindHeaders:
 		s["type"] = "object"
 		s["maxProperties"] = field.MaxHeaders

@@ -26,6 +26,8 @@ const (
 	ToolBudget          = "get_budget_status"
 	ToolPayments        = "get_payment_history"
 	ToolTokens          = "list_l402_tokens"
+	ToolSessions        = "list_l402_sessions"
+	ToolCloseSession    = "close_l402_session"
 )
 
 // Bounds of arguments.
@@ -132,8 +134,12 @@ func (s *Server) payingTools() []*tool {
 				"A cached token for the URL is used first, so a resource is paid once and then reused. Returns the response (status, headers, body) " +
 				"and what was paid. Use quote_l402_resource first to learn the price without paying. " + paying,
 			Annotations: &sdk.ToolAnnotations{Title: "Access L402 resource", DestructiveHint: ptr(true), OpenWorldHint: ptr(true)}},
-		spec: spec{params: []param{pURL, pMethod, pHeaders, pBody, pMaxSats}},
-		run:  s.access,
+		spec: spec{params: []param{pURL, pMethod, pHeaders, pBody, pMaxSats,
+			{name: "session", kind: kindBool, desc: "Pay from a prepaid session at this URL's site instead of per request: the first call pays one deposit " +
+				"(maxSats caps it) and later calls spend from it with no Lightning payment; a spent balance is topped up with another deposit. " +
+				"Close it with close_l402_session to get the rest back. Only sellers whose 402 offers a session support it.",
+				fix: "send true or false"}}},
+		run: s.access,
 	}, {
 		def: sdk.Tool{Name: ToolQuote, Title: "Quote an L402 resource's price",
 			Description: "Find out what a URL costs without paying: fetches it once without a token and reports the L402 price, the routing fee limit, " +
@@ -236,5 +242,17 @@ func (s *Server) walletTools() []*tool {
 			{name: "origin", kind: kindString, maxLen: maxOriginLen, desc: "Only tokens for this origin, e.g. https://api.example.com", fix: "send scheme://host[:port]"},
 		}},
 		run: s.tokens,
+	}, {
+		def: sdk.Tool{Name: ToolSessions, Title: "List prepaid sessions",
+			Description: "List the prepaid sessions this node holds at sellers (opened by access_l402_resource with session: true): deposit, the balance the seller last reported, state and refund.",
+			Annotations: &sdk.ToolAnnotations{Title: "Prepaid sessions", ReadOnlyHint: true, IdempotentHint: true, OpenWorldHint: ptr(false)}},
+		run: s.sessions,
+	}, {
+		def: sdk.Tool{Name: ToolCloseSession, Title: "Close a prepaid session",
+			Description: "Close a prepaid session at its seller and collect the unspent balance: the seller pays it to this node's own invoice, and the refund is recorded once this node's LND received it.",
+			Annotations: &sdk.ToolAnnotations{Title: "Close session", IdempotentHint: true, DestructiveHint: ptr(false), OpenWorldHint: ptr(true)}},
+		spec: spec{params: []param{{name: "sessionId", aliases: []string{"session_id"}, kind: kindString, required: true, hex64: true,
+			desc: "The session's id (from list_l402_sessions)", fix: "send the 64-hex sessionId from list_l402_sessions"}}},
+		run: s.closeSession,
 	}}
 }

@@ -1,0 +1,115 @@
+package storage
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/dgraph-io/badger/v4"
+	"github.com/lightningnetwork/lnd/lntypes"
+)
+
+// HeldSession is a prepaid session the consumer holds at a seller: what it
+// needs to spend from it, top it up and close it, and what it last knew of
+// its balance. It is written before the deposit is paid (state opening),
+// so a crash between paying and opening is resumed with the journal's
+// preimage, never paid twice.
+type HeldSession struct {
+	// ID is the deposit's payment hash (the seller's session id).
+	ID     lntypes.Hash `json:"-"`
+	Origin string       `json:"-"`
+	// URL is where it was opened; a close is sent there.
+	URL string `json:"url"`
+	// Challenge is the seller's session challenge (JSON of an MPP
+	// challenge), echoed in every credential.
+	Challenge json.RawMessage `json:"challenge"`
+	// ReturnInvoice is this node's amountless invoice for the refund.
+	ReturnInvoice string       `json:"returnInvoice"`
+	ReturnHash    lntypes.Hash `json:"returnHash"`
+	DepositedMsat int64        `json:"depositedMsat"`
+	// BalanceMsat is the balance the seller last reported.
+	BalanceMsat int64 `json:"balanceMsat"`
+	// State: "opening" (deposit reserved or being paid), "open",
+	// "closed" (refund asked for), "refunded" (its invoice settled).
+	State        string    `json:"state"`
+	RefundMsat   int64     `json:"refundMsat"`
+	RefundStatus string    `json:"refundStatus,omitempty"`
+	OpenedAt     time.Time `json:"openedAt"`
+	UpdatedAt    time.Time `json:"updatedAt"`
+}
+
+// Held session states.
+const (
+	HeldOpening  = "opening"
+	HeldOpen     = "open"
+	HeldClosed   = "closed"
+	HeldRefunded = "refunded"
+)
+
+// heldKey: v1/held/<origin>\x00<id 32>.
+func heldKey(origin string, id lntypes.Hash) []byte {
+	k := append([]byte(prefixHeld), origin...)
+	k = append(k, 0)
+	return append(k, id[:]...)
+}
+
+func decodeHeld(k, v []byte) (*HeldSession, error) {
+	rest := k[len(prefixHeld):]
+	i := strings.IndexByte(string(rest), 0)
+	if i < 0 || len(rest)-i-1 != lntypes.HashSize {
+		return nil, fmt.Errorf("storage: %s: %w: not a held session key", fmtKey(k), ErrCorrupt)
+	}
+	h := new(HeldSession)
+	if err := json.Unmarshal(v, h); err != nil {
+		return nil, fmt.Errorf("storage: %s: %w: %v", fmtKey(k), ErrCorrupt, err)
+	}
+	h.Origin = string(rest[:i])
+	copy(h.ID[:], rest[i+1:])
+	return h, nil
+}
+
+// PutHeldSession writes h durably (created or replaced).
+func (s *Store) PutHeldSession(ctx context.Context, h *HeldSession) error {
+	if h.Origin == "" || strings.IndexByte(h.Origin, 0) >= 0 {
+		return fmt.Errorf("storage: %w: a held session needs an origin without NUL", ErrInvalid)
+	}
+	h.UpdatedAt = s.now()
+	v, err := json.Marshal(h)
+	if err != nil {
+		return err
+	}
+	return s.update(ctx, true, func(txn *badger.Txn) error { return txn.Set(heldKey(h.Origin, h.ID), v) })
+}
+
+// HeldSessions lists the sessions held at origin ("" for every origin).
+func (s *Store) HeldSessions(ctx context.Context, origin string) ([]HeldSession, error) {
+	prefix := []byte(prefixHeld)
+	if origin != "" {
+		prefix = append(append(prefix, origin...), 0)
+	}
+	var out []HeldSession
+	err := s.db.View(func(txn *badger.Txn) error {
+		return scan(ctx, txn, prefix, decodeHeld, func(h *HeldSession) error {
+			out = append(out, *h)
+			return nil
+		})
+	})
+	return out, err
+}
+
+// HeldSession returns the session id held at any origin, or an error
+// wrapping ErrNotFound.
+func (s *Store) HeldSession(ctx context.Context, id lntypes.Hash) (*HeldSession, error) {
+	all, err := s.HeldSessions(ctx, "")
+	if err != nil {
+		return nil, err
+	}
+	for i := range all {
+		if all[i].ID == id {
+			return &all[i], nil
+		}
+	}
+	return nil, fmt.Errorf("storage: held session %s: %w", id, ErrNotFound)
+}
