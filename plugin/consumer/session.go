@@ -10,6 +10,7 @@ import (
 	"io"
 	"net/http"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/lightningnetwork/lnd/lntypes"
@@ -60,7 +61,7 @@ func (c *Consumer) sessionAccess(ctx context.Context, req AccessRequest, pr *pre
 		}
 		_ = json.Unmarshal(body, &why)
 		if why.Reason == "insufficient_balance" {
-			return c.topUp(ctx, req, pr, held, resp.Header)
+			return c.topUp(ctx, req, pr, held, resp.Header, body)
 		}
 		// Closed, unknown or another service's: this session is no good
 		// here; open a new one with this 402.
@@ -115,11 +116,19 @@ func sessionOffer(h http.Header) (mpp.Challenge, mpp.SessionRequest, error) {
 // of challenge (a 402's headers; nil: it asks for one), records the
 // session, pays its deposit and opens it with this request.
 func (c *Consumer) openSession(ctx context.Context, req AccessRequest, pr *prepared, held *storage.HeldSession, challenge http.Header) (*Response, error) {
-	unlock, err := c.urlLocks.lock(ctx, sha256.Sum256([]byte("session\x00"+pr.origin)))
+	unlock, err := c.lockOrigin(ctx, pr.origin)
 	if err != nil {
 		return nil, err
 	}
 	defer unlock()
+	// A concurrent access may have opened one while this one waited:
+	// one deposit, not two.
+	if now, err := c.heldFor(ctx, pr.origin); err != nil {
+		return nil, err
+	} else if now != nil && now.State == storage.HeldOpen {
+		unlock()
+		return c.sessionAccess(ctx, req, pr)
+	}
 	var ch mpp.Challenge
 	var sreq mpp.SessionRequest
 	if held != nil {
@@ -160,6 +169,17 @@ func (c *Consumer) openSession(ctx context.Context, req AccessRequest, pr *prepa
 		}
 	}
 	p, err := c.payDeposit(ctx, req, pr, sreq)
+	var pe *PolicyError
+	if errors.As(err, &pe) && pe.Code == "invoice_expired" && held.State == storage.HeldOpening {
+		// A deposit left unpaid by a crash until its invoice expired:
+		// nothing was paid; forget it and open afresh.
+		held.State = storage.HeldClosed
+		if err := c.store.PutHeldSession(ctx, held); err != nil {
+			return nil, err
+		}
+		unlock()
+		return c.openSession(ctx, req, pr, nil, nil)
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -178,10 +198,32 @@ func (c *Consumer) openSession(ctx context.Context, req AccessRequest, pr *prepa
 
 // topUp pays the deposit of the session challenge in a 402 (h) that said
 // held's balance is spent, and presents it with the request.
-func (c *Consumer) topUp(ctx context.Context, req AccessRequest, pr *prepared, held *storage.HeldSession, h http.Header) (*Response, error) {
+func (c *Consumer) topUp(ctx context.Context, req AccessRequest, pr *prepared, held *storage.HeldSession, h http.Header, body []byte) (*Response, error) {
 	ch, sreq, err := sessionOffer(h)
 	if err != nil {
 		return nil, err
+	}
+	unlock, err := c.lockOrigin(ctx, pr.origin)
+	if err != nil {
+		return nil, err
+	}
+	defer unlock()
+	cur, err := c.store.HeldSession(ctx, held.ID)
+	if err != nil {
+		return nil, err
+	}
+	if cur.DepositedMsat != held.DepositedMsat || cur.State != storage.HeldOpen {
+		// Topped up (or closed) by a concurrent access meanwhile.
+		unlock()
+		return c.sessionAccess(ctx, req, pr)
+	}
+	if cur.BalanceMsat >= sreq.AmountSats()*1000 && sreq.AmountSats() > 0 {
+		// The seller said, on its last answer, that the balance covers a
+		// request at this price: a seller that now asks for another
+		// deposit would drain one per request. Refuse.
+		return nil, &PolicyError{Code: "session_topup_refused", Field: "session",
+			Problem: fmt.Sprintf("the seller asks for a top-up, but last reported a balance of %d msat, enough for a request at %s sats: %s", cur.BalanceMsat, sreq.Amount, bytes.TrimSpace(body)),
+			Fix:     "close the session (l402cli sessions close) and check the seller"}
 	}
 	p, err := c.payDeposit(ctx, req, pr, sreq)
 	if err != nil {
@@ -195,6 +237,16 @@ func (c *Consumer) topUp(ctx context.Context, req AccessRequest, pr *prepared, h
 		held.DepositedMsat += sreq.DepositSats() * 1000
 	}
 	return c.sessionAnswer(ctx, resp, held, true, p), nil
+}
+
+// lockOrigin serializes opening and topping up sessions at origin.
+func (c *Consumer) lockOrigin(ctx context.Context, origin string) (func(), error) {
+	unlock, err := c.urlLocks.lock(ctx, sha256.Sum256([]byte("session\x00"+origin)))
+	if err != nil {
+		return nil, err
+	}
+	var once sync.Once
+	return func() { once.Do(unlock) }, nil
 }
 
 // payDeposit pays a session deposit through the journal, after the spend
