@@ -23,8 +23,8 @@ import (
 // the consumer's.
 var (
 	mcpProducerTools = []string{"create_l402_challenge", "verify_l402_payment"}
-	mcpConsumerTools = []string{"access_l402_resource", "check_invoice_status", "check_wallet_balance", "create_invoice",
-		"get_budget_status", "get_payment_history", "list_l402_tokens", "pay_invoice", "pay_l402_challenge", "quote_l402_resource"}
+	mcpConsumerTools = []string{"access_l402_resource", "check_invoice_status", "check_wallet_balance", "close_l402_session", "create_invoice",
+		"get_budget_status", "get_payment_history", "list_l402_sessions", "list_l402_tokens", "pay_invoice", "pay_l402_challenge", "quote_l402_resource"}
 )
 
 // mcpAgent is an MCP client session, as an AI agent's.
