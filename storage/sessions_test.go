@@ -172,3 +172,35 @@ func TestSessionNeverOverdraws(t *testing.T) {
 	}
 	books(t, *got)
 }
+
+func FuzzDecodeSession(f *testing.F) {
+	ss := &Session{Service: "api", ReturnInvoice: "lnbcrt1r", DepositedMsat: 5, State: SessionOpen}
+	f.Add(make([]byte, 32), encodeSession(ss))
+	f.Add([]byte{1}, []byte{sessionFormat, '{', '}'})
+	f.Add(make([]byte, 32), []byte{sessionFormat, 'n', 'u', 'l', 'l'})
+	f.Fuzz(func(t *testing.T, keyRest, v []byte) {
+		got, err := decodeSession(append([]byte(prefixSession), keyRest...), v)
+		if err != nil {
+			if !errors.Is(err, ErrCorrupt) {
+				t.Fatalf("untyped error %v", err)
+			}
+			return
+		}
+		again, err := decodeSession(sessionKey(got.ID), encodeSession(got))
+		if err != nil || again.DepositedMsat != got.DepositedMsat || again.State != got.State || again.ID != got.ID {
+			t.Fatalf("round trip: %+v %+v %v", got, again, err)
+		}
+	})
+}
+
+func FuzzDecodeHeld(f *testing.F) {
+	f.Add([]byte("https://a.example\x00"+string(make([]byte, 32))), []byte(`{"url":"https://a.example/x","state":"open"}`))
+	f.Add([]byte("\x00"), []byte(`null`))
+	f.Fuzz(func(t *testing.T, keyRest, v []byte) {
+		got, err := decodeHeld(append([]byte(prefixHeld), keyRest...), v)
+		if err != nil && !errors.Is(err, ErrCorrupt) {
+			t.Fatalf("untyped error %v", err)
+		}
+		_ = got
+	})
+}

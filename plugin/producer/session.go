@@ -263,8 +263,10 @@ func (p *Producer) finishRefund(ctx context.Context, s storage.Session, pay invo
 }
 
 // refundFeeLimit is what the node pays at most to route a refund: 1 %
-// of it, at least 10 sats.
-func refundFeeLimit(msat int64) int64 { return max(msat/100, 10_000) }
+// of it, at least 1 sat. A fixed floor any higher would let a buyer who
+// opens and closes sessions over and over make the node pay more in fees
+// than the buyer pays to deposit.
+func refundFeeLimit(msat int64) int64 { return max(msat/100, 1_000) }
 
 // Sessions lists the node's sessions in state ("" for all).
 func (p *Producer) Sessions(ctx context.Context, state storage.SessionState) ([]storage.Session, error) {
