@@ -318,6 +318,7 @@ func TestSessions(t *testing.T) {
 			t.Fatalf("open: %d %s", r.code, r.raw)
 		}
 		var served atomic.Int64
+		auth := sessionAuth(t, b)
 		stop := make(chan struct{})
 		var wg sync.WaitGroup
 		for range 4 {
@@ -330,7 +331,7 @@ func TestSessions(t *testing.T) {
 						return
 					default:
 					}
-					if r, err := tryGet(g, "/sess/a", b); err == nil && r == 200 {
+					if r, err := tryPresent(g, "/sess/a", auth); err == nil && r == 200 {
 						served.Add(1)
 					}
 				}
@@ -353,10 +354,14 @@ func TestSessions(t *testing.T) {
 		}
 
 		// A crash while the refund is journaled or in flight.
+		closeAuth, err := mpp.NewSessionCredential(b.echo, mpp.SessionPayload{Action: mpp.ActionClose, Preimage: b.pre.String(), SessionID: b.id.String()})
+		if err != nil {
+			t.Fatal(err)
+		}
 		done := make(chan struct{})
 		go func() {
 			defer close(done)
-			_, _ = tryClose(g, b)
+			_, _ = tryPresent(g, "/sess/close", closeAuth)
 		}()
 		waitFor(t, 30*time.Second, "the close to reach the store", func() error {
 			if b.refundPaid(t) > 0 {
@@ -407,36 +412,14 @@ func sessionAuth(t testing.TB, b *buyer) string {
 	return v
 }
 
-// tryGet is a bearer request that may fail (the daemon is being killed).
-func tryGet(g *gateDaemon, path string, b *buyer) (int, error) {
-	v, err := mpp.NewSessionCredential(b.echo, mpp.SessionPayload{Action: mpp.ActionBearer, Preimage: b.pre.String(), SessionID: b.id.String()})
-	if err != nil {
-		return 0, err
-	}
+// tryPresent sends a GET with Authorization auth and reports the status,
+// or the error of a daemon being killed.
+func tryPresent(g *gateDaemon, path, auth string) (int, error) {
 	req, err := http.NewRequest("GET", "http://"+g.gate+path, nil)
 	if err != nil {
 		return 0, err
 	}
-	req.Header.Set("Authorization", v)
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		return 0, err
-	}
-	resp.Body.Close()
-	return resp.StatusCode, nil
-}
-
-// tryClose is a close that may fail (the daemon is being killed).
-func tryClose(g *gateDaemon, b *buyer) (int, error) {
-	v, err := mpp.NewSessionCredential(b.echo, mpp.SessionPayload{Action: mpp.ActionClose, Preimage: b.pre.String(), SessionID: b.id.String()})
-	if err != nil {
-		return 0, err
-	}
-	req, err := http.NewRequest("GET", "http://"+g.gate+"/sess/close", nil)
-	if err != nil {
-		return 0, err
-	}
-	req.Header.Set("Authorization", v)
+	req.Header.Set("Authorization", auth)
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		return 0, err

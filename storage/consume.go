@@ -55,53 +55,58 @@ func (s *Store) Consume(ctx context.Context, h lntypes.Hash, scheme string) (*Ch
 		return nil, fmt.Errorf("storage: %w: scheme must be 1 to %d bytes", ErrInvalid, MaxSchemeLen)
 	}
 	at := s.now()
-	v := binary.BigEndian.AppendUint64([]byte{usedFormat}, uint64(unixNanos(at)))
-	v = append(v, scheme...)
-	uk := usedKey(h)
 	var c *Challenge
-	req := &commitReq{
-		apply: func(txn *badger.Txn) error {
-			var err error
-			if c, err = getChallenge(txn, h); err != nil {
-				return err
-			}
-			switch item, err := txn.Get(uk); {
-			case err == nil:
-				return item.Value(func(b []byte) error { return decodeUsed(uk, h, b) })
-			case !errors.Is(err, badger.ErrKeyNotFound):
-				return fmt.Errorf("storage: reading %s: %w", fmtKey(uk), err)
-			}
-			rk := revocationKey(c.TokenID)
-			_, rerr := txn.Get(rk)
-			if rerr != nil && !errors.Is(rerr, badger.ErrKeyNotFound) {
-				return fmt.Errorf("storage: reading %s: %w", fmtKey(rk), rerr)
-			}
-			if err := txn.Set(uk, v); err != nil {
-				return err
-			}
-			if rerr == nil {
-				return nil // revoked before: keep the first reason
-			}
-			rv := binary.BigEndian.AppendUint64([]byte{revocationFormat}, uint64(unixNanos(at)))
-			rv = append(rv, spentReason(scheme)...)
-			return txn.Set(rk, rv)
-		},
-		done: make(chan error, 1),
-	}
-	req.committed = func() { s.revoked.add(c.TokenID) }
-	if err := ctx.Err(); err != nil {
-		return nil, err
-	}
-	if err := s.handOver(ctx, req); err != nil {
-		return nil, err
-	}
-	// Once handed over, the spend is waited for whatever ctx says: a
-	// caller told "canceled" must not have spent the payment unknowingly.
-	if err := <-req.done; err != nil {
+	err := s.commitOne(ctx, func(txn *badger.Txn) error {
+		var (
+			write func() error
+			err   error
+		)
+		if c, write, err = spendable(txn, h, scheme, at); err != nil {
+			return err
+		}
+		return write()
+	}, func() { s.revoked.add(c.TokenID) })
+	if err != nil {
 		return nil, err
 	}
 	s.derive(c)
 	return c, nil
+}
+
+// spendable reads challenge h and checks that its payment was never
+// spent, and returns the writes that spend it for scheme at at: its
+// consumption and the revocation of its L402 token (an earlier
+// revocation keeps its reason). It writes nothing itself, so a refusal
+// leaves a group commit's transaction clean.
+func spendable(txn *badger.Txn, h lntypes.Hash, scheme string, at time.Time) (*Challenge, func() error, error) {
+	c, err := getChallenge(txn, h)
+	if err != nil {
+		return nil, nil, err
+	}
+	uk := usedKey(h)
+	switch item, err := txn.Get(uk); {
+	case err == nil:
+		return nil, nil, item.Value(func(b []byte) error { return decodeUsed(uk, h, b) })
+	case !errors.Is(err, badger.ErrKeyNotFound):
+		return nil, nil, fmt.Errorf("storage: reading %s: %w", fmtKey(uk), err)
+	}
+	rk := revocationKey(c.TokenID)
+	_, rerr := txn.Get(rk)
+	if rerr != nil && !errors.Is(rerr, badger.ErrKeyNotFound) {
+		return nil, nil, fmt.Errorf("storage: reading %s: %w", fmtKey(rk), rerr)
+	}
+	write := func() error {
+		v := binary.BigEndian.AppendUint64([]byte{usedFormat}, uint64(unixNanos(at)))
+		if err := txn.Set(uk, append(v, scheme...)); err != nil {
+			return err
+		}
+		if rerr == nil {
+			return nil // revoked before: keep the first reason
+		}
+		rv := binary.BigEndian.AppendUint64([]byte{revocationFormat}, uint64(unixNanos(at)))
+		return txn.Set(rk, append(rv, spentReason(scheme)...))
+	}
+	return c, write, nil
 }
 
 // spentReason is the reason of the revocation Consume writes.

@@ -2,7 +2,6 @@ package storage
 
 import (
 	"context"
-	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -158,35 +157,12 @@ func getSession(txn *badger.Txn, id lntypes.Hash) (*Session, error) {
 // revocation of its L402 token, as Consume writes them, so that one
 // deposit is credited once and never also used as a token or a charge.
 func (s *Store) takeDeposit(txn *badger.Txn, h lntypes.Hash, service, depositResource string, at time.Time) (msat int64, token l402.TokenID, write func() error, err error) {
-	c, err := getChallenge(txn, h)
+	c, write, err := spendable(txn, h, schemeSession, at)
 	if err != nil {
 		return 0, token, nil, err
 	}
 	if c.Service != service || c.Resource != depositResource {
 		return 0, token, nil, fmt.Errorf("storage: %w: payment %s is not a session deposit of service %q", ErrSessionMismatch, h, service)
-	}
-	uk := usedKey(h)
-	switch item, err := txn.Get(uk); {
-	case err == nil:
-		return 0, token, nil, item.Value(func(b []byte) error { return decodeUsed(uk, h, b) })
-	case !errors.Is(err, badger.ErrKeyNotFound):
-		return 0, token, nil, fmt.Errorf("storage: reading %s: %w", fmtKey(uk), err)
-	}
-	rk := revocationKey(c.TokenID)
-	_, rerr := txn.Get(rk)
-	if rerr != nil && !errors.Is(rerr, badger.ErrKeyNotFound) {
-		return 0, token, nil, fmt.Errorf("storage: reading %s: %w", fmtKey(rk), rerr)
-	}
-	write = func() error {
-		v := binary.BigEndian.AppendUint64([]byte{usedFormat}, uint64(unixNanos(at)))
-		if err := txn.Set(uk, append(v, schemeSession...)); err != nil {
-			return err
-		}
-		if rerr == nil {
-			return nil
-		}
-		rv := binary.BigEndian.AppendUint64([]byte{revocationFormat}, uint64(unixNanos(at)))
-		return txn.Set(rk, append(rv, spentReason(schemeSession)...))
 	}
 	return c.PriceSats * 1000, c.TokenID, write, nil
 }
