@@ -276,6 +276,28 @@ func TestSessions(t *testing.T) {
 		}
 	})
 
+	t.Run("an agent over MCP buys from a session and closes it", func(t *testing.T) {
+		bob := startBob(t, "--mcp.approval-threshold-sats", "1000")
+		agent := httpAgent(t, bob, agentOpts{})
+		url := "http://" + g.gate + "/sess/mcp"
+		first, isErr := agent.call("access_l402_resource", map[string]any{"url": url, "session": true, "maxSats": 500})
+		sess, _ := first["session"].(map[string]any)
+		if isErr || msat(first["status"]) != 200 || first["paid"] != true || sess == nil || msat(sess["balanceMsat"]) != 397_000 {
+			t.Fatalf("first access: %v", first)
+		}
+		second, isErr := agent.call("access_l402_resource", map[string]any{"url": url, "session": true})
+		if isErr || second["paid"] != false || msat(second["session"].(map[string]any)["balanceMsat"]) != 394_000 {
+			t.Fatalf("second access: %v", second)
+		}
+		if list, isErr := agent.call("list_l402_sessions", nil); isErr || len(list["sessions"].([]any)) != 1 {
+			t.Fatalf("list_l402_sessions: %v", list)
+		}
+		closed, isErr := agent.call("close_l402_session", map[string]any{"sessionId": sess["sessionId"]})
+		if isErr || closed["state"] != "refunded" || msat(closed["refundMsat"]) != 394_000 {
+			t.Fatalf("close_l402_session: %v", closed)
+		}
+	})
+
 	t.Run("16 clients on one balance never overdraw", func(t *testing.T) {
 		b, r := openSession(t, g, "/sess/a")
 		if r.code != 200 {
