@@ -183,13 +183,20 @@ func (c catalog) manifestJSON() ([]byte, error) {
 // once, for the first; the manifest lists both.
 func (c catalog) openAPIJSON() ([]byte, error) {
 	paths := map[string]any{}
+	ids := map[string]bool{}
 	for _, s := range c.services {
 		for _, r := range s.Resources {
 			if _, dup := paths[r.Path]; dup {
 				continue
 			}
+			// "/a-b" and "/a_b" spell one id; OpenAPI wants them unique.
+			id := operationID(s.Name, r.Path)
+			for n := 2; ids[id]; n++ {
+				id = operationID(s.Name, r.Path) + "_" + strconv.Itoa(n)
+			}
+			ids[id] = true
 			op := map[string]any{
-				"operationId":     operationID(s.Name, r.Path),
+				"operationId":     id,
 				"summary":         s.Name + " " + r.Path,
 				"description":     strings.TrimSpace(s.Description + " Any method: the gate prices the path."),
 				"security":        securityFor(s.Schemes),

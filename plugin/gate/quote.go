@@ -179,7 +179,11 @@ func (g *Gate) serveQuote(w http.ResponseWriter, r *http.Request, st *state) {
 	}
 	req, err := ParseQuoteRequest(b)
 	if err != nil {
-		writeQuoteError(w, err.(*quoteError))
+		var qe *quoteError
+		if !errors.As(err, &qe) {
+			qe = badQuote("malformed_request", "", err.Error(), "send a JSON object as docs/gate.md describes")
+		}
+		writeQuoteError(w, qe)
 		return
 	}
 	svc, rl, caps, qe := req.resolve(st.svcs, g.offered)

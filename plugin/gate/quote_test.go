@@ -147,3 +147,42 @@ func TestQuoteLimits(t *testing.T) {
 		t.Fatalf("LND down: %d %s", w.Code, w.Body)
 	}
 }
+
+// TestOpenAPIOperationIDsUnique: paths that spell one operation id
+// ("/api/a-b" and "/api/a_b") get distinct ids, as OpenAPI requires.
+func TestOpenAPIOperationIDsUnique(t *testing.T) {
+	f := newFixture(t, `services:
+  - name: api
+    path: /api/*
+    price: 1
+    pricing:
+      - path: /api/a-b
+        price: 2
+      - path: /api/a_b
+        price: 3
+`, nil)
+	w := f.do("GET", OpenAPIPath)
+	var doc struct {
+		Paths map[string]map[string]struct {
+			OperationID string `json:"operationId"`
+		} `json:"paths"`
+	}
+	if err := json.Unmarshal(w.Body.Bytes(), &doc); err != nil {
+		t.Fatal(err)
+	}
+	seen := map[string]string{}
+	for p, ops := range doc.Paths {
+		for _, op := range ops {
+			if op.OperationID == "" {
+				continue
+			}
+			if other, dup := seen[op.OperationID]; dup {
+				t.Fatalf("operationId %q names %s and %s", op.OperationID, other, p)
+			}
+			seen[op.OperationID] = p
+		}
+	}
+	if len(seen) < 4 {
+		t.Fatalf("operations %v, want the three priced paths and the quote", seen)
+	}
+}
