@@ -128,7 +128,7 @@ bench-gate: deps load-deps
 ## bench-schemes: the gate's cost of letting one already-paid request through, per scheme (L402 first use, L402 cached,
 ##   MPP charge, x402 payment), same run; L402D_BENCH_REQUESTS per scheme (each needs its own regtest payment)
 bench-schemes: deps
-	$(GO) test -tags '$(ITEST_TAGS)' -count=1 -timeout 30m -run '^$$' -bench Schemes -benchtime 1x -v ./itest/
+	$(GO) test -tags '$(ITEST_TAGS)' -count=1 -timeout 30m -run '^$$' -bench 'Schemes|MeteredStream' -benchtime 1x -v ./itest/
 
 clean:
 	rm -rf $(BIN_DIR)

@@ -49,7 +49,7 @@ type gateUpstreams struct {
 	flaky atomic.Bool
 }
 
-func startGateUpstreams(t *testing.T) *gateUpstreams {
+func startGateUpstreams(t testing.TB) *gateUpstreams {
 	t.Helper()
 	u := &gateUpstreams{dead: freeAddr(t)}
 
@@ -95,6 +95,7 @@ func startGateUpstreams(t *testing.T) *gateUpstreams {
 		time.Sleep(300 * time.Millisecond)
 		io.WriteString(w, "chunk 2\n")
 	})
+	mux.HandleFunc("/meter/", meteredUpstream)
 	mux.Handle("/api/ws", websocket.Handler(func(ws *websocket.Conn) {
 		var msg string
 		for websocket.Message.Receive(ws, &msg) == nil {

@@ -108,7 +108,13 @@ func (b *buyer) bearer(t testing.TB, path string) gateResp {
 // close closes the session.
 func (b *buyer) close(t testing.TB) gateResp {
 	t.Helper()
-	return b.do(t, "/sess/close", mpp.SessionPayload{Action: mpp.ActionClose, Preimage: b.pre.String(), SessionID: b.id.String()}, b.echo)
+	return b.closeAt(t, "/sess/close")
+}
+
+// closeAt closes the session with a request for path (of its service).
+func (b *buyer) closeAt(t testing.TB, path string) gateResp {
+	t.Helper()
+	return b.do(t, path, mpp.SessionPayload{Action: mpp.ActionClose, Preimage: b.pre.String(), SessionID: b.id.String()}, b.echo)
 }
 
 // refundPaid is what bob's return invoice received, msat (0: unpaid).

@@ -31,6 +31,10 @@ type HeldSession struct {
 	DepositedMsat int64        `json:"depositedMsat"`
 	// BalanceMsat is the balance the seller last reported.
 	BalanceMsat int64 `json:"balanceMsat"`
+	// Metered: the seller meters responses (per KiB or second) beyond
+	// each request's price, so the balance it reported before a
+	// response is not what the response left.
+	Metered bool `json:"metered,omitempty"`
 	// State: "opening" (deposit reserved or being paid), "open",
 	// "closed" (refund asked for), "refunded" (its invoice settled).
 	State        string    `json:"state"`

@@ -81,6 +81,10 @@ type Session struct {
 	RefundFeeMsat int64  `json:"refundFeeMsat,omitempty"`
 	RefundStatus  string `json:"refundStatus,omitempty"`
 	RefundError   string `json:"refundError,omitempty"`
+	// MeteredMsat is the part of DebitedMsat that metering took as
+	// responses flowed (per KiB or per second), beyond the requests'
+	// prices.
+	MeteredMsat int64 `json:"meteredMsat,omitempty"`
 	// Requests counts debits (less those given back); TopUps the
 	// deposits after the first.
 	Requests int64 `json:"requests"`
@@ -200,7 +204,7 @@ func (s *Store) OpenSession(ctx context.Context, id lntypes.Hash, service, depos
 		out, spent = SessionDebit{}, nil
 		at := s.now()
 		if cur, err := getSession(txn, id); err == nil {
-			d, err := debit(txn, cur, service, debitMsat, at)
+			d, err := debit(txn, cur, service, debitMsat, at, true)
 			if err != nil {
 				return err
 			}
@@ -228,9 +232,10 @@ func (s *Store) OpenSession(ctx context.Context, id lntypes.Hash, service, depos
 	return out, err
 }
 
-// debit takes msat from open session cur for a request of service and
-// writes it; it writes nothing when it refuses.
-func debit(txn *badger.Txn, cur *Session, service string, msat int64, at time.Time) (*Session, error) {
+// debit takes msat from open session cur for a request of service (or,
+// request false, for metering) and writes it; it writes nothing when it
+// refuses.
+func debit(txn *badger.Txn, cur *Session, service string, msat int64, at time.Time, request bool) (*Session, error) {
 	switch {
 	case cur.Service != service:
 		return nil, fmt.Errorf("storage: %w: session %s is for service %q", ErrSessionMismatch, cur.ID, cur.Service)
@@ -240,7 +245,11 @@ func debit(txn *badger.Txn, cur *Session, service string, msat int64, at time.Ti
 		return nil, &BalanceError{BalanceMsat: cur.BalanceMsat(), WantMsat: msat}
 	}
 	cur.DebitedMsat += msat
-	cur.Requests++
+	if request {
+		cur.Requests++
+	} else {
+		cur.MeteredMsat += msat
+	}
 	cur.UsedAt = at
 	return cur, txn.Set(sessionKey(cur.ID), encodeSession(cur))
 }
@@ -260,7 +269,7 @@ func (s *Store) DebitSession(ctx context.Context, id lntypes.Hash, service strin
 		if err != nil {
 			return err
 		}
-		d, err := debit(txn, cur, service, msat, s.now())
+		d, err := debit(txn, cur, service, msat, s.now(), true)
 		if err != nil {
 			return err
 		}
@@ -288,6 +297,62 @@ func (s *Store) UndebitSession(ctx context.Context, id lntypes.Hash, msat int64)
 		}
 		cur.DebitedMsat -= msat
 		cur.Requests--
+		undone = true
+		return txn.Set(sessionKey(id), encodeSession(cur))
+	}, nil)
+	return undone, err
+}
+
+// MeterSession takes, for a metered response of service, up to wantMsat
+// from open session id — all of it, or what the balance holds if that is
+// less but at least minMsat — durably, and returns what it took. It
+// counts no request. It refuses, taking nothing, with ErrNotFound,
+// ErrSessionMismatch, ErrSessionClosed, or a *BalanceError when the
+// balance is under minMsat.
+func (s *Store) MeterSession(ctx context.Context, id lntypes.Hash, service string, wantMsat, minMsat int64) (took int64, out Session, err error) {
+	if wantMsat <= 0 || minMsat <= 0 || minMsat > wantMsat {
+		return 0, Session{}, fmt.Errorf("storage: %w: meter debit of %d msat (at least %d)", ErrInvalid, wantMsat, minMsat)
+	}
+	err = s.commitOne(ctx, func(txn *badger.Txn) error {
+		took = 0
+		cur, err := getSession(txn, id)
+		if err != nil {
+			return err
+		}
+		msat := min(wantMsat, cur.BalanceMsat())
+		if msat < minMsat {
+			msat = minMsat // refused below, with the balance in the error
+		}
+		d, err := debit(txn, cur, service, msat, s.now(), false)
+		if err != nil {
+			return err
+		}
+		took, out = msat, *d
+		return nil
+	}, nil)
+	return took, out, err
+}
+
+// UnmeterSession gives back msat of what MeterSession took that the
+// response did not use (it ended before it spent it). Only the caller
+// whose MeterSession took it may call it, once. A session closed since
+// keeps it, as UndebitSession does.
+func (s *Store) UnmeterSession(ctx context.Context, id lntypes.Hash, msat int64) (bool, error) {
+	if msat <= 0 {
+		return false, nil
+	}
+	undone := false
+	err := s.commitOne(ctx, func(txn *badger.Txn) error {
+		undone = false
+		cur, err := getSession(txn, id)
+		if err != nil {
+			return err
+		}
+		if cur.State != SessionOpen || cur.MeteredMsat < msat {
+			return nil
+		}
+		cur.DebitedMsat -= msat
+		cur.MeteredMsat -= msat
 		undone = true
 		return txn.Set(sessionKey(id), encodeSession(cur))
 	}, nil)

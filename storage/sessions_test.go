@@ -204,3 +204,63 @@ func FuzzDecodeHeld(f *testing.F) {
 		_ = got
 	})
 }
+
+// TestMeterSession: metering takes what it asks or, at the end of the
+// balance, what is left; refuses below its minimum; counts no request;
+// gives back only what it took and only while the session is open.
+func TestMeterSession(t *testing.T) {
+	s := openStore(t, diskOptions(t))
+	ctx := t.Context()
+	dep := putDeposit(t, s, "api", testDeposit, 10)
+	if _, err := s.OpenSession(ctx, dep, "api", testDeposit, "lnbcrt1r", 1000); err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		name            string
+		want, min, took int64
+		err             error
+		balance         int64
+	}{
+		{"whole block", 4000, 1, 4000, nil, 5000},
+		{"another", 4000, 1000, 4000, nil, 1000},
+		{"what is left", 4000, 1, 1000, nil, 0},
+		{"nothing left", 4000, 1, 0, ErrInsufficientBalance, 0},
+	}
+	for _, tt := range tests {
+		took, ss, err := s.MeterSession(ctx, dep, "api", tt.want, tt.min)
+		if took != tt.took || !errors.Is(err, tt.err) {
+			t.Fatalf("%s: MeterSession = %d, %v; want %d, %v", tt.name, took, err, tt.took, tt.err)
+		}
+		if err == nil && (ss.BalanceMsat() != tt.balance || ss.Requests != 1) {
+			t.Fatalf("%s: session %+v; want balance %d and still 1 request", tt.name, ss, tt.balance)
+		}
+	}
+	for name, f := range map[string]func() error{
+		"zero":          func() error { _, _, err := s.MeterSession(ctx, dep, "api", 0, 0); return err },
+		"min over want": func() error { _, _, err := s.MeterSession(ctx, dep, "api", 1, 2); return err },
+		"other service": func() error { _, _, err := s.MeterSession(ctx, dep, "other", 1, 1); return err },
+	} {
+		if err := f(); err == nil {
+			t.Errorf("%s: no error", name)
+		}
+	}
+	if ok, err := s.UnmeterSession(ctx, dep, 9001); ok || err != nil {
+		t.Fatalf("giving back more than metering took = %v, %v; want refused", ok, err)
+	}
+	if ok, err := s.UnmeterSession(ctx, dep, 2500); !ok || err != nil {
+		t.Fatalf("UnmeterSession = %v, %v", ok, err)
+	}
+	got, _ := s.Session(ctx, dep)
+	if got.MeteredMsat != 6500 || got.DebitedMsat != 7500 || got.BalanceMsat() != 2500 {
+		t.Fatalf("after give-back %+v; want 6500 metered, 2500 left", got)
+	}
+	books(t, *got)
+	closed, err := s.CloseSession(ctx, dep)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ok, _ := s.UnmeterSession(ctx, dep, 1000); ok {
+		t.Fatal("a closed session took metering back after its refund was reckoned")
+	}
+	books(t, closed)
+}

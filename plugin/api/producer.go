@@ -277,6 +277,7 @@ type sessionWire struct {
 	State         string    `json:"state"`
 	DepositedMsat int64     `json:"depositedMsat"`
 	DebitedMsat   int64     `json:"debitedMsat"`
+	MeteredMsat   int64     `json:"meteredMsat"`
 	BalanceMsat   int64     `json:"balanceMsat"`
 	RefundMsat    int64     `json:"refundMsat"`
 	RefundStatus  string    `json:"refundStatus,omitempty"`
@@ -321,7 +322,7 @@ func (s *Server) sessions(w http.ResponseWriter, r *http.Request) {
 	for _, ss := range list {
 		out.Sessions = append(out.Sessions, sessionWire{
 			SessionID: ss.ID.String(), Service: ss.Service, State: string(ss.State), DepositedMsat: ss.DepositedMsat, DebitedMsat: ss.DebitedMsat,
-			BalanceMsat: ss.BalanceMsat(), RefundMsat: ss.RefundMsat, RefundStatus: ss.RefundStatus, RefundError: ss.RefundError,
+			MeteredMsat: ss.MeteredMsat, BalanceMsat: ss.BalanceMsat(), RefundMsat: ss.RefundMsat, RefundStatus: ss.RefundStatus, RefundError: ss.RefundError,
 			RefundFeeMsat: ss.RefundFeeMsat, Requests: ss.Requests, TopUps: ss.TopUps, OpenedAt: ss.OpenedAt, UsedAt: ss.UsedAt, ClosedAt: ss.ClosedAt,
 		})
 		b := &out.Books

@@ -373,6 +373,9 @@ func (c *Consumer) fetch(ctx context.Context, pr *prepared, tok *storage.Token, 
 			if len(offered) > 0 {
 				r.Note = "the target offers only " + schemesOf(offered) + ", which the scheme preference (" + strings.Join(c.cfg.SchemePreference, ", ") + ") leaves out"
 			}
+			if _, _, err := sessionOffer(resp.Header); err == nil {
+				r.Note = "the target sells prepaid sessions only (a metered service): access it with session (REST \"session\": true, l402cli get --session, MCP session: true)"
+			}
 			return r, nil, nil
 		}
 		service := challengeService(of.L402)

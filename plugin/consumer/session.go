@@ -26,6 +26,10 @@ import (
 // balance in (msat).
 const HeaderBalance = "L402-Balance-Msat"
 
+// HeaderMeter is the header a seller's gate marks a metered response
+// with (what it charges per, and the price).
+const HeaderMeter = "L402-Meter"
+
 // returnInvoiceExpiry is how long the refund invoice of a session can be
 // paid: a session may stay open for weeks.
 const returnInvoiceExpiry = 30 * 24 * time.Hour
@@ -217,7 +221,15 @@ func (c *Consumer) topUp(ctx context.Context, req AccessRequest, pr *prepared, h
 		unlock()
 		return c.sessionAccess(ctx, req, pr)
 	}
-	if cur.BalanceMsat >= sreq.AmountSats()*1000 && sreq.AmountSats() > 0 {
+	var said struct {
+		Meter json.RawMessage `json:"meter"`
+	}
+	_ = json.Unmarshal(body, &said)
+	// A metered seller's balance shrinks as its responses flow, after
+	// it reported it: its ask for a top-up is believable (the deposit is
+	// still bounded by the budgets).
+	metered := cur.Metered || len(said.Meter) > 0
+	if !metered && cur.BalanceMsat >= sreq.AmountSats()*1000 && sreq.AmountSats() > 0 {
 		// The seller said, on its last answer, that the balance covers a
 		// request at this price: a seller that now asks for another
 		// deposit would drain one per request. Refuse.
@@ -324,6 +336,9 @@ func (c *Consumer) sendSessionWith(ctx context.Context, pr *prepared, ch mpp.Cha
 func (c *Consumer) sessionAnswer(ctx context.Context, resp *http.Response, held *storage.HeldSession, paid bool, p *storage.Payment) *Response {
 	if n, err := strconv.ParseInt(resp.Header.Get(HeaderBalance), 10, 64); err == nil {
 		held.BalanceMsat = n
+	}
+	if resp.Header.Get(HeaderMeter) != "" {
+		held.Metered = true
 	}
 	if err := c.store.PutHeldSession(ctx, held); err != nil {
 		c.log.Warn("consumer: recording a session's balance failed", "session", held.ID, "err", err)

@@ -2,6 +2,7 @@ package gate
 
 import (
 	"context"
+	"fmt"
 	"log/slog"
 	"net/http"
 	"net/netip"
@@ -14,19 +15,86 @@ import (
 // challenge answers with a fresh 402, unless the client or the node is
 // over its limits.
 func (g *Gate) challenge(w http.ResponseWriter, r *http.Request, svc *service, rt *serviceRuntime, rl *rule, client netip.Addr, rejected error) {
-	ch, no := g.issueFor(r.Context(), svc, rl, client, svc.cfg.Capabilities)
-	if no != nil {
-		if no.status == http.StatusTooManyRequests {
-			rt.count(outRateLimited)
-			writeRateLimited(w, r, no.wait, no.body)
-			return
-		}
-		rt.count(outError)
-		if r.Context().Err() == nil { // else the client left
-			writeError(w, r, no.status, no.body)
-		}
+	if svc.meter != nil {
+		g.meteredChallenge(w, r, svc, rt, rl, client, rejected)
 		return
 	}
+	ch, no := g.issueFor(r.Context(), svc, rl, client, svc.cfg.Capabilities)
+	if no != nil {
+		g.refused(w, r, rt, no)
+		return
+	}
+	g.countChallenge(r, svc, rt, rejected)
+	offers := g.offered(svc)
+	hdr := w.Header()
+	if g.state.Load().svcs.discovery {
+		hdr.Set("Link", "<"+DiscoveryPath+`>; rel="l402-manifest"`)
+	}
+	var session *mpp.Challenge
+	if g.offersSessions(svc) && !isGRPC(r) {
+		if c, _, no := g.sessionChallenge(r.Context(), svc, rl, client); no == nil {
+			session = &c
+		}
+	}
+	writeChallenge(w, r, ch, svc.cfg.Name, rejected, g.cfg.LegacyLSAT, offers, func(h http.Header) {
+		g.addChargeChallenges(h, r, svc, ch, session, rejected)
+	})
+}
+
+// meteredChallenge is challenge for a metered service: it sells prepaid
+// sessions only, so the 402 offers one session challenge (its deposit
+// invoice) and no single-use payment.
+func (g *Gate) meteredChallenge(w http.ResponseWriter, r *http.Request, svc *service, rt *serviceRuntime, rl *rule, client netip.Addr, rejected error) {
+	if isGRPC(r) {
+		rt.count(outRejected)
+		writeGRPCStatus(w, grpcUnimplemented, "service "+svc.cfg.Name+" is metered and sold through prepaid MPP sessions, which gRPC clients cannot open")
+		return
+	}
+	c, dep, no := g.sessionChallenge(r.Context(), svc, rl, client)
+	if no != nil {
+		g.refused(w, r, rt, no)
+		return
+	}
+	g.countChallenge(r, svc, rt, rejected)
+	hdr := w.Header()
+	if g.state.Load().svcs.discovery {
+		hdr.Set("Link", "<"+DiscoveryPath+`>; rel="l402-manifest"`)
+	}
+	_ = mpp.SetChallenge(hdr, c) // NewSessionChallenge checked it
+	hdr.Set("Cache-Control", "no-store")
+	m := svc.meter
+	body := challengeBody{
+		Error: "payment required", Code: "payment_required",
+		Invoice: dep.Invoice, PaymentHash: dep.PaymentHash.String(),
+		AmountSats: dep.PriceSats, PriceSats: rl.price, ExpiresAt: dep.ExpiresAt.UTC(),
+		Resource: rl.resource, Service: svc.cfg.Name, Schemes: []string{string(producer.SchemeMPP)},
+		Meter: &meterInfo{Unit: string(m.unit), PriceMsat: m.price, BlockUnits: m.block},
+		Fix: fmt.Sprintf("this service is metered (%d msat per %s, on top of %d sats per request) and sold through prepaid sessions only: pay the deposit invoice "+
+			"and retry with Authorization: Payment <credential> answering the session challenge (action open, with a return invoice for the refund)", m.price, m.unit, rl.price),
+	}
+	if rejected != nil {
+		body.Reason = producer.ReasonCode(rejected)
+		body.Message = verdictMessage(rejected)
+		body.Fix = "your credential was refused (see reason); " + body.Fix
+	}
+	writeJSON(w, http.StatusPaymentRequired, body)
+}
+
+// refused answers a request the gate mints no challenge for.
+func (g *Gate) refused(w http.ResponseWriter, r *http.Request, rt *serviceRuntime, no *refusal) {
+	if no.status == http.StatusTooManyRequests {
+		rt.count(outRateLimited)
+		writeRateLimited(w, r, no.wait, no.body)
+		return
+	}
+	rt.count(outError)
+	if r.Context().Err() == nil { // else the client left
+		writeError(w, r, no.status, no.body)
+	}
+}
+
+// countChallenge counts (and logs) a 402 that goes out.
+func (g *Gate) countChallenge(r *http.Request, svc *service, rt *serviceRuntime, rejected error) {
 	if rejected != nil {
 		rt.count(outRejected)
 		if g.log.Enabled(r.Context(), slog.LevelDebug) {
@@ -35,20 +103,6 @@ func (g *Gate) challenge(w http.ResponseWriter, r *http.Request, svc *service, r
 	} else {
 		rt.count(outChallenged)
 	}
-	offers := g.offered(svc)
-	hdr := w.Header()
-	if g.state.Load().svcs.discovery {
-		hdr.Set("Link", "<"+DiscoveryPath+`>; rel="l402-manifest"`)
-	}
-	var session *mpp.Challenge
-	if g.offersSessions(svc) && !isGRPC(r) {
-		if c, ok := g.sessionChallenge(r.Context(), svc, rl, client); ok {
-			session = &c
-		}
-	}
-	writeChallenge(w, r, ch, svc.cfg.Name, rejected, g.cfg.LegacyLSAT, offers, func(h http.Header) {
-		g.addChargeChallenges(h, r, svc, ch, session, rejected)
-	})
 }
 
 // refusal is why the gate mints no challenge now: a limit (429, with

@@ -6,6 +6,27 @@ import (
 	"time"
 )
 
+// MeterUnit is what a metered service charges per.
+type MeterUnit string
+
+const (
+	// MeterOff charges per request only.
+	MeterOff MeterUnit = ""
+	// MeterKiB charges per KiB (1024 bytes) of response body, rounded up.
+	MeterKiB MeterUnit = "kib"
+	// MeterSecond charges per second of the response, rounded up.
+	MeterSecond MeterUnit = "second"
+)
+
+// Default meter blocks: per KiB, as many KiB as 10 sats buy (64 KiB to
+// 1 GiB); per second, 5 seconds.
+const (
+	defaultMeterBlockMsat   = 10_000
+	minMeterBlockKiB        = 64
+	maxMeterBlockKiB        = 1 << 20
+	defaultMeterBlockSecond = 5
+)
+
 // Protocol says how the gate talks to a service's upstream.
 type Protocol string
 
@@ -131,6 +152,23 @@ type ServiceConfig struct {
 	// when it closes the session. It needs the mpp scheme, and must cover
 	// the dearest path.
 	SessionDepositSats int64
+	// Meter, when set, also charges the session's balance as the
+	// response flows, on top of the path's price: MeterKiB per KiB of
+	// response body, MeterSecond per second from the start of the
+	// response to its end (SSE, WebSocket and other streams). A stream
+	// whose balance runs out gets a final event (SSE) and is closed. A
+	// metered service sells access through prepaid sessions only: it needs
+	// SessionDepositSats, and refuses single-use credentials and tokens.
+	Meter MeterUnit
+	// MeterPriceMsat is the price of one Meter unit, in msat.
+	MeterPriceMsat int64
+	// MeterBlock is how many units the gate debits ahead of the bytes or
+	// seconds it releases, at most (default: per KiB, what 10 sats buy,
+	// within 64 KiB to 1 GiB; per second, 5 seconds): one durable write
+	// per block. A crash mid-response can keep up to 1.5
+	// blocks the buyer did not receive; a response that ends gives back
+	// what it did not use.
+	MeterBlock int64
 	// SessionIdleTimeout is advertised in session challenges (default
 	// 10m); l402d does not close idle sessions itself.
 	SessionIdleTimeout time.Duration

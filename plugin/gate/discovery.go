@@ -81,6 +81,11 @@ type discoveryService struct {
 	// Schemes are the payment schemes a 402 of the service offers
 	// (l402, mpp, x402), one invoice for all.
 	Schemes []string `json:"schemes,omitempty"`
+	// SessionDepositSats is the deposit of a prepaid MPP session, when
+	// the service sells them.
+	SessionDepositSats int64 `json:"sessionDepositSats,omitempty"`
+	// Meter is set for a metered service (sold through sessions only).
+	Meter *meterInfo `json:"meter,omitempty"`
 }
 
 // resourceDoc is the draft's resource object. A path ending in '*' is a
@@ -136,6 +141,13 @@ func newCatalog(s *Services, node string, defaultValidity time.Duration, offered
 		if sc.Auth != AuthOff {
 			d.Schemes = offered(svc).names()
 			d.PriceSats = sc.PriceSats
+			if svc.session {
+				d.SessionDepositSats = sc.SessionDepositSats
+			}
+			if m := svc.meter; m != nil {
+				d.Schemes = []string{string(producer.SchemeMPP)}
+				d.Meter = &meterInfo{Unit: string(m.unit), PriceMsat: m.price, BlockUnits: m.block}
+			}
 			for _, r := range svc.rules {
 				d.Resources = append(d.Resources, resourceDoc{Path: r.resource, Pricing: pricingDoc{Model: "fixed", PriceMsat: r.price * 1000}})
 				d.Prices = append(d.Prices, discoveryPrice{Path: r.resource, PriceSats: r.price})

@@ -365,6 +365,9 @@ func refuseUnsafe(w http.ResponseWriter, r *http.Request, svc *service, rt *serv
 // Otherwise rejected is why the credential was refused, or nil when there
 // was none, and the caller challenges.
 func (g *Gate) admitCredential(w http.ResponseWriter, r *http.Request, svc *service, rt *serviceRuntime, rl *rule, mp string, h http.Handler) (rejected error, answered bool) {
+	if svc.meter != nil {
+		return g.admitMetered(w, r, svc, rt, rl, h)
+	}
 	if g.offered(svc).has(offerL402) {
 		if rejected, answered = g.admitToken(w, r, svc, rt, rl, mp, h); answered || rejected != nil {
 			return rejected, answered

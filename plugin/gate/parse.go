@@ -231,7 +231,8 @@ var (
 	fileKeys    = []string{"services", "discovery", "provider"}
 	serviceKeys = []string{"name", "host", "path", "upstream", "protocol", "price", "pricing", "token_validity",
 		"capabilities", "auth", "free_window", "whitelist", "timeout", "rate_limit", "description",
-		"pass_credentials", "allow_semicolons", "fold_case", "schemes", "session_deposit", "session_idle_timeout"}
+		"pass_credentials", "allow_semicolons", "fold_case", "schemes", "session_deposit", "session_idle_timeout",
+		"meter", "meter_price_msat", "meter_block"}
 	ruleKeys      = []string{"path", "price"}
 	rateLimitKeys = []string{"rate", "burst"}
 )
@@ -340,6 +341,13 @@ func (d *decoder) service(n *yaml.Node, field string, sc *ServiceConfig) {
 			sc.FoldCase, _ = d.boolean(v, field)
 		case "session_deposit":
 			sc.SessionDepositSats, _ = d.int64(v, field, "session_deposit: 1000")
+		case "meter":
+			m, _ := d.str(v, field)
+			sc.Meter = MeterUnit(strings.ToLower(m))
+		case "meter_price_msat":
+			sc.MeterPriceMsat, _ = d.int64(v, field, "meter_price_msat: 10")
+		case "meter_block":
+			sc.MeterBlock, _ = d.int64(v, field, "meter_block: 1024")
 		case "session_idle_timeout":
 			sc.SessionIdleTimeout, _ = d.duration(v, field, false)
 		case "schemes":

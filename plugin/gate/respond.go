@@ -38,9 +38,19 @@ type challengeBody struct {
 	Service     string    `json:"service"`
 	// Schemes are the ways this one invoice can be paid and presented.
 	Schemes []string `json:"schemes"`
-	Reason  string   `json:"reason,omitempty"`
-	Message string   `json:"message,omitempty"`
-	Fix     string   `json:"fix"`
+	// Meter is set for a metered service: what it charges per, beyond
+	// the request's price.
+	Meter   *meterInfo `json:"meter,omitempty"`
+	Reason  string     `json:"reason,omitempty"`
+	Message string     `json:"message,omitempty"`
+	Fix     string     `json:"fix"`
+}
+
+// meterInfo describes a service's meter to buyers.
+type meterInfo struct {
+	Unit       string `json:"unit"`
+	PriceMsat  int64  `json:"priceMsat"`
+	BlockUnits int64  `json:"blockUnits"`
 }
 
 // gRPC status codes the gate answers with (google.golang.org/grpc/codes).

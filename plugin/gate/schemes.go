@@ -3,6 +3,7 @@ package gate
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net/http"
 
 	"github.com/l402d/l402d/l402"
@@ -167,6 +168,25 @@ func (g *Gate) admitCharge(w http.ResponseWriter, r *http.Request, svc *service,
 	rt.count(outPaid)
 	h.ServeHTTP(w, r)
 	return nil, true
+}
+
+// admitMetered is admitCredential for a metered service: only a session
+// credential buys; a token or a single-use payment, which would buy an
+// unmetered response, is refused.
+func (g *Gate) admitMetered(w http.ResponseWriter, r *http.Request, svc *service, rt *serviceRuntime, rl *rule, h http.Handler) (rejected error, answered bool) {
+	if hasPaymentAuth(r.Header) && g.offersSessions(svc) {
+		cred, err := mpp.CredentialFromHeader(r.Header)
+		if err != nil {
+			return err, false
+		}
+		if cred.Challenge.Intent == mpp.IntentSession {
+			return g.admitSession(w, r, svc, rt, rl, cred, h)
+		}
+	}
+	if _, err := l402.CredentialFromHeader(r.Header); hasPaymentAuth(r.Header) || r.Header.Get(x402.HeaderPaymentSignature) != "" || !errors.Is(err, l402.ErrNoCredential) {
+		return fmt.Errorf("%w: service %s is metered and sold through prepaid sessions only, not single payments or tokens", mpp.ErrUnsupported, svc.cfg.Name), false
+	}
+	return nil, false
 }
 
 // checkFailed handles a payment that did not check: a verdict on it is

@@ -60,6 +60,16 @@ type service struct {
 	schemes schemeSet
 	// session: the service also sells prepaid MPP sessions.
 	session bool
+	// meter, when set, meters its responses (sessions only).
+	meter *meterSpec
+}
+
+// meterSpec is a metered service's meter: unit, msat per unit, and units
+// debited ahead at most.
+type meterSpec struct {
+	unit  MeterUnit
+	price int64
+	block int64
 }
 
 // rule prices the paths matching pat. Its resource is what tokens bought

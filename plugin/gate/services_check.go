@@ -110,6 +110,7 @@ func (c *checker) service(field string, sc ServiceConfig, maxPrice int64, fold b
 	slices.SortStableFunc(svc.rules, moreSpecific)
 	svc.rules = append(svc.rules, rule{pat: svc.path, resource: svc.path.String(), price: sc.PriceSats})
 	c.session(field, &sc, svc)
+	c.meter(field, &sc, svc)
 	svc.cfg = sc
 	if len(c.errs) > before {
 		return nil
@@ -268,6 +269,53 @@ func (c *checker) session(field string, sc *ServiceConfig, svc *service) {
 		sc.SessionIdleTimeout = 10 * time.Minute
 	}
 	svc.session = true
+}
+
+// meter checks the service's meter, after its sessions.
+func (c *checker) meter(field string, sc *ServiceConfig, svc *service) {
+	var def int64
+	switch sc.Meter {
+	case MeterOff:
+		if sc.MeterPriceMsat != 0 || sc.MeterBlock != 0 {
+			c.fail(field+".meter", "is missing, but meter_price_msat or meter_block is set", "write meter: kib or meter: second, or drop meter_price_msat and meter_block")
+		}
+		return
+	case MeterKiB:
+	case MeterSecond:
+		def = defaultMeterBlockSecond
+	default:
+		c.fail(field+".meter", fmt.Sprintf("is %q", sc.Meter), "write kib (per KiB of response) or second (per second of response)")
+		return
+	}
+	ok := true
+	if sc.MeterPriceMsat <= 0 {
+		c.fail(field+".meter_price_msat", fmt.Sprintf("is %d", sc.MeterPriceMsat), "write the positive price of one "+string(sc.Meter)+" in msat, e.g. meter_price_msat: 10")
+		ok = false
+	}
+	if sc.MeterBlock < 0 || sc.MeterBlock > 1<<30 {
+		c.fail(field+".meter_block", fmt.Sprintf("is %d", sc.MeterBlock), "write how many units to debit ahead at a time (1 to 1073741824), or leave it out")
+		ok = false
+	}
+	if sc.MeterBlock == 0 && sc.MeterPriceMsat > 0 {
+		sc.MeterBlock = def
+		if sc.Meter == MeterKiB {
+			// Worth defaultMeterBlockMsat: big enough that a fast stream
+			// does not wait for its debits, small enough that a crash
+			// keeps little the buyer did not get.
+			sc.MeterBlock = min(max(defaultMeterBlockMsat/sc.MeterPriceMsat, minMeterBlockKiB), maxMeterBlockKiB)
+		}
+	}
+	if sc.MeterPriceMsat > 0 && sc.MeterBlock > 0 && sc.MeterPriceMsat > (1<<62)/sc.MeterBlock {
+		c.fail(field+".meter_block", "times meter_price_msat overflows", "lower meter_block or meter_price_msat")
+		ok = false
+	}
+	if !svc.session {
+		c.fail(field+".meter", "needs session_deposit: a metered service sells prepaid sessions only", "set session_deposit (and the mpp scheme), or drop meter")
+		ok = false
+	}
+	if ok {
+		svc.meter = &meterSpec{unit: sc.Meter, price: sc.MeterPriceMsat, block: sc.MeterBlock}
+	}
 }
 
 // schemes checks the payment schemes the service offers (default all).

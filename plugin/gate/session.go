@@ -32,6 +32,7 @@ type SessionProducer interface {
 	UseSession(ctx context.Context, v mpp.Session, service string, priceSats int64) (storage.SessionDebit, error)
 	UndebitSession(ctx context.Context, id lntypes.Hash, priceSats int64) error
 	CloseSession(ctx context.Context, v mpp.Session, service string, wait time.Duration) (storage.Session, error)
+	meterDebits
 }
 
 // sessionBody is the answer to a close.
@@ -41,6 +42,7 @@ type sessionBody struct {
 	State         string `json:"state"`
 	DepositedMsat int64  `json:"depositedMsat"`
 	DebitedMsat   int64  `json:"debitedMsat"`
+	MeteredMsat   int64  `json:"meteredMsat,omitempty"`
 	Requests      int64  `json:"requests"`
 	RefundMsat    int64  `json:"refundMsat"`
 	RefundStatus  string `json:"refundStatus"`
@@ -52,22 +54,23 @@ func (g *Gate) offersSessions(svc *service) bool {
 }
 
 // sessionChallenge mints a deposit for svc and the session challenge
-// that sells it; ok is false (and the 402 goes out without one) when the
-// client or node is over its limits or the node cannot make an invoice.
-func (g *Gate) sessionChallenge(ctx context.Context, svc *service, rl *rule, client netip.Addr) (mpp.Challenge, bool) {
+// that sells it; no says why not when the client or node is over its
+// limits or the node cannot make an invoice (or the challenge).
+func (g *Gate) sessionChallenge(ctx context.Context, svc *service, rl *rule, client netip.Addr) (mpp.Challenge, producer.Challenge, *refusal) {
 	dep := rule{resource: producer.SessionResource, price: svc.cfg.SessionDepositSats}
 	ch, no := g.issueFor(ctx, svc, &dep, client, nil)
 	if no != nil {
-		return mpp.Challenge{}, false
+		return mpp.Challenge{}, ch, no
 	}
 	c, err := g.sessions.SessionChallenge(ch, producer.SessionOffer{
 		Service: svc.cfg.Name, UnitPriceSats: rl.price, IdleTimeout: svc.cfg.SessionIdleTimeout, Description: svc.cfg.Description,
 	})
 	if err != nil {
 		g.log.Warn("gate: cannot offer a session challenge", "service", svc.cfg.Name, "err", err)
-		return mpp.Challenge{}, false
+		return mpp.Challenge{}, ch, &refusal{http.StatusServiceUnavailable, 0, errorBody{Error: "no session can be offered right now", Code: "internal", Service: svc.cfg.Name,
+			Fix: "retry shortly"}}
 	}
-	return c, true
+	return c, ch, nil
 }
 
 // admitSession serves a request carrying a session credential: an open,
@@ -95,7 +98,7 @@ func (g *Gate) admitSession(w http.ResponseWriter, r *http.Request, svc *service
 		_ = mpp.SetReceipt(w.Header(), rc)
 		rt.count(outPaid)
 		writeJSON(w, http.StatusOK, sessionBody{
-			SessionID: v.ID.String(), Service: s.Service, State: string(s.State), DepositedMsat: s.DepositedMsat, DebitedMsat: s.DebitedMsat,
+			SessionID: v.ID.String(), Service: s.Service, State: string(s.State), DepositedMsat: s.DepositedMsat, DebitedMsat: s.DebitedMsat, MeteredMsat: s.MeteredMsat,
 			Requests: s.Requests, RefundMsat: s.RefundMsat, RefundStatus: s.RefundStatus,
 		})
 		return nil, true
@@ -115,10 +118,34 @@ func (g *Gate) admitSession(w http.ResponseWriter, r *http.Request, svc *service
 		}
 		return true
 	}}
-	r = r.WithContext(context.WithValue(ctx, chargeKey{}, co))
+	ctx = context.WithValue(ctx, chargeKey{}, co)
 	_ = mpp.SetReceipt(w.Header(), mpp.NewSessionReceipt(v.ID, cred.Challenge.ID, g.cfg.Now()))
 	w.Header().Set(HeaderBalance, strconv.FormatInt(res.Session.BalanceMsat(), 10))
 	rt.count(outPaid)
-	h.ServeHTTP(w, r)
+	if svc.meter != nil {
+		var stop context.CancelFunc
+		ctx, stop = context.WithCancel(ctx)
+		defer stop()
+		under := w
+		refuse := func(err error) {
+			// Nothing of the response went out: the request's price
+			// goes back too, and the buyer learns how to top up.
+			co.giveBack()
+			under.Header().Del(mpp.HeaderReceipt)
+			under.Header().Del(HeaderBalance)
+			under.Header().Del(HeaderMeter)
+			for k := range under.Header() {
+				if k != "Link" {
+					under.Header().Del(k)
+				}
+			}
+			g.challenge(under, r, svc, rt, rl, g.clientAddr(r), err)
+			_ = http.NewResponseController(under).Flush()
+		}
+		m := newMeter(*svc.meter, g.sessions, svc.cfg.Name, v.ID, context.WithoutCancel(ctx), stop, w, r, g.cfg.Now, g.log, refuse)
+		defer m.finish()
+		w = m
+	}
+	h.ServeHTTP(w, r.WithContext(ctx))
 	return nil, true
 }

@@ -127,6 +127,25 @@ func (p *Producer) UndebitSession(ctx context.Context, id lntypes.Hash, priceSat
 	return nil
 }
 
+// MeterSession takes up to wantMsat (at least minMsat, or nothing) from
+// session id for a metered response of service (storage.Store.MeterSession).
+func (p *Producer) MeterSession(ctx context.Context, id lntypes.Hash, service string, wantMsat, minMsat int64) (int64, storage.Session, error) {
+	took, s, err := p.cfg.Store.MeterSession(ctx, id, service, wantMsat, minMsat)
+	if err != nil && !errors.Is(err, storage.ErrInsufficientBalance) && !errors.Is(err, storage.ErrSessionClosed) && !errors.Is(err, storage.ErrSessionMismatch) {
+		err = fmt.Errorf("producer: metering session %s: %w", id, err)
+	}
+	return took, s, err
+}
+
+// UnmeterSession gives back what a metered response took ahead and did
+// not use (storage.Store.UnmeterSession).
+func (p *Producer) UnmeterSession(ctx context.Context, id lntypes.Hash, msat int64) error {
+	if _, err := p.cfg.Store.UnmeterSession(ctx, id, msat); err != nil {
+		return fmt.Errorf("producer: giving back %d msat of metering to session %s: %w", msat, id, err)
+	}
+	return nil
+}
+
 // CloseSession closes session id of service (v is a verified close) and
 // refunds its balance to its return invoice: the refund is journaled
 // before it is paid, paid from the node, and resumed after a restart
