@@ -230,6 +230,15 @@ func TestMeteredSessions(t *testing.T) {
 		if payments != 2 {
 			t.Fatalf("bob paid %d deposits for 9 requests, want 2", payments)
 		}
+		spentToday := func() int64 {
+			t.Helper()
+			code, b := bob.call(t, "GET", "/api/consumer/budget", nil)
+			if code != 200 {
+				t.Fatalf("budget: %d %v", code, b)
+			}
+			return msat(obj(b["today"])["spentMsat"])
+		}
+		before := spentToday()
 		code, out := bob.call(t, "POST", "/api/consumer/sessions/"+id+"/close", nil)
 		want := int64(100_000 - 9*(1000+costKiB(5000, 1000)))
 		if code != 200 || out["state"] != "refunded" || msat(out["refundMsat"]) != want {
@@ -237,6 +246,35 @@ func TestMeteredSessions(t *testing.T) {
 		}
 		s := sessionBooks(t, g)[id]
 		if msat(s["depositedMsat"]) != 100_000 || msat(s["refundMsat"]) != want || msat(s["requests"]) != 9 {
+			t.Fatalf("alice's books %v", s)
+		}
+		// The refund is credited back to bob's budget, once.
+		if after := spentToday(); after != before-want {
+			t.Fatalf("bob's budget spent today %d before the close, %d after; want the %d msat refund credited", before, after, want)
+		}
+		if code, _ := bob.call(t, "POST", "/api/consumer/sessions/"+id+"/close", nil); code != 200 || spentToday() != before-want {
+			t.Fatal("a second close credited the refund again")
+		}
+	})
+
+	t.Run("bob's l402d closes a session left idle and collects its refund", func(t *testing.T) {
+		bob := startBob(t, "--consumer.session-idle-close", "2s")
+		code, out := bob.call(t, "POST", "/api/consumer/access", map[string]any{"url": "http://" + g.gate + "/meter/kib/i?kind=bytes&n=1024", "session": true, "maxSats": 100})
+		if code != 200 || msat(out["status"]) != 200 {
+			t.Fatalf("access: %d %v", code, out)
+		}
+		id := str(out["session"].(map[string]any)["sessionId"])
+		waitFor(t, time.Minute, "the idle session to be closed and refunded", func() error {
+			_, list := bob.call(t, "GET", "/api/consumer/sessions", nil)
+			for _, x := range list["sessions"].([]any) {
+				if s := x.(map[string]any); str(s["sessionId"]) == id && s["state"] != "refunded" {
+					return fmt.Errorf("session %v", s["state"])
+				}
+			}
+			return nil
+		})
+		// 50 sats − 1 sat for the request − 1 sat for its KiB.
+		if s := sessionBooks(t, g)[id]; s["state"] != "closed" || msat(s["refundMsat"]) != 48_000 || s["refundStatus"] != "succeeded" {
 			t.Fatalf("alice's books %v", s)
 		}
 	})

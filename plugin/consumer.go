@@ -40,6 +40,9 @@ type ConsumerConfig struct {
 	// SchemePreference orders the payment schemes paid with (see
 	// consumer.Config); empty: the default.
 	SchemePreference []string
+	// SessionIdleClose closes held prepaid sessions unused this long (0:
+	// never).
+	SessionIdleClose time.Duration
 }
 
 // consumerParts are the consumer's pieces inside a Plugin.
@@ -56,6 +59,7 @@ func (p *Plugin) initConsumer(ctx context.Context) error {
 		MinFeeLimitSats: cc.MinFeeLimitSats, MaxFeePercent: cc.MaxFeePercent, PaymentTimeout: cc.PaymentTimeout,
 		RequestTimeout: cc.RequestTimeout, BodyTimeout: cc.BodyTimeout, BodyIdleTimeout: cc.BodyIdleTimeout, MaxResponseBytes: cc.MaxResponseBytes, AllowPrivate: cc.AllowPrivate,
 		Budget: cc.Budget, UserAgent: "l402d/" + p.cfg.Version, SchemePreference: cc.SchemePreference,
+		SessionIdleClose: cc.SessionIdleClose,
 	})
 	if err != nil {
 		return err

@@ -3,6 +3,7 @@ package storage
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"strings"
 	"time"
@@ -85,6 +86,54 @@ func (s *Store) PutHeldSession(ctx context.Context, h *HeldSession) error {
 		return err
 	}
 	return s.update(ctx, true, func(txn *badger.Txn) error { return txn.Set(heldKey(h.Origin, h.ID), v) })
+}
+
+// RefundedHeldSession records held session h as refunded — h.State must
+// be HeldRefunded, h.RefundMsat what this node's invoice received — and,
+// on the transition only, credits that refund back to the budgets: to
+// today's counter and domain's (net spending: a refund frees today's
+// budget; counters never go below zero). It reports whether this call
+// made the transition, so concurrent or repeated closes credit once.
+func (s *Store) RefundedHeldSession(ctx context.Context, h *HeldSession, domain string) (bool, error) {
+	if h.State != HeldRefunded || h.RefundMsat < 0 {
+		return false, fmt.Errorf("storage: %w: RefundedHeldSession of a session %s with refund %d", ErrInvalid, h.State, h.RefundMsat)
+	}
+	if h.Origin == "" || strings.IndexByte(h.Origin, 0) >= 0 {
+		return false, fmt.Errorf("storage: %w: a held session needs an origin without NUL", ErrInvalid)
+	}
+	credited := false
+	err := s.update(ctx, true, func(txn *badger.Txn) error {
+		credited = false
+		k := heldKey(h.Origin, h.ID)
+		if item, err := txn.Get(k); err == nil {
+			var cur *HeldSession
+			if err := item.Value(func(v []byte) error {
+				var err error
+				cur, err = decodeHeld(k, v)
+				return err
+			}); err != nil {
+				return err
+			}
+			if cur.State == HeldRefunded {
+				*h = *cur
+				return nil
+			}
+		} else if !errors.Is(err, badger.ErrKeyNotFound) {
+			return err
+		}
+		now := s.now()
+		h.UpdatedAt = now
+		v, err := json.Marshal(h)
+		if err != nil {
+			return err
+		}
+		if err := txn.Set(k, v); err != nil {
+			return err
+		}
+		credited = true
+		return addBudget(txn, dayOf(now), domain, BudgetCounter{SpentMsat: -h.RefundMsat})
+	})
+	return credited, err
 }
 
 // HeldSessions lists the sessions held at origin ("" for every origin).

@@ -6,6 +6,8 @@ import (
 	"sync/atomic"
 	"testing"
 
+	"github.com/dgraph-io/badger/v4"
+
 	"github.com/lightningnetwork/lnd/lntypes"
 )
 
@@ -263,4 +265,47 @@ func TestMeterSession(t *testing.T) {
 		t.Fatal("a closed session took metering back after its refund was reckoned")
 	}
 	books(t, closed)
+}
+
+// TestRefundedHeldSessionCreditsOnce: a refund received frees today's
+// budget (day and domain) once, however often the close is recorded, and
+// never below zero.
+func TestRefundedHeldSessionCreditsOnce(t *testing.T) {
+	s := openStore(t, diskOptions(t))
+	ctx := t.Context()
+	h := &HeldSession{ID: randomHash(t), Origin: "http://shop.example", URL: "http://shop.example/x", State: HeldOpen, DepositedMsat: 50_000}
+	if err := s.PutHeldSession(ctx, h); err != nil {
+		t.Fatal(err)
+	}
+	err := s.update(ctx, true, func(txn *badger.Txn) error {
+		return addBudget(txn, dayOf(s.now()), "example", BudgetCounter{SpentMsat: 60_000})
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := *h
+	done.State, done.RefundMsat = HeldRefunded, 45_000
+	var wg sync.WaitGroup
+	var credits atomic.Int64
+	for range 8 {
+		wg.Go(func() {
+			c := done
+			if ok, err := s.RefundedHeldSession(ctx, &c, "example"); err != nil {
+				t.Error(err)
+			} else if ok {
+				credits.Add(1)
+			}
+		})
+	}
+	wg.Wait()
+	u, err := s.BudgetUsage(ctx, s.now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if credits.Load() != 1 || u.Total.SpentMsat != 15_000 || len(u.Domains) != 1 || u.Domains[0].SpentMsat != 15_000 {
+		t.Fatalf("%d credits, usage %+v; want one credit of 45000", credits.Load(), u)
+	}
+	if _, err := s.RefundedHeldSession(ctx, h, "example"); err == nil {
+		t.Fatal("an open session was recorded refunded")
+	}
 }

@@ -33,6 +33,8 @@ func consumerFlags() []cli.Flag {
 			Usage: "longest wait for the next bytes of a target's response body; past it the body is cut off"}),
 		altsrc.NewInt64Flag(&cli.Int64Flag{Name: "consumer.max-response-bytes", EnvVars: []string{"L402D_CONSUMER_MAX_RESPONSE_BYTES"}, Value: consumer.DefaultMaxResponseBytes,
 			Usage: "largest body returned inside a JSON access answer (streamed answers are not capped)"}),
+		altsrc.NewDurationFlag(&cli.DurationFlag{Name: "consumer.session-idle-close", EnvVars: []string{"L402D_CONSUMER_SESSION_IDLE_CLOSE"}, Value: consumer.DefaultSessionIdleClose,
+			Usage: "close a held prepaid session unused this long and collect its refund (0: keep sessions open until closed by hand)"}),
 		altsrc.NewBoolFlag(&cli.BoolFlag{Name: "consumer.allow-private", EnvVars: []string{"L402D_CONSUMER_ALLOW_PRIVATE"},
 			Usage: "let access and quote reach private, loopback and link-local addresses (off: only public hosts)"}),
 		altsrc.NewStringSliceFlag(&cli.StringSliceFlag{Name: "consumer.schemes", EnvVars: []string{"L402D_CONSUMER_SCHEMES"},
@@ -64,7 +66,7 @@ func applyConsumerFlags(c *cli.Context, cfg *plugin.Config) error {
 		PaymentTimeout: c.Duration("consumer.payment-timeout"), RequestTimeout: c.Duration("consumer.request-timeout"),
 		BodyTimeout: c.Duration("consumer.body-timeout"), BodyIdleTimeout: c.Duration("consumer.body-idle-timeout"),
 		MaxResponseBytes: c.Int64("consumer.max-response-bytes"), AllowPrivate: c.Bool("consumer.allow-private"),
-		Enable: c.Bool("consumer.enable"),
+		Enable: c.Bool("consumer.enable"), SessionIdleClose: c.Duration("consumer.session-idle-close"),
 	}
 	pref, err := consumer.ParseSchemePreference(slices.DeleteFunc(slices.Clone(c.StringSlice("consumer.schemes")), func(s string) bool { return s == "" }))
 	if err != nil {
@@ -80,6 +82,8 @@ func applyConsumerFlags(c *cli.Context, cfg *plugin.Config) error {
 		return fmt.Errorf("--consumer.body-timeout %s: want a positive duration such as 5m", cc.BodyTimeout)
 	case cc.BodyIdleTimeout < 0:
 		return fmt.Errorf("--consumer.body-idle-timeout %s: want a positive duration such as 30s", cc.BodyIdleTimeout)
+	case cc.SessionIdleClose < 0:
+		return fmt.Errorf("--consumer.session-idle-close %s: want 0 (never) or a duration such as 1h", cc.SessionIdleClose)
 	case cc.MaxResponseBytes < 0:
 		return fmt.Errorf("--consumer.max-response-bytes %d: want 0 or more", cc.MaxResponseBytes)
 	}

@@ -26,6 +26,8 @@ const (
 	DefaultBodyIdleTimeout  = 30 * time.Second
 	DefaultMaxResponseBytes = 10 << 20
 	DefaultResumeInterval   = 10 * time.Second
+	// DefaultSessionIdleClose is Config.SessionIdleClose's flag default.
+	DefaultSessionIdleClose = time.Hour
 
 	dialTimeout = 10 * time.Second
 	keepAlive   = 30 * time.Second
@@ -73,6 +75,9 @@ type Config struct {
 	// ResumeInterval is how often payments left in flight are tracked
 	// again while l402d runs.
 	ResumeInterval time.Duration
+	// SessionIdleClose closes a held prepaid session nobody has used for
+	// this long and collects its refund; 0 never does.
+	SessionIdleClose time.Duration
 	// UserAgent is sent when the caller sends none.
 	UserAgent string
 	// SchemePreference orders the payment schemes Access pays with when
@@ -228,6 +233,9 @@ func (c *Consumer) Run(ctx context.Context) error {
 				defer unlock()
 				c.resume(ctx, h)
 			})
+		}
+		if c.cfg.SessionIdleClose > 0 {
+			c.closeIdle(ctx)
 		}
 		select {
 		case <-ctx.Done():

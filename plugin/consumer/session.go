@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/url"
 	"strconv"
 	"sync"
 	"time"
@@ -372,6 +373,41 @@ func (c *Consumer) Sessions(ctx context.Context) ([]SessionInfo, error) {
 	return out, nil
 }
 
+// closeIdle closes the held sessions unused for SessionIdleClose and
+// collects their refunds; sessions closed but not yet seen refunded are
+// asked again, once per idle period. Failures are logged and retried on the next round.
+func (c *Consumer) closeIdle(ctx context.Context) {
+	all, err := c.store.HeldSessions(ctx, "")
+	if err != nil {
+		c.log.Warn("consumer: listing held sessions", "err", err)
+		return
+	}
+	now := c.cfg.Now()
+	for _, h := range all {
+		// A closed one not seen refunded is asked again once per idle
+		// period (a close records its answer, which restarts it).
+		if (h.State != storage.HeldOpen && h.State != storage.HeldClosed) || now.Sub(h.UpdatedAt) < c.cfg.SessionIdleClose {
+			continue
+		}
+		unlock, err := c.lockOrigin(ctx, h.Origin)
+		if err != nil {
+			return
+		}
+		// Used (or closed) while this waited: look again next round.
+		cur, err := c.store.HeldSession(ctx, h.ID)
+		if err == nil && cur.UpdatedAt.Equal(h.UpdatedAt) {
+			var info *SessionInfo
+			if info, err = c.CloseSession(ctx, h.ID.String()); err == nil {
+				c.log.Info("consumer: closed an idle session", "session", h.ID, "origin", h.Origin, "state", info.State, "refund_msat", info.RefundMsat)
+			}
+		}
+		unlock()
+		if err != nil && ctx.Err() == nil {
+			c.log.Warn("consumer: closing an idle session failed; retrying later", "session", h.ID, "origin", h.Origin, "err", err)
+		}
+	}
+}
+
 // CloseSession closes a held session at its seller and collects the
 // refund: the seller pays the unspent balance to the session's return
 // invoice, and the session is marked refunded once this node's LND shows
@@ -413,8 +449,16 @@ func (c *Consumer) CloseSession(ctx context.Context, id string) (*SessionInfo, e
 		_ = json.Unmarshal(body, &out)
 		held.State, held.RefundMsat, held.RefundStatus, held.BalanceMsat = storage.HeldClosed, out.RefundMsat, out.RefundStatus, 0
 	}
-	if st, err := c.ln.LookupInvoice(ctx, held.ReturnHash); err == nil && st.State == invoices.InvoiceSettled {
+	if st, err := c.ln.LookupInvoice(ctx, held.ReturnHash); err == nil && st.State == invoices.InvoiceSettled && held.State != storage.HeldRefunded {
 		held.State, held.RefundMsat, held.RefundStatus = storage.HeldRefunded, st.AmountPaidMsat, storage.RefundSucceeded
+		u, err := url.Parse(held.URL)
+		if err != nil {
+			return nil, fmt.Errorf("consumer: held session %s: %w", held.ID, err)
+		}
+		if _, err := c.store.RefundedHeldSession(ctx, held, BudgetDomain(Domain(u))); err != nil {
+			return nil, err
+		}
+		return heldInfo(held), nil
 	}
 	if err := c.store.PutHeldSession(ctx, held); err != nil {
 		return nil, err
