@@ -139,7 +139,164 @@ func (c *campaign) checkOnce(ctx context.Context, producers []*producerUT) []vio
 	for _, p := range producers {
 		vs = append(vs, c.checkProducer(ctx, p, invs)...)
 	}
-	return append(vs, c.checkConsumer(ctx)...)
+	vs = append(vs, c.checkConsumer(ctx)...)
+	return append(vs, c.checkSessions(ctx)...)
+}
+
+// sessionsOf lists alice's sessions (the gate's books) and bob's held
+// ones, by id.
+func (c *campaign) sessionsOf(ctx context.Context) (alice, bob map[string]map[string]any, err error) {
+	code, out, err := c.do(ctx, c.alice.d, c.alice.key, "GET", "/api/l402/sessions", nil)
+	if err != nil || code != 200 {
+		return nil, nil, fmt.Errorf("alice's sessions: %d %v %v", code, out, err)
+	}
+	alice = map[string]map[string]any{}
+	for _, x := range out["sessions"].([]any) {
+		s := x.(map[string]any)
+		alice[str(s["sessionId"])] = s
+	}
+	code, out, err = c.do(ctx, c.bob, c.bobKey, "GET", "/api/consumer/sessions", nil)
+	if err != nil || code != 200 {
+		return nil, nil, fmt.Errorf("bob's sessions: %d %v %v", code, out, err)
+	}
+	bob = map[string]map[string]any{}
+	for _, x := range out["sessions"].([]any) {
+		s := x.(map[string]any)
+		bob[str(s["sessionId"])] = s
+	}
+	return alice, bob, nil
+}
+
+// checkSessions checks the prepaid sessions between bob and alice's gate:
+// S1 every session's books balance at alice, to the msat; S2 a session
+// bob holds open (it got an answer to its open) exists at alice; S3 alice
+// credited at least the deposits bob recorded.
+func (c *campaign) checkSessions(ctx context.Context) []violation {
+	alice, bob, err := c.sessionsOf(ctx)
+	if err != nil {
+		return []violation{checkError(err.Error())}
+	}
+	var vs []violation
+	for id, s := range alice {
+		dep, deb, bal, ref := msat(s["depositedMsat"]), msat(s["debitedMsat"]), msat(s["balanceMsat"]), msat(s["refundMsat"])
+		if dep != deb+bal+ref || bal < 0 {
+			vs = append(vs, violation{"S1", id, fmt.Sprintf("alice: session %s: deposited %d != debited %d + balance %d + refund %d", id, dep, deb, bal, ref)})
+		}
+	}
+	for id, h := range bob {
+		if h["state"] == "opening" {
+			continue
+		}
+		a, ok := alice[id]
+		switch {
+		case !ok:
+			vs = append(vs, violation{"S2", id, fmt.Sprintf("bob holds session %s %v, alice has no such session", id, h["state"])})
+		case msat(a["depositedMsat"]) < msat(h["depositedMsat"]):
+			vs = append(vs, violation{"S3", id, fmt.Sprintf("bob recorded %d msat deposited in session %s, alice credited %d", msat(h["depositedMsat"]), id, msat(a["depositedMsat"]))})
+		}
+	}
+	return vs
+}
+
+// closeSessions, at the campaign's end, has bob close every session it
+// holds and checks S4: what bob's LND received is the refund alice's books
+// owe, for each session refunded, and every refund alice owes is paid.
+func (c *campaign) closeSessions() {
+	t := c.t
+	ctx := testCtx(t, 3*time.Minute)
+	// A session whose deposit was paid before a kill and never opened is
+	// opened by bob's l402d in the background.
+	c.eventually(time.Minute, "bob to open every session whose deposit it paid", func() error {
+		_, bob, err := c.sessionsOf(ctx)
+		if err != nil {
+			return err
+		}
+		j, err := c.journal(ctx)
+		if err != nil {
+			return err
+		}
+		for id, h := range bob {
+			if h["state"] == "opening" && j[id].state == "succeeded" {
+				return fmt.Errorf("session %s paid, still opening", id)
+			}
+		}
+		return nil
+	})
+	_, bob, err := c.sessionsOf(ctx)
+	if err != nil {
+		t.Fatalf("%v; %s", err, c.seedNote())
+	}
+	closed := 0
+	for id, h := range bob {
+		if h["state"] != "open" && h["state"] != "closed" {
+			continue
+		}
+		if code, out, err := c.do(ctx, c.bob, c.bobKey, "POST", "/api/consumer/sessions/"+id+"/close", nil); err != nil || code != 200 {
+			t.Errorf("closing session %s: %d %v %v; %s", id, code, out, err, c.seedNote())
+		}
+		closed++
+	}
+	c.eventually(2*time.Minute, "every session's refund to be paid and seen", func() error {
+		alice, bob, err := c.sessionsOf(ctx)
+		if err != nil {
+			return err
+		}
+		for id, h := range bob {
+			a := alice[id]
+			if h["state"] == "opening" || a == nil {
+				continue
+			}
+			switch {
+			case a["refundStatus"] == "failed" && msat(a["refundMsat"]) < 1000:
+				// Under the smallest HTLC: owed, on the books.
+			case a["refundStatus"] != "succeeded" && a["refundStatus"] != "skipped":
+				return fmt.Errorf("session %s: alice's refund %v", id, a["refundStatus"])
+			case a["refundStatus"] == "succeeded" && h["state"] != "refunded":
+				_, _, _ = c.do(ctx, c.bob, c.bobKey, "POST", "/api/consumer/sessions/"+id+"/close", nil)
+				return fmt.Errorf("session %s: bob has it %v", id, h["state"])
+			case a["refundStatus"] == "succeeded" && msat(h["refundMsat"]) != msat(a["refundMsat"]):
+				t.Errorf("[S4] session %s: bob received %d msat, alice owed %d; %s", id, msat(h["refundMsat"]), msat(a["refundMsat"]), c.seedNote())
+			}
+		}
+		return nil
+	})
+	// S5: every deposit bob paid alice's gate was credited to a session.
+	j, err := c.journal(ctx)
+	if err != nil {
+		t.Fatalf("%v; %s", err, c.seedNote())
+	}
+	alice, _, err := c.sessionsOf(ctx)
+	if err != nil {
+		t.Fatalf("%v; %s", err, c.seedNote())
+	}
+	var paid, credited int64
+	for _, e := range j {
+		if e.state == "succeeded" && strings.HasPrefix(e.url, "http://"+c.gate+"/") {
+			paid += e.amountMsat
+		}
+	}
+	for _, a := range alice {
+		credited += msat(a["depositedMsat"])
+	}
+	if paid != credited {
+		_, bob, _ := c.sessionsOf(ctx)
+		var detail strings.Builder
+		for id, a := range alice {
+			fmt.Fprintf(&detail, "\n  alice %s: %v deposited %d, %v top-ups; bob: %v", id, a["state"], msat(a["depositedMsat"]), a["topUps"], bob[id])
+		}
+		for id, h := range bob {
+			if alice[id] == nil {
+				fmt.Fprintf(&detail, "\n  bob only %s: %v", id, h)
+			}
+		}
+		for h, e := range j {
+			if e.state == "succeeded" && strings.HasPrefix(e.url, "http://"+c.gate+"/") && alice[h] == nil {
+				fmt.Fprintf(&detail, "\n  deposit %s (%s) paid %d", h, e.url, e.amountMsat)
+			}
+		}
+		t.Errorf("[S5] bob paid %d msat of deposits to alice's gate, alice credited %d to sessions; %s%s", paid, credited, c.seedNote(), detail.String())
+	}
+	t.Logf("sessions: closed %d at the end, every refund paid as owed; %d msat of deposits paid, %d credited", closed, paid, credited)
 }
 
 // aliceInvoices lists alice's LND invoices added since the campaign began.

@@ -14,6 +14,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
@@ -82,6 +83,7 @@ type campaign struct {
 	start time.Time
 
 	alice  *producerUT // alice's l402d, for the whole campaign
+	gate   string      // alice's gate: prepaid sessions, one metered
 	bob    *daemon
 	bobKey string
 	seller *campaignSeller
@@ -136,6 +138,7 @@ type tally struct {
 	accesses, accessPaid, accessCached, accessRefused, longPath int
 	accessCut, accessUpstream, accessFailed                     int
 	idleKills                                                   int
+	sessAccesses, sessDeposits, sessCut, sessFailed             int
 	consumerPays, budgetRefused                                 int
 	kills, midCatchUp, doubleKills, catchUps, freshCatchUps     int
 }
@@ -163,7 +166,16 @@ func newCampaign(t *testing.T, seed uint64) *campaign {
 	}
 	c.bobPayIndex = pays.LastIndexOffset
 
-	c.alice = c.newProducer("alice")
+	up := startGateUpstreams(t)
+	c.gate = freeAddr(t)
+	services := filepath.Join(t.TempDir(), "services.yaml")
+	// The gate's invoices carry alice's tag, so the producer checks count
+	// its deposits as hers.
+	if err := os.WriteFile(services, []byte(campaignServices(up.http, c.runID+"-alice")), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	c.alice = c.newProducer("alice", "--gate.listen", c.gate, "--gate.services", services,
+		"--gate.mint-rate", "-1", "--gate.max-pending", "-1", "--gate.max-pending-per-client", "-1")
 	c.alice.d.start(t)
 	c.alice.key = c.alice.d.apiKey(t)
 	c.bob = startBob(t)
@@ -175,10 +187,34 @@ func newCampaign(t *testing.T, seed uint64) *campaign {
 	return c
 }
 
+// campaignServices is alice's gate in the campaign: a service sold in
+// prepaid sessions and a metered one (per KiB), both before upstream.
+func campaignServices(upstream, tag string) string {
+	return fmt.Sprintf(`services:
+  - name: ccsess
+    path: /cs/*
+    upstream: http://%[1]s
+    description: %[2]s ccsess
+    price: 1
+    schemes: [mpp]
+    session_deposit: 20
+  - name: ccmeter
+    path: /meter/kib/*
+    upstream: http://%[1]s
+    description: %[2]s ccmeter
+    price: 1
+    schemes: [mpp]
+    session_deposit: 20
+    meter: kib
+    meter_price_msat: 500
+    meter_block: 4
+`, upstream, tag)
+}
+
 // newProducer prepares (does not start) an l402d beside alice with a
-// fresh data dir.
-func (c *campaign) newProducer(name string) *producerUT {
-	d := newDaemon(c.t, c.net.Node("alice"))
+// fresh data dir and extra flags.
+func (c *campaign) newProducer(name string, extra ...string) *producerUT {
+	d := newDaemon(c.t, c.net.Node("alice"), extra...)
 	return &producerUT{name: name, d: d, tag: c.runID + "-" + name, acked: map[string]challenge{}, verified: map[string]bool{}}
 }
 
@@ -205,10 +241,12 @@ func (c *campaign) run(kills int) {
 		t.Logf("round %d (kills %d/%d, %.0fs): %s; took %v", round, c.tally.kills, kills, time.Since(c.start).Seconds(),
 			what, time.Since(t0).Round(10*time.Millisecond))
 	}
+	c.closeSessions()
 }
 
 func (c *campaign) summary() {
 	tl := c.tally
+	c.t.Logf("sessions: %d accesses with session (%d paid a deposit, %d cut by a kill, %d failed)", tl.sessAccesses, tl.sessDeposits, tl.sessCut, tl.sessFailed)
 	c.t.Logf("campaign: %v, %d kills mid-work (%d mid catch-up, %d during a restart; %d catch-ups of which %d on a fresh store) and %d of an idle l402d; "+
 		"%d creates (%d impatient, %d asked again after a cancel), %d paid directly; %d accesses (%d paid, %d from cache, %d refused, %d cut by a kill, "+
 		"%d answered by the target without paying, %d failed %v; %d long paths); %d pay calls, %d budget refusals; %s; %s",
@@ -235,7 +273,7 @@ func (c *campaign) workloadRound(r *rand.Rand, round int) string {
 	} else {
 		c.setBudget(5000)
 	}
-	creators, buyers, payers := r.IntN(3), r.IntN(4), r.IntN(3)
+	creators, buyers, payers, sessioners := r.IntN(3), r.IntN(4), r.IntN(3), r.IntN(3)
 	if vname == "alice" && creators == 0 {
 		creators = 1
 	}
@@ -255,6 +293,10 @@ func (c *campaign) workloadRound(r *rand.Rand, round int) string {
 	for w := range payers {
 		wr := rand.New(rand.NewPCG(r.Uint64(), uint64(w)))
 		wg.Go(func() { c.payer(ctx, wr, fmt.Sprintf("/cc/%d/p%d", round, w)) })
+	}
+	for w := range sessioners {
+		wr := rand.New(rand.NewPCG(r.Uint64(), uint64(w)))
+		wg.Go(func() { c.sessioner(ctx, wr, fmt.Sprintf("/%d/s%d", round, w)) })
 	}
 	delay := time.Duration(20+r.IntN(1800)) * time.Millisecond
 	timer := time.NewTimer(delay)
@@ -279,7 +321,7 @@ func (c *campaign) workloadRound(r *rand.Rand, round int) string {
 		double = fmt.Sprintf(", killed again %v into its restart", d2)
 	}
 	c.restart(victim)
-	what := fmt.Sprintf("kill %s after %v (creators %d, buyers %d, payers %d%s)%s", vname, delay, creators, buyers, payers, budgetNote, double)
+	what := fmt.Sprintf("kill %s after %v (creators %d, buyers %d, payers %d, sessioners %d%s)%s", vname, delay, creators, buyers, payers, sessioners, budgetNote, double)
 	c.checkRound(what, []*producerUT{c.alice})
 	return what
 }
@@ -575,6 +617,35 @@ func (c *campaign) buyer(ctx context.Context, r *rand.Rand, prefix string) {
 		c.mu.Unlock()
 		if err != nil {
 			return // bob was killed: done for this round
+		}
+	}
+}
+
+// sessioner has bob's l402d buy from alice's gate with prepaid sessions:
+// requests on the session service and metered responses of random size,
+// opening and topping sessions up as their balances run out.
+func (c *campaign) sessioner(ctx context.Context, r *rand.Rand, prefix string) {
+	for i := 0; ctx.Err() == nil; i++ {
+		path := fmt.Sprintf("/cs%s/%d", prefix, i)
+		if r.IntN(2) == 0 {
+			path = fmt.Sprintf("/meter/kib%s/%d?kind=bytes&n=%d", prefix, i, r.IntN(6000))
+		}
+		code, out, err := c.do(ctx, c.bob, c.bobKey, "POST", "/api/consumer/access", map[string]any{"url": "http://" + c.gate + path, "session": true, "maxSats": 50})
+		c.mu.Lock()
+		c.tally.sessAccesses++
+		switch {
+		case err != nil:
+			c.tally.sessCut++
+		case code == 200 && out["paid"] == true:
+			c.tally.sessDeposits++
+		case code == 200:
+		default:
+			c.tally.sessFailed++
+			c.accessFails[fmt.Sprintf("session %d %v", code, out["code"])]++
+		}
+		c.mu.Unlock()
+		if err != nil {
+			return
 		}
 	}
 }

@@ -257,6 +257,28 @@ func TestMeteredSessions(t *testing.T) {
 		}
 	})
 
+	t.Run("one origin, two services: bob holds a session for each and pays each deposit once", func(t *testing.T) {
+		bob := startBob(t)
+		deposits := 0
+		for i := range 6 {
+			path := fmt.Sprintf("/meter/flat/two/%d?kind=bytes&n=10", i)
+			if i%2 == 1 {
+				path = fmt.Sprintf("/meter/kib/two/%d?kind=bytes&n=10", i)
+			}
+			code, out := bob.call(t, "POST", "/api/consumer/access", map[string]any{"url": "http://" + g.gate + path, "session": true, "maxSats": 200})
+			if code != 200 || msat(out["status"]) != 200 {
+				t.Fatalf("access %s: %d %v", path, code, out)
+			}
+			if out["paid"] == true {
+				deposits++
+			}
+		}
+		_, list := bob.call(t, "GET", "/api/consumer/sessions", nil)
+		if deposits != 2 || len(list["sessions"].([]any)) != 2 {
+			t.Fatalf("%d deposits paid for 6 alternating accesses; bob holds %v", deposits, list)
+		}
+	})
+
 	t.Run("bob's l402d closes a session left idle and collects its refund", func(t *testing.T) {
 		bob := startBob(t, "--consumer.session-idle-close", "2s")
 		code, out := bob.call(t, "POST", "/api/consumer/access", map[string]any{"url": "http://" + g.gate + "/meter/kib/i?kind=bytes&n=1024", "session": true, "maxSats": 100})

@@ -26,12 +26,20 @@ type HeldSession struct {
 	// Challenge is the seller's session challenge (JSON of an MPP
 	// challenge), echoed in every credential.
 	Challenge json.RawMessage `json:"challenge"`
+	// Service is the seller's service the session is for, as its 402
+	// named it ("" if it did not).
+	Service string `json:"service,omitempty"`
 	// ReturnInvoice is this node's amountless invoice for the refund.
 	ReturnInvoice string       `json:"returnInvoice"`
 	ReturnHash    lntypes.Hash `json:"returnHash"`
 	DepositedMsat int64        `json:"depositedMsat"`
 	// BalanceMsat is the balance the seller last reported.
 	BalanceMsat int64 `json:"balanceMsat"`
+	// TopUp is the session challenge (JSON) of a top-up deposit this
+	// node decided to pay and has not seen credited yet: recorded before
+	// it is paid, so that a crash or a lost answer presents that deposit
+	// again instead of paying another.
+	TopUp json.RawMessage `json:"topUp,omitempty"`
 	// Metered: the seller meters responses (per KiB or second) beyond
 	// each request's price, so the balance it reported before a
 	// response is not what the response left.
@@ -88,6 +96,48 @@ func (s *Store) PutHeldSession(ctx context.Context, h *HeldSession) error {
 	return s.update(ctx, true, func(txn *badger.Txn) error { return txn.Set(heldKey(h.Origin, h.ID), v) })
 }
 
+// getHeld reads the held session at k, or an error wrapping ErrNotFound.
+func getHeld(txn *badger.Txn, k []byte) (*HeldSession, error) {
+	item, err := txn.Get(k)
+	if errors.Is(err, badger.ErrKeyNotFound) {
+		return nil, fmt.Errorf("storage: %s: %w", fmtKey(k), ErrNotFound)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("storage: reading %s: %w", fmtKey(k), err)
+	}
+	var h *HeldSession
+	err = item.Value(func(v []byte) error {
+		var err error
+		h, err = decodeHeld(k, v)
+		return err
+	})
+	return h, err
+}
+
+// UpdateHeldSession applies fn to held session id at origin as it is
+// stored now and writes the result, in one transaction (retried on a
+// conflict, fn with it): concurrent updates of different fields — a
+// balance reported on one request, a top-up recorded by another — never
+// undo each other, as writing a copy read earlier would.
+func (s *Store) UpdateHeldSession(ctx context.Context, origin string, id lntypes.Hash, fn func(*HeldSession)) (*HeldSession, error) {
+	var out *HeldSession
+	err := s.update(ctx, true, func(txn *badger.Txn) error {
+		k := heldKey(origin, id)
+		var err error
+		if out, err = getHeld(txn, k); err != nil {
+			return err
+		}
+		fn(out)
+		out.UpdatedAt = s.now()
+		v, err := json.Marshal(out)
+		if err != nil {
+			return err
+		}
+		return txn.Set(k, v)
+	})
+	return out, err
+}
+
 // RefundedHeldSession records held session h as refunded — h.State must
 // be HeldRefunded, h.RefundMsat what this node's invoice received — and,
 // on the transition only, credits that refund back to the budgets: to
@@ -105,20 +155,11 @@ func (s *Store) RefundedHeldSession(ctx context.Context, h *HeldSession, domain 
 	err := s.update(ctx, true, func(txn *badger.Txn) error {
 		credited = false
 		k := heldKey(h.Origin, h.ID)
-		if item, err := txn.Get(k); err == nil {
-			var cur *HeldSession
-			if err := item.Value(func(v []byte) error {
-				var err error
-				cur, err = decodeHeld(k, v)
-				return err
-			}); err != nil {
-				return err
-			}
-			if cur.State == HeldRefunded {
-				*h = *cur
-				return nil
-			}
-		} else if !errors.Is(err, badger.ErrKeyNotFound) {
+		switch cur, err := getHeld(txn, k); {
+		case err == nil && cur.State == HeldRefunded:
+			*h = *cur
+			return nil
+		case err != nil && !errors.Is(err, ErrNotFound):
 			return err
 		}
 		now := s.now()

@@ -234,6 +234,7 @@ func (c *Consumer) Run(ctx context.Context) error {
 				c.resume(ctx, h)
 			})
 		}
+		c.resumeOpenings(ctx)
 		if c.cfg.SessionIdleClose > 0 {
 			c.closeIdle(ctx)
 		}

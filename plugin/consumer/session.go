@@ -47,57 +47,90 @@ func (c *Consumer) sessionAccess(ctx context.Context, req AccessRequest, pr *pre
 	if pr.header.Get("Authorization") != "" {
 		return nil, &field.Error{Field: "header.Authorization", Problem: "is set; a session access sends its own credential", Fix: "leave Authorization out, or do not ask for a session"}
 	}
-	held, err := c.heldFor(ctx, pr.origin)
-	if err != nil {
-		return nil, err
-	}
-	if held != nil && held.State == storage.HeldOpen {
-		resp, err := c.sendSession(ctx, pr, held, mpp.SessionPayload{Action: mpp.ActionBearer, SessionID: held.ID.String()}, nil)
+	// A seller's sessions are per service, and one origin may sell
+	// several: the held session tried first is the one opened on the
+	// closest URL; a 402 naming another service (wrong_session) points to
+	// that service's session, or opens one.
+	tried := map[lntypes.Hash]bool{}
+	prefer := ""
+	for range 4 {
+		all, err := c.store.HeldSessions(ctx, pr.origin)
 		if err != nil {
 			return nil, err
 		}
-		if resp.StatusCode != http.StatusPaymentRequired {
-			return c.sessionAnswer(ctx, resp, held, false, nil), nil
+		held := pickHeld(all, storage.HeldOpen, pr.u.Path, prefer, tried)
+		var resp *http.Response
+		if held != nil {
+			if resp, err = c.sendSession(ctx, pr, held, mpp.SessionPayload{Action: mpp.ActionBearer, SessionID: held.ID.String()}, nil); err != nil {
+				return nil, err
+			}
+			if resp.StatusCode != http.StatusPaymentRequired {
+				return c.sessionAnswer(ctx, resp, held, false, nil, nil), nil
+			}
+		} else {
+			// Learn the offer (and which service it is for) first.
+			if resp, err = c.do(ctx, pr, nil); err != nil {
+				return nil, err
+			}
+			if resp.StatusCode != http.StatusPaymentRequired {
+				return c.answer(resp, nil, false), nil
+			}
 		}
 		body, _ := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
 		resp.Body.Close()
 		var why struct {
-			Reason string `json:"reason"`
+			Reason  string `json:"reason"`
+			Service string `json:"service"`
 		}
 		_ = json.Unmarshal(body, &why)
-		if why.Reason == "insufficient_balance" {
-			return c.topUp(ctx, req, pr, held, resp.Header, body)
-		}
-		// Closed, unknown or another service's: this session is no good
-		// here; open a new one with this 402.
-		if why.Reason == "session_closed" || why.Reason == "unknown_token" {
-			held.State = storage.HeldClosed
-			if err := c.store.PutHeldSession(ctx, held); err != nil {
-				return nil, err
+		if held != nil {
+			switch why.Reason {
+			case "insufficient_balance":
+				return c.topUp(ctx, req, pr, held, resp.Header, body)
+			case "session_closed", "unknown_token":
+				if _, err := c.store.UpdateHeldSession(ctx, held.Origin, held.ID, func(h *storage.HeldSession) { h.State = storage.HeldClosed }); err != nil {
+					return nil, err
+				}
 			}
+			tried[held.ID] = true
 		}
-		return c.openSession(ctx, req, pr, nil, resp.Header)
+		if why.Service != "" && pickHeld(all, storage.HeldOpen, pr.u.Path, why.Service, tried) != nil {
+			prefer = why.Service
+			continue
+		}
+		// A session of this service left opening by a crash is resumed
+		// (its deposit is in the journal); else this 402 opens one.
+		return c.openSession(ctx, req, pr, pickHeld(all, storage.HeldOpening, pr.u.Path, why.Service, nil), resp.Header, why.Service, tried)
 	}
-	return c.openSession(ctx, req, pr, held, nil)
+	return nil, &PolicyError{Code: "no_session_fits", Field: "url", Problem: "the seller refused every session held at " + pr.origin + " for this URL",
+		Fix: "close them (POST /api/consumer/sessions/{id}/close) and access again"}
 }
 
-// heldFor is the session held at origin to use: an open one, else one
-// left opening by a crash; nil for none.
-func (c *Consumer) heldFor(ctx context.Context, origin string) (*storage.HeldSession, error) {
-	all, err := c.store.HeldSessions(ctx, origin)
-	if err != nil {
-		return nil, err
-	}
-	var opening *storage.HeldSession
+// pickHeld is the held session in state to use for path: of service when
+// it is set (else any), not in skip, opened on the URL whose path shares
+// the longest prefix with path (the most recently used among equals); nil
+// for none.
+func pickHeld(all []storage.HeldSession, state, path, service string, skip map[lntypes.Hash]bool) *storage.HeldSession {
+	var best *storage.HeldSession
+	bestLen := -1
 	for i := range all {
-		switch all[i].State {
-		case storage.HeldOpen:
-			return &all[i], nil
-		case storage.HeldOpening:
-			opening = &all[i]
+		h := &all[i]
+		// A session left opening by an older l402d has no service: it
+		// may be resumed for any (the seller refuses a wrong one).
+		if h.State != state || skip[h.ID] || (service != "" && h.Service != service && !(state == storage.HeldOpening && h.Service == "")) {
+			continue
+		}
+		n := 0
+		if u, err := url.Parse(h.URL); err == nil {
+			for n < len(u.Path) && n < len(path) && u.Path[n] == path[n] {
+				n++
+			}
+		}
+		if n > bestLen || (n == bestLen && h.UpdatedAt.After(best.UpdatedAt)) {
+			best, bestLen = h, n
 		}
 	}
-	return opening, nil
+	return best
 }
 
 // sessionOffer is the session challenge of a 402's headers.
@@ -116,11 +149,15 @@ func sessionOffer(h http.Header) (mpp.Challenge, mpp.SessionRequest, error) {
 		Fix: "access it without session, paying per request"}
 }
 
-// openSession opens a session at pr's origin: with held (opening, left by
-// a crash) it resumes that one; otherwise it reads the session challenge
-// of challenge (a 402's headers; nil: it asks for one), records the
-// session, pays its deposit and opens it with this request.
-func (c *Consumer) openSession(ctx context.Context, req AccessRequest, pr *prepared, held *storage.HeldSession, challenge http.Header) (*Response, error) {
+// openSession opens a session of service at pr's origin: with held
+// (opening, left by a crash) it resumes that one; otherwise it reads the
+// session challenge of challenge (a 402's headers; nil: it asks for one),
+// records the session, pays its deposit and opens it with this request.
+//
+// tried are the open sessions that this access found no good for it; one
+// opened by a concurrent access meanwhile is used instead, so that
+// concurrent first accesses pay one deposit.
+func (c *Consumer) openSession(ctx context.Context, req AccessRequest, pr *prepared, held *storage.HeldSession, challenge http.Header, service string, tried map[lntypes.Hash]bool) (*Response, error) {
 	unlock, err := c.lockOrigin(ctx, pr.origin)
 	if err != nil {
 		return nil, err
@@ -128,11 +165,18 @@ func (c *Consumer) openSession(ctx context.Context, req AccessRequest, pr *prepa
 	defer unlock()
 	// A concurrent access may have opened one while this one waited:
 	// one deposit, not two.
-	if now, err := c.heldFor(ctx, pr.origin); err != nil {
+	all, err := c.store.HeldSessions(ctx, pr.origin)
+	if err != nil {
 		return nil, err
-	} else if now != nil && now.State == storage.HeldOpen {
+	}
+	if pickHeld(all, storage.HeldOpen, pr.u.Path, service, tried) != nil {
 		unlock()
 		return c.sessionAccess(ctx, req, pr)
+	}
+	if held == nil && service != "" {
+		// One a concurrent access recorded and could not finish: resume
+		// it rather than record (and pay) a second.
+		held = pickHeld(all, storage.HeldOpening, pr.u.Path, service, nil)
 	}
 	var ch mpp.Challenge
 	var sreq mpp.SessionRequest
@@ -164,7 +208,7 @@ func (c *Consumer) openSession(ctx context.Context, req AccessRequest, pr *prepa
 			return nil, fmt.Errorf("consumer: making the session's refund invoice: %w", err)
 		}
 		raw, _ := json.Marshal(ch)
-		held = &storage.HeldSession{Origin: pr.origin, URL: pr.u.String(), Challenge: raw, ReturnInvoice: inv.PaymentRequest, ReturnHash: inv.PaymentHash,
+		held = &storage.HeldSession{Origin: pr.origin, Service: service, URL: pr.u.String(), Challenge: raw, ReturnInvoice: inv.PaymentRequest, ReturnHash: inv.PaymentHash,
 			DepositedMsat: sreq.DepositSats() * 1000, State: storage.HeldOpening, OpenedAt: c.cfg.Now()}
 		if held.ID, err = lntypes.MakeHashFromStr(sreq.PaymentHash); err != nil {
 			return nil, err
@@ -178,12 +222,11 @@ func (c *Consumer) openSession(ctx context.Context, req AccessRequest, pr *prepa
 	if errors.As(err, &pe) && pe.Code == "invoice_expired" && held.State == storage.HeldOpening {
 		// A deposit left unpaid by a crash until its invoice expired:
 		// nothing was paid; forget it and open afresh.
-		held.State = storage.HeldClosed
-		if err := c.store.PutHeldSession(ctx, held); err != nil {
+		if _, err := c.store.UpdateHeldSession(ctx, held.Origin, held.ID, func(h *storage.HeldSession) { h.State = storage.HeldClosed }); err != nil {
 			return nil, err
 		}
 		unlock()
-		return c.openSession(ctx, req, pr, nil, nil)
+		return c.openSession(ctx, req, pr, nil, nil, service, tried)
 	}
 	if err != nil {
 		return nil, err
@@ -197,17 +240,12 @@ func (c *Consumer) openSession(ctx context.Context, req AccessRequest, pr *prepa
 		r.Paid, r.Payment, r.Note = true, paymentInfo(p, false), "the seller refused to open the session its deposit paid for; the deposit is recorded in the journal"
 		return r, nil
 	}
-	held.State = storage.HeldOpen
-	return c.sessionAnswer(ctx, resp, held, true, p), nil
+	return c.sessionAnswer(ctx, resp, held, true, p, func(h *storage.HeldSession) { h.State = storage.HeldOpen }), nil
 }
 
 // topUp pays the deposit of the session challenge in a 402 (h) that said
 // held's balance is spent, and presents it with the request.
 func (c *Consumer) topUp(ctx context.Context, req AccessRequest, pr *prepared, held *storage.HeldSession, h http.Header, body []byte) (*Response, error) {
-	ch, sreq, err := sessionOffer(h)
-	if err != nil {
-		return nil, err
-	}
 	unlock, err := c.lockOrigin(ctx, pr.origin)
 	if err != nil {
 		return nil, err
@@ -222,34 +260,101 @@ func (c *Consumer) topUp(ctx context.Context, req AccessRequest, pr *prepared, h
 		unlock()
 		return c.sessionAccess(ctx, req, pr)
 	}
-	var said struct {
-		Meter json.RawMessage `json:"meter"`
-	}
-	_ = json.Unmarshal(body, &said)
-	// A metered seller's balance shrinks as its responses flow, after
-	// it reported it: its ask for a top-up is believable (the deposit is
-	// still bounded by the budgets).
-	metered := cur.Metered || len(said.Meter) > 0
-	if !metered && cur.BalanceMsat >= sreq.AmountSats()*1000 && sreq.AmountSats() > 0 {
-		// The seller said, on its last answer, that the balance covers a
-		// request at this price: a seller that now asks for another
-		// deposit would drain one per request. Refuse.
-		return nil, &PolicyError{Code: "session_topup_refused", Field: "session",
-			Problem: fmt.Sprintf("the seller asks for a top-up, but last reported a balance of %d msat, enough for a request at %s sats: %s", cur.BalanceMsat, sreq.Amount, bytes.TrimSpace(body)),
-			Fix:     "close the session (l402cli sessions close) and check the seller"}
+	var ch mpp.Challenge
+	var sreq mpp.SessionRequest
+	pending := len(cur.TopUp) > 0
+	if pending {
+		// A top-up decided before a crash or a lost answer: that deposit
+		// (paid or not) is presented, never a second one.
+		if err := json.Unmarshal(cur.TopUp, &ch); err != nil {
+			return nil, fmt.Errorf("consumer: held session %s: its top-up: %w", cur.ID, err)
+		}
+		if sreq, err = ch.SessionRequest(); err != nil {
+			return nil, err
+		}
+	} else {
+		if ch, sreq, err = sessionOffer(h); err != nil {
+			return nil, err
+		}
+		var said struct {
+			Meter json.RawMessage `json:"meter"`
+		}
+		_ = json.Unmarshal(body, &said)
+		// A metered seller's balance shrinks as its responses flow,
+		// after it reported it: its ask for a top-up is believable (the
+		// deposit is still bounded by the budgets).
+		metered := cur.Metered || len(said.Meter) > 0
+		if !metered && cur.BalanceMsat >= sreq.AmountSats()*1000 && sreq.AmountSats() > 0 {
+			// The seller said, on its last answer, that the balance
+			// covers a request at this price: a seller that now asks for
+			// another deposit would drain one per request. Refuse.
+			return nil, &PolicyError{Code: "session_topup_refused", Field: "session",
+				Problem: fmt.Sprintf("the seller asks for a top-up, but last reported a balance of %d msat, enough for a request at %s sats: %s", cur.BalanceMsat, sreq.Amount, bytes.TrimSpace(body)),
+				Fix:     "close the session (l402cli sessions close) and check the seller"}
+		}
+		raw, _ := json.Marshal(ch)
+		if _, err := c.store.UpdateHeldSession(ctx, cur.Origin, cur.ID, func(h *storage.HeldSession) { h.TopUp = raw }); err != nil {
+			return nil, err
+		}
 	}
 	p, err := c.payDeposit(ctx, req, pr, sreq)
+	var pe *PolicyError
+	if errors.As(err, &pe) && pe.Code == "invoice_expired" && pending {
+		// Never paid, and now it cannot be: forget it, top up afresh.
+		if _, err := c.store.UpdateHeldSession(ctx, cur.Origin, cur.ID, func(h *storage.HeldSession) { h.TopUp = nil }); err != nil {
+			return nil, err
+		}
+		unlock()
+		return c.sessionAccess(ctx, req, pr)
+	}
 	if err != nil {
 		return nil, err
 	}
-	resp, err := c.sendSessionWith(ctx, pr, ch, mpp.SessionPayload{Action: mpp.ActionTopUp, SessionID: held.ID.String(), TopUpPreimage: p.Preimage.String()})
+	resp, err := c.sendSessionWith(ctx, pr, ch, mpp.SessionPayload{Action: mpp.ActionTopUp, SessionID: cur.ID.String(), TopUpPreimage: p.Preimage.String()})
 	if err != nil {
-		return nil, err
+		return nil, err // the top-up stays pending: the next access presents it again
 	}
-	if resp.StatusCode != http.StatusPaymentRequired {
-		held.DepositedMsat += sreq.DepositSats() * 1000
+	// The seller credits a top-up before it lets the request through: an
+	// answer from the service, one carrying the balance, or a 402 saying
+	// the balance (now topped up) is still short means it was credited,
+	// and "consumed" that an earlier try whose answer was lost credited it.
+	// A 5xx without the balance (the seller's store failed, or it is
+	// shutting down) says nothing: the top-up stays pending and is
+	// presented again. Any other 402 refused it.
+	reason := ""
+	var kept []byte
+	if resp.StatusCode == http.StatusPaymentRequired {
+		kept, _ = io.ReadAll(io.LimitReader(resp.Body, 64<<10))
+		resp.Body.Close()
+		var why struct {
+			Reason string `json:"reason"`
+		}
+		_ = json.Unmarshal(kept, &why)
+		reason = why.Reason
+		resp.Body = io.NopCloser(bytes.NewReader(kept))
 	}
-	return c.sessionAnswer(ctx, resp, held, true, p), nil
+	credited := resp.Header.Get(HeaderBalance) != "" || reason == "insufficient_balance" || reason == "consumed" ||
+		(resp.StatusCode < 500 && resp.StatusCode != http.StatusPaymentRequired)
+	if !credited && resp.StatusCode >= 500 {
+		return c.sessionAnswer(ctx, resp, cur, true, p, nil), nil
+	}
+	if !credited {
+		c.log.Warn("consumer: the seller refused a session top-up; its deposit was paid and is not credited", "session", cur.ID, "deposit", sreq.PaymentHash, "reason", reason)
+	}
+	record := func(h *storage.HeldSession) {
+		if credited {
+			h.DepositedMsat += sreq.DepositSats() * 1000
+		}
+		h.TopUp = nil
+	}
+	if reason == "consumed" {
+		if _, err := c.store.UpdateHeldSession(ctx, cur.Origin, cur.ID, record); err != nil {
+			return nil, err
+		}
+		unlock()
+		return c.sessionAccess(ctx, req, pr)
+	}
+	return c.sessionAnswer(ctx, resp, cur, true, p, record), nil
 }
 
 // lockOrigin serializes opening and topping up sessions at origin.
@@ -333,19 +438,28 @@ func (c *Consumer) sendSessionWith(ctx context.Context, pr *prepared, ch mpp.Cha
 	return c.do(ctx, &q, nil)
 }
 
-// sessionAnswer records the balance the seller reported and answers.
-func (c *Consumer) sessionAnswer(ctx context.Context, resp *http.Response, held *storage.HeldSession, paid bool, p *storage.Payment) *Response {
-	if n, err := strconv.ParseInt(resp.Header.Get(HeaderBalance), 10, 64); err == nil {
-		held.BalanceMsat = n
-	}
-	if resp.Header.Get(HeaderMeter) != "" {
-		held.Metered = true
-	}
-	if err := c.store.PutHeldSession(ctx, held); err != nil {
+// sessionAnswer records what the seller's answer says of held (the
+// balance it reports, whether it meters) and what the caller learned
+// (update, if set: a state, a deposit credited) on the session as stored
+// now, and answers.
+func (c *Consumer) sessionAnswer(ctx context.Context, resp *http.Response, held *storage.HeldSession, paid bool, p *storage.Payment, update func(*storage.HeldSession)) *Response {
+	bal, balErr := strconv.ParseInt(resp.Header.Get(HeaderBalance), 10, 64)
+	metered := resp.Header.Get(HeaderMeter) != ""
+	cur, err := c.store.UpdateHeldSession(ctx, held.Origin, held.ID, func(h *storage.HeldSession) {
+		if update != nil {
+			update(h)
+		}
+		if balErr == nil {
+			h.BalanceMsat = bal
+		}
+		h.Metered = h.Metered || metered
+	})
+	if err != nil {
 		c.log.Warn("consumer: recording a session's balance failed", "session", held.ID, "err", err)
+		cur = held
 	}
 	r := c.answer(resp, nil, false)
-	r.Session = heldInfo(held)
+	r.Session = heldInfo(cur)
 	if paid && p != nil {
 		r.Paid, r.Payment = true, paymentInfo(p, false)
 	}
@@ -371,6 +485,84 @@ func (c *Consumer) Sessions(ctx context.Context) ([]SessionInfo, error) {
 		out = append(out, *heldInfo(&all[i]))
 	}
 	return out, nil
+}
+
+// resumeOpenings opens the held sessions left opening whose deposit the
+// journal shows paid: a crash or a lost answer between paying a deposit
+// and opening its session must not leave the deposit unspent at the
+// seller while another session of the same service is used. Each is opened
+// with a request for the URL it was recorded on, as an access would.
+func (c *Consumer) resumeOpenings(ctx context.Context) {
+	all, err := c.store.HeldSessions(ctx, "")
+	if err != nil {
+		c.log.Warn("consumer: listing held sessions", "err", err)
+		return
+	}
+	for i := range all {
+		h := &all[i]
+		if h.State == storage.HeldOpen && len(h.TopUp) > 0 {
+			c.finishTopUp(ctx, h)
+			continue
+		}
+		if h.State != storage.HeldOpening {
+			continue
+		}
+		p, err := c.store.Payment(ctx, h.ID)
+		if err != nil || p.State != storage.PaymentSucceeded {
+			continue // not paid (yet): the next access of its service pays or resumes it
+		}
+		pr, err := prepare(AccessRequest{URL: h.URL})
+		if err != nil {
+			continue
+		}
+		r, err := c.openSession(ctx, AccessRequest{URL: h.URL, Approved: true}, pr, h, nil, h.Service, map[lntypes.Hash]bool{})
+		if err != nil {
+			if ctx.Err() == nil {
+				c.log.Warn("consumer: finishing the opening of a paid session failed; retrying later", "session", h.ID, "url", h.URL, "err", err)
+			}
+			continue
+		}
+		if r.Body != nil {
+			r.Body.Close()
+		}
+		c.log.Info("consumer: opened a session whose deposit was paid before a crash", "session", h.ID, "url", h.URL, "status", r.Status)
+	}
+}
+
+// finishTopUp presents held's pending top-up if the journal shows its
+// deposit paid (a crash or a lost answer came between paying and seeing
+// it credited), with a request for the URL the session was opened on.
+func (c *Consumer) finishTopUp(ctx context.Context, held *storage.HeldSession) {
+	var ch mpp.Challenge
+	if err := json.Unmarshal(held.TopUp, &ch); err != nil {
+		return
+	}
+	sreq, err := ch.SessionRequest()
+	if err != nil {
+		return
+	}
+	h, err := lntypes.MakeHashFromStr(sreq.PaymentHash)
+	if err != nil {
+		return
+	}
+	if p, err := c.store.Payment(ctx, h); err != nil || p.State != storage.PaymentSucceeded {
+		return // not paid: the next top-up pays it, or forgets it when it expires
+	}
+	pr, err := prepare(AccessRequest{URL: held.URL})
+	if err != nil {
+		return
+	}
+	r, err := c.topUp(ctx, AccessRequest{URL: held.URL, Approved: true}, pr, held, nil, nil)
+	if err != nil {
+		if ctx.Err() == nil {
+			c.log.Warn("consumer: presenting a paid top-up failed; retrying later", "session", held.ID, "err", err)
+		}
+		return
+	}
+	if r.Body != nil {
+		r.Body.Close()
+	}
+	c.log.Info("consumer: presented a top-up paid before a crash", "session", held.ID, "status", r.Status)
 }
 
 // closeIdle closes the held sessions unused for SessionIdleClose and
@@ -428,6 +620,14 @@ func (c *Consumer) CloseSession(ctx context.Context, id string) (*SessionInfo, e
 	if held.State == storage.HeldOpening {
 		return nil, &field.Error{Field: "sessionId", Problem: "the session was never opened", Fix: "access its URL with session to finish opening it first"}
 	}
+	if held.State == storage.HeldOpen && len(held.TopUp) > 0 {
+		// A top-up paid and never seen credited is presented first, so
+		// that its deposit is in the balance the refund returns.
+		c.finishTopUp(ctx, held)
+		if held, err = c.store.HeldSession(ctx, h); err != nil {
+			return nil, err
+		}
+	}
 	if held.State != storage.HeldRefunded {
 		pr, err := prepare(AccessRequest{URL: held.URL})
 		if err != nil {
@@ -460,8 +660,11 @@ func (c *Consumer) CloseSession(ctx context.Context, id string) (*SessionInfo, e
 		}
 		return heldInfo(held), nil
 	}
-	if err := c.store.PutHeldSession(ctx, held); err != nil {
+	cur, err := c.store.UpdateHeldSession(ctx, held.Origin, held.ID, func(h *storage.HeldSession) {
+		h.State, h.RefundMsat, h.RefundStatus, h.BalanceMsat = held.State, held.RefundMsat, held.RefundStatus, held.BalanceMsat
+	})
+	if err != nil {
 		return nil, err
 	}
-	return heldInfo(held), nil
+	return heldInfo(cur), nil
 }

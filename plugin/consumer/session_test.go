@@ -15,6 +15,7 @@ import (
 
 	"github.com/l402d/l402d/invoices"
 	"github.com/l402d/l402d/l402/mpp"
+	"github.com/l402d/l402d/storage"
 )
 
 // sessionLN is fakeLN that also makes the amountless refund invoices a
@@ -127,5 +128,42 @@ func TestSessionConsumerGuards(t *testing.T) {
 	list, err := c.Sessions(t.Context())
 	if err != nil || len(list) != 1 || list[0].State != "open" || list[0].SessionID == (lntypes.Hash{}).String() {
 		t.Fatalf("sessions %+v %v", list, err)
+	}
+}
+
+func TestPickHeld(t *testing.T) {
+	t0 := time.Date(2026, 11, 28, 0, 0, 0, 0, time.UTC)
+	h := func(id byte, state, service, u string, used int) storage.HeldSession {
+		return storage.HeldSession{ID: lntypes.Hash{id}, State: state, Service: service, URL: u, UpdatedAt: t0.Add(time.Duration(used) * time.Minute)}
+	}
+	all := []storage.HeldSession{
+		h(1, storage.HeldOpen, "feed", "http://s/feed/a", 1),
+		h(2, storage.HeldOpen, "api", "http://s/api/x", 1),
+		h(3, storage.HeldOpen, "api", "http://s/api/y", 5),
+		h(4, storage.HeldOpening, "", "http://s/api/z", 1),
+		h(5, storage.HeldClosed, "api", "http://s/api/q", 9),
+	}
+	tests := []struct {
+		name, state, path, service string
+		skip                       map[lntypes.Hash]bool
+		want                       byte // 0: none
+	}{
+		{"closest URL", storage.HeldOpen, "/feed/b", "", nil, 1},
+		{"most recent of equals", storage.HeldOpen, "/api/q", "", nil, 3},
+		{"longer prefix wins", storage.HeldOpen, "/api/x/1", "", nil, 2},
+		{"named service", storage.HeldOpen, "/feed/b", "api", nil, 3},
+		{"skipped", storage.HeldOpen, "/api/q", "api", map[lntypes.Hash]bool{{3}: true}, 2},
+		{"none of the service", storage.HeldOpen, "/x", "other", nil, 0},
+		{"opening without a service resumes for any", storage.HeldOpening, "/api/z", "api", nil, 4},
+		{"only the state asked for", storage.HeldClosed, "/api/q", "", nil, 5},
+	}
+	for _, tt := range tests {
+		got := pickHeld(all, tt.state, tt.path, tt.service, tt.skip)
+		switch {
+		case tt.want == 0 && got != nil:
+			t.Errorf("%s: picked %x, want none", tt.name, got.ID[0])
+		case tt.want != 0 && (got == nil || got.ID[0] != tt.want):
+			t.Errorf("%s: picked %v, want %d", tt.name, got, tt.want)
+		}
 	}
 }
