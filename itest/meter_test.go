@@ -12,6 +12,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"golang.org/x/net/websocket"
 )
 
 // meteredServices sells metered services in prepaid sessions: per KiB
@@ -30,6 +32,15 @@ func meteredServices(upstream string) string {
     meter_block: 8
   - name: persec
     path: /meter/sec/*
+    upstream: http://%[1]s
+    price: 1
+    schemes: [mpp]
+    session_deposit: 20
+    meter: second
+    meter_price_msat: 5000
+    meter_block: 1
+  - name: wssec
+    path: /meter/ws/*
     upstream: http://%[1]s
     price: 1
     schemes: [mpp]
@@ -90,6 +101,16 @@ func meteredUpstream(w http.ResponseWriter, r *http.Request) {
 				return
 			}
 		}
+	case "ws":
+		// A WebSocket that sends a message every 50 ms until it is closed.
+		websocket.Handler(func(ws *websocket.Conn) {
+			for {
+				if websocket.Message.Send(ws, "tick") != nil {
+					return
+				}
+				time.Sleep(50 * time.Millisecond)
+			}
+		}).ServeHTTP(w, r)
 	default:
 		http.Error(w, "kind?", http.StatusBadRequest)
 	}
@@ -203,6 +224,41 @@ func TestMeteredSessions(t *testing.T) {
 		}
 		if r := b.closeAt(t, "/meter/sec/close"); r.code != 200 || msat(r.json["refundMsat"]) != 3000 {
 			t.Fatalf("close: %d %s", r.code, r.raw)
+		}
+	})
+
+	t.Run("a WebSocket metered per second is closed when its paid seconds run out", func(t *testing.T) {
+		b, r := openSession(t, g, "/meter/ws/o?kind=bytes&n=10")
+		if r.code != 200 {
+			t.Fatalf("open: %d %s", r.code, r.raw)
+		}
+		cfg, err := websocket.NewConfig("ws://"+g.gate+"/meter/ws/s?kind=ws", "http://"+g.gate)
+		if err != nil {
+			t.Fatal(err)
+		}
+		cfg.Header = http.Header{"Authorization": {sessionAuth(t, b)}}
+		start := time.Now()
+		ws, err := websocket.DialConfig(cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer ws.Close()
+		ticks := 0
+		var msg string
+		for websocket.Message.Receive(ws, &msg) == nil {
+			ticks++
+			if time.Since(start) > 20*time.Second {
+				t.Fatal("the WebSocket outlived its balance")
+			}
+		}
+		took := time.Since(start)
+		// 20 sats − 1 − 5 (the open) − 1 (this request) = 13: two seconds.
+		if took < 2*time.Second || ticks < 20 {
+			t.Fatalf("closed after %v and %d messages; two seconds were paid for", took, ticks)
+		}
+		s := sessionBooks(t, g)[b.id.String()]
+		if msat(s["meteredMsat"]) != 15_000 || msat(s["balanceMsat"]) != 3000 {
+			t.Fatalf("books after a WebSocket of two paid seconds: %v", s)
 		}
 	})
 
