@@ -104,11 +104,12 @@ func meteredUpstream(w http.ResponseWriter, r *http.Request) {
 	case "ws":
 		// A WebSocket that sends a message every 50 ms until it is closed.
 		websocket.Handler(func(ws *websocket.Conn) {
-			for {
+			tick := time.NewTicker(50 * time.Millisecond)
+			defer tick.Stop()
+			for range tick.C {
 				if websocket.Message.Send(ws, "tick") != nil {
 					return
 				}
-				time.Sleep(50 * time.Millisecond)
 			}
 		}).ServeHTTP(w, r)
 	default:
