@@ -318,9 +318,10 @@ func (c *Consumer) topUp(ctx context.Context, req AccessRequest, pr *prepared, h
 	// answer from the service, one carrying the balance, or a 402 saying
 	// the balance (now topped up) is still short means it was credited,
 	// and "consumed" that an earlier try whose answer was lost credited it.
-	// A 5xx without the balance (the seller's store failed, or it is
-	// shutting down) says nothing: the top-up stays pending and is
-	// presented again. Any other 402 refused it.
+	// A 4xx or 5xx without the balance (the seller's store failed, it is
+	// shutting down, a proxy in front of it refused) says nothing: the
+	// top-up stays pending and is presented again. Any other 402 refused
+	// it.
 	reason := ""
 	var kept []byte
 	if resp.StatusCode == http.StatusPaymentRequired {
@@ -333,13 +334,20 @@ func (c *Consumer) topUp(ctx context.Context, req AccessRequest, pr *prepared, h
 		reason = why.Reason
 		resp.Body = io.NopCloser(bytes.NewReader(kept))
 	}
-	credited := resp.Header.Get(HeaderBalance) != "" || reason == "insufficient_balance" || reason == "consumed" ||
-		(resp.StatusCode < 500 && resp.StatusCode != http.StatusPaymentRequired)
-	if !credited && resp.StatusCode >= 500 {
+	credited := resp.Header.Get(HeaderBalance) != "" || reason == "insufficient_balance" || reason == "consumed" || resp.StatusCode < 400
+	if !credited && resp.StatusCode != http.StatusPaymentRequired {
+		// Not a verdict on the credential: keep it pending. Presenting a
+		// credited top-up again costs nothing (it is answered
+		// "consumed"); forgetting an uncredited one would lose it.
 		return c.sessionAnswer(ctx, resp, cur, true, p, nil), nil
 	}
 	if !credited {
-		c.log.Warn("consumer: the seller refused a session top-up; its deposit was paid and is not credited", "session", cur.ID, "deposit", sreq.PaymentHash, "reason", reason)
+		// The session is gone (closed, or unknown to the seller), not the
+		// deposit: unspent at the seller, it opens a session of its own,
+		// which resumeOpenings finishes. Otherwise it is lost; say so.
+		if err := c.reuseDeposit(ctx, cur, ch, sreq, reason); err != nil {
+			c.log.Warn("consumer: the seller refused a session top-up; its deposit was paid and is not credited", "session", cur.ID, "deposit", sreq.PaymentHash, "reason", reason, "err", err)
+		}
 	}
 	record := func(h *storage.HeldSession) {
 		if credited {
@@ -355,6 +363,34 @@ func (c *Consumer) topUp(ctx context.Context, req AccessRequest, pr *prepared, h
 		return c.sessionAccess(ctx, req, pr)
 	}
 	return c.sessionAnswer(ctx, resp, cur, true, p, record), nil
+}
+
+// reuseDeposit records top-up ch of held, paid and refused because the
+// session is closed or unknown, as a new session opening with it (the
+// caller holds the origin's lock). Refusals for other reasons are errors.
+func (c *Consumer) reuseDeposit(ctx context.Context, held *storage.HeldSession, ch mpp.Challenge, sreq mpp.SessionRequest, reason string) error {
+	if reason != "session_closed" && reason != "unknown_token" {
+		return fmt.Errorf("refused: %s", reason)
+	}
+	id, err := lntypes.MakeHashFromStr(sreq.PaymentHash)
+	if err != nil {
+		return err
+	}
+	inv, err := c.ln.AddInvoice(ctx, invoices.AddInvoiceRequest{Memo: "l402d session refund from " + held.Origin, Expiry: returnInvoiceExpiry})
+	if err != nil {
+		return fmt.Errorf("making the refund invoice: %w", err)
+	}
+	raw, _ := json.Marshal(ch)
+	if err := c.store.PutHeldSession(ctx, &storage.HeldSession{ID: id, Origin: held.Origin, Service: held.Service, URL: held.URL, Challenge: raw,
+		ReturnInvoice: inv.PaymentRequest, ReturnHash: inv.PaymentHash, DepositedMsat: sreq.DepositSats() * 1000, State: storage.HeldOpening,
+		OpenedAt: c.cfg.Now()}); err != nil {
+		return err
+	}
+	if reason == "session_closed" {
+		_, err = c.store.UpdateHeldSession(ctx, held.Origin, held.ID, func(h *storage.HeldSession) { h.State = storage.HeldClosed })
+	}
+	c.log.Info("consumer: a refused top-up's deposit opens a new session", "session", id, "closed", held.ID, "reason", reason)
+	return err
 }
 
 // lockOrigin serializes opening and topping up sessions at origin.
