@@ -3,8 +3,10 @@ package consumer
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -165,5 +167,122 @@ func TestPickHeld(t *testing.T) {
 		case tt.want != 0 && (got == nil || got.ID[0] != tt.want):
 			t.Errorf("%s: picked %v, want %d", tt.name, got, tt.want)
 		}
+	}
+}
+
+// lossySeller sells metered sessions (so every top-up ask is believed).
+// The first top-up presented never arrives (the connection drops before
+// the seller reads it); the second is credited and its answer lost (a
+// 503, as from a seller shutting down after its commit). It counts what
+// it credited.
+type lossySeller struct {
+	t        testing.TB
+	ln       *fakeLN
+	key      []byte
+	mu       sync.Mutex
+	balance  int64
+	credited map[lntypes.Hash]bool
+	topUps   int
+}
+
+func (s *lossySeller) refuse(w http.ResponseWriter, reason string) {
+	pre, h := newPreimage()
+	s.ln.register(pre)
+	c, err := mpp.NewSessionChallenge(s.key, "lossy", mpp.SessionRequest{Amount: "1", Currency: "sat", PaymentHash: h.String(),
+		DepositInvoice: invoiceFor(s.t, &chaincfg.RegressionNetParams, h, 100_000, time.Hour), DepositAmount: "100"}, time.Now().Add(time.Hour))
+	if err != nil {
+		s.t.Error(err)
+	}
+	_ = mpp.SetChallenge(w.Header(), c)
+	w.WriteHeader(http.StatusPaymentRequired)
+	_, _ = fmt.Fprintf(w, `{"reason":%q,"service":"feed","meter":{"unit":"kib"}}`, reason)
+}
+
+func (s *lossySeller) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	cred, err := mpp.CredentialFromHeader(r.Header)
+	if err != nil {
+		s.refuse(w, "")
+		return
+	}
+	v, err := mpp.VerifySession(s.key, cred)
+	if err != nil {
+		s.t.Errorf("seller: %v", err)
+		w.WriteHeader(http.StatusBadRequest)
+		return
+	}
+	switch v.Action {
+	case mpp.ActionOpen:
+		s.balance = 100_000
+	case mpp.ActionTopUp:
+		if s.credited[v.TopUp] {
+			s.refuse(w, "consumed")
+			return
+		}
+		s.topUps++
+		switch s.topUps {
+		case 1, 2: // lost on its way (and the transport's retry too): nothing credited
+			if c, _, err := http.NewResponseController(w).Hijack(); err == nil {
+				c.Close()
+			}
+			return
+		case 3: // credited, and the answer lost
+			s.credited[v.TopUp] = true
+			s.balance += 100_000
+			w.WriteHeader(http.StatusServiceUnavailable)
+			return
+		}
+		s.credited[v.TopUp] = true
+		s.balance += 100_000
+	}
+	if s.balance < 1000 {
+		s.refuse(w, "insufficient_balance")
+		return
+	}
+	s.balance -= 1000
+	w.Header().Set(HeaderBalance, strconv.FormatInt(s.balance, 10))
+	w.Header().Set(HeaderMeter, "kib; price-msat=1")
+	_, _ = w.Write([]byte("ok"))
+}
+
+func (s *lossySeller) drain() {
+	s.mu.Lock()
+	s.balance = 0
+	s.mu.Unlock()
+}
+
+// TestSessionTopUpLostAnswer: a top-up whose answer is lost stays pending
+// and is presented again, never replaced by a second deposit: every
+// deposit paid is credited.
+func TestSessionTopUpLostAnswer(t *testing.T) {
+	ln := newFakeLN()
+	s := &lossySeller{t: t, ln: ln, key: make([]byte, 32), credited: map[lntypes.Hash]bool{}}
+	srv := httptest.NewServer(s)
+	t.Cleanup(srv.Close)
+	c, _ := newTestConsumer(t, sessionLN{ln, t})
+	access := func(want int) {
+		t.Helper()
+		r, err := c.Access(t.Context(), AccessRequest{URL: srv.URL + "/feed/x", Session: true})
+		if err != nil || r.Status != want {
+			t.Fatalf("access: %v %v; want %d", r, err, want)
+		}
+		r.Body.Close()
+	}
+	access(200) // opens: deposit 1
+	s.drain()
+	if _, err := c.Access(t.Context(), AccessRequest{URL: srv.URL + "/feed/x", Session: true}); err == nil {
+		t.Fatal("a top-up whose connection dropped answered")
+	} // top-up: deposit 2 paid, never arrived
+	access(http.StatusServiceUnavailable) // deposit 2 presented again: credited, answer lost
+	access(200)                           // the seller has the balance
+	s.drain()
+	access(200) // deposit 2 again ("consumed": recorded), then deposit 3
+	if n, credited := ln.totalPays(), len(s.credited); n != 3 || credited != 2 {
+		t.Fatalf("%d deposits paid, %d top-ups credited; want 3 and 2 (every paid top-up credited)", n, credited)
+	}
+	list, err := c.Sessions(t.Context())
+	if err != nil || len(list) != 1 || list[0].DepositedMsat != 300_000 {
+		t.Fatalf("sessions %+v %v; want one with 3 deposits recorded", list, err)
 	}
 }
