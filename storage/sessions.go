@@ -285,6 +285,12 @@ func (s *Store) DebitSession(ctx context.Context, id lntypes.Hash, service strin
 // call it, once. A session closed since keeps the debit: its refund was
 // reckoned without it, and the books must still balance.
 func (s *Store) UndebitSession(ctx context.Context, id lntypes.Hash, msat int64) (bool, error) {
+	return s.undebit(ctx, id, msat, true)
+}
+
+// undebit gives back msat of a request's debit (request true) or of
+// metering (false), as debit took it, while the session is open.
+func (s *Store) undebit(ctx context.Context, id lntypes.Hash, msat int64, request bool) (bool, error) {
 	undone := false
 	err := s.commitOne(ctx, func(txn *badger.Txn) error {
 		undone = false
@@ -292,11 +298,18 @@ func (s *Store) UndebitSession(ctx context.Context, id lntypes.Hash, msat int64)
 		if err != nil {
 			return err
 		}
-		if cur.State != SessionOpen || cur.DebitedMsat < msat || cur.Requests == 0 {
+		switch {
+		case cur.State != SessionOpen || cur.DebitedMsat < msat:
+			return nil
+		case request && cur.Requests == 0, !request && cur.MeteredMsat < msat:
 			return nil
 		}
 		cur.DebitedMsat -= msat
-		cur.Requests--
+		if request {
+			cur.Requests--
+		} else {
+			cur.MeteredMsat -= msat
+		}
 		undone = true
 		return txn.Set(sessionKey(id), encodeSession(cur))
 	}, nil)
@@ -341,22 +354,7 @@ func (s *Store) UnmeterSession(ctx context.Context, id lntypes.Hash, msat int64)
 	if msat <= 0 {
 		return false, nil
 	}
-	undone := false
-	err := s.commitOne(ctx, func(txn *badger.Txn) error {
-		undone = false
-		cur, err := getSession(txn, id)
-		if err != nil {
-			return err
-		}
-		if cur.State != SessionOpen || cur.MeteredMsat < msat {
-			return nil
-		}
-		cur.DebitedMsat -= msat
-		cur.MeteredMsat -= msat
-		undone = true
-		return txn.Set(sessionKey(id), encodeSession(cur))
-	}, nil)
-	return undone, err
+	return s.undebit(ctx, id, msat, false)
 }
 
 // TopUpSession credits deposit topUp (a session deposit of the session's

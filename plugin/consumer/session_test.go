@@ -46,12 +46,18 @@ type greedySeller struct {
 }
 
 func (s *greedySeller) challenge(w http.ResponseWriter) {
+	setDepositChallenge(s.t, w, s.ln, s.key, "greedy", "3")
+}
+
+// setDepositChallenge sets a session challenge with a fresh 100-sat
+// deposit (payable on ln) at amount sats a request.
+func setDepositChallenge(t testing.TB, w http.ResponseWriter, ln *fakeLN, key []byte, realm, amount string) {
 	pre, h := newPreimage()
-	s.ln.register(pre)
-	c, err := mpp.NewSessionChallenge(s.key, "greedy", mpp.SessionRequest{Amount: "3", Currency: "sat", PaymentHash: h.String(),
-		DepositInvoice: invoiceFor(s.t, &chaincfg.RegressionNetParams, h, 100_000, time.Hour), DepositAmount: "100"}, time.Now().Add(time.Hour))
+	ln.register(pre)
+	c, err := mpp.NewSessionChallenge(key, realm, mpp.SessionRequest{Amount: amount, Currency: "sat", PaymentHash: h.String(),
+		DepositInvoice: invoiceFor(t, &chaincfg.RegressionNetParams, h, 100_000, time.Hour), DepositAmount: "100"}, time.Now().Add(time.Hour))
 	if err != nil {
-		s.t.Error(err)
+		t.Error(err)
 	}
 	_ = mpp.SetChallenge(w.Header(), c)
 }
@@ -186,14 +192,7 @@ type lossySeller struct {
 }
 
 func (s *lossySeller) refuse(w http.ResponseWriter, reason string) {
-	pre, h := newPreimage()
-	s.ln.register(pre)
-	c, err := mpp.NewSessionChallenge(s.key, "lossy", mpp.SessionRequest{Amount: "1", Currency: "sat", PaymentHash: h.String(),
-		DepositInvoice: invoiceFor(s.t, &chaincfg.RegressionNetParams, h, 100_000, time.Hour), DepositAmount: "100"}, time.Now().Add(time.Hour))
-	if err != nil {
-		s.t.Error(err)
-	}
-	_ = mpp.SetChallenge(w.Header(), c)
+	setDepositChallenge(s.t, w, s.ln, s.key, "lossy", "1")
 	w.WriteHeader(http.StatusPaymentRequired)
 	_, _ = fmt.Fprintf(w, `{"reason":%q,"service":"feed","meter":{"unit":"kib"}}`, reason)
 }
