@@ -128,9 +128,9 @@ func runTests(m *testing.M) int {
 		teardown(false, "")
 	}
 	tm := n.Timings()
-	fmt.Fprintf(os.Stderr, "itest: %s mode: network start %v (binaries %v, images %v, images to first routed payment %v), tests %v, total %v\n",
+	fmt.Fprintf(os.Stderr, "itest: %s mode: network start %v (binaries %v, images %v, images to first routed payment %v), tests %v, total %v; stuck LND nodes restarted: %d\n",
 		n.Mode(), startTook.Round(time.Millisecond), tm.Binaries.Round(time.Millisecond), tm.Images.Round(time.Millisecond),
-		tm.Bootstrap.Round(time.Millisecond), testsTook.Round(time.Millisecond), time.Since(t0).Round(time.Millisecond))
+		tm.Bootstrap.Round(time.Millisecond), testsTook.Round(time.Millisecond), time.Since(t0).Round(time.Millisecond), n.StuckRestarts())
 	return code
 }
 

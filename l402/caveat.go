@@ -32,6 +32,11 @@ const (
 	// CondPreimage carries the preimage inside the macaroon, as gRPC
 	// clients that send only a macaroon header do.
 	CondPreimage = "preimage"
+	// CondPrepaid marks a token sold as prepaid credit ("prepaid=1"): its
+	// issuer debits each request from a balance instead of letting the
+	// token through until it expires. A verifier that does not know the
+	// caveat refuses the token, so credit never passes for a pass.
+	CondPrepaid = "prepaid"
 )
 
 // Caveat is one first-party caveat, "condition=value".

@@ -19,7 +19,9 @@ type Info struct {
 	Node       string
 	// ValidUntil is the earliest expiry the token carries, zero if none.
 	ValidUntil time.Time
-	Caveats    []Caveat
+	// Prepaid marks a token sold as prepaid credit (CondPrepaid).
+	Prepaid bool
+	Caveats []Caveat
 }
 
 // Inspect decodes mac's identifier and caveats without checking anything
@@ -47,6 +49,8 @@ func Inspect(mac *macaroon.Macaroon) (Info, error) {
 			info.Resource = c.Value
 		case c.Condition == CondAmount && info.AmountSats == 0:
 			info.AmountSats, _ = strconv.ParseInt(c.Value, 10, 64)
+		case c.Condition == CondPrepaid:
+			info.Prepaid = true
 		case c.Condition == CondNode && info.Node == "":
 			info.Node = c.Value
 		case c.Condition == CondValidUntil || strings.HasSuffix(c.Condition, CondValidUntilSuffix):

@@ -38,6 +38,8 @@ type MintParams struct {
 	AmountSats int64
 	// Node is the issuing node's public key, hex.
 	Node string
+	// Prepaid marks the token as prepaid credit (see CondPrepaid).
+	Prepaid bool
 	// ValidUntil, when set, is when the token stops being valid. With a
 	// Service it is written as "<service>_valid_until", else as
 	// "valid_until".
@@ -83,6 +85,9 @@ func (p MintParams) Caveats() ([]Caveat, error) {
 	}
 	if p.Node != "" {
 		cavs = append(cavs, Caveat{CondNode, p.Node})
+	}
+	if p.Prepaid {
+		cavs = append(cavs, Caveat{CondPrepaid, "1"})
 	}
 	return cavs, nil
 }

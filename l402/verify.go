@@ -71,6 +71,9 @@ type Verified struct {
 	Node string
 	// ValidUntil is the earliest expiry that applies, zero if none.
 	ValidUntil time.Time
+	// Prepaid is true for a token sold as prepaid credit (CondPrepaid):
+	// it buys requests only while its balance at the issuer lasts.
+	Prepaid bool
 }
 
 // Credential is what a client presents: a token and the preimage that
@@ -245,6 +248,15 @@ func (v *Verifier) checkCaveat(c Caveat, want Expect, preimage [32]byte, st *cav
 		if want.Node != "" && subtle.ConstantTimeCompare([]byte(c.Value), []byte(want.Node)) != 1 {
 			return fmt.Errorf("%w: issued by %s", ErrWrongNode, truncate(c.Value))
 		}
+		return nil
+
+	case CondPrepaid:
+		// Anyone holding a token may add this caveat, which only turns
+		// the token into credit worth what was paid for it.
+		if c.Value != "1" {
+			return fmt.Errorf("%w: prepaid caveat %q is not 1", ErrMalformed, truncate(c.Value))
+		}
+		out.Prepaid = true
 		return nil
 
 	case CondPreimage:

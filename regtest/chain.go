@@ -46,17 +46,25 @@ const (
 	// nudgeAfter is how long a node may report btcd's tip without being
 	// synced to it before Mine mines another block to wake its notifier.
 	nudgeAfter = 20 * time.Second
+	// restartAfterNudges is how many nudge blocks a stuck node may ignore
+	// before waitFollowing restarts it. After a btcd restart LND's
+	// notifier can back off for minutes and sleep through every nudge;
+	// a restarted LND connects at once.
+	restartAfterNudges = 2
 )
 
 // waitFollowing waits until every running LND node is synced at btcd's tip,
-// mining a block whenever one has sat at the tip unsynced for nudgeAfter.
-// A node whose GetInfo fails or times out (it blocks while LND reconnects
-// to btcd, and is slow on a loaded machine) neither proves nor disproves
-// that it is stuck, so it keeps the time it was first seen stuck.
+// mining a block whenever one has sat at the tip unsynced for nudgeAfter,
+// and restarting a node that stayed stuck through restartAfterNudges
+// nudges (counted in [Network.StuckRestarts], so the workaround stays
+// visible). A node whose GetInfo fails or times out (it blocks while LND
+// reconnects to btcd, and is slow on a loaded machine) neither proves nor
+// disproves that it is stuck, so it keeps the time it was first seen stuck.
 func (n *Network) waitFollowing(ctx context.Context) error {
 	ctx, cancel := context.WithTimeout(ctx, syncTimeout)
 	defer cancel()
 	stuckSince := map[string]time.Time{}
+	nudged := map[string]int{} // nudges each stuck node has slept through
 	ticker := time.NewTicker(100 * time.Millisecond)
 	defer ticker.Stop()
 	for {
@@ -74,6 +82,7 @@ func (n *Network) waitFollowing(ctx context.Context) error {
 			switch {
 			case err == nil:
 				delete(stuckSince, name)
+				delete(nudged, name)
 				continue
 			case errors.Is(err, errStuckAtTip):
 				if stuckSince[name].IsZero() {
@@ -82,6 +91,7 @@ func (n *Network) waitFollowing(ctx context.Context) error {
 				nudge = nudge || time.Since(stuckSince[name]) >= nudgeAfter
 			case errors.Is(err, errBehind):
 				delete(stuckSince, name)
+				delete(nudged, name)
 			default:
 				if aerr := n.be.alive(ctx, name); aerr != nil {
 					return aerr
@@ -93,10 +103,23 @@ func (n *Network) waitFollowing(ctx context.Context) error {
 			return nil
 		}
 		if nudge {
+			restarted, err := n.restartStuck(ctx, stuckSince, nudged)
+			if err != nil {
+				return fmt.Errorf("restarting a stuck LND node (%w): %w", errors.Join(waiting...), err)
+			}
+			if restarted {
+				clear(stuckSince)
+				continue
+			}
 			n.log.Info("an LND node is at the tip but not synced; mining a block to wake its chain notifier",
 				"height", height, "err", errors.Join(waiting...))
 			if _, err := n.btcd.Generate(ctx, 1); err != nil {
 				return fmt.Errorf("mining a nudge block (%w): %w", errors.Join(waiting...), err)
+			}
+			for name, since := range stuckSince {
+				if time.Since(since) >= nudgeAfter {
+					nudged[name]++
+				}
 			}
 			clear(stuckSince)
 			continue
@@ -108,6 +131,39 @@ func (n *Network) waitFollowing(ctx context.Context) error {
 		}
 	}
 }
+
+// restartStuck restarts each node that has been stuck at the tip for
+// nudgeAfter after sleeping through restartAfterNudges nudges, and reports
+// whether it restarted any.
+func (n *Network) restartStuck(ctx context.Context, stuckSince map[string]time.Time, nudged map[string]int) (bool, error) {
+	restarted := false
+	for name, since := range stuckSince {
+		if nudged[name] < restartAfterNudges || time.Since(since) < nudgeAfter {
+			continue
+		}
+		n.log.Warn("an LND node slept through nudge blocks at the tip; restarting it", "node", name, "nudges", nudged[name])
+		if err := n.be.stop(ctx, name); err != nil {
+			return restarted, err
+		}
+		if err := n.be.start(ctx, name); err != nil {
+			return restarted, err
+		}
+		if err := n.waitLnd(ctx, name, false); err != nil {
+			return restarted, err
+		}
+		if err := n.reconnectPeers(ctx, name); err != nil {
+			return restarted, err
+		}
+		n.stuckRestarts.Add(1)
+		delete(nudged, name)
+		restarted = true
+	}
+	return restarted, nil
+}
+
+// StuckRestarts returns how many times waitFollowing restarted an LND node
+// that stayed at the tip unsynced through its nudge blocks.
+func (n *Network) StuckRestarts() int64 { return n.stuckRestarts.Load() }
 
 // waitBackup waits until btcd-backup has btcd's best block. A backup that
 // lags (it ignores blocks announced by a peer that is not its sync peer

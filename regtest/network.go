@@ -9,6 +9,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -146,6 +147,8 @@ type Network struct {
 	mu      sync.Mutex // guards st and clients
 	st      state
 	clients map[string]*Client
+
+	stuckRestarts atomic.Int64 // see StuckRestarts
 }
 
 // Mode returns how the nodes run.

@@ -43,6 +43,11 @@ type Challenge struct {
 	SettledAt      time.Time
 	AmountPaidMsat int64
 	SettleIndex    uint64 // LND's settle index of the payment
+
+	// PrepaidOf, set on a challenge being issued, makes its payment a
+	// top-up of that prepaid balance (written beside the record as a
+	// v1/ppfund/ entry; it is not read back into Challenge).
+	PrepaidOf lntypes.Hash
 }
 
 // Settlement is a paid invoice as reported by LND.

@@ -100,8 +100,10 @@ func spendable(txn *badger.Txn, h lntypes.Hash, scheme string, at time.Time) (*C
 		if err := txn.Set(uk, append(v, scheme...)); err != nil {
 			return err
 		}
-		if rerr == nil {
-			return nil // revoked before: keep the first reason
+		if rerr == nil || scheme == schemePrepaid {
+			// Revoked before: keep the first reason. A prepaid token
+			// stays valid: it spends the balance its payment credited.
+			return nil
 		}
 		rv := binary.BigEndian.AppendUint64([]byte{revocationFormat}, uint64(unixNanos(at)))
 		return txn.Set(rk, append(rv, spentReason(scheme)...))

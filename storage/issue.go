@@ -167,6 +167,11 @@ func applyIssue(txn *badger.Txn, w challengeWrite, key [l402.RootKeySize]byte, i
 			return err
 		}
 	}
+	if w.c.PrepaidOf != (lntypes.Hash{}) {
+		if err := putPrepaidFund(txn, w.c.PaymentHash, w.c.PrepaidOf); err != nil {
+			return err
+		}
+	}
 	return w.write(txn)
 }
 

@@ -49,7 +49,12 @@ import (
 //	                                     refused however late it comes
 //	v1/sess/<deposit payment hash 32>    a prepaid session: 0x01 ‖ JSON (see
 //	                                     Session); its deposits are used/
-//	                                     entries of scheme "session"
+//	                                     entries of scheme "session"; an L402
+//	                                     prepaid balance is one too, keyed by
+//	                                     the payment hash of the token that
+//	                                     bought it (see prepaid.go)
+//	v1/ppfund/<payment hash 32>          the prepaid balance id a top-up
+//	                                     challenge's payment credits
 //
 // Counters and the settle cursor are split over 16 shards chosen by the
 // low bits of the payment hash's first byte (AdvanceSettleCursor, which has
@@ -98,6 +103,7 @@ const (
 	prefixMeta         = "v1/meta/"
 	prefixUsed         = "v1/used/"
 	prefixSession      = "v1/sess/"
+	prefixPrepaidFund  = "v1/ppfund/"
 	prefixHeld         = "v1/held/"
 	prefixPayment      = "v1/pay/"
 	prefixPaymentIdx   = "v1/payidx/"

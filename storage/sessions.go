@@ -85,6 +85,9 @@ type Session struct {
 	// responses flowed (per KiB or per second), beyond the requests'
 	// prices.
 	MeteredMsat int64 `json:"meteredMsat,omitempty"`
+	// Prepaid marks an L402 prepaid balance (see DebitPrepaid) rather
+	// than an MPP session; it has no ReturnInvoice until it is closed.
+	Prepaid bool `json:"prepaid,omitempty"`
 	// Requests counts debits (less those given back); TopUps the
 	// deposits after the first.
 	Requests int64 `json:"requests"`
@@ -155,6 +158,17 @@ func getSession(txn *badger.Txn, id lntypes.Hash) (*Session, error) {
 	return s, err
 }
 
+// getMPPSession is getSession for the MPP session operations, which a
+// prepaid L402 balance is not open to: its id is a token's payment hash,
+// and it is spent only as DebitPrepaid says.
+func getMPPSession(txn *badger.Txn, id lntypes.Hash) (*Session, error) {
+	s, err := getSession(txn, id)
+	if err == nil && s.Prepaid {
+		return nil, fmt.Errorf("storage: %w: %s is a prepaid L402 balance, not an MPP session", ErrSessionMismatch, id)
+	}
+	return s, err
+}
+
 // takeDeposit checks that deposit h is a session deposit of service
 // (its challenge's resource is depositResource) not spent yet, and returns
 // the writes that spend it: its consumption (scheme "session") and the
@@ -203,7 +217,7 @@ func (s *Store) OpenSession(ctx context.Context, id lntypes.Hash, service, depos
 	err := s.commitOne(ctx, func(txn *badger.Txn) error {
 		out, spent = SessionDebit{}, nil
 		at := s.now()
-		if cur, err := getSession(txn, id); err == nil {
+		if cur, err := getMPPSession(txn, id); err == nil {
 			d, err := debit(txn, cur, service, debitMsat, at, true)
 			if err != nil {
 				return err
@@ -265,7 +279,7 @@ func (s *Store) DebitSession(ctx context.Context, id lntypes.Hash, service strin
 	}
 	var out Session
 	err := s.commitOne(ctx, func(txn *badger.Txn) error {
-		cur, err := getSession(txn, id)
+		cur, err := getMPPSession(txn, id)
 		if err != nil {
 			return err
 		}
@@ -328,7 +342,7 @@ func (s *Store) MeterSession(ctx context.Context, id lntypes.Hash, service strin
 	}
 	err = s.commitOne(ctx, func(txn *badger.Txn) error {
 		took = 0
-		cur, err := getSession(txn, id)
+		cur, err := getMPPSession(txn, id)
 		if err != nil {
 			return err
 		}
@@ -375,7 +389,7 @@ func (s *Store) TopUpSession(ctx context.Context, id, topUp lntypes.Hash, servic
 	err := s.commitOne(ctx, func(txn *badger.Txn) error {
 		out, spent = SessionDebit{}, nil
 		at := s.now()
-		cur, err := getSession(txn, id)
+		cur, err := getMPPSession(txn, id)
 		if err != nil {
 			return err
 		}
@@ -416,7 +430,7 @@ func (s *Store) TopUpSession(ctx context.Context, id, topUp lntypes.Hash, servic
 func (s *Store) CloseSession(ctx context.Context, id lntypes.Hash) (Session, error) {
 	var out Session
 	err := s.commitOne(ctx, func(txn *badger.Txn) error {
-		cur, err := getSession(txn, id)
+		cur, err := getMPPSession(txn, id)
 		if err != nil {
 			return err
 		}

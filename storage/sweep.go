@@ -36,11 +36,12 @@ func sweepable(state ChallengeState, expires, before time.Time) bool {
 	return state != StateSettled && !expires.IsZero() && expires.Before(before)
 }
 
-// DeleteUnpaid deletes a challenge, its index entry and its root key, in
-// one transaction, if it is still unpaid (pending or canceled) and its
-// invoice expired before before; otherwise it changes nothing and reports
-// false. The caller must have made sure the invoice can no longer be
-// paid (LND says it is not settled and it is past expiry and a grace).
+// DeleteUnpaid deletes a challenge, its index entry, its root key and its
+// prepaid fund entry if any, in one transaction, if it is still unpaid
+// (pending or canceled) and its invoice expired before before; otherwise
+// it changes nothing and reports false. The caller must have made sure the
+// invoice can no longer be paid (LND says it is not settled and it is past
+// expiry and a grace).
 // Revenue and created counters are kept.
 func (s *Store) DeleteUnpaid(ctx context.Context, h lntypes.Hash, before time.Time) (deleted bool, err error) {
 	var c *Challenge
@@ -57,7 +58,7 @@ func (s *Store) DeleteUnpaid(ctx context.Context, h lntypes.Hash, before time.Ti
 		if !sweepable(c.State, c.ExpiresAt, before) {
 			return nil
 		}
-		for _, k := range [][]byte{challengeKey(h), byCreatedKey(c.CreatedAt, h), rootKeyKey(c.TokenID)} {
+		for _, k := range [][]byte{challengeKey(h), byCreatedKey(c.CreatedAt, h), rootKeyKey(c.TokenID), prepaidFundKey(h)} {
 			if err := txn.Delete(k); err != nil {
 				return fmt.Errorf("storage: deleting %s: %w", fmtKey(k), err)
 			}

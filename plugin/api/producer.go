@@ -272,7 +272,10 @@ func statusOf(e *ErrorBody) int {
 
 // sessionWire is one prepaid session as GET /api/l402/sessions lists it.
 type sessionWire struct {
-	SessionID     string    `json:"sessionId"`
+	SessionID string `json:"sessionId"`
+	// Kind is "mpp" for an MPP session, "l402" for an L402 prepaid
+	// balance (its id is the payment hash of the token that bought it).
+	Kind          string    `json:"kind"`
 	Service       string    `json:"service"`
 	State         string    `json:"state"`
 	DepositedMsat int64     `json:"depositedMsat"`
@@ -320,8 +323,12 @@ func (s *Server) sessions(w http.ResponseWriter, r *http.Request) {
 		Books    sessionBooks  `json:"books"`
 	}{Sessions: []sessionWire{}}
 	for _, ss := range list {
+		kind := "mpp"
+		if ss.Prepaid {
+			kind = "l402"
+		}
 		out.Sessions = append(out.Sessions, sessionWire{
-			SessionID: ss.ID.String(), Service: ss.Service, State: string(ss.State), DepositedMsat: ss.DepositedMsat, DebitedMsat: ss.DebitedMsat,
+			SessionID: ss.ID.String(), Kind: kind, Service: ss.Service, State: string(ss.State), DepositedMsat: ss.DepositedMsat, DebitedMsat: ss.DebitedMsat,
 			MeteredMsat: ss.MeteredMsat, BalanceMsat: ss.BalanceMsat(), RefundMsat: ss.RefundMsat, RefundStatus: ss.RefundStatus, RefundError: ss.RefundError,
 			RefundFeeMsat: ss.RefundFeeMsat, Requests: ss.Requests, TopUps: ss.TopUps, OpenedAt: ss.OpenedAt, UsedAt: ss.UsedAt, ClosedAt: ss.ClosedAt,
 		})

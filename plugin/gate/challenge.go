@@ -8,6 +8,8 @@ import (
 	"net/netip"
 	"time"
 
+	"github.com/lightningnetwork/lnd/lntypes"
+
 	"github.com/l402d/l402d/l402/mpp"
 	"github.com/l402d/l402d/plugin/producer"
 )
@@ -19,7 +21,11 @@ func (g *Gate) challenge(w http.ResponseWriter, r *http.Request, svc *service, r
 		g.meteredChallenge(w, r, svc, rt, rl, client, rejected)
 		return
 	}
-	ch, no := g.issueFor(r.Context(), svc, rl, client, svc.cfg.Capabilities)
+	sell, cr, info := rl, (*credit)(nil), (*prepaidInfo)(nil)
+	if svc.prepaidCredit > 0 && g.prepaid != nil {
+		sell, cr, info = g.prepaidOffer(svc, rejected)
+	}
+	ch, no := g.issueFor(r.Context(), svc, sell, client, svc.cfg.Capabilities, cr)
 	if no != nil {
 		g.refused(w, r, rt, no)
 		return
@@ -36,9 +42,32 @@ func (g *Gate) challenge(w http.ResponseWriter, r *http.Request, svc *service, r
 			session = &c
 		}
 	}
+	if info != nil {
+		// The credit's invoice is sold as a token only; a session, if
+		// offered, has its own invoice.
+		writeChallenge(w, r, ch, svc.cfg.Name, rejected, g.cfg.LegacyLSAT, offerL402, func(h http.Header) {
+			if session != nil {
+				_ = mpp.SetChallenge(h, *session) // NewSessionChallenge checked it
+			}
+		}, func(b *challengeBody) {
+			b.PriceSats, b.Prepaid = rl.price, info
+			b.Fix = fmt.Sprintf("this service sells prepaid credit: pay the invoice (%d sats of credit; each request is debited its price, %d sats here), then retry with "+
+				"Authorization: L402 <macaroon>:<preimage>; POST it to %s with an amountless invoice to get the rest back", ch.PriceSats, rl.price, RefundPath)
+			if info.TopUpOf != "" {
+				b.Fix = "your prepaid balance is too low (see reason): pay this top-up, then retry with its token (your old token spends the topped-up balance too); " + b.Fix
+			}
+		})
+		return
+	}
 	writeChallenge(w, r, ch, svc.cfg.Name, rejected, g.cfg.LegacyLSAT, offers, func(h http.Header) {
 		g.addChargeChallenges(h, r, svc, ch, session, rejected)
-	})
+	}, nil)
+}
+
+// credit, passed to issueFor, sells prepaid credit instead of a pass: a
+// top-up of balance of when it is set.
+type credit struct {
+	of lntypes.Hash
 }
 
 // meteredChallenge is challenge for a metered service: it sells prepaid
@@ -117,7 +146,7 @@ type refusal struct {
 // within the client's mint rate, its share of the unpaid invoices and the
 // node's cap; a 402 and a quote spend the same allowance. caps are the
 // token's capabilities (a subset of the service's).
-func (g *Gate) issueFor(ctx context.Context, svc *service, rl *rule, client netip.Addr, caps []string) (producer.Challenge, *refusal) {
+func (g *Gate) issueFor(ctx context.Context, svc *service, rl *rule, client netip.Addr, caps []string, cr *credit) (producer.Challenge, *refusal) {
 	now := g.cfg.Now()
 	ck := clientKey(client)
 	name := svc.cfg.Name
@@ -137,7 +166,7 @@ func (g *Gate) issueFor(ctx context.Context, svc *service, rl *rule, client neti
 	if desc == "" {
 		desc = name + " " + rl.resource
 	}
-	ch, err := g.cfg.Producer.Issue(ctx, producer.Offer{
+	o := producer.Offer{
 		Service:       name,
 		PriceSats:     rl.price,
 		Capabilities:  caps,
@@ -146,7 +175,11 @@ func (g *Gate) issueFor(ctx context.Context, svc *service, rl *rule, client neti
 		Description:   desc,
 		Source:        "gate",
 		ClientID:      "ip:" + client.String(),
-	})
+	}
+	if cr != nil {
+		o.Prepaid, o.PrepaidOf = true, cr.of
+	}
+	ch, err := g.cfg.Producer.Issue(ctx, o)
 	if err != nil {
 		g.pending.release(ck)
 		if ctx.Err() == nil {

@@ -152,6 +152,14 @@ type ServiceConfig struct {
 	// when it closes the session. It needs the mpp scheme, and must cover
 	// the dearest path.
 	SessionDepositSats int64
+	// PrepaidCreditSats, when positive, sells the service's L402 tokens
+	// as prepaid credit of this many sats instead of a pass: each request
+	// is debited its path's price from the token's balance; at zero the
+	// 402 offers a top-up bound to the same balance, and the holder gets
+	// the rest refunded on request (POST /.well-known/l402/refund). It
+	// needs the l402 scheme and must cover the dearest path; the credit's
+	// invoice is not offered as a single-use MPP or x402 payment.
+	PrepaidCreditSats int64
 	// Meter, when set, also charges the session's balance as the
 	// response flows, on top of the path's price: MeterKiB per KiB of
 	// response body, MeterSecond per second from the start of the

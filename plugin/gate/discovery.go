@@ -84,6 +84,9 @@ type discoveryService struct {
 	// SessionDepositSats is the deposit of a prepaid MPP session, when
 	// the service sells them.
 	SessionDepositSats int64 `json:"sessionDepositSats,omitempty"`
+	// PrepaidCreditSats is the credit an L402 token of the service buys,
+	// when its tokens are prepaid balances rather than passes.
+	PrepaidCreditSats int64 `json:"prepaidCreditSats,omitempty"`
 	// Meter is set for a metered service (sold through sessions only).
 	Meter *meterInfo `json:"meter,omitempty"`
 }
@@ -144,6 +147,7 @@ func newCatalog(s *Services, node string, defaultValidity time.Duration, offered
 			if svc.session {
 				d.SessionDepositSats = sc.SessionDepositSats
 			}
+			d.PrepaidCreditSats = svc.prepaidCredit
 			if m := svc.meter; m != nil {
 				d.Schemes = []string{string(producer.SchemeMPP)}
 				d.Meter = &meterInfo{Unit: string(m.unit), PriceMsat: m.price, BlockUnits: m.block}

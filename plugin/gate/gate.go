@@ -120,6 +120,8 @@ type Gate struct {
 	charges ChargeProducer
 	// sessions sells prepaid MPP sessions; nil when the Producer cannot.
 	sessions SessionProducer
+	// prepaid is nil when the Producer cannot sell prepaid credit.
+	prepaid PrepaidProducer
 
 	state   atomic.Pointer[state]
 	mint    *limiterSet[netip.Addr]
@@ -174,6 +176,9 @@ func New(cfg Config) (*Gate, error) {
 	}
 	if sp, ok := cfg.Producer.(SessionProducer); ok {
 		g.sessions = sp
+	}
+	if pp, ok := cfg.Producer.(PrepaidProducer); ok {
+		g.prepaid = pp
 	}
 	if cp, ok := cfg.Producer.(ChargeProducer); ok {
 		g.charges = cp
@@ -236,11 +241,15 @@ func (g *Gate) Services() *Services { return g.state.Load().svcs }
 // ServeHTTP is the reverse proxy: requests the gate lets through go to
 // their service's upstream; requests no service matches get a 404.
 func (g *Gate) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	if r.URL.Path == AuthPath {
+	switch r.URL.Path {
+	case AuthPath:
 		if st := g.state.Load(); g.isAuthRequest(r, st) {
 			g.serveAuth(w, r, st)
 			return
 		}
+	case RefundPath:
+		g.serveRefund(w, r, g.state.Load())
+		return
 	}
 	g.serve(w, r, nil)
 }
@@ -385,10 +394,14 @@ func (g *Gate) admitToken(w http.ResponseWriter, r *http.Request, svc *service, 
 	}
 	if cacheable {
 		// A hit for another rule's resource falls through: the full
-		// check below says why it is refused.
-		if e, ok := g.verified.get(r.Context(), key); ok && e.resource == rl.resource {
+		// check below says why it is refused. Prepaid credit covers
+		// every rule: each request pays its own path's price.
+		if e, ok := g.verified.get(r.Context(), key); ok && (e.prepaid || e.resource == rl.resource) {
 			if g.validHits != nil {
 				g.validHits.Inc()
+			}
+			if e.prepaid {
+				return g.servePrepaid(w, r, svc, rt, rl, e.id, e.hash, h)
 			}
 			g.servePaid(w, r, svc, rt, e.id, h)
 			return nil, true
@@ -402,7 +415,7 @@ func (g *Gate) admitToken(w http.ResponseWriter, r *http.Request, svc *service, 
 		return err, false // an L402 header that does not parse
 	}
 	v, err := g.cfg.Producer.Verify(r.Context(), cred, l402.Expect{Service: svc.cfg.Name, Resource: mp})
-	if err == nil && v.Resource != rl.resource {
+	if err == nil && !v.Prepaid && v.Resource != rl.resource {
 		// The token covers this path, but was bought under another
 		// rule (say /api/* at 1 sat for /api/premium/x at 100).
 		err = fmt.Errorf("%w: token was bought for %q; this path is priced by %q", l402.ErrWrongResource, truncate(v.Resource), rl.resource)
@@ -410,6 +423,9 @@ func (g *Gate) admitToken(w http.ResponseWriter, r *http.Request, svc *service, 
 	if err == nil {
 		if cacheable {
 			g.verified.put(key, v)
+		}
+		if v.Prepaid {
+			return g.servePrepaid(w, r, svc, rt, rl, v.TokenID, v.PaymentHash, h)
 		}
 		g.servePaid(w, r, svc, rt, v.TokenID, h)
 		return nil, true
@@ -427,6 +443,16 @@ func (g *Gate) admitToken(w http.ResponseWriter, r *http.Request, svc *service, 
 // servePaid hands a request with a valid token to h, unless the token is
 // over its service's (or the gate's) request rate.
 func (g *Gate) servePaid(w http.ResponseWriter, r *http.Request, svc *service, rt *serviceRuntime, id l402.TokenID, h http.Handler) {
+	if !g.withinTokenRate(w, r, svc, rt, id) {
+		return
+	}
+	rt.count(outPaid)
+	h.ServeHTTP(w, r)
+}
+
+// withinTokenRate reports whether token id may make a request now, and
+// answers 429 if not.
+func (g *Gate) withinTokenRate(w http.ResponseWriter, r *http.Request, svc *service, rt *serviceRuntime, id l402.TokenID) bool {
 	limit, burst := g.tokenLimit, g.tokenBurst
 	if svc.hasTokenLimit {
 		limit, burst = svc.tokenLimit, svc.tokenBurst
@@ -435,10 +461,9 @@ func (g *Gate) servePaid(w http.ResponseWriter, r *http.Request, svc *service, r
 		rt.count(outRateLimited)
 		writeRateLimited(w, r, wait, errorBody{Error: "this token's request rate is over the service's limit", Code: "token_rate_limited", Service: svc.cfg.Name,
 			Fix: "slow down and retry after Retry-After seconds"})
-		return
+		return false
 	}
-	rt.count(outPaid)
-	h.ServeHTTP(w, r)
+	return true
 }
 
 // takeFreebie reports whether the client may have one of a freebie

@@ -231,7 +231,7 @@ var (
 	fileKeys    = []string{"services", "discovery", "provider"}
 	serviceKeys = []string{"name", "host", "path", "upstream", "protocol", "price", "pricing", "token_validity",
 		"capabilities", "auth", "free_window", "whitelist", "timeout", "rate_limit", "description",
-		"pass_credentials", "allow_semicolons", "fold_case", "schemes", "session_deposit", "session_idle_timeout",
+		"pass_credentials", "allow_semicolons", "fold_case", "schemes", "session_deposit", "session_idle_timeout", "prepaid_credit",
 		"meter", "meter_price_msat", "meter_block"}
 	ruleKeys      = []string{"path", "price"}
 	rateLimitKeys = []string{"rate", "burst"}
@@ -339,6 +339,8 @@ func (d *decoder) service(n *yaml.Node, field string, sc *ServiceConfig) {
 			sc.AllowSemicolons, _ = d.boolean(v, field)
 		case "fold_case":
 			sc.FoldCase, _ = d.boolean(v, field)
+		case "prepaid_credit":
+			sc.PrepaidCreditSats, _ = d.int64(v, field, "prepaid_credit: 1000")
 		case "session_deposit":
 			sc.SessionDepositSats, _ = d.int64(v, field, "session_deposit: 1000")
 		case "meter":

@@ -191,7 +191,11 @@ func (g *Gate) serveQuote(w http.ResponseWriter, r *http.Request, st *state) {
 		writeQuoteError(w, qe)
 		return
 	}
-	ch, no := g.issueFor(r.Context(), svc, rl, g.clientAddr(r), caps)
+	var cr *credit
+	if svc.prepaidCredit > 0 && g.prepaid != nil {
+		rl, cr, _ = g.prepaidOffer(svc, nil)
+	}
+	ch, no := g.issueFor(r.Context(), svc, rl, g.clientAddr(r), caps, cr)
 	if no != nil {
 		e := &quoteError{status: no.status, Code: no.body.Code, Msg: no.body.Error, Fix: no.body.Fix}
 		if no.status == http.StatusTooManyRequests {

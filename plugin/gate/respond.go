@@ -40,7 +40,9 @@ type challengeBody struct {
 	Schemes []string `json:"schemes"`
 	// Meter is set for a metered service: what it charges per, beyond
 	// the request's price.
-	Meter   *meterInfo `json:"meter,omitempty"`
+	Meter *meterInfo `json:"meter,omitempty"`
+	// Prepaid is set when the token sold is prepaid credit.
+	Prepaid *prepaidInfo `json:"prepaid,omitempty"`
 	Reason  string     `json:"reason,omitempty"`
 	Message string     `json:"message,omitempty"`
 	Fix     string     `json:"fix"`
@@ -155,7 +157,7 @@ func grpcEncodeMessage(s string) string {
 //
 // offerMore, called after the L402 challenge is set, adds the other
 // schemes' challenges (not for gRPC, which is offered L402 only).
-func writeChallenge(w http.ResponseWriter, r *http.Request, ch producer.Challenge, service string, rejected error, legacyLSAT bool, offers schemeSet, offerMore func(http.Header)) {
+func writeChallenge(w http.ResponseWriter, r *http.Request, ch producer.Challenge, service string, rejected error, legacyLSAT bool, offers schemeSet, offerMore func(http.Header), more func(*challengeBody)) {
 	h := w.Header()
 	if offers.has(offerL402) || isGRPC(r) {
 		l402.SetChallenge(h, l402.Challenge{Macaroon: ch.Macaroon, Invoice: ch.Invoice}, legacyLSAT)
@@ -173,6 +175,9 @@ func writeChallenge(w http.ResponseWriter, r *http.Request, ch producer.Challeng
 	}
 	if offers.has(offerL402) {
 		body.Macaroon = ch.Macaroon
+	}
+	if more != nil {
+		more(&body)
 	}
 	if rejected != nil {
 		body.Reason = producer.ReasonCode(rejected)

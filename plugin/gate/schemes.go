@@ -125,6 +125,10 @@ func (g *Gate) admitCharge(w http.ResponseWriter, r *http.Request, svc *service,
 		if cred.Challenge.Intent == mpp.IntentSession {
 			return g.admitSession(w, r, svc, rt, rl, cred, h)
 		}
+		if svc.prepaidCredit > 0 {
+			// Its invoices are credit: a charge would buy one request.
+			return fmt.Errorf("%w: service %s sells prepaid L402 credit, not single payments", mpp.ErrUnsupported, svc.cfg.Name), false
+		}
 		c, err = g.charges.CheckMPP(cred, svc.cfg.Name, rl.resource)
 		receipt = func(h http.Header) {
 			_ = mpp.SetReceipt(h, mpp.NewChargeReceipt(c.PaymentHash, cred.Challenge.ID, g.cfg.Now()))

@@ -62,6 +62,8 @@ type service struct {
 	session bool
 	// meter, when set, meters its responses (sessions only).
 	meter *meterSpec
+	// prepaidCredit, when positive, sells its tokens as prepaid credit.
+	prepaidCredit int64
 }
 
 // meterSpec is a metered service's meter: unit, msat per unit, and units
@@ -101,6 +103,16 @@ func (s *service) whitelisted(p string) bool {
 }
 
 // match returns the first service matching host and path, or nil.
+// byName returns the service called name, or nil.
+func (s *Services) byName(name string) *service {
+	for _, svc := range s.list {
+		if svc.cfg.Name == name {
+			return svc
+		}
+	}
+	return nil
+}
+
 func (s *Services) match(host, p string) *service {
 	if s.anyHost {
 		host = normalizeHost(host)

@@ -111,6 +111,7 @@ func (c *checker) service(field string, sc ServiceConfig, maxPrice int64, fold b
 	svc.rules = append(svc.rules, rule{pat: svc.path, resource: svc.path.String(), price: sc.PriceSats})
 	c.session(field, &sc, svc)
 	c.meter(field, &sc, svc)
+	c.prepaid(field, &sc, svc)
 	svc.cfg = sc
 	if len(c.errs) > before {
 		return nil
@@ -316,6 +317,39 @@ func (c *checker) meter(field string, sc *ServiceConfig, svc *service) {
 	if ok {
 		svc.meter = &meterSpec{unit: sc.Meter, price: sc.MeterPriceMsat, block: sc.MeterBlock}
 	}
+}
+
+// prepaid checks the service's prepaid credit, after its sessions and
+// meter.
+func (c *checker) prepaid(field string, sc *ServiceConfig, svc *service) {
+	credit := sc.PrepaidCreditSats
+	switch {
+	case credit == 0:
+		return
+	case credit < 0:
+		c.fail(field+".prepaid_credit", fmt.Sprintf("is %d", credit), "write a positive credit in sats, or leave it out to sell tokens as passes")
+		return
+	case !svc.schemes.has(offerL402):
+		c.fail(field+".prepaid_credit", "needs the l402 scheme (the credit is an L402 token)", "add l402 to schemes, or leave prepaid_credit out")
+		return
+	case sc.Meter != MeterOff:
+		c.fail(field+".prepaid_credit", "cannot be combined with meter: a metered service sells sessions only", "drop prepaid_credit or meter")
+		return
+	}
+	for _, rl := range svc.rules {
+		if rl.price > credit {
+			c.fail(field+".prepaid_credit", fmt.Sprintf("%d sats does not cover one request of %q at %d sats", credit, rl.resource, rl.price), "raise the credit to at least the dearest path's price")
+			return
+		}
+	}
+	// The credit's invoice is sold as a token only: paid as a single-use
+	// MPP charge or x402 payment it would buy one request. MPP stays for
+	// sessions, which have invoices of their own.
+	svc.schemes &^= offerX402
+	if !svc.session {
+		svc.schemes &^= offerMPP
+	}
+	svc.prepaidCredit = credit
 }
 
 // schemes checks the payment schemes the service offers (default all).

@@ -58,7 +58,7 @@ func (g *Gate) offersSessions(svc *service) bool {
 // limits or the node cannot make an invoice (or the challenge).
 func (g *Gate) sessionChallenge(ctx context.Context, svc *service, rl *rule, client netip.Addr) (mpp.Challenge, producer.Challenge, *refusal) {
 	dep := rule{resource: producer.SessionResource, price: svc.cfg.SessionDepositSats}
-	ch, no := g.issueFor(ctx, svc, &dep, client, nil)
+	ch, no := g.issueFor(ctx, svc, &dep, client, nil, nil)
 	if no != nil {
 		return mpp.Challenge{}, ch, no
 	}

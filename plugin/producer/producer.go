@@ -203,6 +203,11 @@ type Offer struct {
 	ClientID string
 	// Source labels the metric: "api", "gate", "mcp".
 	Source string
+	// Prepaid sells the token as prepaid credit worth PriceSats (see
+	// l402.CondPrepaid); PrepaidOf, if set, makes its payment a top-up of
+	// that balance (implies Prepaid).
+	Prepaid   bool
+	PrepaidOf lntypes.Hash
 }
 
 // Challenge is an issued challenge, in the seed API's terms.
@@ -279,6 +284,7 @@ func (p *Producer) issue(ctx context.Context, o Offer, idem *storage.Idempotency
 		Resource:     o.Resource,
 		AmountSats:   o.PriceSats,
 		Node:         node,
+		Prepaid:      o.Prepaid || o.PrepaidOf != (lntypes.Hash{}),
 	}
 	if validity > 0 {
 		// Whole seconds, as the caveat carries it.
@@ -311,6 +317,7 @@ func (p *Producer) issue(ctx context.Context, o Offer, idem *storage.Idempotency
 		ClientID:    o.ClientID,
 		CreatedAt:   now,
 		ExpiresAt:   inv.ExpiresAt,
+		PrepaidOf:   o.PrepaidOf,
 	}
 	// The root key, the challenge and the idempotency entry are one
 	// durable commit: after it the challenge can be handed out.

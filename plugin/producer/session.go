@@ -163,8 +163,17 @@ func (p *Producer) CloseSession(ctx context.Context, v mpp.Session, service stri
 		return storage.Session{}, fmt.Errorf("%w: session %s is for service %q", storage.ErrSessionMismatch, v.ID, cur.Service)
 	}
 	s, err := p.cfg.Store.CloseSession(ctx, v.ID)
-	if err != nil || s.State != storage.SessionClosing {
+	if err != nil {
 		return s, err
+	}
+	return p.awaitRefund(ctx, s, wait), nil
+}
+
+// awaitRefund starts closed balance s's refund, unless it is final, and
+// waits up to wait for it; it returns the balance as it then stands.
+func (p *Producer) awaitRefund(ctx context.Context, s storage.Session, wait time.Duration) storage.Session {
+	if s.State != storage.SessionClosing {
+		return s
 	}
 	done := p.startRefund(s)
 	t := time.NewTimer(wait)
@@ -174,10 +183,10 @@ func (p *Producer) CloseSession(ctx context.Context, v mpp.Session, service stri
 	case <-t.C:
 	case <-ctx.Done():
 	}
-	if got, err := p.cfg.Store.Session(context.WithoutCancel(ctx), v.ID); err == nil {
+	if got, err := p.cfg.Store.Session(context.WithoutCancel(ctx), s.ID); err == nil {
 		s = *got
 	}
-	return s, nil
+	return s
 }
 
 // ResumeRefunds pays, or follows to the end, the refund of every session
