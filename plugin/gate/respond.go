@@ -43,9 +43,9 @@ type challengeBody struct {
 	Meter *meterInfo `json:"meter,omitempty"`
 	// Prepaid is set when the token sold is prepaid credit.
 	Prepaid *prepaidInfo `json:"prepaid,omitempty"`
-	Reason  string     `json:"reason,omitempty"`
-	Message string     `json:"message,omitempty"`
-	Fix     string     `json:"fix"`
+	Reason  string       `json:"reason,omitempty"`
+	Message string       `json:"message,omitempty"`
+	Fix     string       `json:"fix"`
 }
 
 // meterInfo describes a service's meter to buyers.
