@@ -35,6 +35,11 @@ func prepaidServices(upstream string) string {
     path: /pass/*
     upstream: http://%[1]s
     price: 2
+  - name: bulk
+    path: /bulk/*
+    upstream: http://%[1]s
+    price: 1
+    prepaid_credit: 1000
 `, upstream)
 }
 
@@ -171,6 +176,64 @@ func TestPrepaidCredit(t *testing.T) {
 		if msat(s["depositedMsat"]) != 2_000_000 || msat(s["debitedMsat"]) != 1_016_000 || msat(s["requests"]) != 173 || msat(s["topUps"]) != 1 ||
 			s["state"] != "closed" {
 			t.Fatalf("books %v", s)
+		}
+	})
+
+	t.Run("bob's l402d buys 1,000 requests with one payment and gets its change back", func(t *testing.T) {
+		bob := startBob(t)
+		access := func(path string) map[string]any {
+			t.Helper()
+			code, out := bob.call(t, "POST", "/api/consumer/access", map[string]any{"url": "http://" + g.gate + path, "maxSats": 1000})
+			if code != 200 || msat(out["status"]) != 200 {
+				t.Fatalf("access %s: %d %v", path, code, out)
+			}
+			return out
+		}
+		first := access("/bulk/a")
+		if first["paid"] != true {
+			t.Fatalf("first access: %v", first)
+		}
+		var id string
+		for i := 2; i <= 1000; i++ {
+			if out := access("/bulk/a"); out["paid"] != false {
+				t.Fatalf("access %d paid again: %v", i, out)
+			}
+		}
+		code, list := bob.call(t, "GET", "/api/consumer/sessions", nil)
+		for _, x := range list["sessions"].([]any) {
+			if s := x.(map[string]any); s["kind"] == "l402" && msat(s["depositedMsat"]) == 1_000_000 {
+				id = str(s["sessionId"])
+			}
+		}
+		if code != 200 || id == "" {
+			t.Fatalf("bob holds no prepaid balance: %d %v", code, list)
+		}
+		if s := prepaidBook(t, g, id); msat(s["requests"]) != 1000 || msat(s["debitedMsat"]) != 1_000_000 {
+			t.Fatalf("alice's books after 1,000 requests %v", s)
+		}
+		// Spent: the next request tops the same balance up.
+		if out := access("/bulk/b"); out["paid"] != true {
+			t.Fatalf("top-up access: %v", out)
+		}
+		code, out := bob.call(t, "POST", "/api/consumer/sessions/"+id+"/close", nil)
+		if code != 200 || out["state"] != "refunded" || msat(out["refundMsat"]) != 999_000 || out["kind"] != "l402" {
+			t.Fatalf("close: %d %v", code, out)
+		}
+		// What bob spent is what alice's gate debited: two credits paid
+		// once each, the rest back on bob's node.
+		s := prepaidBook(t, g, id)
+		if msat(s["depositedMsat"]) != 2_000_000 || msat(s["debitedMsat"]) != 1_001_000 || msat(s["refundMsat"]) != 999_000 || s["refundStatus"] != "succeeded" || msat(s["topUps"]) != 1 {
+			t.Fatalf("alice's books %v", s)
+		}
+		if ps := bobPayments(t, id); len(ps) != 1 || ps[0].ValueMsat != 1_000_000 {
+			t.Fatalf("bob paid the credit %d times", len(ps))
+		}
+		if code, out := bob.call(t, "POST", "/api/consumer/sessions/"+id+"/close", nil); code != 200 || out["state"] != "refunded" || msat(out["refundMsat"]) != 999_000 {
+			t.Fatalf("second close: %d %v", code, out)
+		}
+		code, list = bob.call(t, "GET", "/api/consumer/sessions", nil)
+		if n := len(list["sessions"].([]any)); code != 200 || n != 1 {
+			t.Fatalf("bob holds %d records of one balance: %v", n, list)
 		}
 	})
 

@@ -56,6 +56,9 @@ type Expect struct {
 	AmountSats int64
 	// Node is this node's public key; a token naming another is refused.
 	Node string
+	// Expired accepts a token past its expiry, for the one thing an
+	// expired token may still do: have its prepaid balance refunded.
+	Expired bool
 }
 
 // Verified is what a valid credential proves.
@@ -186,7 +189,7 @@ func (v *Verifier) checkCaveats(conds []string, want Expect, now time.Time, prei
 	}
 	if until := earliest(st.until, st.svcUntil); !until.IsZero() {
 		out.ValidUntil = until
-		if now.After(until) {
+		if now.After(until) && !want.Expired {
 			return fmt.Errorf("%w: valid until %s", ErrExpired, until.UTC().Format(time.RFC3339))
 		}
 	}

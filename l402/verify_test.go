@@ -241,3 +241,35 @@ func TestMintWithKey(t *testing.T) {
 		t.Fatalf("no token id: %v", err)
 	}
 }
+
+// TestVerifyPrepaid: the prepaid caveat marks credit, whoever added it,
+// and takes only "1"; Expect.Expired lets an expired token through (for a
+// refund) and nothing else.
+func TestVerifyPrepaid(t *testing.T) {
+	keys := newMemKeys()
+	ctx := context.Background()
+	v := &Verifier{Keys: keys, Now: func() time.Time { return time.Unix(2_000_000_000, 0) }}
+	check := func(name string, mac *macaroon.Macaroon, pre [32]byte, want Expect, prepaid bool, wantErr error) {
+		t.Helper()
+		got, err := v.Verify(ctx, Credential{Macaroon: mac, Preimage: pre}, want)
+		if !errors.Is(err, wantErr) || (err == nil && got.Prepaid != prepaid) {
+			t.Errorf("%s: Prepaid %v, err %v; want %v, %v", name, got.Prepaid, err, prepaid, wantErr)
+		}
+	}
+	credit, pre := mintTest(t, keys, 1, MintParams{Service: "a", Prepaid: true})
+	check("minted credit", credit, pre, Expect{Service: "a"}, true, nil)
+	if info, _ := Inspect(credit); !info.Prepaid {
+		t.Error("Inspect does not see the prepaid caveat")
+	}
+	pass, pre2 := mintTest(t, keys, 2, MintParams{Service: "a"})
+	check("pass", pass, pre2, Expect{Service: "a"}, false, nil)
+	added, _ := AddCaveats(pass, Caveat{CondPrepaid, "1"})
+	check("credit added by the holder", added, pre2, Expect{Service: "a"}, true, nil)
+	bad, _ := AddCaveats(pass, Caveat{CondPrepaid, "0"})
+	check("prepaid=0", bad, pre2, Expect{Service: "a"}, false, ErrMalformed)
+
+	old, pre3 := mintTest(t, keys, 3, MintParams{Service: "a", Prepaid: true, ValidUntil: time.Unix(1_000_000_000, 0)})
+	check("expired", old, pre3, Expect{Service: "a"}, true, ErrExpired)
+	check("expired, for a refund", old, pre3, Expect{Service: "a", Expired: true}, true, nil)
+	check("expired, for a refund, wrong preimage", old, pre2, Expect{Service: "a", Expired: true}, true, ErrWrongPreimage)
+}

@@ -44,6 +44,13 @@ type HeldSession struct {
 	// each request's price, so the balance it reported before a
 	// response is not what the response left.
 	Metered bool `json:"metered,omitempty"`
+	// Prepaid marks an L402 prepaid balance rather than an MPP session:
+	// ID is the seller's balance id, URL its refund endpoint, and
+	// Macaroon the token (of payment TokenHash, whose preimage the
+	// journal holds) that closes it.
+	Prepaid   bool         `json:"prepaid,omitempty"`
+	Macaroon  string       `json:"macaroon,omitempty"`
+	TokenHash lntypes.Hash `json:"tokenHash,omitzero"`
 	// State: "opening" (deposit reserved or being paid), "open",
 	// "closed" (refund asked for), "refunded" (its invoice settled).
 	State        string    `json:"state"`

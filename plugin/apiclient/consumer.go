@@ -56,7 +56,9 @@ type AccessResponse struct {
 // SessionInfo is a prepaid session this node holds at a seller.
 type SessionInfo struct {
 	SessionID string `json:"sessionId"`
-	Origin    string `json:"origin"`
+	// Kind is "mpp" (an MPP session) or "l402" (an L402 prepaid balance).
+	Kind   string `json:"kind"`
+	Origin string `json:"origin"`
 	// URL is where it was opened; a close is sent there.
 	URL string `json:"url"`
 	// State: opening, open, closed (refund asked for), refunded (the

@@ -262,6 +262,8 @@ func (c *Consumer) Access(ctx context.Context, req AccessRequest) (*Response, er
 type dueChallenge struct {
 	offer      Offer
 	advertised int64 // the price the 402's body states, 0 if none
+	// prepaid is set when the token sold is prepaid credit.
+	prepaid *prepaidTerms
 }
 
 // paidOnce returns the paid single-use credential for the request's
@@ -390,7 +392,7 @@ func (c *Consumer) fetch(ctx context.Context, pr *prepared, tok *storage.Token, 
 			}
 		}
 		if tok == nil {
-			return nil, &dueChallenge{offer: of, advertised: advertised}, nil
+			return nil, &dueChallenge{offer: of, advertised: advertised, prepaid: parsePrepaid(head)}, nil
 		}
 	}
 }
@@ -403,6 +405,13 @@ func (c *Consumer) buy(ctx context.Context, req AccessRequest, pr *prepared, due
 	if err != nil {
 		return nil, err
 	}
+	credit := due.prepaid != nil && due.offer.Scheme == SchemeL402
+	var balance lntypes.Hash
+	if credit {
+		if balance, err = c.holdPrepaid(ctx, pr, o, due.offer.L402.Macaroon, due.prepaid); err != nil {
+			return nil, err
+		}
+	}
 	p, already, err := c.pay(ctx, o.entry(storage.KindAccess))
 	if err != nil {
 		return nil, &ChallengeError{PriceSats: o.decoded.AmountMsat / 1000, PaymentHash: o.decoded.PaymentHash.String(), Err: err}
@@ -411,6 +420,9 @@ func (c *Consumer) buy(ctx context.Context, req AccessRequest, pr *prepared, due
 	if err != nil {
 		// Checked before paying (Offer.material); only a bug gets here.
 		return nil, &ChallengeError{PriceSats: o.decoded.AmountMsat / 1000, PaymentHash: o.decoded.PaymentHash.String(), Err: err}
+	}
+	if credit && !already {
+		c.creditPaid(ctx, pr.origin, balance, o.decoded.AmountMsat)
 	}
 	if already {
 		// Paid before (the token may have been dropped since): cache it

@@ -506,7 +506,11 @@ func (c *Consumer) sessionAnswer(ctx context.Context, resp *http.Response, held 
 type SessionInfo = apiclient.SessionInfo
 
 func heldInfo(h *storage.HeldSession) *SessionInfo {
-	return &SessionInfo{SessionID: h.ID.String(), Origin: h.Origin, URL: h.URL, State: h.State, DepositedMsat: h.DepositedMsat,
+	kind := "mpp"
+	if h.Prepaid {
+		kind = "l402"
+	}
+	return &SessionInfo{SessionID: h.ID.String(), Kind: kind, Origin: h.Origin, URL: h.URL, State: h.State, DepositedMsat: h.DepositedMsat,
 		BalanceMsat: h.BalanceMsat, RefundMsat: h.RefundMsat, RefundStatus: h.RefundStatus}
 }
 
@@ -617,6 +621,11 @@ func (c *Consumer) closeIdle(ctx context.Context) {
 		if (h.State != storage.HeldOpen && h.State != storage.HeldClosed) || now.Sub(h.UpdatedAt) < c.cfg.SessionIdleClose {
 			continue
 		}
+		if h.Prepaid && h.State == storage.HeldOpen {
+			// Its uses are not recorded here (they go through the token
+			// cache), so idleness cannot be told: it is closed on request.
+			continue
+		}
 		unlock, err := c.lockOrigin(ctx, h.Origin)
 		if err != nil {
 			return
@@ -664,7 +673,11 @@ func (c *Consumer) CloseSession(ctx context.Context, id string) (*SessionInfo, e
 			return nil, err
 		}
 	}
-	if held.State != storage.HeldRefunded {
+	if held.Prepaid && held.State != storage.HeldRefunded {
+		if err := c.closePrepaid(ctx, held); err != nil {
+			return nil, err
+		}
+	} else if held.State != storage.HeldRefunded {
 		pr, err := prepare(AccessRequest{URL: held.URL})
 		if err != nil {
 			return nil, err

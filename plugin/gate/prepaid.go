@@ -140,7 +140,8 @@ func (g *Gate) serveRefund(w http.ResponseWriter, r *http.Request, st *state) {
 			Fix: "send a prepaid token this gate sold"})
 		return
 	}
-	v, err := g.cfg.Producer.Verify(r.Context(), cred, l402.Expect{Service: name, AnyResource: true})
+	// An expired token's balance is still its holder's money.
+	v, err := g.cfg.Producer.Verify(r.Context(), cred, l402.Expect{Service: name, AnyResource: true, Expired: true})
 	if err == nil && !v.Prepaid {
 		err = fmt.Errorf("%w: token %s is a pass, not prepaid credit: there is nothing to refund", l402.ErrWrongAmount, v.TokenID)
 	}
