@@ -3,6 +3,7 @@
 package itest
 
 import (
+	"cmp"
 	"fmt"
 	"io"
 	"net/http"
@@ -36,10 +37,12 @@ import (
 func BenchmarkSchemes(b *testing.B) {
 	n := envInt(b, "L402D_BENCH_REQUESTS", 200)
 	upstream := startBenchUpstream(b)
-	g := startGateDaemon(b, fmt.Sprintf("services:\n  - name: bench\n    path: /bench/*\n    upstream: http://%s\n    price: 1\n    session_deposit: %d\n", upstream, 2*n+100),
+	g := startGateDaemon(b, fmt.Sprintf("services:\n  - name: bench\n    path: /bench/*\n    upstream: http://%[1]s\n    price: 1\n    session_deposit: %[2]d\n"+
+		"  - name: credit\n    path: /credit/*\n    upstream: http://%[1]s\n    price: 1\n    prepaid_credit: %[2]d\n", upstream, 2*n+100),
 		"--gate.token-rate", "-1", "--gate.mint-rate", "-1", "--gate.max-pending", "-1", "--gate.max-pending-per-client", "-1", "--log.level", "warn")
 
-	type cred struct{ name, value string }
+	// path is where a credential is presented ("" for /bench/x).
+	type cred struct{ name, value, path string }
 	creds := map[string][]cred{}
 	var mu sync.Mutex
 	var wg sync.WaitGroup
@@ -54,11 +57,11 @@ func BenchmarkSchemes(b *testing.B) {
 				scheme := []string{"l402", "mpp", "x402"}[i%3]
 				switch scheme {
 				case "l402":
-					c = cred{"Authorization", "L402 " + o.l402.Macaroon + ":" + pre}
+					c = cred{"Authorization", "L402 " + o.l402.Macaroon + ":" + pre, ""}
 				case "mpp":
-					c = cred{"Authorization", o.mppAuth(b, pre)}
+					c = cred{"Authorization", o.mppAuth(b, pre), ""}
 				case "x402":
-					c = cred{x402.HeaderPaymentSignature, o.x402Sig(b, pre)}
+					c = cred{x402.HeaderPaymentSignature, o.x402Sig(b, pre), ""}
 				}
 				mu.Lock()
 				creds[scheme] = append(creds[scheme], c)
@@ -77,11 +80,17 @@ func BenchmarkSchemes(b *testing.B) {
 	if r.code != 200 {
 		b.Fatalf("opening a session: %d %s", r.code, r.raw)
 	}
-	sessCred := cred{"Authorization", sessionAuth(b, sess)}
+	sessCred := cred{"Authorization", sessionAuth(b, sess), ""}
+	// One L402 prepaid credit, debited 1 sat per request, for both phases.
+	cr := g.get(b, "/credit/x")
+	if cr.code != 402 {
+		b.Fatalf("buying credit: %d %s", cr.code, cr.raw)
+	}
+	creditCred := cred{"Authorization", "L402 " + str(cr.json["macaroon"]) + ":" + payInvoice(b, "bob", str(cr.json["invoice"])), "/credit/x"}
 
 	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 1}}
 	present := func(c cred) time.Duration {
-		req, _ := http.NewRequest("GET", "http://"+g.gate+"/bench/x", nil)
+		req, _ := http.NewRequest("GET", "http://"+g.gate+cmp.Or(c.path, "/bench/x"), nil)
 		req.Header.Set(c.name, c.value)
 		t0 := time.Now()
 		resp, err := client.Do(req)
@@ -109,6 +118,7 @@ func BenchmarkSchemes(b *testing.B) {
 		{"MPP charge (spent once)", creds["mpp"][:n]},
 		{"x402 payment (spent once)", creds["x402"][:n]},
 		{"MPP session, one prepaid balance (debited durably)", slices.Repeat([]cred{sessCred}, n)},
+		{"L402 prepaid credit, one balance (debited durably)", slices.Repeat([]cred{creditCred}, n)},
 	}
 	type stat struct{ p50, p90, mean time.Duration }
 	stats := make([]stat, len(rows))
@@ -138,7 +148,7 @@ func BenchmarkSchemes(b *testing.B) {
 	const clients = 16
 	conc := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: clients}}
 	presentOn := func(c cred) {
-		req, _ := http.NewRequest("GET", "http://"+g.gate+"/bench/x", nil)
+		req, _ := http.NewRequest("GET", "http://"+g.gate+cmp.Or(c.path, "/bench/x"), nil)
 		req.Header.Set(c.name, c.value)
 		resp, err := conc.Do(req)
 		if err != nil {
@@ -159,6 +169,7 @@ func BenchmarkSchemes(b *testing.B) {
 		{"MPP charge (spent once)", creds["mpp"][n:]},
 		{"x402 payment (spent once)", creds["x402"][n:]},
 		{"MPP session, one prepaid balance shared by all 16", slices.Repeat([]cred{sessCred}, n)},
+		{"L402 prepaid credit, one balance shared by all 16", slices.Repeat([]cred{creditCred}, n)},
 	}
 	rates := make([]float64, len(crows))
 	for r, row := range crows {
