@@ -152,6 +152,29 @@ type ServiceConfig struct {
 	// when it closes the session. It needs the mpp scheme, and must cover
 	// the dearest path.
 	SessionDepositSats int64
+	// PricerURL, when set, prices each request of the service by asking
+	// this HTTP endpoint (POST a PriceRequest as JSON, answer a
+	// PriceAnswer); Pricer does the same from Go (middleware users; not
+	// in the services file). The answer's price replaces the path's in
+	// the 402 and in what a credential must have paid; see docs/gate.md,
+	// "Dynamic prices".
+	PricerURL string
+	Pricer    Pricer
+	// PricerTimeout bounds one pricer call (default 250ms, at most 10s).
+	PricerTimeout time.Duration
+	// PricerFallbackSats is the price when the pricer fails, is late or
+	// answers out of bounds (default: the path's price).
+	PricerFallbackSats int64
+	// PricerMaxSats is the highest answer taken (default: the gate's
+	// highest price); a higher one is a failure.
+	PricerMaxSats int64
+	// PricerBody is how many bytes of the request body the pricer sees
+	// (default 0, at most 65536); the body is read that far before the
+	// request is admitted, and passed on whole.
+	PricerBody int64
+	// PricerHeaders name the request headers the pricer sees (never
+	// credentials or cookies); answers are cached per their values.
+	PricerHeaders []string
 	// PrepaidCreditSats, when positive, sells the service's L402 tokens
 	// as prepaid credit of this many sats instead of a pass: each request
 	// is debited its path's price from the token's balance; at zero the

@@ -84,6 +84,11 @@ type discoveryService struct {
 	// SessionDepositSats is the deposit of a prepaid MPP session, when
 	// the service sells them.
 	SessionDepositSats int64 `json:"sessionDepositSats,omitempty"`
+	// PricedPerRequest says a pricer prices each request (by its method,
+	// path, body or headers): the prices listed are the file's, and a
+	// 402 states the request's; MaxPriceSats is the most one can cost.
+	PricedPerRequest bool  `json:"pricedPerRequest,omitempty"`
+	MaxPriceSats     int64 `json:"maxPriceSats,omitempty"`
 	// PrepaidCreditSats is the credit an L402 token of the service buys,
 	// when its tokens are prepaid balances rather than passes.
 	PrepaidCreditSats int64 `json:"prepaidCreditSats,omitempty"`
@@ -148,6 +153,9 @@ func newCatalog(s *Services, node string, defaultValidity time.Duration, offered
 				d.SessionDepositSats = sc.SessionDepositSats
 			}
 			d.PrepaidCreditSats = svc.prepaidCredit
+			if ps := svc.pricer; ps != nil {
+				d.PricedPerRequest, d.MaxPriceSats = true, ps.max
+			}
 			if m := svc.meter; m != nil {
 				d.Schemes = []string{string(producer.SchemeMPP)}
 				d.Meter = &meterInfo{Unit: string(m.unit), PriceMsat: m.price, BlockUnits: m.block}

@@ -122,6 +122,8 @@ type Gate struct {
 	sessions SessionProducer
 	// prepaid is nil when the Producer cannot sell prepaid credit.
 	prepaid PrepaidProducer
+	// prices caches pricer answers (see Gate.priced).
+	prices priceCache
 
 	state   atomic.Pointer[state]
 	mint    *limiterSet[netip.Addr]
@@ -291,7 +293,7 @@ func (g *Gate) serve(w http.ResponseWriter, r *http.Request, next http.Handler) 
 		h.ServeHTTP(w, r)
 		return
 	}
-	rl := svc.ruleFor(mp)
+	rl := g.priced(r, svc, svc.ruleFor(mp))
 	rejected, answered := g.admitCredential(w, r, svc, rt, rl, mp, h)
 	if answered {
 		return
@@ -396,7 +398,7 @@ func (g *Gate) admitToken(w http.ResponseWriter, r *http.Request, svc *service, 
 		// A hit for another rule's resource falls through: the full
 		// check below says why it is refused. Prepaid credit covers
 		// every rule: each request pays its own path's price.
-		if e, ok := g.verified.get(r.Context(), key); ok && (e.prepaid || e.resource == rl.resource) {
+		if e, ok := g.verified.get(r.Context(), key); ok && (e.prepaid || e.resource == rl.resource) && (e.prepaid || svc.pricer == nil || e.amount >= rl.price) {
 			if g.validHits != nil {
 				g.validHits.Inc()
 			}
@@ -415,10 +417,16 @@ func (g *Gate) admitToken(w http.ResponseWriter, r *http.Request, svc *service, 
 		return err, false // an L402 header that does not parse
 	}
 	v, err := g.cfg.Producer.Verify(r.Context(), cred, l402.Expect{Service: svc.cfg.Name, Resource: mp})
-	if err == nil && !v.Prepaid && v.Resource != rl.resource {
+	switch {
+	case err != nil || v.Prepaid:
+	case v.Resource != rl.resource:
 		// The token covers this path, but was bought under another
 		// rule (say /api/* at 1 sat for /api/premium/x at 100).
 		err = fmt.Errorf("%w: token was bought for %q; this path is priced by %q", l402.ErrWrongResource, truncate(v.Resource), rl.resource)
+	case svc.pricer != nil && v.AmountSats < rl.price:
+		// Priced per request: a token bought for a cheap request does
+		// not buy a dear one.
+		err = fmt.Errorf("%w: token was bought for %d sats; this request costs %d", l402.ErrWrongAmount, v.AmountSats, rl.price)
 	}
 	if err == nil {
 		if cacheable {

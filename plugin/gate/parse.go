@@ -232,6 +232,7 @@ var (
 	serviceKeys = []string{"name", "host", "path", "upstream", "protocol", "price", "pricing", "token_validity",
 		"capabilities", "auth", "free_window", "whitelist", "timeout", "rate_limit", "description",
 		"pass_credentials", "allow_semicolons", "fold_case", "schemes", "session_deposit", "session_idle_timeout", "prepaid_credit",
+		"pricer_url", "pricer_timeout", "pricer_fallback", "pricer_max", "pricer_body", "pricer_headers",
 		"meter", "meter_price_msat", "meter_block"}
 	ruleKeys      = []string{"path", "price"}
 	rateLimitKeys = []string{"rate", "burst"}
@@ -339,6 +340,18 @@ func (d *decoder) service(n *yaml.Node, field string, sc *ServiceConfig) {
 			sc.AllowSemicolons, _ = d.boolean(v, field)
 		case "fold_case":
 			sc.FoldCase, _ = d.boolean(v, field)
+		case "pricer_url":
+			sc.PricerURL, _ = d.str(v, field)
+		case "pricer_timeout":
+			sc.PricerTimeout, _ = d.duration(v, field, false)
+		case "pricer_fallback":
+			sc.PricerFallbackSats, _ = d.int64(v, field, "pricer_fallback: 5")
+		case "pricer_max":
+			sc.PricerMaxSats, _ = d.int64(v, field, "pricer_max: 1000")
+		case "pricer_body":
+			sc.PricerBody, _ = d.int64(v, field, "pricer_body: 4096")
+		case "pricer_headers":
+			sc.PricerHeaders = d.strList(v, field)
 		case "prepaid_credit":
 			sc.PrepaidCreditSats, _ = d.int64(v, field, "prepaid_credit: 1000")
 		case "session_deposit":

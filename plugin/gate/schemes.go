@@ -149,6 +149,9 @@ func (g *Gate) admitCharge(w http.ResponseWriter, r *http.Request, svc *service,
 		return nil, false
 	}
 	if err == nil {
+		if svc.pricer != nil {
+			c.MinPriceSats = rl.price
+		}
 		_, err = g.charges.Consume(r.Context(), c)
 	}
 	if err != nil {

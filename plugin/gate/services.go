@@ -64,6 +64,8 @@ type service struct {
 	meter *meterSpec
 	// prepaidCredit, when positive, sells its tokens as prepaid credit.
 	prepaidCredit int64
+	// pricer, when set, prices each request.
+	pricer *pricerSpec
 }
 
 // meterSpec is a metered service's meter: unit, msat per unit, and units

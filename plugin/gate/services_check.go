@@ -3,6 +3,7 @@ package gate
 import (
 	"fmt"
 	"math"
+	"net/http"
 	"net/url"
 	"regexp"
 	"slices"
@@ -109,6 +110,7 @@ func (c *checker) service(field string, sc ServiceConfig, maxPrice int64, fold b
 	c.pricing(field, sc, svc, maxPrice)
 	slices.SortStableFunc(svc.rules, moreSpecific)
 	svc.rules = append(svc.rules, rule{pat: svc.path, resource: svc.path.String(), price: sc.PriceSats})
+	c.pricer(field, &sc, svc, maxPrice)
 	c.session(field, &sc, svc)
 	c.meter(field, &sc, svc)
 	c.prepaid(field, &sc, svc)
@@ -263,6 +265,9 @@ func (c *checker) session(field string, sc *ServiceConfig, svc *service) {
 			return
 		}
 	}
+	if !c.coversPricer(field, "session_deposit", dep, svc) {
+		return
+	}
 	if sc.SessionIdleTimeout < 0 {
 		c.fail(field+".session_idle_timeout", "is negative", "write a duration such as 10m")
 	}
@@ -319,6 +324,72 @@ func (c *checker) meter(field string, sc *ServiceConfig, svc *service) {
 	}
 }
 
+// pricer checks the service's pricer, before the sessions, meter and
+// credit that must cover its highest answer.
+func (c *checker) pricer(field string, sc *ServiceConfig, svc *service, maxPrice int64) {
+	if sc.PricerURL == "" && sc.Pricer == nil {
+		for _, set := range []struct {
+			key string
+			on  bool
+		}{{"pricer_timeout", sc.PricerTimeout != 0}, {"pricer_fallback", sc.PricerFallbackSats != 0}, {"pricer_max", sc.PricerMaxSats != 0},
+			{"pricer_body", sc.PricerBody != 0}, {"pricer_headers", len(sc.PricerHeaders) > 0}} {
+			if set.on {
+				c.fail(field+"."+set.key, "is set without pricer_url", "add pricer_url, or drop "+set.key)
+			}
+		}
+		return
+	}
+	ps := &pricerSpec{p: sc.Pricer, timeout: sc.PricerTimeout, fallback: sc.PricerFallbackSats, max: sc.PricerMaxSats, body: sc.PricerBody}
+	if sc.PricerURL != "" {
+		u, err := url.Parse(sc.PricerURL)
+		switch {
+		case sc.Pricer != nil:
+			c.fail(field+".pricer_url", "is set beside a Go Pricer", "use one of them")
+		case err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "":
+			c.fail(field+".pricer_url", fmt.Sprintf("%q is not an http(s) URL", sc.PricerURL), "write the pricer's URL, e.g. http://127.0.0.1:9000/price")
+		default:
+			ps.p = &httpPricer{url: sc.PricerURL, client: &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}}
+		}
+	}
+	switch {
+	case ps.timeout == 0:
+		ps.timeout = DefaultPricerTimeout
+	case ps.timeout < 0 || ps.timeout > maxPricerTimeout:
+		c.fail(field+".pricer_timeout", fmt.Sprintf("is %v", ps.timeout), "write a duration up to 10s, e.g. 250ms")
+	}
+	if ps.max == 0 {
+		ps.max = maxPrice
+	}
+	if ps.max < 1 || ps.max > maxPrice {
+		c.fail(field+".pricer_max", fmt.Sprintf("is %d", ps.max), fmt.Sprintf("write a price from 1 to %d sats", maxPrice))
+	}
+	if ps.fallback < 0 || ps.fallback > ps.max {
+		c.fail(field+".pricer_fallback", fmt.Sprintf("is %d", ps.fallback), "write a price from 1 to pricer_max, or leave it out for the path's price")
+	}
+	if ps.body < 0 || ps.body > maxPricerBody {
+		c.fail(field+".pricer_body", fmt.Sprintf("is %d", ps.body), fmt.Sprintf("write how many body bytes the pricer sees, 0 to %d", maxPricerBody))
+	}
+	for _, h := range sc.PricerHeaders {
+		if !pricerHeaderAllowed(h) || h == "" {
+			c.fail(field+".pricer_headers", fmt.Sprintf("names %q", h), "credentials and cookies are never shown to a pricer: drop it")
+		}
+	}
+	ps.headers = sc.PricerHeaders
+	svc.pricer = ps
+}
+
+// coversPricer fails key unless amount covers the highest answer of
+// svc's pricer: a balance that can never pay for a request would have its
+// buyer top it up for ever.
+func (c *checker) coversPricer(field, key string, amount int64, svc *service) bool {
+	if svc.pricer == nil || svc.pricer.max <= amount {
+		return true
+	}
+	c.fail(field+"."+key, fmt.Sprintf("%d sats does not cover the pricer's highest answer (pricer_max %d)", amount, svc.pricer.max),
+		"raise it, or lower pricer_max")
+	return false
+}
+
 // prepaid checks the service's prepaid credit, after its sessions and
 // meter.
 func (c *checker) prepaid(field string, sc *ServiceConfig, svc *service) {
@@ -341,6 +412,9 @@ func (c *checker) prepaid(field string, sc *ServiceConfig, svc *service) {
 			c.fail(field+".prepaid_credit", fmt.Sprintf("%d sats does not cover one request of %q at %d sats", credit, rl.resource, rl.price), "raise the credit to at least the dearest path's price")
 			return
 		}
+	}
+	if !c.coversPricer(field, "prepaid_credit", credit, svc) {
+		return
 	}
 	// The credit's invoice is sold as a token only: paid as a single-use
 	// MPP charge or x402 payment it would buy one request. MPP stays for

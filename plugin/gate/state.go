@@ -75,6 +75,7 @@ func (g *Gate) install(svcs *Services) error {
 		st.rt[i] = rt
 	}
 	g.state.Store(st)
+	g.prices.clear() // a reloaded pricer answers afresh
 	for k, t := range g.transports {
 		if !used[k] {
 			t.CloseIdleConnections()

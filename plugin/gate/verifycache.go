@@ -49,6 +49,7 @@ type verifiedEntry struct {
 	id         l402.TokenID
 	hash       lntypes.Hash // the token's payment hash
 	prepaid    bool         // prepaid credit: each hit is still debited
+	amount     int64        // sats the token records as paid
 	resource   string
 	validUntil time.Time // zero: no expiry caveat
 	storedAt   time.Time
@@ -114,7 +115,7 @@ func (c *verifyCache) get(ctx context.Context, key [32]byte) (verifiedEntry, boo
 // put remembers a verified credential, evicting an arbitrary entry of a
 // full shard.
 func (c *verifyCache) put(key [32]byte, v l402.Verified) {
-	e := verifiedEntry{id: v.TokenID, hash: v.PaymentHash, prepaid: v.Prepaid, resource: v.Resource, validUntil: v.ValidUntil, storedAt: c.now()}
+	e := verifiedEntry{id: v.TokenID, hash: v.PaymentHash, prepaid: v.Prepaid, amount: v.AmountSats, resource: v.Resource, validUntil: v.ValidUntil, storedAt: c.now()}
 	s := &c.shards[key[0]%verifyCacheShards]
 	s.mu.Lock()
 	if len(s.m) >= verifyCachePerShard {

@@ -146,6 +146,9 @@ type Charge struct {
 	// the resource server that calls them checks what was bought).
 	Service  string
 	Resource string
+	// MinPriceSats, when positive, is the least the challenge must have
+	// asked: the request's price, for a service priced per request.
+	MinPriceSats int64
 }
 
 // Consume spends a paid single-use credential once. It checks, without
@@ -210,6 +213,8 @@ func (p *Producer) chargeRecord(ctx context.Context, c Charge) (*storage.Challen
 		return nil, fmt.Errorf("%w: paid for service %q, not %q", l402.ErrWrongService, rec.Service, c.Service)
 	case c.Resource != "" && rec.Resource != c.Resource:
 		return nil, fmt.Errorf("%w: paid for %q; this path is priced by %q", l402.ErrWrongResource, rec.Resource, c.Resource)
+	case rec.PriceSats < c.MinPriceSats:
+		return nil, fmt.Errorf("%w: paid %d sats; this request costs %d", l402.ErrWrongAmount, rec.PriceSats, c.MinPriceSats)
 	}
 	if until := tokenValidUntil(rec.Macaroon); !until.IsZero() && p.cfg.Now().After(until) {
 		return nil, fmt.Errorf("%w: the payment was good until %s", l402.ErrExpired, until.UTC().Format(time.RFC3339))
