@@ -152,3 +152,21 @@ func FuzzParseOffers(f *testing.F) {
 		}
 	})
 }
+
+// FuzzParsePrepaid: any 402 body yields credit terms or none, and a
+// refund path that is not a local path of the seller is never used.
+func FuzzParsePrepaid(f *testing.F) {
+	for _, s := range []string{`{"prepaid":{"creditSats":1000,"refundPath":"/.well-known/l402/refund"}}`, `{"prepaid":{"topUpOf":"00","refundPath":"//evil.example/x"}}`,
+		`{"prepaid":null}`, `[]`, ``, `{"prepaid":{"refundPath":7}}`} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, b []byte) {
+		p := parsePrepaid(b)
+		if p == nil {
+			return
+		}
+		if path := refundPathOf(p); !strings.HasPrefix(path, "/") || strings.HasPrefix(path, "//") {
+			t.Fatalf("refund path %q from %q", path, b)
+		}
+	})
+}

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -38,6 +39,16 @@ func parsePrepaid(body []byte) *prepaidTerms {
 	return b.Prepaid
 }
 
+// refundPathOf is the seller's refund path from its terms: a path on
+// the seller's own origin, never another host's ("//host/…" is one).
+func refundPathOf(terms *prepaidTerms) string {
+	p := terms.RefundPath
+	if !strings.HasPrefix(p, "/") || strings.HasPrefix(p, "//") || strings.ContainsAny(p, "\\?#") {
+		return defaultRefundPath
+	}
+	return p
+}
+
 // holdPrepaid records, before the credit of o is paid, the prepaid
 // balance it opens (or tops up) as a held session, with this node's
 // amountless invoice for the refund: whatever happens after the payment,
@@ -65,10 +76,7 @@ func (c *Consumer) holdPrepaid(ctx context.Context, pr *prepared, o *offer, maca
 		}
 		break
 	}
-	path := terms.RefundPath
-	if !strings.HasPrefix(path, "/") || strings.HasPrefix(path, "//") {
-		path = defaultRefundPath
-	}
+	path := refundPathOf(terms)
 	inv, err := c.ln.AddInvoice(ctx, invoices.AddInvoiceRequest{Memo: "l402d prepaid refund from " + pr.origin, Expiry: returnInvoiceExpiry})
 	if err != nil {
 		return id, fmt.Errorf("consumer: making the refund invoice of a prepaid credit: %w", err)
@@ -92,8 +100,13 @@ func (c *Consumer) creditPaid(ctx context.Context, origin string, id lntypes.Has
 // invoice received). A retried close gets the first close's answer.
 func (c *Consumer) closePrepaid(ctx context.Context, held *storage.HeldSession) error {
 	p, err := c.store.Payment(ctx, held.TokenHash)
-	if err != nil || p.State != storage.PaymentSucceeded {
-		return fmt.Errorf("consumer: the credit of prepaid balance %s is not paid in the journal: %v", held.ID, err)
+	switch {
+	case (err == nil && p.State == storage.PaymentFailed) || errors.Is(err, storage.ErrNotFound):
+		// Recorded before paying, and never paid: nothing to refund.
+		held.State, held.RefundMsat, held.RefundStatus, held.BalanceMsat = storage.HeldClosed, 0, "never paid", 0
+		return nil
+	case err != nil || p.State != storage.PaymentSucceeded:
+		return fmt.Errorf("consumer: the credit of prepaid balance %s is not paid yet: %v", held.ID, err)
 	}
 	body, _ := json.Marshal(map[string]string{"invoice": held.ReturnInvoice})
 	pr, err := prepare(AccessRequest{URL: held.URL, Method: http.MethodPost, Body: body, Header: http.Header{

@@ -24,6 +24,8 @@ func FuzzParseServices(f *testing.F) {
 		"x: &a [*a]\nservices: *a\n", "services:\n  - <<: {name: a}\n", "services:\n  - name: a\n    auth: freebie 99999999999\n",
 		"services:\n  - name: a\n    price: 1e400\n", "services:\n  - {name: a, host: '*.', price: 1}\n",
 		"services:\n  - name: a\n    price: 1\n    rate_limit: {rate: .nan}\n",
+		"services:\n  - name: a\n    price: 1\n    prepaid_credit: 100\n    schemes: [l402, mpp]\n    session_deposit: 50\n",
+		"services:\n  - name: a\n    price: 1\n    pricer_url: http://127.0.0.1:9/p\n    pricer_max: 9\n    pricer_fallback: 3\n    pricer_body: 64\n    pricer_headers: [X-Model, Cookie]\n    pricer_timeout: 1s\n",
 	} {
 		f.Add([]byte(s))
 	}
