@@ -285,6 +285,18 @@ func TestPrepaidCredit(t *testing.T) {
 		if r := g.refund(t, auth, ret); r.code != 200 || msat(r.json["refundMsat"]) != 1000 || bobReceived(t, retHash) != 1000 {
 			t.Fatalf("refund: %d %s", r.code, r.raw)
 		}
+		// A credit never used is refunded whole, but not to an invoice
+		// that took another refund: paid once, it would be "found paid"
+		// and the second refund never made.
+		r = g.get(t, "/pre/a")
+		unused := "L402 " + str(r.json["macaroon"]) + ":" + payInvoice(t, "bob", str(r.json["invoice"]))
+		if r := g.refund(t, unused, ret); r.code != 400 || r.json["field"] != "invoice" {
+			t.Fatalf("refund to a used invoice: %d %s", r.code, r.raw)
+		}
+		fresh, freshHash := bobInvoice(t, 0)
+		if r := g.refund(t, unused, fresh); r.code != 200 || msat(r.json["refundMsat"]) != 1_000_000 || bobReceived(t, freshHash) != 1_000_000 {
+			t.Fatalf("refund of an unused credit: %d %s", r.code, r.raw)
+		}
 		if s := prepaidBook(t, g, id); msat(s["requests"]) != 333 || msat(s["debitedMsat"]) != 999_000 {
 			t.Fatalf("books %v", s)
 		}

@@ -55,6 +55,8 @@ import (
 //	                                     bought it (see prepaid.go)
 //	v1/ppfund/<payment hash 32>          the prepaid balance id a top-up
 //	                                     challenge's payment credits
+//	v1/refinv/<payment hash 32>          the prepaid balance whose refund an
+//	                                     invoice takes (one per invoice)
 //
 // Counters and the settle cursor are split over 16 shards chosen by the
 // low bits of the payment hash's first byte (AdvanceSettleCursor, which has
@@ -91,26 +93,27 @@ const (
 
 	keySchema = "meta/schema"
 
-	prefixRootKey      = "v1/rk/"
-	prefixRevocation   = "v1/rev/"
-	prefixChallenge    = "v1/ch/"
-	prefixByCreated    = "v1/chidx/created/"
-	prefixIdempotency  = "v1/idem/"
-	prefixSettleCursor = "v1/settle/cursor/"
-	keyReconciled      = "v1/settle/reconciled"
-	prefixAggTotal     = "v1/agg/total/"
-	prefixAggDay       = "v1/agg/day/"
-	prefixMeta         = "v1/meta/"
-	prefixUsed         = "v1/used/"
-	prefixSession      = "v1/sess/"
-	prefixPrepaidFund  = "v1/ppfund/"
-	prefixHeld         = "v1/held/"
-	prefixPayment      = "v1/pay/"
-	prefixPaymentIdx   = "v1/payidx/"
-	prefixToken        = "v1/tok/"
-	keyBudgetLimits    = "v1/budget/limits"
-	prefixBudgetDay    = "v1/budget/day/"
-	prefixBudgetDomain = "v1/budget/domain/"
+	prefixRootKey       = "v1/rk/"
+	prefixRevocation    = "v1/rev/"
+	prefixChallenge     = "v1/ch/"
+	prefixByCreated     = "v1/chidx/created/"
+	prefixIdempotency   = "v1/idem/"
+	prefixSettleCursor  = "v1/settle/cursor/"
+	keyReconciled       = "v1/settle/reconciled"
+	prefixAggTotal      = "v1/agg/total/"
+	prefixAggDay        = "v1/agg/day/"
+	prefixMeta          = "v1/meta/"
+	prefixUsed          = "v1/used/"
+	prefixSession       = "v1/sess/"
+	prefixPrepaidFund   = "v1/ppfund/"
+	prefixRefundInvoice = "v1/refinv/"
+	prefixHeld          = "v1/held/"
+	prefixPayment       = "v1/pay/"
+	prefixPaymentIdx    = "v1/payidx/"
+	prefixToken         = "v1/tok/"
+	keyBudgetLimits     = "v1/budget/limits"
+	prefixBudgetDay     = "v1/budget/day/"
+	prefixBudgetDomain  = "v1/budget/domain/"
 	// prefixUnapproved counts, per minute, what payments without a
 	// person's approval reserved (the rolling unapproved-spend cap).
 	prefixUnapproved = "v1/budget/unapproved/"

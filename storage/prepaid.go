@@ -20,6 +20,10 @@ import (
 // token is not revoked, since it keeps spending the balance.
 //
 //	v1/ppfund/<top-up payment hash 32>   the balance id (32) that payment tops up
+//	v1/refinv/<invoice payment hash 32>  the balance id (32) whose refund that
+//	                                     invoice takes: an invoice is paid once,
+//	                                     so a second refund to it would be
+//	                                     "found paid" and never made
 
 const schemePrepaid = "prepaid"
 
@@ -98,8 +102,11 @@ func (s *Store) DebitPrepaid(ctx context.Context, h lntypes.Hash, service string
 // was never used) and records its rest as the refund owed to
 // returnInvoice, as CloseSession does. A balance closing or closed already
 // is returned unchanged (its refund's fate), whatever invoice is given.
-func (s *Store) ClosePrepaid(ctx context.Context, h lntypes.Hash, service, returnInvoice string) (Session, error) {
-	if returnInvoice == "" || service == "" {
+//
+// returnHash is the invoice's payment hash: an invoice that took another
+// balance's refund is refused (ErrExists).
+func (s *Store) ClosePrepaid(ctx context.Context, h lntypes.Hash, service, returnInvoice string, returnHash lntypes.Hash) (Session, error) {
+	if returnInvoice == "" || service == "" || returnHash == (lntypes.Hash{}) {
 		return Session{}, fmt.Errorf("storage: %w: closing a prepaid balance needs a service and a return invoice", ErrInvalid)
 	}
 	var out Session
@@ -114,6 +121,20 @@ func (s *Store) ClosePrepaid(ctx context.Context, h lntypes.Hash, service, retur
 			return err
 		}
 		if err != nil {
+			return err
+		}
+		rk := append([]byte(prefixRefundInvoice), returnHash[:]...)
+		switch item, err := txn.Get(rk); {
+		case err == nil:
+			var other lntypes.Hash
+			_ = item.Value(func(v []byte) error { copy(other[:], v); return nil })
+			if other != b.ID {
+				return fmt.Errorf("storage: %w: invoice %s already took the refund of balance %s", ErrExists, returnHash, other)
+			}
+		case !errors.Is(err, badger.ErrKeyNotFound):
+			return fmt.Errorf("storage: reading %s: %w", fmtKey(rk), err)
+		}
+		if err := txn.Set(rk, b.ID[:]); err != nil {
 			return err
 		}
 		b.ReturnInvoice = returnInvoice

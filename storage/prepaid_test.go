@@ -97,12 +97,12 @@ func TestPrepaidLife(t *testing.T) {
 
 	// Close with the holder's invoice, from either token; a retry learns
 	// the same refund whatever invoice it names.
-	c, err := s.ClosePrepaid(ctx, top, "api", "lnbcrt1return")
+	c, err := s.ClosePrepaid(ctx, top, "api", "lnbcrt1return", lntypes.Hash{1})
 	if err != nil || c.State != SessionClosing || c.RefundMsat != 2000 || c.ReturnInvoice != "lnbcrt1return" {
 		t.Fatalf("ClosePrepaid = %+v, %v; want closing with 2,000 msat owed", c, err)
 	}
 	books(t, c)
-	if c2, err := s.ClosePrepaid(ctx, p, "api", "lnbcrt1other"); err != nil || c2.ReturnInvoice != "lnbcrt1return" || c2.RefundMsat != 2000 {
+	if c2, err := s.ClosePrepaid(ctx, p, "api", "lnbcrt1other", lntypes.Hash{2}); err != nil || c2.ReturnInvoice != "lnbcrt1return" || c2.RefundMsat != 2000 {
 		t.Fatalf("second close = %+v, %v; want the first close unchanged", c2, err)
 	}
 	if _, err := s.DebitPrepaid(ctx, p, "api", 1); !errors.Is(err, ErrSessionClosed) {
@@ -124,7 +124,7 @@ func TestPrepaidCloseUnused(t *testing.T) {
 	s := openStore(t, Options{})
 	ctx := t.Context()
 	p := putDeposit(t, s, "api", "/api/*", 10)
-	c, err := s.ClosePrepaid(ctx, p, "api", "lnbcrt1r")
+	c, err := s.ClosePrepaid(ctx, p, "api", "lnbcrt1r", lntypes.Hash{3})
 	if err != nil || c.RefundMsat != 10_000 || c.DepositedMsat != 10_000 {
 		t.Fatalf("close of an unused credit = %+v, %v; want all 10,000 msat owed", c, err)
 	}
@@ -133,7 +133,10 @@ func TestPrepaidCloseUnused(t *testing.T) {
 		t.Fatal(err)
 	}
 	top := issueTopUp(t, s, "api", 5, q)
-	if c, err = s.ClosePrepaid(ctx, top, "api", "lnbcrt1r"); err != nil || c.RefundMsat != 11_000 || c.TopUps != 1 {
+	if _, err = s.ClosePrepaid(ctx, top, "api", "lnbcrt1r", lntypes.Hash{3}); !errors.Is(err, ErrExists) {
+		t.Fatalf("a second refund to one invoice = %v, want ErrExists: it would be found paid and never made", err)
+	}
+	if c, err = s.ClosePrepaid(ctx, top, "api", "lnbcrt1r", lntypes.Hash{4}); err != nil || c.RefundMsat != 11_000 || c.TopUps != 1 {
 		t.Fatalf("close by a top-up never presented = %+v, %v; want it credited then 11,000 msat owed", c, err)
 	}
 	books(t, c)

@@ -421,8 +421,14 @@ func (c *Consumer) buy(ctx context.Context, req AccessRequest, pr *prepared, due
 		// Checked before paying (Offer.material); only a bug gets here.
 		return nil, &ChallengeError{PriceSats: o.decoded.AmountMsat / 1000, PaymentHash: o.decoded.PaymentHash.String(), Err: err}
 	}
-	if credit && !already {
-		c.creditPaid(ctx, pr.origin, balance, o.decoded.AmountMsat)
+	if credit {
+		// Paid before a crash: its token is still the newest, but its
+		// amount may have been added already.
+		amount := o.decoded.AmountMsat
+		if already {
+			amount = 0
+		}
+		c.creditPaid(ctx, pr.origin, balance, amount, due.offer.L402.Macaroon, o.decoded.PaymentHash)
 	}
 	if already {
 		// Paid before (the token may have been dropped since): cache it

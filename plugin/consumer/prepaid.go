@@ -87,9 +87,19 @@ func (c *Consumer) holdPrepaid(ctx context.Context, pr *prepared, o *offer, maca
 	return id, c.store.PutHeldSession(ctx, held)
 }
 
-// creditPaid adds a paid credit to the prepaid balance held as id.
-func (c *Consumer) creditPaid(ctx context.Context, origin string, id lntypes.Hash, msat int64) {
-	if _, err := c.store.UpdateHeldSession(ctx, origin, id, func(h *storage.HeldSession) { h.DepositedMsat += msat }); err != nil {
+// creditPaid adds a paid credit (token macaroon, payment hash) to the
+// prepaid balance held as id, and makes it the token that closes the
+// balance: the newest token is the only one that may not have been
+// presented yet (a top-up is bought only after the token before it was
+// refused for a short balance, which credited it), and the seller credits
+// a top-up presented at the close before it closes.
+func (c *Consumer) creditPaid(ctx context.Context, origin string, id lntypes.Hash, msat int64, macaroon string, hash lntypes.Hash) {
+	if _, err := c.store.UpdateHeldSession(ctx, origin, id, func(h *storage.HeldSession) {
+		h.DepositedMsat += msat
+		if h.State == storage.HeldOpen {
+			h.Macaroon, h.TokenHash = macaroon, hash
+		}
+	}); err != nil {
 		c.log.Warn("consumer: recording a prepaid credit", "balance", id, "err", err)
 	}
 }

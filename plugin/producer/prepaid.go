@@ -38,15 +38,20 @@ func (p *Producer) UsePrepaid(ctx context.Context, h lntypes.Hash, service strin
 // A balance closed before keeps its first refund, whatever invoice a
 // retried close names.
 func (p *Producer) ClosePrepaid(ctx context.Context, h lntypes.Hash, service, returnInvoice string, wait time.Duration) (storage.Session, error) {
-	if cur, err := p.cfg.Store.Prepaid(ctx, h); err != nil || cur.State == storage.SessionOpen {
-		// Only an open (or not yet opened) balance takes the invoice.
-		if err := p.checkReturnInvoice(returnInvoice); err != nil {
-			return storage.Session{}, err
+	returnHash, ierr := p.checkReturnInvoice(returnInvoice)
+	if ierr != nil {
+		// A retried close of a closed balance needs no (good) invoice.
+		if cur, err := p.cfg.Store.Prepaid(ctx, h); err == nil && cur.State != storage.SessionOpen && cur.Service == service {
+			return p.awaitRefund(ctx, *cur, wait), nil
 		}
+		return storage.Session{}, ierr
 	}
-	s, err := p.cfg.Store.ClosePrepaid(ctx, h, service, returnInvoice)
-	if errors.Is(err, storage.ErrNotFound) {
+	s, err := p.cfg.Store.ClosePrepaid(ctx, h, service, returnInvoice, returnHash)
+	switch {
+	case errors.Is(err, storage.ErrNotFound):
 		err = fmt.Errorf("%w: no prepaid credit %s on this node", l402.ErrUnknownToken, h)
+	case errors.Is(err, storage.ErrExists):
+		err = &field.Error{Field: "invoice", Problem: "already took the refund of another balance (an invoice is paid once)", Fix: "send a fresh amountless invoice"}
 	}
 	if err != nil {
 		return s, err
@@ -56,18 +61,18 @@ func (p *Producer) ClosePrepaid(ctx context.Context, h lntypes.Hash, service, re
 
 // checkReturnInvoice checks that inv can take a refund from this node: an
 // amountless, unexpired invoice of its chain.
-func (p *Producer) checkReturnInvoice(inv string) error {
+func (p *Producer) checkReturnInvoice(inv string) (lntypes.Hash, error) {
 	if inv == "" {
-		return &field.Error{Field: "invoice", Problem: "is required", Fix: "send an amountless invoice of your node for the refund"}
+		return lntypes.Hash{}, &field.Error{Field: "invoice", Problem: "is required", Fix: "send an amountless invoice of your node for the refund"}
 	}
 	d, err := invoices.DecodeInvoice(inv, p.Network())
 	switch {
 	case err != nil:
-		return &field.Error{Field: "invoice", Problem: "is not an invoice of this node's chain: " + err.Error(), Fix: "send a BOLT 11 invoice of " + p.Network()}
+		return lntypes.Hash{}, &field.Error{Field: "invoice", Problem: "is not an invoice of this node's chain: " + err.Error(), Fix: "send a BOLT 11 invoice of " + p.Network()}
 	case d.AmountMsat != 0:
-		return &field.Error{Field: "invoice", Problem: "names an amount", Fix: "send an amountless invoice: the refund is whatever is left"}
+		return lntypes.Hash{}, &field.Error{Field: "invoice", Problem: "names an amount", Fix: "send an amountless invoice: the refund is whatever is left"}
 	case !d.ExpiresAt.After(p.cfg.Now()):
-		return &field.Error{Field: "invoice", Problem: "has expired", Fix: "make a fresh amountless invoice"}
+		return lntypes.Hash{}, &field.Error{Field: "invoice", Problem: "has expired", Fix: "make a fresh amountless invoice"}
 	}
-	return nil
+	return d.PaymentHash, nil
 }
