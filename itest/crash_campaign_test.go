@@ -188,7 +188,8 @@ func newCampaign(t *testing.T, seed uint64) *campaign {
 }
 
 // campaignServices is alice's gate in the campaign: a service sold in
-// prepaid sessions and a metered one (per KiB), both before upstream.
+// prepaid sessions, a metered one (per KiB) and one selling L402 prepaid
+// credit, all before upstream.
 func campaignServices(upstream, tag string) string {
 	return fmt.Sprintf(`services:
   - name: ccsess
@@ -208,6 +209,12 @@ func campaignServices(upstream, tag string) string {
     meter: kib
     meter_price_msat: 500
     meter_block: 4
+  - name: ccpre
+    path: /cp/*
+    upstream: http://%[1]s
+    description: %[2]s ccpre
+    price: 1
+    prepaid_credit: 20
 `, upstream, tag)
 }
 
@@ -621,16 +628,20 @@ func (c *campaign) buyer(ctx context.Context, r *rand.Rand, prefix string) {
 	}
 }
 
-// sessioner has bob's l402d buy from alice's gate with prepaid sessions:
-// requests on the session service and metered responses of random size,
-// opening and topping sessions up as their balances run out.
+// sessioner has bob's l402d buy from alice's gate with prepaid sessions
+// and prepaid L402 credit: requests on the session service, metered
+// responses of random size and requests on credit, opening and topping
+// balances up as they run out.
 func (c *campaign) sessioner(ctx context.Context, r *rand.Rand, prefix string) {
 	for i := 0; ctx.Err() == nil; i++ {
-		path := fmt.Sprintf("/cs%s/%d", prefix, i)
-		if r.IntN(2) == 0 {
+		path, session := fmt.Sprintf("/cs%s/%d", prefix, i), true
+		switch r.IntN(3) {
+		case 0:
 			path = fmt.Sprintf("/meter/kib%s/%d?kind=bytes&n=%d", prefix, i, r.IntN(6000))
+		case 1:
+			path, session = fmt.Sprintf("/cp%s/%d", prefix, i), false
 		}
-		code, out, err := c.do(ctx, c.bob, c.bobKey, "POST", "/api/consumer/access", map[string]any{"url": "http://" + c.gate + path, "session": true, "maxSats": 50})
+		code, out, err := c.do(ctx, c.bob, c.bobKey, "POST", "/api/consumer/access", map[string]any{"url": "http://" + c.gate + path, "session": session, "maxSats": 50})
 		c.mu.Lock()
 		c.tally.sessAccesses++
 		switch {

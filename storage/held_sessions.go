@@ -51,6 +51,12 @@ type HeldSession struct {
 	Prepaid   bool         `json:"prepaid,omitempty"`
 	Macaroon  string       `json:"macaroon,omitempty"`
 	TokenHash lntypes.Hash `json:"tokenHash,omitzero"`
+	// PendingMacaroon and PendingHash are a top-up token this node
+	// decided to pay, recorded before it is paid: if a crash comes
+	// before it is recorded as the balance's token, the close still
+	// presents it (the seller credits it first).
+	PendingMacaroon string       `json:"pendingMacaroon,omitempty"`
+	PendingHash     lntypes.Hash `json:"pendingHash,omitzero"`
 	// State: "opening" (deposit reserved or being paid), "open",
 	// "closed" (refund asked for), "refunded" (its invoice settled).
 	State        string    `json:"state"`

@@ -67,7 +67,11 @@ func (c *Consumer) holdPrepaid(ctx context.Context, pr *prepared, o *offer, maca
 		cur, err := c.store.HeldSession(ctx, id)
 		switch {
 		case err == nil && cur.Prepaid && cur.Origin == pr.origin && cur.State == storage.HeldOpen:
-			return id, nil
+			if cur.TokenHash == own {
+				return id, nil
+			}
+			_, err := c.store.UpdateHeldSession(ctx, pr.origin, id, func(h *storage.HeldSession) { h.PendingMacaroon, h.PendingHash = macaroon, own })
+			return id, err
 		case err == nil && id != own:
 			id = own
 			continue
@@ -99,6 +103,9 @@ func (c *Consumer) creditPaid(ctx context.Context, origin string, id lntypes.Has
 		if h.State == storage.HeldOpen {
 			h.Macaroon, h.TokenHash = macaroon, hash
 		}
+		if h.PendingHash == hash {
+			h.PendingMacaroon, h.PendingHash = "", lntypes.Hash{}
+		}
 	}); err != nil {
 		c.log.Warn("consumer: recording a prepaid credit", "balance", id, "err", err)
 	}
@@ -109,6 +116,13 @@ func (c *Consumer) creditPaid(ctx context.Context, origin string, id lntypes.Has
 // bought it; held records the answer (the caller then checks what the
 // invoice received). A retried close gets the first close's answer.
 func (c *Consumer) closePrepaid(ctx context.Context, held *storage.HeldSession) error {
+	if held.PendingHash != (lntypes.Hash{}) {
+		// A top-up paid before a crash that never recorded it: the
+		// newest token, and maybe never presented.
+		if pp, err := c.store.Payment(ctx, held.PendingHash); err == nil && pp.State == storage.PaymentSucceeded {
+			held.Macaroon, held.TokenHash = held.PendingMacaroon, held.PendingHash
+		}
+	}
 	p, err := c.store.Payment(ctx, held.TokenHash)
 	switch {
 	case (err == nil && p.State == storage.PaymentFailed) || errors.Is(err, storage.ErrNotFound):
