@@ -243,15 +243,11 @@ func (g *Gate) Services() *Services { return g.state.Load().svcs }
 // ServeHTTP is the reverse proxy: requests the gate lets through go to
 // their service's upstream; requests no service matches get a 404.
 func (g *Gate) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	switch r.URL.Path {
-	case AuthPath:
+	if r.URL.Path == AuthPath {
 		if st := g.state.Load(); g.isAuthRequest(r, st) {
 			g.serveAuth(w, r, st)
 			return
 		}
-	case RefundPath:
-		g.serveRefund(w, r, g.state.Load())
-		return
 	}
 	g.serve(w, r, nil)
 }
@@ -271,6 +267,10 @@ func (g *Gate) Middleware(next http.Handler) http.Handler {
 func (g *Gate) serve(w http.ResponseWriter, r *http.Request, next http.Handler) {
 	st := g.state.Load()
 	p := r.URL.Path
+	if p == RefundPath {
+		g.serveRefund(w, r, st)
+		return
+	}
 	if st.svcs.discovery {
 		switch p {
 		case DiscoveryPath, OpenAPIPath:
