@@ -123,18 +123,11 @@ func (s *Store) ClosePrepaid(ctx context.Context, h lntypes.Hash, service, retur
 		if err != nil {
 			return err
 		}
-		rk := append([]byte(prefixRefundInvoice), returnHash[:]...)
-		switch item, err := txn.Get(rk); {
-		case err == nil:
-			var other lntypes.Hash
-			_ = item.Value(func(v []byte) error { copy(other[:], v); return nil })
-			if other != b.ID {
-				return fmt.Errorf("storage: %w: invoice %s already took the refund of balance %s", ErrExists, returnHash, other)
-			}
-		case !errors.Is(err, badger.ErrKeyNotFound):
-			return fmt.Errorf("storage: reading %s: %w", fmtKey(rk), err)
+		claim, err := claimRefundInvoice(txn, returnHash, b.ID)
+		if err != nil {
+			return err
 		}
-		if err := txn.Set(rk, b.ID[:]); err != nil {
+		if err := claim(); err != nil {
 			return err
 		}
 		b.ReturnInvoice = returnInvoice
@@ -147,6 +140,30 @@ func (s *Store) ClosePrepaid(ctx context.Context, h lntypes.Hash, service, retur
 		return txn.Set(sessionKey(b.ID), encodeSession(b))
 	}, nil)
 	return out, err
+}
+
+// claimRefundInvoice checks that the invoice of payment hash h takes no
+// refund but that of balance or session id, and returns the write that
+// claims it for id (nothing to check or claim for a zero h). It writes
+// nothing itself.
+func claimRefundInvoice(txn *badger.Txn, h, id lntypes.Hash) (func() error, error) {
+	if h == (lntypes.Hash{}) {
+		return func() error { return nil }, nil
+	}
+	rk := append([]byte(prefixRefundInvoice), h[:]...)
+	switch item, err := txn.Get(rk); {
+	case err == nil:
+		var other lntypes.Hash
+		if err := item.Value(func(v []byte) error { copy(other[:], v); return nil }); err != nil {
+			return nil, err
+		}
+		if other != id {
+			return nil, fmt.Errorf("storage: %w: invoice %s already takes the refund of %s", ErrExists, h, other)
+		}
+	case !errors.Is(err, badger.ErrKeyNotFound):
+		return nil, fmt.Errorf("storage: reading %s: %w", fmtKey(rk), err)
+	}
+	return func() error { return txn.Set(rk, id[:]) }, nil
 }
 
 // Prepaid returns the prepaid balance the token of payment h spends: its

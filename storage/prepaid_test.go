@@ -47,7 +47,7 @@ func TestPrepaidLife(t *testing.T) {
 	if _, err := s.Consume(ctx, p, "mpp"); !errors.Is(err, ErrConsumed) {
 		t.Errorf("Consume of a prepaid credit = %v, want ErrConsumed: it would buy twice", err)
 	}
-	if _, err := s.OpenSession(ctx, p, "api", "/api/*", "lnbcrt1r", 0); err == nil {
+	if _, err := s.OpenSession(ctx, p, "api", "/api/*", "lnbcrt1r", lntypes.Hash{}, 0); err == nil {
 		t.Error("a prepaid credit opened an MPP session too")
 	}
 	debit(p, 3000)
@@ -80,7 +80,7 @@ func TestPrepaidLife(t *testing.T) {
 		},
 		"an MPP session": func() error {
 			dep := putDeposit(t, s, "api", testDeposit, 10)
-			if _, err := s.OpenSession(ctx, dep, "api", testDeposit, "lnbcrt1r", 0); err != nil {
+			if _, err := s.OpenSession(ctx, dep, "api", testDeposit, "lnbcrt1r", lntypes.Hash{}, 0); err != nil {
 				return nil
 			}
 			_, err := s.DebitPrepaid(ctx, dep, "api", 1)
@@ -185,5 +185,31 @@ func TestPrepaidNeverOverdraws(t *testing.T) {
 	}
 	if ok.Load() != 100 || b.DebitedMsat != 100_000 || b.BalanceMsat() != 0 || b.Requests != 101 {
 		t.Fatalf("%d debits went through, %d refused; balance %+v; want exactly 100 of 1,000 msat from 100,000", ok.Load(), short.Load(), b)
+	}
+}
+
+// TestRefundInvoiceOnce: an invoice takes one refund, across sessions and
+// prepaid balances; a refused open spends nothing.
+func TestRefundInvoiceOnce(t *testing.T) {
+	s := openStore(t, Options{})
+	ctx := t.Context()
+	inv := lntypes.Hash{9}
+	a := putDeposit(t, s, "api", testDeposit, 10)
+	if _, err := s.OpenSession(ctx, a, "api", testDeposit, "lnbcrt1r", inv, 0); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.OpenSession(ctx, a, "api", testDeposit, "lnbcrt1r", inv, 0); err != nil {
+		t.Fatalf("a retried open with its own invoice: %v", err)
+	}
+	b := putDeposit(t, s, "api", testDeposit, 10)
+	if _, err := s.OpenSession(ctx, b, "api", testDeposit, "lnbcrt1r", inv, 0); !errors.Is(err, ErrExists) {
+		t.Fatalf("a second session on one return invoice = %v, want ErrExists", err)
+	}
+	if o, err := s.OpenSession(ctx, b, "api", testDeposit, "lnbcrt1r2", lntypes.Hash{10}, 0); err != nil || o.Session.DepositedMsat != 10_000 {
+		t.Fatalf("the refused deposit with a fresh invoice = %+v, %v; want it unspent before", o, err)
+	}
+	p := putDeposit(t, s, "api", "/api/*", 10)
+	if _, err := s.ClosePrepaid(ctx, p, "api", "lnbcrt1r", inv); !errors.Is(err, ErrExists) {
+		t.Fatalf("a prepaid refund to a session's invoice = %v, want ErrExists", err)
 	}
 }

@@ -204,9 +204,13 @@ const schemeSession = "session"
 // one session once.
 //
 // Opening a session that is open already (a retried open) debits it like
-// DebitSession. Errors: ErrNotFound (no such deposit), ErrSessionMismatch,
-// ErrConsumed (the deposit was spent otherwise), ErrSessionClosed.
-func (s *Store) OpenSession(ctx context.Context, id lntypes.Hash, service, depositResource, returnInvoice string, debitMsat int64) (SessionDebit, error) {
+// DebitSession. returnHash, if not zero, is the return invoice's payment
+// hash: an invoice that takes another session's or balance's refund is
+// refused with ErrExists before anything is spent (LND pays a hash once,
+// so the second refund would be found paid and never made). Errors:
+// ErrNotFound (no such deposit), ErrSessionMismatch, ErrConsumed (the
+// deposit was spent otherwise), ErrSessionClosed, ErrExists.
+func (s *Store) OpenSession(ctx context.Context, id lntypes.Hash, service, depositResource, returnInvoice string, returnHash lntypes.Hash, debitMsat int64) (SessionDebit, error) {
 	if debitMsat < 0 || service == "" || returnInvoice == "" {
 		return SessionDebit{}, fmt.Errorf("storage: %w: a session needs a service, a return invoice and a debit ≥ 0", ErrInvalid)
 	}
@@ -231,7 +235,14 @@ func (s *Store) OpenSession(ctx context.Context, id lntypes.Hash, service, depos
 		if err != nil {
 			return err
 		}
+		claim, err := claimRefundInvoice(txn, returnHash, id)
+		if err != nil {
+			return err
+		}
 		if err := spend(); err != nil {
+			return err
+		}
+		if err := claim(); err != nil {
 			return err
 		}
 		spent = &tok

@@ -42,7 +42,7 @@ func TestSessionLife(t *testing.T) {
 	dep := putDeposit(t, s, "api", testDeposit, 100)
 
 	// Opening pays for the opening request.
-	o, err := s.OpenSession(ctx, dep, "api", testDeposit, "lnbcrt1return", 10_000)
+	o, err := s.OpenSession(ctx, dep, "api", testDeposit, "lnbcrt1return", lntypes.Hash{}, 10_000)
 	if err != nil || !o.Debited || o.Session.BalanceMsat() != 90_000 || o.Session.Requests != 1 {
 		t.Fatalf("OpenSession = %+v, %v; want debited, 90000 msat left", o, err)
 	}
@@ -50,7 +50,7 @@ func TestSessionLife(t *testing.T) {
 		t.Error("the deposit's L402 token is not revoked: it would buy twice")
 	}
 	// A retried open debits the open session, and a deposit is no charge.
-	if o, err = s.OpenSession(ctx, dep, "api", testDeposit, "lnbcrt1other", 10_000); err != nil || o.Session.BalanceMsat() != 80_000 || o.Session.ReturnInvoice != "lnbcrt1return" {
+	if o, err = s.OpenSession(ctx, dep, "api", testDeposit, "lnbcrt1other", lntypes.Hash{}, 10_000); err != nil || o.Session.BalanceMsat() != 80_000 || o.Session.ReturnInvoice != "lnbcrt1return" {
 		t.Fatalf("second open = %+v, %v; want a debit of the first session", o, err)
 	}
 	if _, err := s.Consume(ctx, dep, "mpp"); !errors.Is(err, ErrConsumed) {
@@ -69,7 +69,7 @@ func TestSessionLife(t *testing.T) {
 		},
 		"open with a charge's invoice": func() error {
 			h := putDeposit(t, s, "api", "/paid", 100)
-			_, err := s.OpenSession(ctx, h, "api", testDeposit, "lnbcrt1r", 0)
+			_, err := s.OpenSession(ctx, h, "api", testDeposit, "lnbcrt1r", lntypes.Hash{}, 0)
 			return err
 		},
 	} {
@@ -90,7 +90,7 @@ func TestSessionLife(t *testing.T) {
 		t.Fatalf("replayed top-up = %v, want ErrConsumed", err)
 	}
 	// A top-up cannot open a session of its own.
-	if _, err := s.OpenSession(ctx, top, "api", testDeposit, "lnbcrt1x", 0); !errors.Is(err, ErrConsumed) {
+	if _, err := s.OpenSession(ctx, top, "api", testDeposit, "lnbcrt1x", lntypes.Hash{}, 0); !errors.Is(err, ErrConsumed) {
 		t.Fatalf("open with a spent top-up = %v, want ErrConsumed", err)
 	}
 
@@ -152,7 +152,7 @@ func TestSessionNeverOverdraws(t *testing.T) {
 		go func() {
 			defer wg.Done()
 			for range 8 {
-				_, err := s.OpenSession(ctx, dep, "api", testDeposit, "lnbcrt1r", 1000)
+				_, err := s.OpenSession(ctx, dep, "api", testDeposit, "lnbcrt1r", lntypes.Hash{}, 1000)
 				switch {
 				case err == nil:
 					ok.Add(1)
@@ -214,7 +214,7 @@ func TestMeterSession(t *testing.T) {
 	s := openStore(t, diskOptions(t))
 	ctx := t.Context()
 	dep := putDeposit(t, s, "api", testDeposit, 10)
-	if _, err := s.OpenSession(ctx, dep, "api", testDeposit, "lnbcrt1r", 1000); err != nil {
+	if _, err := s.OpenSession(ctx, dep, "api", testDeposit, "lnbcrt1r", lntypes.Hash{}, 1000); err != nil {
 		t.Fatal(err)
 	}
 	tests := []struct {

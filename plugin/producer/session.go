@@ -89,7 +89,15 @@ func (p *Producer) UseSession(ctx context.Context, v mpp.Session, service string
 	)
 	switch v.Action {
 	case mpp.ActionOpen:
-		out, err = p.cfg.Store.OpenSession(ctx, v.ID, service, SessionResource, v.ReturnInvoice, msat)
+		// CheckSession decoded it already; its hash claims the refund.
+		var rh lntypes.Hash
+		if inv, derr := invoices.DecodeInvoice(v.ReturnInvoice, p.Network()); derr == nil {
+			rh = inv.PaymentHash
+		}
+		out, err = p.cfg.Store.OpenSession(ctx, v.ID, service, SessionResource, v.ReturnInvoice, rh, msat)
+		if errors.Is(err, storage.ErrExists) {
+			err = &mpp.FieldError{Field: "payload.returnInvoice", Problem: "already takes the refund of another session or balance (an invoice is paid once); make a fresh amountless invoice"}
+		}
 	case mpp.ActionTopUp:
 		out, err = p.cfg.Store.TopUpSession(ctx, v.ID, v.TopUp, service, SessionResource, msat)
 	case mpp.ActionBearer:
