@@ -306,33 +306,7 @@ func TestPrepaidCredit(t *testing.T) {
 		r := g.get(t, "/pre/a")
 		id := str(r.json["paymentHash"])
 		auth := "L402 " + str(r.json["macaroon"]) + ":" + payInvoice(t, "bob", str(r.json["invoice"]))
-		var served atomic.Int64
-		stop := make(chan struct{})
-		var wg sync.WaitGroup
-		for range 4 {
-			wg.Go(func() {
-				for {
-					select {
-					case <-stop:
-						return
-					default:
-					}
-					if code, err := tryPresent(g, "/pre/a", auth); err == nil && code == 200 {
-						served.Add(1)
-					}
-				}
-			})
-		}
-		waitFor(t, 30*time.Second, "requests to flow", func() error {
-			if served.Load() < 20 {
-				return fmt.Errorf("%d served", served.Load())
-			}
-			return nil
-		})
-		g.kill9(t)
-		close(stop)
-		wg.Wait()
-		g.start(t)
+		served := killUnderLoad(t, g, "/pre/a", auth)
 		s := prepaidBook(t, g, id)
 		if got := msat(s["requests"]); got < served.Load() || msat(s["debitedMsat"]) != got*3000 {
 			t.Fatalf("%d requests answered 200 but %d debited: %v", served.Load(), got, s)

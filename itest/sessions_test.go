@@ -345,36 +345,7 @@ func TestSessions(t *testing.T) {
 		if r.code != 200 {
 			t.Fatalf("open: %d %s", r.code, r.raw)
 		}
-		var served atomic.Int64
-		auth := sessionAuth(t, b)
-		stop := make(chan struct{})
-		var wg sync.WaitGroup
-		for range 4 {
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				for {
-					select {
-					case <-stop:
-						return
-					default:
-					}
-					if r, err := tryPresent(g, "/sess/a", auth); err == nil && r == 200 {
-						served.Add(1)
-					}
-				}
-			}()
-		}
-		waitFor(t, 30*time.Second, "requests to flow", func() error {
-			if served.Load() < 20 {
-				return fmt.Errorf("%d served", served.Load())
-			}
-			return nil
-		})
-		g.kill9(t)
-		close(stop)
-		wg.Wait()
-		g.start(t)
+		served := killUnderLoad(t, g, "/sess/a", sessionAuth(t, b))
 		s := sessionBooks(t, g)[b.id.String()]
 		// Every answered request was debited before it was answered.
 		if got := msat(s["requests"]); got < served.Load()+1 {
@@ -438,6 +409,41 @@ func sessionAuth(t testing.TB, b *buyer) string {
 		t.Fatal(err)
 	}
 	return v
+}
+
+// killUnderLoad has 4 clients present auth for path until 20 requests
+// were served, kills the gate's l402d with -9 under them, waits for them
+// to stop and starts it again. It returns how many were answered 200.
+func killUnderLoad(t *testing.T, g *gateDaemon, path, auth string) *atomic.Int64 {
+	t.Helper()
+	served := new(atomic.Int64)
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	for range 4 {
+		wg.Go(func() {
+			for {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				if code, err := tryPresent(g, path, auth); err == nil && code == 200 {
+					served.Add(1)
+				}
+			}
+		})
+	}
+	waitFor(t, 30*time.Second, "requests to flow", func() error {
+		if served.Load() < 20 {
+			return fmt.Errorf("%d served", served.Load())
+		}
+		return nil
+	})
+	g.kill9(t)
+	close(stop)
+	wg.Wait()
+	g.start(t)
+	return served
 }
 
 // tryPresent sends a GET with Authorization auth and reports the status,

@@ -38,9 +38,9 @@ func listSessions(c *cli.Context) error {
 	return show(cl, out, func(out *apiclient.Sessions) {
 		rows := [][]string{}
 		for _, s := range out.Sessions {
-			rows = append(rows, []string{s.SessionID, s.Origin, s.State, msatString(s.DepositedMsat), msatString(s.BalanceMsat), msatString(s.RefundMsat)})
+			rows = append(rows, []string{s.SessionID, s.Kind, s.Origin, s.State, msatString(s.DepositedMsat), msatString(s.BalanceMsat), msatString(s.RefundMsat)})
 		}
-		cl.table([]string{"ID", "ORIGIN", "STATE", "DEPOSITED (SAT)", "BALANCE (SAT)", "REFUNDED (SAT)"}, rows)
+		cl.table([]string{"ID", "KIND", "ORIGIN", "STATE", "DEPOSITED (SAT)", "BALANCE (SAT)", "REFUNDED (SAT)"}, rows)
 	})
 }
 

@@ -259,13 +259,7 @@ func (c *checker) session(field string, sc *ServiceConfig, svc *service) {
 		c.fail(field+".session_deposit", "needs the mpp scheme (sessions are Payment challenges)", "add mpp to schemes, or leave session_deposit out")
 		return
 	}
-	for _, rl := range svc.rules {
-		if rl.price > dep {
-			c.fail(field+".session_deposit", fmt.Sprintf("%d sats does not cover one request of %q at %d sats", dep, rl.resource, rl.price), "raise the deposit to at least the dearest path's price")
-			return
-		}
-	}
-	if !c.coversPricer(field, "session_deposit", dep, svc) {
+	if !c.coversOneRequest(field, "session_deposit", dep, svc) {
 		return
 	}
 	if sc.SessionIdleTimeout < 0 {
@@ -378,10 +372,17 @@ func (c *checker) pricer(field string, sc *ServiceConfig, svc *service, maxPrice
 	svc.pricer = ps
 }
 
-// coversPricer fails key unless amount covers the highest answer of
-// svc's pricer: a balance that can never pay for a request would have its
-// buyer top it up for ever.
-func (c *checker) coversPricer(field, key string, amount int64, svc *service) bool {
+// coversOneRequest fails key unless amount covers one request of svc at
+// its dearest: every rule's price and its pricer's highest answer. A
+// balance that can never pay for a request would have its buyer top it up
+// for ever.
+func (c *checker) coversOneRequest(field, key string, amount int64, svc *service) bool {
+	for _, rl := range svc.rules {
+		if rl.price > amount {
+			c.fail(field+"."+key, fmt.Sprintf("%d sats does not cover one request of %q at %d sats", amount, rl.resource, rl.price), "raise it to at least the dearest path's price")
+			return false
+		}
+	}
 	if svc.pricer == nil || svc.pricer.max <= amount {
 		return true
 	}
@@ -407,13 +408,7 @@ func (c *checker) prepaid(field string, sc *ServiceConfig, svc *service) {
 		c.fail(field+".prepaid_credit", "cannot be combined with meter: a metered service sells sessions only", "drop prepaid_credit or meter")
 		return
 	}
-	for _, rl := range svc.rules {
-		if rl.price > credit {
-			c.fail(field+".prepaid_credit", fmt.Sprintf("%d sats does not cover one request of %q at %d sats", credit, rl.resource, rl.price), "raise the credit to at least the dearest path's price")
-			return
-		}
-	}
-	if !c.coversPricer(field, "prepaid_credit", credit, svc) {
+	if !c.coversOneRequest(field, "prepaid_credit", credit, svc) {
 		return
 	}
 	// The credit's invoice is sold as a token only: paid as a single-use
