@@ -254,6 +254,25 @@ func (c *Consumer) Access(ctx context.Context, req AccessRequest) (*Response, er
 			}
 		}
 	}
+	if due.prepaid != nil && !ownAuth {
+		// Prepaid credit is bought one at a time per seller, and used
+		// before the next: a credit bought beside it would take its
+		// place in the token cache (one token per scope) before it was
+		// ever presented, and its sats would never reach a balance.
+		unlockCredit, err := c.lockOrigin(ctx, pr.origin)
+		if err != nil {
+			return nil, err
+		}
+		defer unlockCredit()
+		if tok, err = c.cachedToken(ctx, pr, tried, challengeService(due.offer.L402)); err != nil {
+			return nil, err
+		}
+		if tok != nil {
+			if r, due, err = c.fetch(ctx, pr, tok, tried, ownAuth); r != nil || err != nil {
+				return r, err
+			}
+		}
+	}
 	return c.buy(ctx, req, pr, due)
 }
 
