@@ -264,7 +264,14 @@ func (c *Consumer) Access(ctx context.Context, req AccessRequest) (*Response, er
 			return nil, err
 		}
 		defer unlockCredit()
-		if tok, err = c.cachedToken(ctx, pr, tried, challengeService(due.offer.L402)); err != nil {
+		// A credit bought while this waited is in the cache under its
+		// resource (or, from sellers that scope by service, its service).
+		if tok, err = c.cachedToken(ctx, pr, tried, ""); err == nil && tok == nil {
+			if svc := challengeService(due.offer.L402); svc != "" {
+				tok, err = c.cachedToken(ctx, pr, tried, svc)
+			}
+		}
+		if err != nil {
 			return nil, err
 		}
 		if tok != nil {
