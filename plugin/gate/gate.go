@@ -398,7 +398,7 @@ func (g *Gate) admitToken(w http.ResponseWriter, r *http.Request, svc *service, 
 		// A hit for another rule's resource falls through: the full
 		// check below says why it is refused. Prepaid credit covers
 		// every rule: each request pays its own path's price.
-		if e, ok := g.verified.get(r.Context(), key); ok && (e.prepaid || e.resource == rl.resource) && (e.prepaid || svc.pricer == nil || e.amount >= rl.price) {
+		if e, ok := g.verified.get(r.Context(), key); ok && (e.prepaid || (e.resource == rl.resource && (svc.pricer == nil || e.amount >= rl.price))) {
 			if g.validHits != nil {
 				g.validHits.Inc()
 			}

@@ -157,10 +157,6 @@ func (c *priceCache) put(k [32]byte, sats int64, until time.Time) {
 	c.m[k] = cachedPrice{sats, until}
 }
 
-// errPriceUnknown is why a request was not priced: the pricer failed and
-// so did the fallback (never, with a valid services file).
-var errPriceUnknown = errors.New("the request's price could not be set")
-
 // priced returns rl with the request's price from svc's pricer (rl as it
 // is for a service without one). It reads up to pricer_body bytes of the
 // body and puts them back in front of the rest. The answer, within
