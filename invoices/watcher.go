@@ -73,6 +73,9 @@ const (
 	WatcherStreaming WatcherState = "streaming"
 	WatcherBackoff   WatcherState = "reconnecting"
 	WatcherStopped   WatcherState = "stopped"
+	// WatcherStandby: another l402d replica on the same shared store
+	// watches settlements; this one takes over if that one dies.
+	WatcherStandby WatcherState = "standby"
 )
 
 // WatcherStatus is a snapshot for health checks and metrics.
@@ -123,6 +126,10 @@ func NewWatcher(cfg WatcherConfig) *Watcher {
 	}
 	return &Watcher{cfg: cfg, log: cfg.Logger, status: WatcherStatus{State: WatcherStarting, Since: time.Now()}}
 }
+
+// Standby marks the watcher as waiting for its turn: another replica
+// runs it.
+func (w *Watcher) Standby() { w.setState(WatcherStandby, nil) }
 
 // Status returns a snapshot of the watcher's state.
 func (w *Watcher) Status() WatcherStatus {

@@ -55,7 +55,8 @@ func (p *Plugin) health(context.Context) api.Health {
 	p.healthMu.RUnlock()
 	w := p.watcher.Status()
 	h := api.Health{Status: "ok", LND: lnd, Watcher: w, Version: p.cfg.Version}
-	if !lnd.Up || lnd.ChainBackend != "" || w.State != invoices.WatcherStreaming {
+	watching := w.State == invoices.WatcherStreaming || w.State == invoices.WatcherStandby
+	if !lnd.Up || lnd.ChainBackend != "" || !watching {
 		h.Status = "degraded"
 	}
 	if lnd.Pubkey == "" {

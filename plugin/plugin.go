@@ -61,6 +61,11 @@ type Config struct {
 	// DBMinFreeBytes is the free disk space below which writes are
 	// refused; 0 means storage.DefaultMinFreeBytes, negative disables.
 	DBMinFreeBytes int64
+	// DBBackend is "badger" (the default: an embedded store in DataDir)
+	// or "postgres" (DBPostgresDSN's database, shared by every replica
+	// given it; see docs/SCALING.md).
+	DBBackend     string
+	DBPostgresDSN string
 
 	// Gate and Consumer configure the earning proxy and the spending
 	// side; see gate.go and consumer.go.
@@ -103,6 +108,7 @@ type Plugin struct {
 	metrics  *metrics.Metrics
 	producer *producer.Producer
 	watcher  *invoices.Watcher
+	sweeper  *invoices.Sweeper
 	api      *api.Server
 	apiKey   string
 	adminKey string
@@ -146,6 +152,9 @@ func New(ctx context.Context, cfg Config) (_ *Plugin, err error) {
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	if err := cfg.checkBackend(); err != nil {
+		return nil, err
 	}
 	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
 		return nil, fmt.Errorf("plugin: data dir: %w", err)
@@ -226,9 +235,51 @@ func (p *Plugin) loadKeys() (*api.Keys, error) {
 	return keys, nil
 }
 
-// openStore opens the Badger store in the data dir, encrypted when a key
-// file is configured.
+// Storage backends.
+const (
+	BackendBadger   = "badger"
+	BackendPostgres = "postgres"
+)
+
+// checkBackend refuses a storage configuration that cannot work, naming
+// the flag to change.
+func (c *Config) checkBackend() error {
+	switch c.DBBackend {
+	case "", BackendBadger:
+		if c.DBPostgresDSN != "" {
+			return errors.New("plugin: --db.postgres.dsn is set but --db.backend is badger; add --db.backend=postgres")
+		}
+	case BackendPostgres:
+		if c.DBPostgresDSN == "" {
+			return errors.New("plugin: --db.backend=postgres needs --db.postgres.dsn (e.g. postgres://l402d@db:5432/l402d)")
+		}
+		if c.DBEncryptionKeyFile != "" {
+			return errors.New("plugin: --db.keyfile encrypts the Badger store; on postgres leave it out and encrypt the database's disk")
+		}
+		if c.Consumer.Enable {
+			// The payment journal's resumption assumes one process per
+			// store: a replica would take another's payment in flight for
+			// an orphan. Until the journal leases its entries, spending
+			// runs on a Badger l402d.
+			return errors.New("plugin: spending (--consumer.enable) is not available on --db.backend=postgres yet; " +
+				"run the consumer on an l402d with the default badger backend")
+		}
+	default:
+		return fmt.Errorf("plugin: --db.backend %q: want badger or postgres", c.DBBackend)
+	}
+	return nil
+}
+
+// openStore opens the store: Badger in the data dir (encrypted when a
+// key file is configured), or the shared Postgres database.
 func (p *Plugin) openStore(ctx context.Context) error {
+	if p.cfg.DBBackend == BackendPostgres {
+		var err error
+		p.store, err = storage.Open(ctx, storage.Options{
+			PostgresDSN: p.cfg.DBPostgresDSN, Logger: p.log.With("component", "storage"),
+		})
+		return err
+	}
 	opts := storage.DefaultOptions(filepath.Join(p.cfg.DataDir, dbDir))
 	opts.SyncWrites = !p.cfg.DBNoSync
 	opts.MinFreeBytes = p.cfg.DBMinFreeBytes
@@ -280,11 +331,40 @@ func (p *Plugin) addSettlementLoops() {
 		Subscriber: p.backend, Sink: p.producer, Logger: p.log.With("component", "watcher"),
 		OnSettlement: func(_ invoices.Settlement, lag time.Duration) { p.metrics.SettlementLag.Observe(lag.Seconds()) },
 	})
-	sweeper := invoices.NewSweeper(invoices.SweeperConfig{
+	p.sweeper = invoices.NewSweeper(invoices.SweeperConfig{
 		Node: p.backend, Sink: p.producer, Retention: p.cfg.UnpaidRetention,
 		Logger: p.log.With("component", "sweeper"),
 	})
-	p.runners = append(p.runners, sweeper.Run)
+}
+
+// runSettlement runs the settlement watcher and the unpaid sweeper while
+// this process leads them: at once on Badger; on a shared store, on one
+// replica at a time, and again here when the leader dies.
+func (p *Plugin) runSettlement(ctx context.Context) {
+	for ctx.Err() == nil {
+		if p.store.Shared() {
+			p.watcher.Standby()
+		}
+		lctx, release, err := p.store.Lead(ctx, "settlement")
+		if err != nil {
+			return // ctx ended
+		}
+		if p.store.Shared() {
+			p.log.Info("this replica now watches settlements")
+		}
+		var wg sync.WaitGroup
+		wg.Go(func() { p.watcher.Run(lctx) })
+		wg.Go(func() {
+			if err := p.sweeper.Run(lctx); err != nil && lctx.Err() == nil {
+				p.log.Warn("sweeper stopped", "err", err)
+			}
+		})
+		wg.Wait()
+		release()
+		if ctx.Err() == nil {
+			p.log.Warn("lost the lead of the settlement watcher; waiting to take it again")
+		}
+	}
 }
 
 // catchHangup receives SIGHUP from now on and adds the runner that turns
@@ -384,7 +464,7 @@ func (p *Plugin) Run(ctx context.Context) error {
 	}()
 	go func() {
 		defer wg.Done()
-		p.watcher.Run(ctx)
+		p.runSettlement(ctx)
 	}()
 	go func() {
 		defer wg.Done()

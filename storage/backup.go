@@ -57,11 +57,15 @@ func (s *Store) Backup(ctx context.Context, w io.Writer) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
+	if s.bdb == nil {
+		return fmt.Errorf("storage: %w: a store on Postgres is backed up with Postgres's own tools "+
+			"(pg_dump of the l402d tables), or moved back to Badger with l402d migrate", ErrInvalid)
+	}
 	if len(s.encKey) == 0 {
 		if _, err := io.WriteString(w, backupMagic); err != nil {
 			return fmt.Errorf("storage: writing backup: %w", err)
 		}
-		if _, err := s.db.Backup(w, 0); err != nil {
+		if _, err := s.bdb.Backup(w, 0); err != nil {
 			return fmt.Errorf("storage: writing backup: %w", err)
 		}
 		return nil
@@ -70,7 +74,7 @@ func (s *Store) Backup(ctx context.Context, w io.Writer) error {
 	if err != nil {
 		return err
 	}
-	if _, err := s.db.Backup(sw, 0); err != nil {
+	if _, err := s.bdb.Backup(sw, 0); err != nil {
 		return fmt.Errorf("storage: writing backup: %w", err)
 	}
 	return sw.Close()

@@ -15,6 +15,7 @@ import (
 // without a key or with another one the restore fails with a clear error
 // and writes nothing, and a cut or altered backup is refused.
 func TestBackupEncrypted(t *testing.T) {
+	badgerOnly(t)
 	ctx := t.Context()
 	key := bytes.Repeat([]byte{0x5a}, 32)
 	opts := diskOptions(t)

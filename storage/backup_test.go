@@ -10,6 +10,7 @@ import (
 )
 
 func TestBackupRestore(t *testing.T) {
+	badgerOnly(t)
 	ctx := t.Context()
 	src := openStore(t, DefaultOptions(filepath.Join(t.TempDir(), "src")))
 	c := fullChallenge(t, t0)

@@ -8,8 +8,6 @@ import (
 	"math"
 	"strings"
 	"time"
-
-	"github.com/dgraph-io/badger/v4"
 )
 
 // ErrBudgetExceeded: a payment would go over a budget limit. The error is
@@ -163,7 +161,7 @@ func (s *Store) PutBudgetLimits(ctx context.Context, l BudgetLimits) error {
 	}
 	l.UpdatedAt = s.now()
 	v := encodeBudgetLimits(l)
-	return s.update(ctx, true, func(txn *badger.Txn) error {
+	return s.update(ctx, true, func(txn kvTxn) error {
 		return txn.Set([]byte(keyBudgetLimits), v)
 	})
 }
@@ -174,7 +172,7 @@ func (s *Store) BudgetLimits(ctx context.Context) (l BudgetLimits, found bool, e
 	if err := ctx.Err(); err != nil {
 		return l, false, err
 	}
-	err = s.db.View(func(txn *badger.Txn) error {
+	err = s.db.View(ctx, func(txn kvTxn) error {
 		l, found, err = getBudgetLimits(txn)
 		return err
 	})
@@ -188,7 +186,7 @@ func (s *Store) BudgetUsage(ctx context.Context, t time.Time) (BudgetUsage, erro
 	}
 	day := dayOf(t)
 	u := BudgetUsage{Day: dayStart(day)}
-	err := s.db.View(func(txn *badger.Txn) error {
+	err := s.db.View(ctx, func(txn kvTxn) error {
 		var err error
 		if u.Total, err = getBudgetCounter(txn, budgetDayKey(day)); err != nil {
 			return err
@@ -215,7 +213,7 @@ func (s *Store) CheckBudget(ctx context.Context, amountMsat, feeLimitMsat int64,
 		return err
 	}
 	now := s.now()
-	return s.db.View(func(txn *badger.Txn) error {
+	return s.db.View(ctx, func(txn kvTxn) error {
 		if err := checkBudgetTxn(txn, dayOf(now), domain, amountMsat, feeLimitMsat); err != nil {
 			return err
 		}
@@ -232,7 +230,7 @@ func minuteOf(t time.Time) int64 { return t.Unix() / 60 }
 // checkUnapprovedTxn checks an unapproved payment against the rolling
 // hour's cap. Reading every minute's counter inside an update
 // transaction makes concurrent reservations conflict.
-func checkUnapprovedTxn(txn *badger.Txn, now time.Time, amountMsat, feeLimitMsat int64) error {
+func checkUnapprovedTxn(txn kvTxn, now time.Time, amountMsat, feeLimitMsat int64) error {
 	l, _, err := getBudgetLimits(txn)
 	if err != nil || l.UnapprovedPerHourSats <= 0 {
 		return err
@@ -250,7 +248,7 @@ func checkUnapprovedTxn(txn *badger.Txn, now time.Time, amountMsat, feeLimitMsat
 
 // unapprovedUsed sums the unapproved counters of the rolling window
 // ending at now.
-func unapprovedUsed(txn *badger.Txn, now time.Time) (int64, error) {
+func unapprovedUsed(txn kvTxn, now time.Time) (int64, error) {
 	m := minuteOf(now)
 	var sum int64
 	for i := range int64(UnapprovedWindow / time.Minute) {
@@ -265,7 +263,7 @@ func unapprovedUsed(txn *badger.Txn, now time.Time) (int64, error) {
 
 // addUnapproved adds d to minute m's unapproved counter. Counters live
 // twice the window, then Badger drops them.
-func addUnapproved(txn *badger.Txn, m int64, d BudgetCounter) error {
+func addUnapproved(txn kvTxn, m int64, d BudgetCounter) error {
 	k := unapprovedKey(m)
 	c, err := getBudgetCounter(txn, k)
 	if err != nil {
@@ -273,14 +271,14 @@ func addUnapproved(txn *badger.Txn, m int64, d BudgetCounter) error {
 	}
 	c.SpentMsat = max(0, satAdd(c.SpentMsat, d.SpentMsat))
 	c.ReservedMsat = max(0, satAdd(c.ReservedMsat, d.ReservedMsat))
-	return txn.SetEntry(badger.NewEntry(k, encodeBudgetCounter(c)).WithTTL(2 * UnapprovedWindow))
+	return txn.SetTTL(k, encodeBudgetCounter(c), 2*UnapprovedWindow)
 }
 
 // checkBudgetTxn reads the limits and the day's counters and checks a
 // payment against them. Inside an update transaction, the reads make a
 // concurrent reservation of the same day conflict, so two payments can
 // never both take the last of a budget.
-func checkBudgetTxn(txn *badger.Txn, day int64, domain string, amountMsat, feeLimitMsat int64) error {
+func checkBudgetTxn(txn kvTxn, day int64, domain string, amountMsat, feeLimitMsat int64) error {
 	l, _, err := getBudgetLimits(txn)
 	if err != nil {
 		return err
@@ -331,7 +329,7 @@ func satAdd(a, b int64) int64 {
 // addBudget adds d to the day's counter and, if domain is set, to the
 // domain's. Counters never go below zero: a release finding less than it
 // releases (a damaged counter) clamps rather than underflows.
-func addBudget(txn *badger.Txn, day int64, domain string, d BudgetCounter) error {
+func addBudget(txn kvTxn, day int64, domain string, d BudgetCounter) error {
 	keys := [][]byte{budgetDayKey(day)}
 	if domain != "" {
 		keys = append(keys, budgetDomainKey(day, domain))
@@ -350,9 +348,9 @@ func addBudget(txn *badger.Txn, day int64, domain string, d BudgetCounter) error
 	return nil
 }
 
-func getBudgetCounter(txn *badger.Txn, k []byte) (BudgetCounter, error) {
+func getBudgetCounter(txn kvTxn, k []byte) (BudgetCounter, error) {
 	item, err := txn.Get(k)
-	if errors.Is(err, badger.ErrKeyNotFound) {
+	if errors.Is(err, errKeyNotFound) {
 		return BudgetCounter{}, nil
 	}
 	if err != nil {
@@ -382,10 +380,10 @@ func decodeBudgetCounter(k, v []byte) (BudgetCounter, error) {
 	return c, nil
 }
 
-func getBudgetLimits(txn *badger.Txn) (BudgetLimits, bool, error) {
+func getBudgetLimits(txn kvTxn) (BudgetLimits, bool, error) {
 	k := []byte(keyBudgetLimits)
 	item, err := txn.Get(k)
-	if errors.Is(err, badger.ErrKeyNotFound) {
+	if errors.Is(err, errKeyNotFound) {
 		return DefaultBudgetLimits(), false, nil
 	}
 	if err != nil {

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/dgraph-io/badger/v4"
 	"github.com/l402d/l402d/l402"
 	"github.com/lightningnetwork/lnd/lntypes"
 )
@@ -97,7 +96,7 @@ func (s *Store) IssueChallenge(ctx context.Context, c *Challenge, key [l402.Root
 		return err
 	}
 	req := &commitReq{
-		apply:     func(txn *badger.Txn) error { return applyIssue(txn, w, key, idem) },
+		apply:     func(txn kvTxn) error { return applyIssue(txn, w, key, idem) },
 		committed: func() { s.keys.put(w.c.TokenID, key) },
 		done:      make(chan error, 1),
 	}
@@ -122,7 +121,7 @@ func (s *Store) putChallenge(ctx context.Context, c *Challenge) error {
 	if err != nil {
 		return err
 	}
-	return s.update(ctx, true, func(txn *badger.Txn) error {
+	return s.update(ctx, true, func(txn kvTxn) error {
 		if err := w.check(txn); err != nil {
 			return err
 		}
@@ -137,7 +136,7 @@ func (s *Store) Challenge(ctx context.Context, h lntypes.Hash) (*Challenge, erro
 		return nil, err
 	}
 	var c *Challenge
-	err := s.db.View(func(txn *badger.Txn) error {
+	err := s.db.View(ctx, func(txn kvTxn) error {
 		var err error
 		c, err = getChallenge(txn, h)
 		return err
@@ -153,7 +152,7 @@ func (s *Store) Challenge(ctx context.Context, h lntypes.Hash) (*Challenge, erro
 // canceled). A settled or canceled challenge is left alone and reports
 // false; an unknown one yields an error wrapping ErrNotFound.
 func (s *Store) CancelChallenge(ctx context.Context, h lntypes.Hash) (changed bool, err error) {
-	err = s.update(ctx, false, func(txn *badger.Txn) error {
+	err = s.update(ctx, false, func(txn kvTxn) error {
 		changed = false
 		c, err := getChallenge(txn, h)
 		if err != nil {
@@ -174,10 +173,10 @@ func (s *Store) CancelChallenge(ctx context.Context, h lntypes.Hash) (changed bo
 
 // getChallenge reads and decodes one challenge record, without deriving
 // the expired state.
-func getChallenge(txn *badger.Txn, h lntypes.Hash) (*Challenge, error) {
+func getChallenge(txn kvTxn, h lntypes.Hash) (*Challenge, error) {
 	k := challengeKey(h)
 	item, err := txn.Get(k)
-	if errors.Is(err, badger.ErrKeyNotFound) {
+	if errors.Is(err, errKeyNotFound) {
 		return nil, fmt.Errorf("storage: challenge %s: %w", h, ErrNotFound)
 	}
 	if err != nil {
@@ -193,7 +192,7 @@ func getChallenge(txn *badger.Txn, h lntypes.Hash) (*Challenge, error) {
 }
 
 // putChallengeRecord rewrites an existing challenge and its index entry.
-func putChallengeRecord(txn *badger.Txn, c *Challenge) error {
+func putChallengeRecord(txn kvTxn, c *Challenge) error {
 	if err := txn.Set(challengeKey(c.PaymentHash), encodeChallenge(c)); err != nil {
 		return err
 	}

@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/dgraph-io/badger/v4"
 	"github.com/lightningnetwork/lnd/lntypes"
 )
 
@@ -62,8 +61,8 @@ func (s *Store) ListChallenges(ctx context.Context, f ChallengeFilter) ([]Challe
 
 	var out []Challenge
 	var next Cursor
-	err = s.db.View(func(txn *badger.Txn) error {
-		it := txn.NewIterator(badger.IteratorOptions{Prefix: prefix, Reverse: true})
+	err = s.db.View(ctx, func(txn kvTxn) error {
+		it := txn.NewIterator(iterOptions{Prefix: prefix, Reverse: true})
 		defer it.Close()
 		n := 0
 		for it.Seek(start); it.Valid(); it.Next() {
@@ -113,7 +112,7 @@ func (s *Store) ListChallenges(ctx context.Context, f ChallengeFilter) ([]Challe
 
 // matchesIndex reports whether the challenge of the by-created index
 // entry k (item) passes f's state and resource filters at now.
-func (f ChallengeFilter) matchesIndex(item *badger.Item, k []byte, now time.Time) (bool, error) {
+func (f ChallengeFilter) matchesIndex(item *kvItem, k []byte, now time.Time) (bool, error) {
 	var match bool
 	err := item.Value(func(v []byte) error {
 		state, expires, resource, err := decodeIndexValue(k, v)

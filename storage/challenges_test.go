@@ -445,7 +445,9 @@ func TestIssueChallengeGroupCommit(t *testing.T) {
 }
 
 func TestIssueChallengeAfterClose(t *testing.T) {
-	s, err := Open(t.Context(), DefaultOptions(t.TempDir()))
+	opts := DefaultOptions(t.TempDir())
+	onPostgres(t, &opts)
+	s, err := Open(t.Context(), opts)
 	if err != nil {
 		t.Fatal(err)
 	}

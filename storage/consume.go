@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/dgraph-io/badger/v4"
 	"github.com/lightningnetwork/lnd/lntypes"
 
 	"github.com/l402d/l402d/l402"
@@ -56,7 +55,7 @@ func (s *Store) Consume(ctx context.Context, h lntypes.Hash, scheme string) (*Ch
 	}
 	at := s.now()
 	var c *Challenge
-	err := s.commitOne(ctx, func(txn *badger.Txn) error {
+	err := s.commitOne(ctx, func(txn kvTxn) error {
 		var (
 			write func() error
 			err   error
@@ -78,7 +77,7 @@ func (s *Store) Consume(ctx context.Context, h lntypes.Hash, scheme string) (*Ch
 // consumption and the revocation of its L402 token (an earlier
 // revocation keeps its reason). It writes nothing itself, so a refusal
 // leaves a group commit's transaction clean.
-func spendable(txn *badger.Txn, h lntypes.Hash, scheme string, at time.Time) (*Challenge, func() error, error) {
+func spendable(txn kvTxn, h lntypes.Hash, scheme string, at time.Time) (*Challenge, func() error, error) {
 	c, err := getChallenge(txn, h)
 	if err != nil {
 		return nil, nil, err
@@ -87,12 +86,12 @@ func spendable(txn *badger.Txn, h lntypes.Hash, scheme string, at time.Time) (*C
 	switch item, err := txn.Get(uk); {
 	case err == nil:
 		return nil, nil, item.Value(func(b []byte) error { return decodeUsed(uk, h, b) })
-	case !errors.Is(err, badger.ErrKeyNotFound):
+	case !errors.Is(err, errKeyNotFound):
 		return nil, nil, fmt.Errorf("storage: reading %s: %w", fmtKey(uk), err)
 	}
 	rk := revocationKey(c.TokenID)
 	_, rerr := txn.Get(rk)
-	if rerr != nil && !errors.Is(rerr, badger.ErrKeyNotFound) {
+	if rerr != nil && !errors.Is(rerr, errKeyNotFound) {
 		return nil, nil, fmt.Errorf("storage: reading %s: %w", fmtKey(rk), rerr)
 	}
 	write := func() error {
@@ -125,10 +124,10 @@ func (s *Store) Unconsume(ctx context.Context, h lntypes.Hash, scheme string) (b
 	uk := usedKey(h)
 	var unrevoked *l402.TokenID
 	undone := false
-	err := s.update(ctx, true, func(txn *badger.Txn) error {
+	err := s.update(ctx, true, func(txn kvTxn) error {
 		undone, unrevoked = false, nil
 		item, err := txn.Get(uk)
-		if errors.Is(err, badger.ErrKeyNotFound) {
+		if errors.Is(err, errKeyNotFound) {
 			return nil
 		}
 		if err != nil {
@@ -151,7 +150,7 @@ func (s *Store) Unconsume(ctx context.Context, h lntypes.Hash, scheme string) (b
 		}
 		rk := revocationKey(c.TokenID)
 		item, err = txn.Get(rk)
-		if errors.Is(err, badger.ErrKeyNotFound) {
+		if errors.Is(err, errKeyNotFound) {
 			return nil
 		}
 		if err != nil {
@@ -184,9 +183,9 @@ func (s *Store) Consumed(ctx context.Context, h lntypes.Hash) error {
 		return err
 	}
 	uk := usedKey(h)
-	return s.db.View(func(txn *badger.Txn) error {
+	return s.db.View(ctx, func(txn kvTxn) error {
 		item, err := txn.Get(uk)
-		if errors.Is(err, badger.ErrKeyNotFound) {
+		if errors.Is(err, errKeyNotFound) {
 			return nil
 		}
 		if err != nil {

@@ -100,6 +100,14 @@ func runKilledChild(t *testing.T, test string, env []string, killAfter int, ack 
 	defer cancel()
 	cmd := exec.CommandContext(ctx, os.Args[0], "-test.run=^"+test+"$", "-test.count=1")
 	cmd.Env = append(os.Environ(), env...)
+	if testPG != nil {
+		// The child writes to the parent's server, in the database of
+		// the directory it was given.
+		dir := strings.SplitN(env[0], "=", 2)[1]
+		opts := DefaultOptions(dir)
+		onPostgres(t, &opts)
+		cmd.Env = append(cmd.Env, childDSNEnv+"="+opts.PostgresDSN)
+	}
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr
 	out, err := cmd.StdoutPipe()
@@ -161,6 +169,7 @@ func crashChild(dir string, syncWrites bool) {
 	opts := DefaultOptions(dir)
 	opts.SyncWrites = syncWrites
 	opts.Logger = quietLogger()
+	opts.PostgresDSN = os.Getenv(childDSNEnv)
 	s, err := Open(ctx, opts)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "child: open:", err)

@@ -9,6 +9,7 @@ import (
 )
 
 func TestDiskFullGuard(t *testing.T) {
+	badgerOnly(t)
 	dir := filepath.Join(t.TempDir(), "db")
 	opts := DefaultOptions(dir)
 	s := openStore(t, opts)

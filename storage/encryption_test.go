@@ -13,6 +13,7 @@ import (
 )
 
 func TestEncryptionAtRest(t *testing.T) {
+	badgerOnly(t)
 	key := bytes.Repeat([]byte{0x42}, 32)
 	tests := []struct {
 		name      string

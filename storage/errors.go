@@ -26,4 +26,8 @@ var (
 	ErrCorrupt = errors.New("corrupt value")
 	// ErrInvalid: an argument was rejected before anything was written.
 	ErrInvalid = errors.New("invalid argument")
+	// ErrUnavailable: the shared database (Postgres) cannot be reached.
+	// Nothing was written; reads answered from memory (verification of
+	// known tokens) keep working.
+	ErrUnavailable = errors.New("database unavailable")
 )

@@ -8,7 +8,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/dgraph-io/badger/v4"
 	"github.com/lightningnetwork/lnd/lntypes"
 )
 
@@ -106,13 +105,13 @@ func (s *Store) PutHeldSession(ctx context.Context, h *HeldSession) error {
 	if err != nil {
 		return err
 	}
-	return s.update(ctx, true, func(txn *badger.Txn) error { return txn.Set(heldKey(h.Origin, h.ID), v) })
+	return s.update(ctx, true, func(txn kvTxn) error { return txn.Set(heldKey(h.Origin, h.ID), v) })
 }
 
 // getHeld reads the held session at k, or an error wrapping ErrNotFound.
-func getHeld(txn *badger.Txn, k []byte) (*HeldSession, error) {
+func getHeld(txn kvTxn, k []byte) (*HeldSession, error) {
 	item, err := txn.Get(k)
-	if errors.Is(err, badger.ErrKeyNotFound) {
+	if errors.Is(err, errKeyNotFound) {
 		return nil, fmt.Errorf("storage: %s: %w", fmtKey(k), ErrNotFound)
 	}
 	if err != nil {
@@ -134,7 +133,7 @@ func getHeld(txn *badger.Txn, k []byte) (*HeldSession, error) {
 // undo each other, as writing a copy read earlier would.
 func (s *Store) UpdateHeldSession(ctx context.Context, origin string, id lntypes.Hash, fn func(*HeldSession)) (*HeldSession, error) {
 	var out *HeldSession
-	err := s.update(ctx, true, func(txn *badger.Txn) error {
+	err := s.update(ctx, true, func(txn kvTxn) error {
 		k := heldKey(origin, id)
 		var err error
 		if out, err = getHeld(txn, k); err != nil {
@@ -165,7 +164,7 @@ func (s *Store) RefundedHeldSession(ctx context.Context, h *HeldSession, domain 
 		return false, fmt.Errorf("storage: %w: a held session needs an origin without NUL", ErrInvalid)
 	}
 	credited := false
-	err := s.update(ctx, true, func(txn *badger.Txn) error {
+	err := s.update(ctx, true, func(txn kvTxn) error {
 		credited = false
 		k := heldKey(h.Origin, h.ID)
 		switch cur, err := getHeld(txn, k); {
@@ -197,7 +196,7 @@ func (s *Store) HeldSessions(ctx context.Context, origin string) ([]HeldSession,
 		prefix = append(append(prefix, origin...), 0)
 	}
 	var out []HeldSession
-	err := s.db.View(func(txn *badger.Txn) error {
+	err := s.db.View(ctx, func(txn kvTxn) error {
 		return scan(ctx, txn, prefix, decodeHeld, func(h *HeldSession) error {
 			out = append(out, *h)
 			return nil

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/dgraph-io/badger/v4"
 	"github.com/lightningnetwork/lnd/lntypes"
 )
 
@@ -22,8 +21,8 @@ func (s *Store) PutIdempotency(ctx context.Context, key string, h lntypes.Hash, 
 		return err
 	}
 	k := idempotencyKey(key)
-	return s.update(ctx, false, func(txn *badger.Txn) error {
-		return txn.SetEntry(badger.NewEntry(k, h[:]).WithTTL(ttl))
+	return s.update(ctx, false, func(txn kvTxn) error {
+		return txn.SetTTL(k, h[:], ttl)
 	})
 }
 
@@ -35,7 +34,7 @@ func (s *Store) Idempotency(ctx context.Context, key string) (lntypes.Hash, bool
 	}
 	var h lntypes.Hash
 	var ok bool
-	err := s.db.View(func(txn *badger.Txn) error {
+	err := s.db.View(ctx, func(txn kvTxn) error {
 		var err error
 		h, ok, err = getIdempotency(txn, idempotencyKey(key))
 		return err
@@ -52,13 +51,13 @@ func (s *Store) PutIdempotencyIfAbsent(ctx context.Context, key string, h lntype
 		return lntypes.Hash{}, false, err
 	}
 	k := idempotencyKey(key)
-	err = s.update(ctx, false, func(txn *badger.Txn) error {
+	err = s.update(ctx, false, func(txn kvTxn) error {
 		var err error
 		existing, existed, err = getIdempotency(txn, k)
 		if err != nil || existed {
 			return err
 		}
-		return txn.SetEntry(badger.NewEntry(k, h[:]).WithTTL(ttl))
+		return txn.SetTTL(k, h[:], ttl)
 	})
 	if err != nil {
 		return lntypes.Hash{}, false, err
@@ -77,10 +76,10 @@ func checkIdempotency(key string, ttl time.Duration) error {
 	return nil
 }
 
-func getIdempotency(txn *badger.Txn, k []byte) (lntypes.Hash, bool, error) {
+func getIdempotency(txn kvTxn, k []byte) (lntypes.Hash, bool, error) {
 	var h lntypes.Hash
 	item, err := txn.Get(k)
-	if errors.Is(err, badger.ErrKeyNotFound) {
+	if errors.Is(err, errKeyNotFound) {
 		return h, false, nil
 	}
 	if err != nil {

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 
-	"github.com/dgraph-io/badger/v4"
 	"github.com/l402d/l402d/l402"
 	"github.com/lightningnetwork/lnd/lntypes"
 )
@@ -14,7 +13,7 @@ import (
 // it into the batch's transaction (again on each attempt), committed runs
 // once that transaction is committed, before it is synced.
 type commitReq struct {
-	apply     func(txn *badger.Txn) error
+	apply     func(txn kvTxn) error
 	committed func()
 	done      chan error
 	err       error // set while applying, per attempt
@@ -33,7 +32,7 @@ func failsAlone(err error) bool {
 // durable commit. Once handed over, the write is waited for whatever ctx
 // says: a caller told "canceled" must not have written unknowingly.
 // committed, if not nil, runs once the write is committed.
-func (s *Store) commitOne(ctx context.Context, apply func(txn *badger.Txn) error, committed func()) error {
+func (s *Store) commitOne(ctx context.Context, apply func(txn kvTxn) error, committed func()) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
@@ -109,7 +108,7 @@ func (s *Store) issueLoop() {
 // other failure fails the batch.
 func (s *Store) commitIssues(batch []*commitReq) {
 	s.hook(issueBatched)
-	err := s.update(context.Background(), false, func(txn *badger.Txn) error {
+	err := s.update(context.Background(), false, func(txn kvTxn) error {
 		for _, r := range batch {
 			r.err = r.apply(txn)
 			if r.err != nil && !failsAlone(r.err) {
@@ -148,12 +147,12 @@ func (s *Store) hook(at issueStage) {
 
 // applyIssue writes one issue into txn, checking first that nothing is
 // taken, so that a refused request leaves no partial write behind.
-func applyIssue(txn *badger.Txn, w challengeWrite, key [l402.RootKeySize]byte, idem *Idempotency) error {
+func applyIssue(txn kvTxn, w challengeWrite, key [l402.RootKeySize]byte, idem *Idempotency) error {
 	rk := rootKeyKey(w.c.TokenID)
 	switch _, err := txn.Get(rk); {
 	case err == nil:
 		return fmt.Errorf("storage: root key for token %s: %w", w.c.TokenID, ErrExists)
-	case !errors.Is(err, badger.ErrKeyNotFound):
+	case !errors.Is(err, errKeyNotFound):
 		return fmt.Errorf("storage: reading %s: %w", fmtKey(rk), err)
 	}
 	if err := w.check(txn); err != nil {
@@ -163,7 +162,7 @@ func applyIssue(txn *badger.Txn, w challengeWrite, key [l402.RootKeySize]byte, i
 		return err
 	}
 	if idem != nil {
-		if err := txn.SetEntry(badger.NewEntry(idempotencyKey(idem.Key), w.c.PaymentHash[:]).WithTTL(idem.TTL)); err != nil {
+		if err := txn.SetTTL(idempotencyKey(idem.Key), w.c.PaymentHash[:], idem.TTL); err != nil {
 			return err
 		}
 	}
@@ -214,18 +213,18 @@ func (s *Store) prepareChallenge(c *Challenge) (challengeWrite, error) {
 }
 
 // check fails with ErrExists if the payment hash is taken.
-func (w challengeWrite) check(txn *badger.Txn) error {
+func (w challengeWrite) check(txn kvTxn) error {
 	switch _, err := txn.Get(w.k); {
 	case err == nil:
 		return fmt.Errorf("storage: challenge %s: %w", w.c.PaymentHash, ErrExists)
-	case !errors.Is(err, badger.ErrKeyNotFound):
+	case !errors.Is(err, errKeyNotFound):
 		return fmt.Errorf("storage: reading %s: %w", fmtKey(w.k), err)
 	}
 	return nil
 }
 
 // write stores the record and its index entry and counts it.
-func (w challengeWrite) write(txn *badger.Txn) error {
+func (w challengeWrite) write(txn kvTxn) error {
 	if err := txn.Set(w.k, w.v); err != nil {
 		return err
 	}

@@ -9,7 +9,6 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/dgraph-io/badger/v4"
 	"github.com/lightningnetwork/lnd/lntypes"
 )
 
@@ -137,7 +136,7 @@ func (s *Store) ReservePayment(ctx context.Context, p *Payment) (existing *Payme
 	now := s.now()
 	day := dayOf(now)
 	var out Payment
-	err = s.update(ctx, true, func(txn *badger.Txn) error {
+	err = s.update(ctx, true, func(txn kvTxn) error {
 		existing = nil
 		q := *p
 		q.State, q.BudgetDay, q.UpdatedAt = PaymentReserved, dayStart(day), now
@@ -189,7 +188,7 @@ func (s *Store) ReservePayment(ctx context.Context, p *Payment) (existing *Payme
 // one yields an error wrapping ErrInvalid.
 func (s *Store) MarkPaymentInFlight(ctx context.Context, h lntypes.Hash) error {
 	now := s.now()
-	return s.update(ctx, true, func(txn *badger.Txn) error {
+	return s.update(ctx, true, func(txn kvTxn) error {
 		p, err := getPayment(txn, h)
 		if err != nil {
 			return err
@@ -235,7 +234,7 @@ func (s *Store) CompletePayment(ctx context.Context, h lntypes.Hash, o PaymentOu
 		}
 	}
 	now := s.now()
-	err = s.update(ctx, true, func(txn *badger.Txn) error {
+	err = s.update(ctx, true, func(txn kvTxn) error {
 		changed = false
 		var err error
 		if p, err = getPayment(txn, h); err != nil {
@@ -289,7 +288,7 @@ func (s *Store) SetPaymentReceipt(ctx context.Context, h lntypes.Hash, receipt s
 		receipt = receipt[:MaxReceiptLen]
 	}
 	now := s.now()
-	return s.update(ctx, true, func(txn *badger.Txn) error {
+	return s.update(ctx, true, func(txn kvTxn) error {
 		p, err := getPayment(txn, h)
 		if err != nil {
 			return err
@@ -308,7 +307,7 @@ func (s *Store) Payment(ctx context.Context, h lntypes.Hash) (*Payment, error) {
 		return nil, err
 	}
 	var p *Payment
-	err := s.db.View(func(txn *badger.Txn) error {
+	err := s.db.View(ctx, func(txn kvTxn) error {
 		var err error
 		p, err = getPayment(txn, h)
 		return err
@@ -321,7 +320,7 @@ func (s *Store) Payment(ctx context.Context, h lntypes.Hash) (*Payment, error) {
 func (s *Store) PendingPayments(ctx context.Context) ([]Payment, error) {
 	var out []Payment
 	prefix := []byte(prefixPayment)
-	err := s.db.View(func(txn *badger.Txn) error {
+	err := s.db.View(ctx, func(txn kvTxn) error {
 		return scan(ctx, txn, prefix, decodePayment, func(p *Payment) error {
 			if !p.State.Final() {
 				out = append(out, *p)
@@ -379,8 +378,8 @@ func (s *Store) ListPayments(ctx context.Context, f PaymentFilter) ([]Payment, C
 	var out []Payment
 	var last []byte
 	var more bool
-	err = s.db.View(func(txn *badger.Txn) error {
-		it := txn.NewIterator(badger.IteratorOptions{Prefix: prefix, Reverse: true, PrefetchValues: false})
+	err = s.db.View(ctx, func(txn kvTxn) error {
+		it := txn.NewIterator(iterOptions{Prefix: prefix, Reverse: true})
 		defer it.Close()
 		n := 0
 		for it.Seek(r.start); it.Valid(); it.Next() {
@@ -466,10 +465,10 @@ func validatePayment(p *Payment) error {
 	return nil
 }
 
-func getPayment(txn *badger.Txn, h lntypes.Hash) (*Payment, error) {
+func getPayment(txn kvTxn, h lntypes.Hash) (*Payment, error) {
 	k := paymentKey(h)
 	item, err := txn.Get(k)
-	if errors.Is(err, badger.ErrKeyNotFound) {
+	if errors.Is(err, errKeyNotFound) {
 		return nil, fmt.Errorf("storage: payment %s: %w", h, ErrNotFound)
 	}
 	if err != nil {

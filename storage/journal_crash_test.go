@@ -92,6 +92,7 @@ func journalCrashChild(dir string) {
 	ctx := context.Background()
 	opts := DefaultOptions(dir)
 	opts.Logger = quietLogger()
+	opts.PostgresDSN = os.Getenv(childDSNEnv)
 	s, err := Open(ctx, opts)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "child: open:", err)

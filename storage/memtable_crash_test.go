@@ -16,6 +16,7 @@ import (
 // campaign hit it with a kill during an l402d restart. Open must remove
 // such a file and keep every committed write.
 func TestOpenAfterACrashMidMemtableCreate(t *testing.T) {
+	badgerOnly(t)
 	dir := t.TempDir()
 	opts := DefaultOptions(dir)
 	opts.Logger = quietLogger()

@@ -4,8 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-
-	"github.com/dgraph-io/badger/v4"
 )
 
 // PutMeta durably stores a small named value, such as the node's public
@@ -15,16 +13,16 @@ func (s *Store) PutMeta(ctx context.Context, name string, value []byte) error {
 		return fmt.Errorf("%w: empty meta name", ErrInvalid)
 	}
 	k := []byte(prefixMeta + name)
-	return s.update(ctx, true, func(txn *badger.Txn) error { return txn.Set(k, value) })
+	return s.update(ctx, true, func(txn kvTxn) error { return txn.Set(k, value) })
 }
 
 // Meta returns a value stored with PutMeta, or ErrNotFound.
-func (s *Store) Meta(_ context.Context, name string) ([]byte, error) {
+func (s *Store) Meta(ctx context.Context, name string) ([]byte, error) {
 	k := []byte(prefixMeta + name)
 	var out []byte
-	err := s.db.View(func(txn *badger.Txn) error {
+	err := s.db.View(ctx, func(txn kvTxn) error {
 		item, err := txn.Get(k)
-		if errors.Is(err, badger.ErrKeyNotFound) {
+		if errors.Is(err, errKeyNotFound) {
 			return fmt.Errorf("%w: meta %q", ErrNotFound, name)
 		}
 		if err != nil {

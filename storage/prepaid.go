@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/dgraph-io/badger/v4"
 	"github.com/lightningnetwork/lnd/lntypes"
 )
 
@@ -33,16 +32,16 @@ func prepaidFundKey(h lntypes.Hash) []byte {
 
 // putPrepaidFund records, in the commit that issues challenge h, that
 // paying h tops up balance id.
-func putPrepaidFund(txn *badger.Txn, h, id lntypes.Hash) error {
+func putPrepaidFund(txn kvTxn, h, id lntypes.Hash) error {
 	return txn.Set(prepaidFundKey(h), id[:])
 }
 
 // prepaidFund returns the balance payment h tops up, ok false if h is no
 // top-up.
-func prepaidFund(txn *badger.Txn, h lntypes.Hash) (id lntypes.Hash, ok bool, err error) {
+func prepaidFund(txn kvTxn, h lntypes.Hash) (id lntypes.Hash, ok bool, err error) {
 	k := prepaidFundKey(h)
 	item, err := txn.Get(k)
-	if errors.Is(err, badger.ErrKeyNotFound) {
+	if errors.Is(err, errKeyNotFound) {
 		return id, false, nil
 	}
 	if err != nil {
@@ -75,7 +74,7 @@ func (s *Store) DebitPrepaid(ctx context.Context, h lntypes.Hash, service string
 		return SessionDebit{}, fmt.Errorf("storage: %w: a prepaid debit needs a service and msat ≥ 0", ErrInvalid)
 	}
 	var out SessionDebit
-	err := s.commitOne(ctx, func(txn *badger.Txn) error {
+	err := s.commitOne(ctx, func(txn kvTxn) error {
 		out = SessionDebit{}
 		at := s.now()
 		b, err := s.prepaidBalance(txn, h, service, at)
@@ -110,7 +109,7 @@ func (s *Store) ClosePrepaid(ctx context.Context, h lntypes.Hash, service, retur
 		return Session{}, fmt.Errorf("storage: %w: closing a prepaid balance needs a service and a return invoice", ErrInvalid)
 	}
 	var out Session
-	err := s.commitOne(ctx, func(txn *badger.Txn) error {
+	err := s.commitOne(ctx, func(txn kvTxn) error {
 		at := s.now()
 		b, err := s.prepaidBalance(txn, h, service, at)
 		if errors.Is(err, ErrSessionClosed) {
@@ -146,7 +145,7 @@ func (s *Store) ClosePrepaid(ctx context.Context, h lntypes.Hash, service, retur
 // refund but that of balance or session id, and returns the write that
 // claims it for id (nothing to check or claim for a zero h). It writes
 // nothing itself.
-func claimRefundInvoice(txn *badger.Txn, h, id lntypes.Hash) (func() error, error) {
+func claimRefundInvoice(txn kvTxn, h, id lntypes.Hash) (func() error, error) {
 	if h == (lntypes.Hash{}) {
 		return func() error { return nil }, nil
 	}
@@ -160,7 +159,7 @@ func claimRefundInvoice(txn *badger.Txn, h, id lntypes.Hash) (func() error, erro
 		if other != id {
 			return nil, fmt.Errorf("storage: %w: invoice %s already takes the refund of %s", ErrExists, h, other)
 		}
-	case !errors.Is(err, badger.ErrKeyNotFound):
+	case !errors.Is(err, errKeyNotFound):
 		return nil, fmt.Errorf("storage: reading %s: %w", fmtKey(rk), err)
 	}
 	return func() error { return txn.Set(rk, id[:]) }, nil
@@ -170,7 +169,7 @@ func claimRefundInvoice(txn *badger.Txn, h, id lntypes.Hash) (func() error, erro
 // own, or the one it tops up. ErrNotFound if there is none yet.
 func (s *Store) Prepaid(ctx context.Context, h lntypes.Hash) (*Session, error) {
 	var out *Session
-	err := s.db.View(func(txn *badger.Txn) error {
+	err := s.db.View(ctx, func(txn kvTxn) error {
 		var err error
 		out, err = s.prepaidOf(txn, h)
 		return err
@@ -179,7 +178,7 @@ func (s *Store) Prepaid(ctx context.Context, h lntypes.Hash) (*Session, error) {
 }
 
 // prepaidOf reads the balance payment h opened or was credited to.
-func (s *Store) prepaidOf(txn *badger.Txn, h lntypes.Hash) (*Session, error) {
+func (s *Store) prepaidOf(txn kvTxn, h lntypes.Hash) (*Session, error) {
 	if b, err := getSession(txn, h); err == nil || !errors.Is(err, ErrNotFound) {
 		return b, err
 	}
@@ -197,7 +196,7 @@ func (s *Store) prepaidOf(txn *badger.Txn, h lntypes.Hash) (*Session, error) {
 // opening or crediting it as DebitPrepaid says (the writes are in txn; a
 // balance it only read is not rewritten, the caller writes what it
 // changes).
-func (s *Store) prepaidBalance(txn *badger.Txn, h lntypes.Hash, service string, at time.Time) (*Session, error) {
+func (s *Store) prepaidBalance(txn kvTxn, h lntypes.Hash, service string, at time.Time) (*Session, error) {
 	if b, err := getSession(txn, h); err == nil {
 		return openPrepaid(b, service)
 	} else if !errors.Is(err, ErrNotFound) {

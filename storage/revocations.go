@@ -11,7 +11,6 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/dgraph-io/badger/v4"
 	"github.com/l402d/l402d/l402"
 )
 
@@ -32,11 +31,11 @@ func (s *Store) Revoke(ctx context.Context, id l402.TokenID, reason string) erro
 	k := revocationKey(id)
 	v := binary.BigEndian.AppendUint64([]byte{revocationFormat}, uint64(unixNanos(s.now())))
 	v = append(v, reason...)
-	err := s.update(ctx, true, func(txn *badger.Txn) error {
+	err := s.update(ctx, true, func(txn kvTxn) error {
 		switch _, err := txn.Get(k); {
 		case err == nil:
 			return nil
-		case !errors.Is(err, badger.ErrKeyNotFound):
+		case !errors.Is(err, errKeyNotFound):
 			return fmt.Errorf("storage: reading %s: %w", fmtKey(k), err)
 		}
 		return txn.Set(k, v)
@@ -76,7 +75,7 @@ func (s *Store) loadRevocations(ctx context.Context) error {
 }
 
 func (s *Store) forEachRevocation(ctx context.Context, fn func(Revocation)) error {
-	return s.db.View(func(txn *badger.Txn) error {
+	return s.db.View(ctx, func(txn kvTxn) error {
 		return scan(ctx, txn, []byte(prefixRevocation), decodeRevocation, func(r Revocation) error {
 			fn(r)
 			return nil

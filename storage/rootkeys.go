@@ -9,7 +9,6 @@ import (
 	"sync"
 	"sync/atomic"
 
-	"github.com/dgraph-io/badger/v4"
 	"github.com/l402d/l402d/l402"
 )
 
@@ -25,11 +24,11 @@ func (s *Store) NewRootKey(ctx context.Context, id l402.TokenID) ([l402.RootKeyS
 		return rootKey{}, fmt.Errorf("storage: reading randomness: %w", err)
 	}
 	k := rootKeyKey(id)
-	err := s.update(ctx, false, func(txn *badger.Txn) error {
+	err := s.update(ctx, false, func(txn kvTxn) error {
 		switch _, err := txn.Get(k); {
 		case err == nil:
 			return fmt.Errorf("storage: root key for token %s: %w", id, ErrExists)
-		case !errors.Is(err, badger.ErrKeyNotFound):
+		case !errors.Is(err, errKeyNotFound):
 			return fmt.Errorf("storage: reading %s: %w", fmtKey(k), err)
 		}
 		return txn.Set(k, key[:])
@@ -62,9 +61,9 @@ func (s *Store) RootKey(ctx context.Context, id l402.TokenID) ([l402.RootKeySize
 	}
 	var key rootKey
 	k := rootKeyKey(id)
-	err := s.db.View(func(txn *badger.Txn) error {
+	err := s.db.View(ctx, func(txn kvTxn) error {
 		item, err := txn.Get(k)
-		if errors.Is(err, badger.ErrKeyNotFound) {
+		if errors.Is(err, errKeyNotFound) {
 			return &unknownTokenError{id}
 		}
 		if err != nil {
@@ -103,8 +102,8 @@ func (s *Store) loadRootKeys(ctx context.Context) error {
 		return nil
 	}
 	prefix := []byte(prefixRootKey)
-	err := s.db.View(func(txn *badger.Txn) error {
-		it := txn.NewIterator(badger.IteratorOptions{Prefix: prefix, PrefetchValues: false})
+	err := s.db.View(ctx, func(txn kvTxn) error {
+		it := txn.NewIterator(iterOptions{Prefix: prefix})
 		defer it.Close()
 		n := 0
 		for it.Rewind(); it.Valid(); it.Next() {
@@ -133,7 +132,9 @@ func (s *Store) loadRootKeys(ctx context.Context) error {
 			}
 			s.keys.put(id, key)
 		}
-		s.keys.complete.Store(true)
+		// Another replica may write keys at any time: a shared
+		// store's cache is never complete.
+		s.keys.complete.Store(s.pg == nil)
 		return nil
 	})
 	if err != nil {

@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/dgraph-io/badger/v4"
 	"github.com/lightningnetwork/lnd/lntypes"
 
 	"github.com/l402d/l402d/l402"
@@ -140,10 +139,10 @@ func decodeSession(k, v []byte) (*Session, error) {
 	return s, nil
 }
 
-func getSession(txn *badger.Txn, id lntypes.Hash) (*Session, error) {
+func getSession(txn kvTxn, id lntypes.Hash) (*Session, error) {
 	k := sessionKey(id)
 	item, err := txn.Get(k)
-	if errors.Is(err, badger.ErrKeyNotFound) {
+	if errors.Is(err, errKeyNotFound) {
 		return nil, fmt.Errorf("storage: session %s: %w", id, ErrNotFound)
 	}
 	if err != nil {
@@ -161,7 +160,7 @@ func getSession(txn *badger.Txn, id lntypes.Hash) (*Session, error) {
 // getMPPSession is getSession for the MPP session operations, which a
 // prepaid L402 balance is not open to: its id is a token's payment hash,
 // and it is spent only as DebitPrepaid says.
-func getMPPSession(txn *badger.Txn, id lntypes.Hash) (*Session, error) {
+func getMPPSession(txn kvTxn, id lntypes.Hash) (*Session, error) {
 	s, err := getSession(txn, id)
 	if err == nil && s.Prepaid {
 		return nil, fmt.Errorf("storage: %w: %s is a prepaid L402 balance, not an MPP session", ErrSessionMismatch, id)
@@ -174,7 +173,7 @@ func getMPPSession(txn *badger.Txn, id lntypes.Hash) (*Session, error) {
 // the writes that spend it: its consumption (scheme "session") and the
 // revocation of its L402 token, as Consume writes them, so that one
 // deposit is credited once and never also used as a token or a charge.
-func (s *Store) takeDeposit(txn *badger.Txn, h lntypes.Hash, service, depositResource string, at time.Time) (msat int64, token l402.TokenID, write func() error, err error) {
+func (s *Store) takeDeposit(txn kvTxn, h lntypes.Hash, service, depositResource string, at time.Time) (msat int64, token l402.TokenID, write func() error, err error) {
 	c, write, err := spendable(txn, h, schemeSession, at)
 	if err != nil {
 		return 0, token, nil, err
@@ -218,7 +217,7 @@ func (s *Store) OpenSession(ctx context.Context, id lntypes.Hash, service, depos
 		out   SessionDebit
 		spent *l402.TokenID
 	)
-	err := s.commitOne(ctx, func(txn *badger.Txn) error {
+	err := s.commitOne(ctx, func(txn kvTxn) error {
 		out, spent = SessionDebit{}, nil
 		at := s.now()
 		if cur, err := getMPPSession(txn, id); err == nil {
@@ -260,7 +259,7 @@ func (s *Store) OpenSession(ctx context.Context, id lntypes.Hash, service, depos
 // debit takes msat from open session cur for a request of service (or,
 // request false, for metering) and writes it; it writes nothing when it
 // refuses.
-func debit(txn *badger.Txn, cur *Session, service string, msat int64, at time.Time, request bool) (*Session, error) {
+func debit(txn kvTxn, cur *Session, service string, msat int64, at time.Time, request bool) (*Session, error) {
 	switch {
 	case cur.Service != service:
 		return nil, fmt.Errorf("storage: %w: session %s is for service %q", ErrSessionMismatch, cur.ID, cur.Service)
@@ -289,7 +288,7 @@ func (s *Store) DebitSession(ctx context.Context, id lntypes.Hash, service strin
 		return Session{}, fmt.Errorf("storage: %w: negative debit", ErrInvalid)
 	}
 	var out Session
-	err := s.commitOne(ctx, func(txn *badger.Txn) error {
+	err := s.commitOne(ctx, func(txn kvTxn) error {
 		cur, err := getMPPSession(txn, id)
 		if err != nil {
 			return err
@@ -317,7 +316,7 @@ func (s *Store) UndebitSession(ctx context.Context, id lntypes.Hash, msat int64)
 // metering (false), as debit took it, while the session is open.
 func (s *Store) undebit(ctx context.Context, id lntypes.Hash, msat int64, request bool) (bool, error) {
 	undone := false
-	err := s.commitOne(ctx, func(txn *badger.Txn) error {
+	err := s.commitOne(ctx, func(txn kvTxn) error {
 		undone = false
 		cur, err := getSession(txn, id)
 		if err != nil {
@@ -351,7 +350,7 @@ func (s *Store) MeterSession(ctx context.Context, id lntypes.Hash, service strin
 	if wantMsat <= 0 || minMsat <= 0 || minMsat > wantMsat {
 		return 0, Session{}, fmt.Errorf("storage: %w: meter debit of %d msat (at least %d)", ErrInvalid, wantMsat, minMsat)
 	}
-	err = s.commitOne(ctx, func(txn *badger.Txn) error {
+	err = s.commitOne(ctx, func(txn kvTxn) error {
 		took = 0
 		cur, err := getMPPSession(txn, id)
 		if err != nil {
@@ -397,7 +396,7 @@ func (s *Store) TopUpSession(ctx context.Context, id, topUp lntypes.Hash, servic
 		out   SessionDebit
 		spent *l402.TokenID
 	)
-	err := s.commitOne(ctx, func(txn *badger.Txn) error {
+	err := s.commitOne(ctx, func(txn kvTxn) error {
 		out, spent = SessionDebit{}, nil
 		at := s.now()
 		cur, err := getMPPSession(txn, id)
@@ -440,7 +439,7 @@ func (s *Store) TopUpSession(ctx context.Context, id, topUp lntypes.Hash, servic
 // learns the refund's fate.
 func (s *Store) CloseSession(ctx context.Context, id lntypes.Hash) (Session, error) {
 	var out Session
-	err := s.commitOne(ctx, func(txn *badger.Txn) error {
+	err := s.commitOne(ctx, func(txn kvTxn) error {
 		cur, err := getMPPSession(txn, id)
 		if err != nil {
 			return err
@@ -467,7 +466,7 @@ func (s *Store) CloseSession(ctx context.Context, id lntypes.Hash) (Session, err
 // returned unchanged.
 func (s *Store) FinishRefund(ctx context.Context, id lntypes.Hash, succeeded bool, feeMsat int64, problem string) (Session, error) {
 	var out Session
-	err := s.update(ctx, true, func(txn *badger.Txn) error {
+	err := s.update(ctx, true, func(txn kvTxn) error {
 		cur, err := getSession(txn, id)
 		if err != nil {
 			return err
@@ -491,7 +490,7 @@ func (s *Store) FinishRefund(ctx context.Context, id lntypes.Hash, succeeded boo
 // Session returns session id, or an error wrapping ErrNotFound.
 func (s *Store) Session(ctx context.Context, id lntypes.Hash) (*Session, error) {
 	var out *Session
-	err := s.db.View(func(txn *badger.Txn) error {
+	err := s.db.View(ctx, func(txn kvTxn) error {
 		var err error
 		out, err = getSession(txn, id)
 		return err
@@ -503,7 +502,7 @@ func (s *Store) Session(ctx context.Context, id lntypes.Hash) (*Session, error) 
 // order.
 func (s *Store) Sessions(ctx context.Context, state SessionState) ([]Session, error) {
 	var out []Session
-	err := s.db.View(func(txn *badger.Txn) error {
+	err := s.db.View(ctx, func(txn kvTxn) error {
 		return scan(ctx, txn, []byte(prefixSession), decodeSession, func(ss *Session) error {
 			if state == "" || ss.State == state {
 				out = append(out, *ss)

@@ -6,8 +6,6 @@ import (
 	"sync/atomic"
 	"testing"
 
-	"github.com/dgraph-io/badger/v4"
-
 	"github.com/lightningnetwork/lnd/lntypes"
 )
 
@@ -277,7 +275,7 @@ func TestRefundedHeldSessionCreditsOnce(t *testing.T) {
 	if err := s.PutHeldSession(ctx, h); err != nil {
 		t.Fatal(err)
 	}
-	err := s.update(ctx, true, func(txn *badger.Txn) error {
+	err := s.update(ctx, true, func(txn kvTxn) error {
 		return addBudget(txn, dayOf(s.now()), "example", BudgetCounter{SpentMsat: 60_000})
 	})
 	if err != nil {

@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/dgraph-io/badger/v4"
 	"github.com/lightningnetwork/lnd/lntypes"
 )
 
@@ -30,7 +29,7 @@ func (s *Store) Settle(ctx context.Context, st Settlement) (changed bool, err er
 		st.SettledAt = s.now()
 	}
 	shard := shardOf(st.PaymentHash)
-	err = s.update(ctx, false, func(txn *badger.Txn) error {
+	err = s.update(ctx, false, func(txn kvTxn) error {
 		changed = false
 		if !st.FromLookup {
 			if err := advanceCursor(txn, shard, st.SettleIndex); err != nil {
@@ -71,7 +70,7 @@ func (s *Store) Settle(ctx context.Context, st Settlement) (changed bool, err er
 // invoice watcher calls it for settled invoices it has nothing else to do
 // with; Settle does it itself.
 func (s *Store) AdvanceSettleCursor(ctx context.Context, index uint64) error {
-	return s.update(ctx, false, func(txn *badger.Txn) error {
+	return s.update(ctx, false, func(txn kvTxn) error {
 		return advanceCursor(txn, byte(index%shards), index)
 	})
 }
@@ -83,7 +82,7 @@ func (s *Store) SettleCursor(ctx context.Context) (uint64, error) {
 		return 0, err
 	}
 	var cur uint64
-	err := s.db.View(func(txn *badger.Txn) error {
+	err := s.db.View(ctx, func(txn kvTxn) error {
 		for sh := range byte(shards) {
 			v, err := getCursor(txn, sh)
 			if err != nil {
@@ -105,9 +104,9 @@ func (s *Store) Reconciled(ctx context.Context) (time.Time, error) {
 	}
 	k := []byte(keyReconciled)
 	var at time.Time
-	err := s.db.View(func(txn *badger.Txn) error {
+	err := s.db.View(ctx, func(txn kvTxn) error {
 		item, err := txn.Get(k)
-		if errors.Is(err, badger.ErrKeyNotFound) {
+		if errors.Is(err, errKeyNotFound) {
 			return nil
 		}
 		if err != nil {
@@ -131,7 +130,7 @@ func (s *Store) SetReconciled(ctx context.Context, at time.Time) error {
 		return fmt.Errorf("storage: %w: reconciled time %v is out of range", ErrInvalid, at)
 	}
 	k := []byte(keyReconciled)
-	return s.update(ctx, true, func(txn *badger.Txn) error {
+	return s.update(ctx, true, func(txn kvTxn) error {
 		item, err := txn.Get(k)
 		switch {
 		case err == nil:
@@ -148,7 +147,7 @@ func (s *Store) SetReconciled(ctx context.Context, at time.Time) error {
 			if prev >= unixNanos(at) {
 				return nil
 			}
-		case !errors.Is(err, badger.ErrKeyNotFound):
+		case !errors.Is(err, errKeyNotFound):
 			return fmt.Errorf("storage: reading %s: %w", fmtKey(k), err)
 		}
 		return txn.Set(k, binary.BigEndian.AppendUint64(nil, uint64(unixNanos(at))))
@@ -172,8 +171,8 @@ func (s *Store) Unsettled(ctx context.Context, since time.Time) ([]lntypes.Hash,
 func (s *Store) hashesByCreated(ctx context.Context, limit int, keep func(state ChallengeState, expires time.Time) bool) ([]lntypes.Hash, error) {
 	prefix := []byte(prefixByCreated)
 	var out []lntypes.Hash
-	err := s.db.View(func(txn *badger.Txn) error {
-		it := txn.NewIterator(badger.IteratorOptions{Prefix: prefix})
+	err := s.db.View(ctx, func(txn kvTxn) error {
+		it := txn.NewIterator(iterOptions{Prefix: prefix})
 		defer it.Close()
 		n := 0
 		for it.Rewind(); it.Valid() && (limit == 0 || len(out) < limit); it.Next() {
@@ -207,10 +206,10 @@ func (s *Store) hashesByCreated(ctx context.Context, limit int, keep func(state 
 	return out, nil
 }
 
-func getCursor(txn *badger.Txn, shard byte) (uint64, error) {
+func getCursor(txn kvTxn, shard byte) (uint64, error) {
 	k := settleCursorKey(shard)
 	item, err := txn.Get(k)
-	if errors.Is(err, badger.ErrKeyNotFound) {
+	if errors.Is(err, errKeyNotFound) {
 		return 0, nil
 	}
 	if err != nil {
@@ -230,7 +229,7 @@ func getCursor(txn *badger.Txn, shard byte) (uint64, error) {
 // advanceCursor raises one shard of the cursor to index. Reading the shard
 // makes concurrent advances of the same shard conflict and retry, so the
 // maximum always wins.
-func advanceCursor(txn *badger.Txn, shard byte, index uint64) error {
+func advanceCursor(txn kvTxn, shard byte, index uint64) error {
 	cur, err := getCursor(txn, shard)
 	if err != nil || index <= cur {
 		return err

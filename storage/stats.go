@@ -6,8 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"time"
-
-	"github.com/dgraph-io/badger/v4"
 )
 
 // Counters are the revenue aggregates of a period.
@@ -47,7 +45,7 @@ func (s *Store) Stats(ctx context.Context, since, until time.Time) (Stats, error
 		return Stats{}, err
 	}
 	var st Stats
-	err := s.db.View(func(txn *badger.Txn) error {
+	err := s.db.View(ctx, func(txn kvTxn) error {
 		for sh := range byte(shards) {
 			c, err := getCounters(txn, aggTotalKey(sh))
 			if err != nil {
@@ -57,7 +55,7 @@ func (s *Store) Stats(ctx context.Context, since, until time.Time) (Stats, error
 		}
 
 		prefix := []byte(prefixAggDay)
-		it := txn.NewIterator(badger.IteratorOptions{Prefix: prefix})
+		it := txn.NewIterator(iterOptions{Prefix: prefix})
 		defer it.Close()
 		start := prefix
 		if !since.IsZero() {
@@ -94,7 +92,7 @@ func (s *Store) Stats(ctx context.Context, since, until time.Time) (Stats, error
 // addCounters adds d to the all-time and the day counters of shard. The
 // reads make concurrent writers of the same shard conflict and retry, so no
 // increment is lost.
-func addCounters(txn *badger.Txn, shard byte, day int64, d Counters) error {
+func addCounters(txn kvTxn, shard byte, day int64, d Counters) error {
 	for _, k := range [...][]byte{aggTotalKey(shard), aggDayKey(day, shard)} {
 		c, err := getCounters(txn, k)
 		if err != nil {
@@ -108,9 +106,9 @@ func addCounters(txn *badger.Txn, shard byte, day int64, d Counters) error {
 	return nil
 }
 
-func getCounters(txn *badger.Txn, k []byte) (Counters, error) {
+func getCounters(txn kvTxn, k []byte) (Counters, error) {
 	item, err := txn.Get(k)
-	if errors.Is(err, badger.ErrKeyNotFound) {
+	if errors.Is(err, errKeyNotFound) {
 		return Counters{}, nil
 	}
 	if err != nil {
@@ -119,7 +117,7 @@ func getCounters(txn *badger.Txn, k []byte) (Counters, error) {
 	return countersValue(item)
 }
 
-func countersValue(item *badger.Item) (Counters, error) {
+func countersValue(item *kvItem) (Counters, error) {
 	var c Counters
 	err := item.Value(func(v []byte) error {
 		if len(v) != 24 {

@@ -73,6 +73,12 @@ type Options struct {
 	// Now is the clock used for defaults and for deriving the expired
 	// state. Nil means time.Now.
 	Now func() time.Time
+
+	// PostgresDSN, if set, keeps the store in that Postgres database
+	// instead of Badger in Dir, shared with every other l402d replica
+	// given the same DSN (see shared.go). Dir, InMemory, SyncWrites,
+	// EncryptionKey and MinFreeBytes are then unused.
+	PostgresDSN string
 }
 
 // DefaultOptions returns the recommended options for a database in dir:
@@ -83,7 +89,14 @@ func DefaultOptions(dir string) Options {
 
 // Store is l402d's durable state. Its methods are safe for concurrent use.
 type Store struct {
-	db         *badger.DB
+	db kvDB
+	// bdb is the Badger database under db, nil on Postgres.
+	bdb *badger.DB
+	// pg is the Postgres engine under db, nil on Badger; listenStop and
+	// listenDone stop its revocation listener.
+	pg         *postgresKV
+	listenStop context.CancelFunc
+	listenDone chan struct{}
 	log        *slog.Logger
 	now        func() time.Time
 	syncWrites bool
@@ -120,6 +133,9 @@ var (
 // schema, loads revocations and root keys into memory and starts value-log
 // garbage collection. Close releases it.
 func Open(ctx context.Context, opts Options) (*Store, error) {
+	if opts.PostgresDSN != "" {
+		return openShared(ctx, opts)
+	}
 	bopts, err := badgerOptions(&opts)
 	if err != nil {
 		return nil, err
@@ -128,29 +144,47 @@ func Open(ctx context.Context, opts Options) (*Store, error) {
 	if err != nil {
 		return nil, err
 	}
-	s := &Store{
-		db:         db,
-		log:        opts.Logger,
-		now:        opts.Now,
-		syncWrites: opts.SyncWrites && !opts.InMemory,
-		encKey:     bytes.Clone(opts.EncryptionKey),
-		keys:       newRootKeyCache(opts.RootKeyCacheSize),
-	}
+	s := newStore(opts, badgerKV{db})
+	s.bdb = db
+	s.syncWrites = opts.SyncWrites && !opts.InMemory
+	s.encKey = bytes.Clone(opts.EncryptionKey)
 	if !opts.InMemory {
 		s.space = &spaceGuard{dir: opts.Dir, minFree: opts.MinFreeBytes}
 	}
-	if err := s.load(ctx); err != nil {
-		if cerr := db.Close(); cerr != nil {
-			s.log.Warn("storage: closing after a failed open", "err", cerr)
-		}
+	if err := s.start(ctx, opts); err != nil {
 		return nil, err
 	}
-	gcCtx, stop := context.WithCancel(context.WithoutCancel(ctx))
+	return s, nil
+}
+
+func newStore(opts Options, db kvDB) *Store {
+	return &Store{
+		db:   db,
+		log:  opts.Logger,
+		now:  opts.Now,
+		keys: newRootKeyCache(opts.RootKeyCacheSize),
+	}
+}
+
+// start loads the in-memory state and starts the background loops; on
+// failure it closes the engine.
+func (s *Store) start(ctx context.Context, opts Options) error {
+	if err := s.load(ctx); err != nil {
+		if cerr := s.db.Close(); cerr != nil {
+			s.log.Warn("storage: closing after a failed open", "err", cerr)
+		}
+		return err
+	}
+	bg, stop := context.WithCancel(context.WithoutCancel(ctx))
 	s.gcStop, s.gcDone = stop, make(chan struct{})
 	s.issues, s.closing, s.issuesDone = make(chan *commitReq), make(chan struct{}), make(chan struct{})
 	go s.issueLoop()
-	go s.gcLoop(gcCtx, opts.GCInterval, opts.InMemory)
-	return s, nil
+	if s.bdb != nil {
+		go s.gcLoop(bg, opts.GCInterval, opts.InMemory)
+	} else {
+		go s.sharedLoop(bg, opts.GCInterval)
+	}
+	return nil
 }
 
 // openBadger opens the database, first removing what a kill at the wrong
@@ -250,7 +284,7 @@ func (s *Store) load(ctx context.Context) error {
 func (s *Store) checkSchema(ctx context.Context) error {
 	key := []byte(keySchema)
 	var v []byte
-	err := s.db.View(func(txn *badger.Txn) error {
+	err := s.db.View(ctx, func(txn kvTxn) error {
 		item, err := txn.Get(key)
 		if err != nil {
 			return err
@@ -258,16 +292,23 @@ func (s *Store) checkSchema(ctx context.Context) error {
 		v, err = item.ValueCopy(nil)
 		return err
 	})
-	if errors.Is(err, badger.ErrKeyNotFound) {
+	if errors.Is(err, errKeyNotFound) {
 		// Only an empty database may be stamped: data without a schema
 		// entry was not written by us. (Reading first keeps opening an
 		// existing store free of writes, so it opens on a full disk.)
-		return s.update(ctx, true, func(txn *badger.Txn) error {
+		err := s.update(ctx, true, func(txn kvTxn) error {
+			if _, err := txn.Get(key); err == nil {
+				return nil // another replica of a shared store stamped it meanwhile
+			}
 			if err := mustBeEmpty(txn); err != nil {
 				return err
 			}
 			return txn.Set(key, binary.BigEndian.AppendUint32(nil, schemaVersion))
 		})
+		if err != nil {
+			return err
+		}
+		return s.checkSchema(ctx)
 	}
 	if err != nil {
 		return fmt.Errorf("storage: reading %s: %w", keySchema, err)
@@ -290,8 +331,8 @@ func (s *Store) checkSchema(ctx context.Context) error {
 
 // scan decodes each entry under prefix in txn and hands it to fn, in key
 // order, checking ctx every 1024 entries.
-func scan[T any](ctx context.Context, txn *badger.Txn, prefix []byte, decode func(k, v []byte) (T, error), fn func(T) error) error {
-	it := txn.NewIterator(badger.IteratorOptions{Prefix: prefix})
+func scan[T any](ctx context.Context, txn kvTxn, prefix []byte, decode func(k, v []byte) (T, error), fn func(T) error) error {
+	it := txn.NewIterator(iterOptions{Prefix: prefix})
 	defer it.Close()
 	n := 0
 	for it.Rewind(); it.Valid(); it.Next() {
@@ -314,8 +355,8 @@ func scan[T any](ctx context.Context, txn *badger.Txn, prefix []byte, decode fun
 	return nil
 }
 
-func mustBeEmpty(txn *badger.Txn) error {
-	it := txn.NewIterator(badger.IteratorOptions{})
+func mustBeEmpty(txn kvTxn) error {
+	it := txn.NewIterator(iterOptions{})
 	defer it.Close()
 	it.Rewind()
 	if it.Valid() {
@@ -333,6 +374,10 @@ func (s *Store) Close() error {
 		<-s.issuesDone
 		s.gcStop()
 		<-s.gcDone
+		if s.listenStop != nil {
+			s.listenStop()
+			<-s.listenDone
+		}
 		if err := s.db.Close(); err != nil {
 			s.closeErr = fmt.Errorf("storage: closing: %w", err)
 		}
@@ -360,7 +405,7 @@ func (s *Store) gcLoop(ctx context.Context, interval time.Duration, inMemory boo
 			if ctx.Err() != nil {
 				return
 			}
-			err := s.db.RunValueLogGC(0.5)
+			err := s.bdb.RunValueLogGC(0.5)
 			if err == nil {
 				continue
 			}
@@ -379,7 +424,7 @@ const maxAttempts = 64
 // Badger reports a conflict (another transaction changed a key fn read), so
 // fn must reset whatever it reports back on each run. durable makes the
 // commit reach disk before update returns even when SyncWrites is off.
-func (s *Store) update(ctx context.Context, durable bool, fn func(*badger.Txn) error) error {
+func (s *Store) update(ctx context.Context, durable bool, fn func(kvTxn) error) error {
 	if err := s.space.check(); err != nil {
 		return err
 	}
@@ -387,14 +432,14 @@ func (s *Store) update(ctx context.Context, durable bool, fn func(*badger.Txn) e
 		if err := ctx.Err(); err != nil {
 			return err
 		}
-		err := s.db.Update(fn)
+		err := s.db.Update(ctx, fn)
 		if err == nil {
 			if durable {
 				return s.sync()
 			}
 			return nil
 		}
-		if !errors.Is(err, badger.ErrConflict) {
+		if !errors.Is(err, errConflict) {
 			return err
 		}
 		if attempt == maxAttempts {

@@ -12,7 +12,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/dgraph-io/badger/v4"
 	"github.com/l402d/l402d/l402"
 	"github.com/lightningnetwork/lnd/lntypes"
 )
@@ -30,6 +29,7 @@ func openStore(t testing.TB, opts Options) *Store {
 	if opts.Logger == nil {
 		opts.Logger = quietLogger()
 	}
+	onPostgres(t, &opts)
 	s, err := Open(t.Context(), opts)
 	if err != nil {
 		t.Fatalf("Open: %v", err)
@@ -97,10 +97,18 @@ func (c *clock) Set(t time.Time) {
 	c.t = t
 }
 
-// rawSet writes a value straight into Badger, bypassing the store.
+// rawDelete deletes a key straight from the engine, bypassing the store.
+func rawDelete(t testing.TB, s *Store, k []byte) {
+	t.Helper()
+	if err := s.db.Update(context.Background(), func(txn kvTxn) error { return txn.Delete(k) }); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// rawSet writes a value straight into the engine, bypassing the store.
 func rawSet(t testing.TB, s *Store, k, v []byte) {
 	t.Helper()
-	if err := s.db.Update(func(txn *badger.Txn) error { return txn.Set(k, v) }); err != nil {
+	if err := s.db.Update(context.Background(), func(txn kvTxn) error { return txn.Set(k, v) }); err != nil {
 		t.Fatal(err)
 	}
 }
@@ -131,6 +139,7 @@ func TestOpenRejectsBadOptions(t *testing.T) {
 }
 
 func TestSecondOpenIsLocked(t *testing.T) {
+	badgerOnly(t)
 	opts := diskOptions(t)
 	openStore(t, opts)
 	s, err := Open(t.Context(), opts)
@@ -168,15 +177,14 @@ func TestSchema(t *testing.T) {
 			rawSet(t, s, []byte(keySchema), []byte("one"))
 		}},
 		{"foreign data", func(t *testing.T, s *Store) {
-			if err := s.db.DropAll(); err != nil {
-				t.Fatal(err)
-			}
+			rawDelete(t, s, []byte(keySchema))
 			rawSet(t, s, []byte("someone/else"), []byte("x"))
 		}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			opts := diskOptions(t)
+			onPostgres(t, &opts)
 			s, err := Open(t.Context(), opts)
 			if err != nil {
 				t.Fatal(err)
@@ -250,8 +258,8 @@ func TestReopenKeepsEverything(t *testing.T) {
 			t.Errorf("RootKey(%s) = %x, %v; want %x", id, got, err, want)
 		}
 	}
-	if !s.keys.complete.Load() {
-		t.Error("root key cache is not complete after reopen")
+	if got, want := s.keys.complete.Load(), !s.Shared(); got != want {
+		t.Errorf("root key cache complete after reopen = %v, want %v (never on a shared store)", got, want)
 	}
 	for _, want := range chs {
 		got, err := s.Challenge(ctx, want.PaymentHash)
@@ -377,6 +385,7 @@ func TestCorruptValueFailsOpen(t *testing.T) {
 	if err := s.Close(); err != nil {
 		t.Fatal(err)
 	}
+	onPostgres(t, &opts)
 	s, err := Open(t.Context(), opts)
 	if err == nil {
 		s.Close()
@@ -427,9 +436,10 @@ func FuzzDecodeChallenge(f *testing.F) {
 }
 
 func TestMeta(t *testing.T) {
-	dir := t.TempDir()
+	opts := diskOptions(t)
+	onPostgres(t, &opts)
 	ctx := context.Background()
-	s, err := Open(ctx, DefaultOptions(dir))
+	s, err := Open(ctx, opts)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -443,7 +453,7 @@ func TestMeta(t *testing.T) {
 		t.Fatalf("empty name: %v", err)
 	}
 	s.Close()
-	s, err = Open(ctx, DefaultOptions(dir))
+	s, err = Open(ctx, opts)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/dgraph-io/badger/v4"
 	"github.com/lightningnetwork/lnd/lntypes"
 )
 
@@ -45,7 +44,7 @@ func sweepable(state ChallengeState, expires, before time.Time) bool {
 // Revenue and created counters are kept.
 func (s *Store) DeleteUnpaid(ctx context.Context, h lntypes.Hash, before time.Time) (deleted bool, err error) {
 	var c *Challenge
-	err = s.update(ctx, false, func(txn *badger.Txn) error {
+	err = s.update(ctx, false, func(txn kvTxn) error {
 		deleted = false
 		got, err := getChallenge(txn, h)
 		if errors.Is(err, ErrNotFound) {

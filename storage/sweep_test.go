@@ -9,7 +9,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/dgraph-io/badger/v4"
 	"github.com/l402d/l402d/l402"
 )
 
@@ -92,8 +91,8 @@ func TestUnpaidFloodPlateau(t *testing.T) {
 	ctx := t.Context()
 	live := func() int {
 		n := 0
-		_ = s.db.View(func(txn *badger.Txn) error {
-			it := txn.NewIterator(badger.IteratorOptions{Prefix: []byte(prefixRootKey), PrefetchValues: false})
+		_ = s.db.View(ctx, func(txn kvTxn) error {
+			it := txn.NewIterator(iterOptions{Prefix: []byte(prefixRootKey)})
 			defer it.Close()
 			for it.Rewind(); it.Valid(); it.Next() {
 				n++

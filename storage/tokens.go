@@ -10,7 +10,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/dgraph-io/badger/v4"
 	"github.com/lightningnetwork/lnd/lntypes"
 )
 
@@ -57,7 +56,7 @@ func (s *Store) PutToken(ctx context.Context, t *Token) error {
 		t.CreatedAt = s.now()
 	}
 	k, v := tokenKey(t.Origin, t.Scope), encodeToken(t)
-	return s.update(ctx, true, func(txn *badger.Txn) error { return txn.Set(k, v) })
+	return s.update(ctx, true, func(txn kvTxn) error { return txn.Set(k, v) })
 }
 
 // TokensForOrigin returns the tokens cached for origin, by scope.
@@ -79,10 +78,10 @@ func (s *Store) ListTokens(ctx context.Context) ([]Token, error) {
 func (s *Store) DeleteToken(ctx context.Context, origin, scope string, h lntypes.Hash) (bool, error) {
 	k := tokenKey(origin, scope)
 	var deleted bool
-	err := s.update(ctx, true, func(txn *badger.Txn) error {
+	err := s.update(ctx, true, func(txn kvTxn) error {
 		deleted = false
 		item, err := txn.Get(k)
-		if errors.Is(err, badger.ErrKeyNotFound) {
+		if errors.Is(err, errKeyNotFound) {
 			return nil
 		}
 		if err != nil {
@@ -132,7 +131,7 @@ func (s *Store) scanTokens(ctx context.Context, prefix []byte) ([]Token, error) 
 		return nil, err
 	}
 	var out []Token
-	err := s.db.View(func(txn *badger.Txn) error {
+	err := s.db.View(ctx, func(txn kvTxn) error {
 		return scan(ctx, txn, prefix, decodeToken, func(t *Token) error {
 			out = append(out, *t)
 			return nil

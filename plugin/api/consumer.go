@@ -105,6 +105,9 @@ func ConsumerErrorOf(err error) (int, ConsumerError) {
 	case errors.Is(err, storage.ErrDiskFull):
 		status, out.ErrorBody = http.StatusInsufficientStorage, ErrorBody{Error: err.Error(), Code: "disk_full",
 			Fix: "free space on the disk of l402d's data dir; nothing is paid until the journal can be written"}
+	case errors.Is(err, storage.ErrUnavailable):
+		status, out.ErrorBody = http.StatusServiceUnavailable, ErrorBody{Error: err.Error(), Code: "db_unavailable",
+			Fix: "bring the Postgres server back (--db.postgres.dsn); nothing is paid until the journal can be written"}
 	case errors.Is(err, context.Canceled):
 		status, out.ErrorBody = 499, ErrorBody{Error: "request canceled", Code: "canceled"}
 	default:

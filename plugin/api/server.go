@@ -327,6 +327,8 @@ func ProducerErrorOf(err error) (int, ErrorBody) {
 		return http.StatusServiceUnavailable, ErrorBody{Error: "the Lightning node (LND) is unreachable, so no invoice can be created: " + err.Error(), Code: "lnd_unavailable", Fix: "check that LND is running and reachable; verification keeps working meanwhile"}
 	case errors.Is(err, storage.ErrDiskFull):
 		return http.StatusInsufficientStorage, ErrorBody{Error: err.Error(), Code: "disk_full", Fix: "free space on the disk of l402d's data dir; verification keeps working meanwhile"}
+	case errors.Is(err, storage.ErrUnavailable):
+		return http.StatusServiceUnavailable, ErrorBody{Error: err.Error(), Code: "db_unavailable", Fix: "bring the Postgres server back (--db.postgres.dsn); verification of known tokens keeps working meanwhile"}
 	case errors.Is(err, producer.ErrNodeChanged):
 		return http.StatusServiceUnavailable, ErrorBody{Error: err.Error(), Code: "node_changed", Fix: "point l402d at the LND node this data dir was created with, or use a new data dir"}
 	case errors.Is(err, context.Canceled):

@@ -1,0 +1,275 @@
+//go:build itest
+
+package itest
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"net/http/httputil"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/l402d/l402d/plugin/apiclient"
+	"github.com/l402d/l402d/storage/pgtest"
+	"github.com/lightningnetwork/lnd/lnrpc"
+	"github.com/lightningnetwork/lnd/lnrpc/routerrpc"
+)
+
+// startPostgres starts a Postgres server (Debian's package, as the
+// unprivileged postgres user) for the test and returns it with the DSN of
+// a fresh database.
+func startPostgres(t *testing.T, db string) (*pgtest.Server, string) {
+	t.Helper()
+	srv, err := pgtest.Start(t.Context(), pgtest.Options{})
+	if err != nil {
+		t.Fatalf("starting postgres (make deps installs it): %v", err)
+	}
+	t.Cleanup(srv.Stop)
+	dsn, err := srv.CreateDB(t.Context(), db)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return srv, dsn
+}
+
+// replicaSet is n l402d processes beside one LND on one Postgres
+// database, sharing API keys, behind a round-robin load balancer.
+type replicaSet struct {
+	ds []*daemon
+	lb *httptest.Server
+}
+
+func startReplicas(t *testing.T, n int, dsn string) *replicaSet {
+	t.Helper()
+	alice := testNet(t).Node("alice")
+	rs := &replicaSet{}
+	keys := map[string]string{"api.key": strings.Repeat("a1", 16), "admin.key": strings.Repeat("d4", 16)}
+	for range n {
+		d := newDaemon(t, alice, "--db.backend", "postgres", "--db.postgres.dsn", dsn)
+		if err := os.MkdirAll(d.dataDir, 0o700); err != nil {
+			t.Fatal(err)
+		}
+		for f, k := range keys {
+			if err := os.WriteFile(filepath.Join(d.dataDir, f), []byte(k+"\n"), 0o600); err != nil {
+				t.Fatal(err)
+			}
+		}
+		rs.ds = append(rs.ds, d)
+	}
+	var wg sync.WaitGroup
+	for _, d := range rs.ds {
+		wg.Go(func() { d.start(t) })
+	}
+	wg.Wait()
+	// The load balancer: each request to the next replica that is up.
+	var next atomic.Uint64
+	rs.lb = httptest.NewServer(&httputil.ReverseProxy{
+		Rewrite: func(r *httputil.ProxyRequest) {
+			d := rs.ds[next.Add(1)%uint64(len(rs.ds))]
+			u, _ := url.Parse("http://" + d.listen)
+			r.SetURL(u)
+		},
+	})
+	t.Cleanup(rs.lb.Close)
+	return rs
+}
+
+// api is a client of the load balancer with the shared producer key.
+func (rs *replicaSet) api(t *testing.T) *apiclient.Client {
+	return &apiclient.Client{BaseURL: rs.lb.URL, APIKey: rs.ds[0].apiKey(t)}
+}
+
+// leader returns the index of the replica that watches settlements.
+func (rs *replicaSet) leader(t *testing.T) int {
+	t.Helper()
+	var idx int
+	waitFor(t, 30*time.Second, "one replica watching settlements", func() error {
+		idx = -1
+		for i, d := range rs.ds {
+			h, err := d.producerAPI(t).Node(testCtx(t, 5*time.Second))
+			if err != nil {
+				continue // down
+			}
+			if h.Watcher.State == "streaming" {
+				if idx >= 0 {
+					return fmt.Errorf("replicas %d and %d both stream", idx, i)
+				}
+				idx = i
+			}
+		}
+		if idx < 0 {
+			return errors.New("no replica streams")
+		}
+		return nil
+	})
+	return idx
+}
+
+// TestScaleOutReplicas: three l402d replicas on one Postgres behave as
+// one l402d: tokens minted on one verify on the others, a revocation on
+// one is refused by all within a second, killing the watcher's leader
+// while bob pays loses no settlement and records none twice, and with
+// Postgres down the replicas keep verifying known tokens, refuse creates
+// with 503 and recover.
+func TestScaleOutReplicas(t *testing.T) {
+	pg, dsn := startPostgres(t, "scaleout")
+	rs := startReplicas(t, 3, dsn)
+	lb := rs.api(t)
+	ctx := testCtx(t, 10*time.Minute)
+
+	// Minted through the balancer (so on all three), paid by bob,
+	// verified on every replica.
+	const first = 9
+	chs := make([]apiclient.Challenge, first)
+	pres := make([]string, first)
+	for i := range chs {
+		ch, err := lb.CreateChallenge(ctx, apiclient.CreateChallengeRequest{Resource: fmt.Sprintf("/scale/%d", i), PriceSats: 5})
+		if err != nil {
+			t.Fatal(err)
+		}
+		chs[i] = *ch
+	}
+	parallel(t, first, 3, func(i int) error {
+		pres[i] = payInvoice(t, "bob", chs[i].Invoice)
+		return nil
+	})
+	for i, ch := range chs {
+		for j, d := range rs.ds {
+			if out := verifyToken(t, d, ch.Macaroon, pres[i], ""); !out.Valid {
+				t.Fatalf("token %d minted via the balancer does not verify on replica %d: %+v", i, j, out)
+			}
+		}
+	}
+
+	// A revocation on one replica is refused by the others within 1 s.
+	start := time.Now()
+	if _, err := rs.ds[0].api(rs.ds[0].adminKey(t)).Revoke(ctx, apiclient.RevokeRequest{Token: chs[0].Macaroon, Reason: "scale-out test"}); err != nil {
+		t.Fatal(err)
+	}
+	for j := 1; j < len(rs.ds); j++ {
+		waitFor(t, time.Second, fmt.Sprintf("revocation refused by replica %d", j), func() error {
+			if out := verifyToken(t, rs.ds[j], chs[0].Macaroon, pres[0], ""); out.Valid {
+				return errors.New("still valid")
+			}
+			return nil
+		})
+	}
+	t.Logf("revocation refused by every replica %s after it was made", time.Since(start).Round(time.Millisecond))
+
+	// Kill -9 the settlement watcher's leader while bob pays 200
+	// challenges: another replica takes over and every settlement is
+	// recorded exactly once.
+	const n, price = 200, 3
+	lead := rs.leader(t)
+	settledBefore := settledCount(t, rs.ds[(lead+1)%3])
+	many := make([]apiclient.Challenge, n)
+	for i := range many {
+		ch, err := lb.CreateChallenge(ctx, apiclient.CreateChallengeRequest{Resource: fmt.Sprintf("/failover/%d", i), PriceSats: price})
+		if err != nil {
+			t.Fatal(err)
+		}
+		many[i] = *ch
+	}
+	var paid atomic.Int64
+	payDone := make(chan struct{})
+	go func() {
+		defer close(payDone)
+		bob := lnd(t, testNet(t), "bob")
+		parallel(t, n, 8, func(i int) error {
+			p, err := bob.Pay(testCtx(t, 2*time.Minute), &routerrpc.SendPaymentRequest{PaymentRequest: many[i].Invoice, FeeLimitSat: 100, TimeoutSeconds: 60})
+			if err != nil {
+				return err
+			}
+			if p.Status != lnrpc.Payment_SUCCEEDED {
+				return fmt.Errorf("payment %d: %v", i, p.Status)
+			}
+			paid.Add(1)
+			return nil
+		})
+	}()
+	waitFor(t, time.Minute, "a quarter of the payments made", func() error {
+		if paid.Load() < n/4 {
+			return fmt.Errorf("%d paid", paid.Load())
+		}
+		return nil
+	})
+	killed := time.Now()
+	rs.ds[lead].kill9(t)
+	t.Logf("killed the leader (replica %d) with %d of %d paid", lead, paid.Load(), n)
+	others := []*daemon{rs.ds[(lead+1)%3], rs.ds[(lead+2)%3]}
+	waitFor(t, 10*time.Second, "another replica watching settlements", func() error {
+		for _, d := range others {
+			if h, err := d.producerAPI(t).Node(testCtx(t, 5*time.Second)); err == nil && h.Watcher.State == "streaming" {
+				return nil
+			}
+		}
+		return errors.New("none streams")
+	})
+	t.Logf("a new leader streams %s after the kill", time.Since(killed).Round(time.Millisecond))
+	<-payDone
+	waitFor(t, 2*time.Minute, "every settlement recorded", func() error {
+		if got := settledCount(t, others[0]) - settledBefore; got != n {
+			return fmt.Errorf("%d of %d recorded", got, n)
+		}
+		return nil
+	})
+	rs.ds[lead].start(t)
+	for i, d := range rs.ds {
+		_, stats := d.call(t, "GET", "/api/l402/stats", nil)
+		tot := stats["total"].(map[string]any)
+		if num(tot["challengesSettled"]) != first+n || num(tot["revenueSats"]) != first*5+n*price {
+			t.Fatalf("replica %d stats %v: want %d settled and %d sats, each settlement once", i, tot, first+n, first*5+n*price)
+		}
+	}
+	// Postgres down: verifying known tokens keeps working, creates are
+	// refused with 503, and both work again when it returns.
+	for _, d := range rs.ds {
+		verifyToken(t, d, chs[1].Macaroon, pres[1], "") // cached on each
+	}
+	pg.Kill()
+	downFor := 10 * time.Second
+	deadline := time.Now().Add(downFor)
+	var verified, refused int
+	for time.Now().Before(deadline) {
+		for _, d := range rs.ds {
+			if out := verifyToken(t, d, chs[1].Macaroon, pres[1], ""); !out.Valid {
+				t.Fatalf("a known token stopped verifying with postgres down: %+v", out)
+			}
+			verified++
+		}
+		_, err := rs.ds[refused%3].producerAPI(t).CreateChallenge(testCtx(t, 30*time.Second), apiclient.CreateChallengeRequest{Resource: "/down", PriceSats: 1})
+		var ae *apiclient.Error
+		if !errors.As(err, &ae) || ae.StatusCode != http.StatusServiceUnavailable {
+			t.Fatalf("create with postgres down: %v, want 503", err)
+		}
+		refused++
+		time.Sleep(200 * time.Millisecond)
+	}
+	t.Logf("postgres down %s: %d verifies of known tokens answered, %d creates refused with 503", downFor, verified, refused)
+	if err := pg.Restart(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 30*time.Second, "creates on every replica after postgres returned", func() error {
+		for i, d := range rs.ds {
+			if _, err := d.producerAPI(t).CreateChallenge(testCtx(t, 10*time.Second), apiclient.CreateChallengeRequest{Resource: "/up", PriceSats: 1}); err != nil {
+				return fmt.Errorf("replica %d: %w", i, err)
+			}
+		}
+		return nil
+	})
+	ch := createChallenge(t, rs.ds[0], "/after", 4)
+	pre := payInvoice(t, "bob", ch.Invoice)
+	waitSettled(t, rs.ds[2], ch.PaymentHash, 4)
+	if out := verifyToken(t, rs.ds[1], ch.Macaroon, pre, ""); !out.Valid {
+		t.Fatalf("a token minted after the outage does not verify elsewhere: %+v", out)
+	}
+}

@@ -1,0 +1,133 @@
+package storage
+
+import (
+	"context"
+	"fmt"
+	"hash/fnv"
+	"log/slog"
+	"time"
+)
+
+// A store opened with Options.PostgresDSN is shared: several l402d
+// replicas read and write the one database, each with its own memory.
+// What each replica keeps in memory stays true this way:
+//
+//   - Revocations: a trigger NOTIFYs every revocation on commit; each
+//     replica LISTENs and adds it to its set, and reloads them all after
+//     a lost connection, so a token revoked anywhere is refused
+//     everywhere within the notification's delay (milliseconds).
+//   - Root keys: the cache is never complete, so a key another replica
+//     wrote is read from the database on a miss (then cached).
+//   - Entries with a time to live are deleted by a periodic sweep.
+//   - Work that must run once at a time (the settlement watcher) runs
+//     under Lead, an advisory lock.
+
+// sharedSweepInterval is how often a shared store deletes expired entries.
+const sharedSweepInterval = time.Minute
+
+// leadPoll is how often a replica waiting for the lead tries for it, and
+// how often the leader checks the connection that holds it.
+const leadPoll = time.Second
+
+func openShared(ctx context.Context, opts Options) (*Store, error) {
+	if opts.Logger == nil {
+		opts.Logger = slog.Default()
+	}
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	if opts.RootKeyCacheSize == 0 {
+		opts.RootKeyCacheSize = DefaultRootKeyCacheSize
+	}
+	pg, err := openPostgres(ctx, opts.PostgresDSN, opts.Logger)
+	if err != nil {
+		return nil, err
+	}
+	s := newStore(opts, pg)
+	s.pg = pg
+	// Listen before loading, so no revocation falls between the two.
+	lctx, stop := context.WithCancel(context.WithoutCancel(ctx))
+	s.listenStop = stop
+	l := &pgListener{
+		pool: pg.pool, log: opts.Logger, ready: make(chan struct{}),
+		onKey: s.revokedKey,
+		onGap: s.loadRevocations,
+	}
+	s.listenDone = make(chan struct{})
+	go func() {
+		defer close(s.listenDone)
+		l.run(lctx)
+	}()
+	select {
+	case <-l.ready:
+	case <-ctx.Done():
+		stop()
+		<-s.listenDone
+		pg.Close()
+		return nil, ctx.Err()
+	}
+	if err := s.start(ctx, opts); err != nil {
+		stop()
+		<-s.listenDone
+		return nil, err
+	}
+	return s, nil
+}
+
+// Shared reports whether the store is shared with other replicas
+// (Postgres).
+func (s *Store) Shared() bool { return s.pg != nil }
+
+// revokedKey adds the token of a revocation entry's key to the set.
+func (s *Store) revokedKey(k []byte) {
+	r, err := decodeRevocation(k, []byte{revocationFormat, 0, 0, 0, 0, 0, 0, 0, 0})
+	if err != nil {
+		s.log.Warn("storage: notified of a malformed revocation key", "key", fmtKey(k))
+		return
+	}
+	s.revoked.add(r.TokenID)
+}
+
+// sharedLoop deletes expired entries every interval until ctx ends.
+func (s *Store) sharedLoop(ctx context.Context, interval time.Duration) {
+	defer close(s.gcDone)
+	if interval <= 0 {
+		interval = sharedSweepInterval
+	}
+	t := time.NewTicker(min(interval, sharedSweepInterval))
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		if n, err := s.pg.deleteExpired(ctx); err != nil {
+			if ctx.Err() == nil {
+				s.log.Warn("storage: deleting expired entries", "err", err)
+			}
+		} else if n > 0 {
+			s.log.Debug("storage: deleted expired entries", "n", n)
+		}
+	}
+}
+
+// Lead blocks until this process is the one that runs role, then returns
+// a context that ends when it stops being so (ctx ended, or on Postgres
+// the connection holding the lock failed) and a function that gives the
+// role up. On Badger the process owns the store and leads at once; on
+// Postgres a session advisory lock elects one replica, and when it dies
+// (its connection closes) another takes over within about a second.
+func (s *Store) Lead(ctx context.Context, role string) (context.Context, context.CancelFunc, error) {
+	if s.pg == nil {
+		lctx, cancel := context.WithCancel(ctx)
+		return lctx, cancel, nil
+	}
+	h := fnv.New64a()
+	h.Write([]byte("l402d/lead/" + role))
+	lctx, cancel, err := (&pgLeader{pool: s.pg.pool, log: s.log}).lead(ctx, int64(h.Sum64()), leadPoll)
+	if err != nil {
+		return nil, nil, fmt.Errorf("storage: leading %s: %w", role, err)
+	}
+	return lctx, cancel, nil
+}

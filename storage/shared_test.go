@@ -1,0 +1,271 @@
+package storage
+
+import (
+	"context"
+	"errors"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/l402d/l402d/l402"
+)
+
+// replicas opens n stores on one fresh Postgres database, as n l402d
+// replicas would.
+func replicas(t *testing.T, n int) []*Store {
+	t.Helper()
+	if testPG == nil {
+		t.Skip("replicas share a Postgres database; run with L402D_STORAGE_BACKEND=postgres (make test does)")
+	}
+	dsn, err := testPG.CreateDB(t.Context(), "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := make([]*Store, n)
+	for i := range out {
+		out[i] = openStore(t, Options{PostgresDSN: dsn})
+	}
+	return out
+}
+
+// eventually polls cond until it holds or d passes.
+func eventually(t *testing.T, d time.Duration, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(d)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("%s: not within %s", what, d)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+func TestSharedReplicasAgree(t *testing.T) {
+	rs := replicas(t, 3)
+	a, b, c := rs[0], rs[1], rs[2]
+	ctx := t.Context()
+
+	// A key minted on one replica verifies on the others, although their
+	// caches were filled before it existed.
+	id := randomID(t)
+	key, err := a.NewRootKey(ctx, id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, s := range []*Store{b, c} {
+		if got, err := s.RootKey(ctx, id); err != nil || got != key {
+			t.Fatalf("replica %d: RootKey = %x, %v; want %x", i+1, got, err, key)
+		}
+	}
+	if _, err := b.RootKey(ctx, randomID(t)); !errors.Is(err, l402.ErrUnknownToken) {
+		t.Fatalf("unknown id on a replica: %v, want ErrUnknownToken", err)
+	}
+
+	// A revocation on one replica is refused by every replica within 1 s.
+	start := time.Now()
+	if err := b.Revoke(ctx, id, "test"); err != nil {
+		t.Fatal(err)
+	}
+	for _, s := range rs {
+		eventually(t, time.Second, "revocation pushed to a replica", func() bool {
+			r, _ := s.IsRevoked(ctx, id)
+			return r
+		})
+	}
+	t.Logf("revocation seen by all 3 replicas after %s", time.Since(start))
+
+	// So is a payment consumed on one replica (consuming revokes the
+	// token under every other scheme).
+	ch := fullChallenge(t, t0)
+	if err := a.PutChallenge(ctx, ch); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.Consume(ctx, ch.PaymentHash, "l402"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := a.Consume(ctx, ch.PaymentHash, "l402"); !errors.Is(err, ErrConsumed) {
+		t.Fatalf("second consume on another replica: %v, want ErrConsumed", err)
+	}
+	eventually(t, time.Second, "a consumed token refused by a replica", func() bool {
+		r, _ := b.IsRevoked(ctx, ch.TokenID)
+		return r
+	})
+}
+
+// TestSharedPrepaidNeverOverdraws: replicas debiting one balance at once
+// spend exactly what it holds.
+func TestSharedPrepaidNeverOverdraws(t *testing.T) {
+	rs := replicas(t, 2)
+	ctx := t.Context()
+	p := putDeposit(t, rs[0], "api", "/api/*", 50)
+	if _, err := rs[1].DebitPrepaid(ctx, p, "api", 0); err != nil {
+		t.Fatal(err)
+	}
+	var ok atomic.Int64
+	var wg sync.WaitGroup
+	for i := range 8 {
+		wg.Go(func() {
+			for range 10 {
+				d, err := rs[i%2].DebitPrepaid(ctx, p, "api", 1000)
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				if d.Debited {
+					ok.Add(1)
+				}
+			}
+		})
+	}
+	wg.Wait()
+	bal, err := rs[0].Prepaid(ctx, p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ok.Load() != 50 || bal.DebitedMsat != 50_000 || bal.BalanceMsat() != 0 {
+		t.Fatalf("%d debits went through; balance %+v; want exactly 50 of 1,000 msat", ok.Load(), bal)
+	}
+}
+
+// TestSharedLead: one replica leads a role; when it gives up (or dies,
+// which closes its connection) another takes over.
+func TestSharedLead(t *testing.T) {
+	rs := replicas(t, 2)
+	ctx := t.Context()
+	la, cancelA, err := rs[0].Lead(ctx, "settlement")
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := make(chan time.Time, 1)
+	go func() {
+		lb, cancelB, err := rs[1].Lead(ctx, "settlement")
+		if err != nil {
+			return
+		}
+		defer cancelB()
+		got <- time.Now()
+		<-lb.Done()
+	}()
+	select {
+	case <-got:
+		t.Fatal("two replicas lead at once")
+	case <-time.After(3 * leadPoll):
+	}
+	if la.Err() != nil {
+		t.Fatal("the leader's context ended while it leads")
+	}
+	// Another role is led independently.
+	_, cancelOther, err := rs[1].Lead(ctx, "other")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cancelOther()
+
+	stepped := time.Now()
+	cancelA()
+	select {
+	case at := <-got:
+		t.Logf("the second replica took the lead %s after the first stood down", at.Sub(stepped))
+	case <-time.After(10 * time.Second):
+		t.Fatal("no replica took the lead within 10 s")
+	}
+}
+
+// TestSharedListenerGap: a replica whose notification connection was cut
+// still learns of a revocation made meanwhile.
+func TestSharedListenerGap(t *testing.T) {
+	rs := replicas(t, 2)
+	ctx := t.Context()
+	id := randomID(t)
+	if _, err := rs[0].NewRootKey(ctx, id); err != nil {
+		t.Fatal(err)
+	}
+	// Cut every listening connection of the database, then revoke at
+	// once: the revocation may fall before the listener is back.
+	if _, err := rs[0].pg.pool.Exec(ctx, `SELECT pg_terminate_backend(pid) FROM pg_stat_activity
+		WHERE datname = current_database() AND query LIKE 'LISTEN%' AND pid <> pg_backend_pid()`); err != nil {
+		t.Fatal(err)
+	}
+	if err := rs[0].Revoke(ctx, id, "during the gap"); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, 10*time.Second, "revocation made during a listener gap", func() bool {
+		r, _ := rs[1].IsRevoked(ctx, id)
+		return r
+	})
+}
+
+// TestSharedDatabaseDown: with Postgres gone, a replica keeps verifying
+// what it knows, refuses writes with ErrUnavailable, and works again once
+// the database is back.
+func TestSharedDatabaseDown(t *testing.T) {
+	rs := replicas(t, 1)
+	s := rs[0]
+	ctx := t.Context()
+	id := randomID(t)
+	key, err := s.NewRootKey(ctx, id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	revoked := randomID(t)
+	if err := s.Revoke(ctx, revoked, "x"); err != nil {
+		t.Fatal(err)
+	}
+	testPG.Kill()
+	restarted := false
+	t.Cleanup(func() {
+		if !restarted {
+			if err := testPG.Restart(context.Background()); err != nil {
+				t.Error(err)
+			}
+		}
+	})
+	if got, err := s.RootKey(ctx, id); err != nil || got != key {
+		t.Fatalf("cached RootKey with the database down = %x, %v", got, err)
+	}
+	if r, _ := s.IsRevoked(ctx, revoked); !r {
+		t.Fatal("a revocation was forgotten with the database down")
+	}
+	wctx, cancel := context.WithTimeout(ctx, 20*time.Second)
+	defer cancel()
+	if _, err := s.NewRootKey(wctx, randomID(t)); !errors.Is(err, ErrUnavailable) {
+		t.Fatalf("write with the database down: %v, want ErrUnavailable", err)
+	}
+	if err := testPG.Restart(ctx); err != nil {
+		t.Fatal(err)
+	}
+	restarted = true
+	var last error
+	eventually(t, 30*time.Second, "writes after the database returned", func() bool {
+		_, last = s.NewRootKey(ctx, randomID(t))
+		if last != nil {
+			t.Log(last)
+		}
+		return last == nil
+	})
+}
+
+// TestSharedOpenTogether: replicas starting at once on an empty database
+// all open it (one stamps the schema, the others find it stamped).
+func TestSharedOpenTogether(t *testing.T) {
+	if testPG == nil {
+		t.Skip("replicas share a Postgres database; run with L402D_STORAGE_BACKEND=postgres (make test does)")
+	}
+	dsn, err := testPG.CreateDB(t.Context(), "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var wg sync.WaitGroup
+	for range 6 {
+		wg.Go(func() {
+			s, err := Open(t.Context(), Options{PostgresDSN: dsn, Logger: quietLogger()})
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			s.Close()
+		})
+	}
+	wg.Wait()
+}
