@@ -11,6 +11,7 @@ import (
 	"net/http/httputil"
 	"net/url"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -272,4 +273,64 @@ func TestScaleOutReplicas(t *testing.T) {
 	if out := verifyToken(t, rs.ds[1], ch.Macaroon, pre, ""); !out.Valid {
 		t.Fatalf("a token minted after the outage does not verify elsewhere: %+v", out)
 	}
+}
+
+// TestScaleOutMigrate: a Badger l402d's tokens still verify after
+// `l402d migrate` moved its store to Postgres, and after moving it back.
+func TestScaleOutMigrate(t *testing.T) {
+	_, dsn := startPostgres(t, "migrated")
+	alice := testNet(t).Node("alice")
+	d := startDaemon(t, alice)
+	const n = 4
+	chs := make([]challenge, n)
+	pres := make([]string, n)
+	for i := range chs {
+		chs[i] = createChallenge(t, d, fmt.Sprintf("/migrate/%d", i), 6)
+		pres[i] = payInvoice(t, "bob", chs[i].Invoice)
+		waitSettled(t, d, chs[i].PaymentHash, 6)
+	}
+	revokedMac := chs[n-1].Macaroon
+	if _, err := d.api(d.adminKey(t)).Revoke(testCtx(t, time.Minute), apiclient.RevokeRequest{Token: revokedMac}); err != nil {
+		t.Fatal(err)
+	}
+	d.stop(t)
+
+	migrate := func(from, to string) {
+		t.Helper()
+		out, err := exec.Command(binPath(t, "l402d"), "migrate", "--from", from, "--to", to).CombinedOutput()
+		if err != nil {
+			t.Fatalf("l402d migrate --from %s --to %s: %v\n%s", from, to, err, out)
+		}
+		t.Logf("migrate: %s", strings.TrimSpace(string(out)))
+	}
+	check := func(where string, d *daemon) {
+		t.Helper()
+		for i := range n - 1 {
+			if out := verifyToken(t, d, chs[i].Macaroon, pres[i], ""); !out.Valid {
+				t.Fatalf("%s: token %d does not verify: %+v", where, i, out)
+			}
+		}
+		if out := verifyToken(t, d, revokedMac, pres[n-1], ""); out.Valid {
+			t.Fatalf("%s: a revoked token verifies", where)
+		}
+		if got := settledCount(t, d); got != n {
+			t.Fatalf("%s: %d settled, want %d", where, got, n)
+		}
+	}
+
+	migrate(d.dataDir, dsn)
+	pgd := newDaemon(t, alice, "--db.backend", "postgres", "--db.postgres.dsn", dsn)
+	pgd.dataDir = d.dataDir // its key files
+	pgd.args[1] = d.dataDir
+	pgd.start(t)
+	check("on postgres", pgd)
+	pgd.stop(t)
+
+	backDir := filepath.Join(t.TempDir(), "back")
+	migrate(dsn, backDir)
+	back := newDaemon(t, alice)
+	back.dataDir = backDir
+	back.args[1] = backDir
+	back.start(t)
+	check("back on badger", back)
 }

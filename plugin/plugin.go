@@ -524,6 +524,55 @@ func Restore(ctx context.Context, dataDir, dbKeyFile string, r io.Reader) error 
 	return storage.Restore(ctx, opts, r)
 }
 
+// Migrate copies the whole store from one engine to another (see
+// storage.Copy): from and to are each a data dir (its Badger store,
+// encrypted with dbKeyFile's key if set) or a Postgres DSN
+// (postgres://...). The destination must be empty and no l402d may be
+// using the source. It returns how many entries it copied.
+func Migrate(ctx context.Context, from, to, dbKeyFile string, log *slog.Logger) (int, error) {
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	open := func(where, flag string) (*storage.Store, error) {
+		if where == "" {
+			return nil, fmt.Errorf("plugin: --%s is required: a data dir or a postgres:// DSN", flag)
+		}
+		if isDSN(where) {
+			return storage.Open(ctx, storage.Options{PostgresDSN: where, Logger: log})
+		}
+		opts := storage.DefaultOptions(filepath.Join(where, dbDir))
+		opts.Logger = log
+		if dbKeyFile != "" {
+			key, err := loadOrCreateDBKey(dbKeyFile)
+			if err != nil {
+				return nil, err
+			}
+			opts.EncryptionKey = key
+		}
+		if flag == "from" {
+			if _, err := os.Stat(opts.Dir); err != nil {
+				return nil, fmt.Errorf("plugin: --from %s: no store there (%w)", where, err)
+			}
+		}
+		return storage.Open(ctx, opts)
+	}
+	src, err := open(from, "from")
+	if err != nil {
+		return 0, fmt.Errorf("opening the source: %w", err)
+	}
+	defer src.Close()
+	dst, err := open(to, "to")
+	if err != nil {
+		return 0, fmt.Errorf("opening the destination: %w", err)
+	}
+	defer dst.Close()
+	return storage.Copy(ctx, src, dst)
+}
+
+func isDSN(s string) bool {
+	return strings.HasPrefix(s, "postgres://") || strings.HasPrefix(s, "postgresql://")
+}
+
 // spending is the consumer side for the dashboard; nil until the consumer
 // reports budgets.
 func (p *Plugin) spending(ctx context.Context) (dashboard.Spending, error) {

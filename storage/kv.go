@@ -74,6 +74,9 @@ type kvIterator interface {
 // kvItem is one entry. Its slices belong to the caller.
 type kvItem struct {
 	key, value []byte
+	// expiresAt is when an entry written with SetTTL goes; zero for
+	// none. Only iterators fill it (for Copy).
+	expiresAt time.Time
 }
 
 // Key returns the entry's key.

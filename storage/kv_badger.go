@@ -76,11 +76,15 @@ func (i *badgerIter) Next()           { i.it.Next() }
 func (i *badgerIter) Close()          { i.it.Close() }
 
 func (i *badgerIter) Item() *kvItem {
-	item, err := badgerItem(i.it.Item())
+	bi := i.it.Item()
+	item, err := badgerItem(bi)
 	if err != nil {
 		// A value Badger cannot read: hand back the key with no value,
 		// which every decoder refuses as corrupt.
-		return &kvItem{key: i.it.Item().KeyCopy(nil)}
+		return &kvItem{key: bi.KeyCopy(nil)}
+	}
+	if at := bi.ExpiresAt(); at != 0 {
+		item.expiresAt = time.Unix(int64(at), 0)
 	}
 	return item
 }

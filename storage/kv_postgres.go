@@ -72,7 +72,7 @@ func openPostgres(ctx context.Context, dsn string, log *slog.Logger) (*postgresK
 	}
 	var fsync string
 	if err := pool.QueryRow(ctx, "SHOW fsync").Scan(&fsync); err == nil && fsync != "on" {
-		log.Warn("storage: the postgres server runs with fsync off: a crash of its machine can lose "+
+		log.Warn("storage: the postgres server runs with fsync off: a crash of its machine can lose " +
 			"settlements, debits and payments l402d acknowledged; turn it on for anything but tests")
 	}
 	return p, nil
@@ -367,7 +367,7 @@ func (i *pgIter) fetch(from []byte, inclusive, first bool) {
 	if i.reverse {
 		order = "DESC"
 	}
-	q := "SELECT k, v FROM l402d_kv WHERE " + strings.Join(cond, " AND ") +
+	q := "SELECT k, v, expires_at FROM l402d_kv WHERE " + strings.Join(cond, " AND ") +
 		" ORDER BY k " + order + " LIMIT " + strconv.Itoa(pgPageSize)
 	rows, err := i.t.tx.Query(i.t.ctx, q, args...)
 	if err != nil {
@@ -376,11 +376,17 @@ func (i *pgIter) fetch(from []byte, inclusive, first bool) {
 	}
 	defer rows.Close()
 	for rows.Next() {
-		var it kvItem
-		if err := rows.Scan(&it.key, &it.value); err != nil {
+		var (
+			it  kvItem
+			exp *time.Time
+		)
+		if err := rows.Scan(&it.key, &it.value, &exp); err != nil {
 			i.t.fail("walking "+fmtKey(i.prefix), err)
 			i.page = i.page[:0]
 			return
+		}
+		if exp != nil {
+			it.expiresAt = *exp
 		}
 		i.page = append(i.page, it)
 	}

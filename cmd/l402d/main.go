@@ -98,6 +98,21 @@ func newApp() *cli.App {
 				return healthcheck(c.Context, c.String("listen"))
 			},
 		}, {
+			Name:  "migrate",
+			Usage: "copy the whole store between backends (Badger data dir <-> Postgres); stop every l402d using the source first",
+			Flags: []cli.Flag{
+				&cli.StringFlag{Name: "from", Required: true, Usage: "source: a data `DIR` (its Badger store; --db.keyfile if encrypted) or a postgres:// DSN"},
+				&cli.StringFlag{Name: "to", Required: true, Usage: "destination, empty: a data `DIR` or a postgres:// DSN"},
+			},
+			Action: func(c *cli.Context) error {
+				n, err := plugin.Migrate(c.Context, c.String("from"), c.String("to"), c.String("db.keyfile"), nil)
+				if err != nil {
+					return err
+				}
+				fmt.Printf("copied %d entries; start l402d on the destination (api.key and admin.key stay in the data dirs: copy them, or use --api-key-env)\n", n)
+				return nil
+			},
+		}, {
 			Name:  "restore",
 			Usage: "restore a backup (from GET /api/admin/backup or l402cli backup) into an empty --datadir",
 			Flags: []cli.Flag{&cli.StringFlag{Name: "from", Required: true, Usage: "backup `FILE` (- for standard input)"}},
