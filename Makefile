@@ -37,7 +37,7 @@ BIN_DIR ?= bin
 VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS = -s -w -X main.version=$(VERSION)
 
-.PHONY: all build image image-push run deps load-deps load bench-gate bench-schemes test unit interop itest itest-repeat lint vet fmt-check fuzz fuzz-long bench \
+.PHONY: all build image image-push run deps load-deps load bench-gate bench-schemes test unit unit-postgres interop itest itest-repeat lint vet fmt-check fuzz fuzz-long bench \
 	regtest-bins regtest-up regtest-down regtest-info clean
 
 all: build
@@ -51,11 +51,17 @@ run: build
 	$(GO) run ./regtest/cmd/demo -bin $(BIN_DIR) $(RUN_FLAGS)
 
 ## test: everything CI runs: lint, unit tests, the Aperture interop module, the regtest itests
-test: lint unit interop itest
+test: lint unit unit-postgres interop itest
 
 ## unit: unit tests (no network)
 unit:
 	$(GO) test -count=1 ./...
+
+## unit-postgres: the storage suite again with every store on a real Postgres
+## (Debian's server, started by the tests as the postgres user): the
+## conformance run of the shared backend
+unit-postgres: deps
+	L402D_STORAGE_BACKEND=postgres $(GO) test -count=1 ./storage/...
 
 ## interop: cross-check with Aperture v0.5.0 (nested module itest/interop)
 interop:
@@ -149,8 +155,8 @@ regtest-down:
 regtest-info:
 	$(REGTEST) info
 
-## deps: system packages the itests need, from Debian: chromium (the dashboard test), nginx and caddy (forward auth)
-DEPS_PACKAGES = chromium:chromium nginx:nginx caddy:caddy
+## deps: system packages the tests need, from Debian: chromium (the dashboard test), nginx and caddy (forward auth), postgresql (the shared backend)
+DEPS_PACKAGES = chromium:chromium nginx:nginx caddy:caddy pg_ctlcluster:postgresql
 deps:
 	@missing=""; for pair in $(DEPS_PACKAGES); do cmd=$${pair%%:*}; pkg=$${pair#*:}; \
 		command -v $$cmd >/dev/null 2>&1 || [ -x /usr/sbin/$$cmd ] || { [ $$cmd = chromium ] && command -v chromium-browser >/dev/null 2>&1; } || missing="$$missing $$pkg"; done; \

@@ -28,7 +28,7 @@ import (
 // startPostgres starts a Postgres server (Debian's package, as the
 // unprivileged postgres user) for the test and returns it with the DSN of
 // a fresh database.
-func startPostgres(t *testing.T, db string) (*pgtest.Server, string) {
+func startPostgres(t testing.TB, db string) (*pgtest.Server, string) {
 	t.Helper()
 	srv, err := pgtest.Start(t.Context(), pgtest.Options{})
 	if err != nil {
@@ -49,13 +49,13 @@ type replicaSet struct {
 	lb *httptest.Server
 }
 
-func startReplicas(t *testing.T, n int, dsn string) *replicaSet {
+func startReplicas(t testing.TB, n int, dsn string, extra ...string) *replicaSet {
 	t.Helper()
 	alice := testNet(t).Node("alice")
 	rs := &replicaSet{}
 	keys := map[string]string{"api.key": strings.Repeat("a1", 16), "admin.key": strings.Repeat("d4", 16)}
 	for range n {
-		d := newDaemon(t, alice, "--db.backend", "postgres", "--db.postgres.dsn", dsn)
+		d := newDaemon(t, alice, append([]string{"--db.backend", "postgres", "--db.postgres.dsn", dsn}, extra...)...)
 		if err := os.MkdirAll(d.dataDir, 0o700); err != nil {
 			t.Fatal(err)
 		}
@@ -85,12 +85,12 @@ func startReplicas(t *testing.T, n int, dsn string) *replicaSet {
 }
 
 // api is a client of the load balancer with the shared producer key.
-func (rs *replicaSet) api(t *testing.T) *apiclient.Client {
+func (rs *replicaSet) api(t testing.TB) *apiclient.Client {
 	return &apiclient.Client{BaseURL: rs.lb.URL, APIKey: rs.ds[0].apiKey(t)}
 }
 
 // leader returns the index of the replica that watches settlements.
-func (rs *replicaSet) leader(t *testing.T) int {
+func (rs *replicaSet) leader(t testing.TB) int {
 	t.Helper()
 	var idx int
 	waitFor(t, 30*time.Second, "one replica watching settlements", func() error {

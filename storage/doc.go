@@ -1,5 +1,6 @@
 // Package storage keeps l402d's durable state in an embedded Badger
-// database: macaroon root keys, issued challenges and their settlement,
+// database, or in a Postgres database shared by several l402d replicas
+// (Options.PostgresDSN; kv.go, shared.go): macaroon root keys, issued challenges and their settlement,
 // revocations, idempotency entries, the invoice settle cursor and revenue
 // aggregates.
 //
@@ -26,5 +27,6 @@
 // it (see backup.go).
 //
 // Exactly one process may open a directory; a second Open fails with an
-// error wrapping ErrLocked. The key layout is documented in keys.go.
+// error wrapping ErrLocked. Any number may open one Postgres database. The
+// key layout, the same on both engines, is documented in keys.go.
 package storage
