@@ -4,6 +4,7 @@ package itest
 
 import (
 	"context"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"net/http"
@@ -22,7 +23,9 @@ import (
 	"github.com/l402d/l402d/plugin/apiclient"
 	"github.com/l402d/l402d/storage/pgtest"
 	"github.com/lightningnetwork/lnd/lnrpc"
+	"github.com/lightningnetwork/lnd/lnrpc/invoicesrpc"
 	"github.com/lightningnetwork/lnd/lnrpc/routerrpc"
+	"github.com/lightningnetwork/lnd/lntypes"
 )
 
 // startPostgres starts a Postgres server (Debian's package, as the
@@ -333,4 +336,109 @@ func TestScaleOutMigrate(t *testing.T) {
 	back.args[1] = backDir
 	back.start(t)
 	check("back on badger", back)
+}
+
+// TestScaleOutConsumer: two spending replicas beside bob on one Postgres
+// act as one consumer: eight accesses of one resource spread over both
+// pay once; a payment in flight on a replica killed with kill -9 is
+// resumed by the other (no restart), recorded once, its token cached and
+// its budget reservation settled.
+func TestScaleOutConsumer(t *testing.T) {
+	_, dsn := startPostgres(t, "consumer")
+	alice := startDaemon(t, testNet(t).Node("alice"))
+	bobNode := testNet(t).Node("bob")
+	keys := map[string]string{"api.key": strings.Repeat("b1", 16), "admin.key": strings.Repeat("b2", 16), "spend.key": strings.Repeat("b3", 16)}
+	var bobs []*daemon
+	for range 2 {
+		d := newDaemon(t, bobNode, "--consumer.enable", "--consumer.allow-private", "--db.backend", "postgres", "--db.postgres.dsn", dsn)
+		if err := os.MkdirAll(d.dataDir, 0o700); err != nil {
+			t.Fatal(err)
+		}
+		for f, k := range keys {
+			if err := os.WriteFile(filepath.Join(d.dataDir, f), []byte(k+"\n"), 0o600); err != nil {
+				t.Fatal(err)
+			}
+		}
+		d.start(t)
+		bobs = append(bobs, d)
+	}
+
+	// One resource, eight accesses at once over both replicas: one
+	// payment, the others served with its token.
+	s := newL402Seller(t, alice, 30, false)
+	const path = "/api/shared"
+	var wg sync.WaitGroup
+	var paid atomic.Int32
+	for i := range 8 {
+		wg.Go(func() {
+			code, out := access(t, bobs[i%2], s.url(path), 0)
+			if code != 200 || out["body"] != "paid content of "+path {
+				t.Errorf("access %d: %d %v", i, code, out)
+				return
+			}
+			if out["paid"] == true {
+				paid.Add(1)
+			}
+		})
+	}
+	wg.Wait()
+	// (Each access first asks unpaid, so the seller issues up to eight
+	// challenges; the lock across replicas lets one be bought.)
+	code, out := bobs[1].call(t, "GET", "/api/consumer/payments?state=succeeded", nil)
+	if count := obj(out["totals"])["count"]; paid.Load() != 1 || code != 200 || count != 1.0 {
+		t.Fatalf("%d accesses paid, the shared journal holds %v succeeded payments (%d %v); want one purchase for both replicas",
+			paid.Load(), count, code, out)
+	}
+
+	// kill -9 the replica paying a held invoice; the other resumes it.
+	hs := newL402Seller(t, alice, 42, true)
+	const held = "/api/held-shared"
+	aliceLND := lnd(t, testNet(t), "alice")
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go accessRaw(ctx, bobs[0], bobs[0].spendKey(t), hs.url(held)) // cut by the kill
+	var hash lntypes.Hash
+	waitFor(t, 2*time.Minute, "bob's HTLC to reach alice's hold invoice", func() error {
+		h := hs.lastHash(held)
+		if h == "" {
+			return errors.New("no challenge yet")
+		}
+		var err error
+		if hash, err = lntypes.MakeHashFromStr(h); err != nil {
+			return err
+		}
+		inv, err := aliceLND.Lightning.LookupInvoice(testCtx(t, 10*time.Second), &lnrpc.PaymentHash{RHash: hash[:]})
+		if err != nil {
+			return err
+		}
+		if inv.State != lnrpc.Invoice_ACCEPTED {
+			return fmt.Errorf("hold invoice is %s", inv.State)
+		}
+		return nil
+	})
+	bobs[0].kill9(t)
+	hs.mu.Lock()
+	pre := hs.preimages[hash]
+	hs.mu.Unlock()
+	if _, err := aliceLND.Invoices.SettleInvoice(testCtx(t, time.Minute), &invoicesrpc.SettleInvoiceMsg{Preimage: pre[:]}); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 2*time.Minute, "the other replica to resume the payment", func() error {
+		code, out := bobs[1].call(t, "GET", "/api/consumer/payments/"+hash.String(), nil)
+		if code != 200 || out["state"] != "succeeded" || out["preimage"] != hex.EncodeToString(pre[:]) {
+			return fmt.Errorf("%d %v", code, out)
+		}
+		return nil
+	})
+	code, out = access(t, bobs[1], hs.url(held), 0)
+	if code != 200 || out["paid"] != false || out["fromCache"] != true {
+		t.Fatalf("access on the surviving replica with the resumed token: %d %v", code, out)
+	}
+	if ps := bobPayments(t, hash.String()); len(ps) != 1 {
+		t.Fatalf("bob's LND has %d payments for the hash, want exactly 1", len(ps))
+	}
+	code, out = bobs[1].call(t, "GET", "/api/consumer/budget", nil)
+	if today := obj(out["today"]); code != 200 || today["reservedMsat"] != 0.0 || num(today["spentSats"]) != 30+42 {
+		t.Fatalf("budget after the resume: %d %v; want nothing reserved and 72 sats spent", code, out)
+	}
 }

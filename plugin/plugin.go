@@ -256,14 +256,6 @@ func (c *Config) checkBackend() error {
 		if c.DBEncryptionKeyFile != "" {
 			return errors.New("plugin: --db.keyfile encrypts the Badger store; on postgres leave it out and encrypt the database's disk")
 		}
-		if c.Consumer.Enable {
-			// The payment journal's resumption assumes one process per
-			// store: a replica would take another's payment in flight for
-			// an orphan. Until the journal leases its entries, spending
-			// runs on a Badger l402d.
-			return errors.New("plugin: spending (--consumer.enable) is not available on --db.backend=postgres yet; " +
-				"run the consumer on an l402d with the default badger backend")
-		}
 	default:
 		return fmt.Errorf("plugin: --db.backend %q: want badger or postgres", c.DBBackend)
 	}

@@ -2,10 +2,15 @@ package storage
 
 import (
 	"context"
+	"encoding/binary"
 	"fmt"
 	"hash/fnv"
 	"log/slog"
+	"sync"
 	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
 )
 
 // A store opened with Options.PostgresDSN is shared: several l402d
@@ -45,6 +50,7 @@ func openShared(ctx context.Context, opts Options) (*Store, error) {
 	}
 	s := newStore(opts, pg)
 	s.pg = pg
+	s.locks = &pgLocks{pool: pg.pool, log: opts.Logger}
 	// Listen before loading, so no revocation falls between the two.
 	lctx, stop := context.WithCancel(context.WithoutCancel(ctx))
 	s.listenStop = stop
@@ -130,4 +136,110 @@ func (s *Store) Lead(ctx context.Context, role string) (context.Context, context
 		return nil, nil, fmt.Errorf("storage: leading %s: %w", role, err)
 	}
 	return lctx, cancel, nil
+}
+
+// SharedLock takes the lock named by ns and key across every replica of a
+// shared store, so that work one replica does on a payment or a seller
+// (paying a hash, buying a session) is not also done by another. wait
+// makes it wait for the lock until ctx ends; otherwise ok is false when
+// another replica holds it. On Badger the process is the only one: the
+// lock is always free (the caller's own in-process locks serialize).
+//
+// The locks of a replica live on one connection; if it breaks they are
+// released with it (and logged), which the consumer covers by asking LND
+// before it records anything as never sent.
+func (s *Store) SharedLock(ctx context.Context, ns byte, key [32]byte, wait bool) (unlock func(), ok bool, err error) {
+	if s.pg == nil {
+		return func() {}, true, nil
+	}
+	k := int64(binary.BigEndian.Uint64(append([]byte{ns}, key[:7]...)))
+	for {
+		ok, err := s.locks.try(ctx, k)
+		if err != nil {
+			return nil, false, err
+		}
+		if ok {
+			return func() { s.locks.unlock(k) }, true, nil
+		}
+		if !wait {
+			return nil, false, nil
+		}
+		select {
+		case <-ctx.Done():
+			return nil, false, ctx.Err()
+		case <-time.After(sharedLockPoll):
+		}
+	}
+}
+
+// sharedLockPoll is how often a waiting SharedLock tries again.
+const sharedLockPoll = 20 * time.Millisecond
+
+// pgLocks holds a replica's session advisory locks on one connection.
+type pgLocks struct {
+	pool *pgxpool.Pool
+	log  *slog.Logger
+
+	mu   sync.Mutex
+	conn *pgx.Conn
+	held int // locks taken on conn and not released
+}
+
+func (l *pgLocks) try(ctx context.Context, key int64) (bool, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.conn == nil || l.conn.IsClosed() {
+		if l.held > 0 {
+			l.log.Error("storage: the connection holding this replica's locks broke; its locks were released",
+				"locks", l.held)
+		}
+		l.conn, l.held = nil, 0
+		pc, err := l.pool.Acquire(ctx)
+		if err != nil {
+			return false, pgError("connecting for locks", err)
+		}
+		l.conn = pc.Hijack()
+	}
+	var ok bool
+	if err := l.conn.QueryRow(ctx, "SELECT pg_try_advisory_lock($1)", key).Scan(&ok); err != nil {
+		l.closeLocked()
+		return false, pgError("taking a lock", err)
+	}
+	if ok {
+		l.held++
+	}
+	return ok, nil
+}
+
+func (l *pgLocks) unlock(key int64) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.conn == nil || l.conn.IsClosed() {
+		return // released with the connection
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if _, err := l.conn.Exec(ctx, "SELECT pg_advisory_unlock($1)", key); err != nil {
+		// Unknown whether it was released: drop the connection, which
+		// releases every lock on it.
+		l.log.Warn("storage: releasing a lock failed; dropping the lock connection", "err", err)
+		l.closeLocked()
+		return
+	}
+	l.held--
+}
+
+func (l *pgLocks) closeLocked() {
+	if l.conn != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		defer cancel()
+		l.conn.Close(ctx)
+	}
+	l.conn, l.held = nil, 0
+}
+
+func (l *pgLocks) close() {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.closeLocked()
 }

@@ -269,3 +269,56 @@ func TestSharedOpenTogether(t *testing.T) {
 	}
 	wg.Wait()
 }
+
+// TestSharedLock: a lock one replica holds is refused to another until it
+// is released, or until the replica holding it dies (closes).
+func TestSharedLock(t *testing.T) {
+	rs := replicas(t, 3)
+	ctx := t.Context()
+	key := [32]byte{1, 2, 3}
+	unlock, ok, err := rs[0].SharedLock(ctx, 'p', key, false)
+	if err != nil || !ok {
+		t.Fatalf("first lock: %v %v", ok, err)
+	}
+	if _, ok, err := rs[1].SharedLock(ctx, 'p', key, false); ok || err != nil {
+		t.Fatalf("a held lock taken by another replica: %v %v", ok, err)
+	}
+	if u, ok, err := rs[1].SharedLock(ctx, 'r', key, false); !ok || err != nil {
+		t.Fatalf("the same key in another namespace: %v %v", ok, err)
+	} else {
+		u()
+	}
+	got := make(chan func(), 1)
+	go func() {
+		u, ok, err := rs[1].SharedLock(ctx, 'p', key, true)
+		if err != nil || !ok {
+			t.Error(err)
+			return
+		}
+		got <- u
+	}()
+	select {
+	case <-got:
+		t.Fatal("a waiting lock taken while held")
+	case <-time.After(100 * time.Millisecond):
+	}
+	unlock()
+	var u1 func()
+	select {
+	case u1 = <-got:
+	case <-time.After(5 * time.Second):
+		t.Fatal("the waiter did not get the released lock")
+	}
+	// The holder dies: its locks go with its connection.
+	if err := rs[1].Close(); err != nil {
+		t.Fatal(err)
+	}
+	_ = u1
+	eventually(t, 5*time.Second, "a dead replica's lock taken by another", func() bool {
+		u, ok, _ := rs[2].SharedLock(ctx, 'p', key, false)
+		if ok {
+			u()
+		}
+		return ok
+	})
+}

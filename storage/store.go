@@ -95,6 +95,7 @@ type Store struct {
 	// pg is the Postgres engine under db, nil on Badger; listenStop and
 	// listenDone stop its revocation listener.
 	pg         *postgresKV
+	locks      *pgLocks
 	listenStop context.CancelFunc
 	listenDone chan struct{}
 	log        *slog.Logger
@@ -377,6 +378,9 @@ func (s *Store) Close() error {
 		if s.listenStop != nil {
 			s.listenStop()
 			<-s.listenDone
+		}
+		if s.locks != nil {
+			s.locks.close()
 		}
 		if err := s.db.Close(); err != nil {
 			s.closeErr = fmt.Errorf("storage: closing: %w", err)

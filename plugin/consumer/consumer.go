@@ -122,8 +122,18 @@ func New(ctx context.Context, cfg Config) (*Consumer, error) {
 	}
 	cfg.SchemePreference = pref
 	c := &Consumer{cfg: cfg, log: cfg.Logger, store: cfg.Store, ln: cfg.Backend,
-		locks: hashLocks{m: map[lntypes.Hash]chan struct{}{}}, urlLocks: hashLocks{m: map[lntypes.Hash]chan struct{}{}},
 		orphans: map[lntypes.Hash]struct{}{}}
+	c.locks, c.urlLocks = newHashLocks(nil), newHashLocks(nil)
+	if cfg.Store.Shared() {
+		// Replicas on one Postgres store: a payment or purchase one of
+		// them is on is not also started or resumed by another.
+		c.locks.shared = func(ctx context.Context, k [32]byte, wait bool) (func(), bool, error) {
+			return cfg.Store.SharedLock(ctx, 'p', k, wait)
+		}
+		c.urlLocks.shared = func(ctx context.Context, k [32]byte, wait bool) (func(), bool, error) {
+			return cfg.Store.SharedLock(ctx, 'r', k, wait)
+		}
+	}
 	rt := cfg.Transport
 	if rt == nil {
 		rt = &http.Transport{
@@ -224,8 +234,13 @@ func (c *Consumer) Run(ctx context.Context) error {
 	t := time.NewTicker(c.cfg.ResumeInterval)
 	defer t.Stop()
 	for {
+		if c.store.Shared() {
+			// A replica that died left its payments in flight; the
+			// shared lock tells which no live replica is on.
+			c.orphanPending(ctx)
+		}
 		for _, h := range c.orphanList() {
-			unlock, ok := c.locks.tryLock(h)
+			unlock, ok := c.locks.tryLock(ctx, h)
 			if !ok {
 				continue // a payer or an earlier resume is on it
 			}
@@ -243,6 +258,19 @@ func (c *Consumer) Run(ctx context.Context) error {
 			return nil
 		case <-t.C:
 		}
+	}
+}
+
+// orphanPending marks every unfinished payment of the journal for the
+// resumer, which takes on those whose lock is free.
+func (c *Consumer) orphanPending(ctx context.Context) {
+	pending, err := c.store.PendingPayments(ctx)
+	if err != nil {
+		c.log.Warn("reading the payment journal for payments left by another replica", "err", err)
+		return
+	}
+	for _, p := range pending {
+		c.orphan(p.PaymentHash)
 	}
 }
 
@@ -286,12 +314,20 @@ func (c *Consumer) orphanList() []lntypes.Hash {
 	return out
 }
 
-// hashLocks serializes all work on one payment hash inside this process
-// (the only one: the store admits one process per directory). With the
-// journal, it makes "never pay a hash twice" hold without asking LND.
+// hashLocks serializes all work on one payment hash (or one resource)
+// inside this process and, on a store shared by several replicas, across
+// them (shared). With the journal, it makes "never pay a hash twice" hold
+// without asking LND.
 type hashLocks struct {
 	mu sync.Mutex
 	m  map[lntypes.Hash]chan struct{} // closed when released
+	// shared, if set, takes the same lock across replicas, after the
+	// process's own (see storage.Store.SharedLock).
+	shared func(ctx context.Context, key [32]byte, wait bool) (unlock func(), ok bool, err error)
+}
+
+func newHashLocks(shared func(ctx context.Context, key [32]byte, wait bool) (func(), bool, error)) hashLocks {
+	return hashLocks{m: map[lntypes.Hash]chan struct{}{}, shared: shared}
 }
 
 // lock waits for h's lock or for ctx to end.
@@ -299,7 +335,7 @@ func (l *hashLocks) lock(ctx context.Context, h lntypes.Hash) (unlock func(), er
 	for {
 		unlock, held := l.tryLockOrWait(h)
 		if unlock != nil {
-			return unlock, nil
+			return l.alsoShared(ctx, h, unlock, true)
 		}
 		select {
 		case <-held:
@@ -310,9 +346,30 @@ func (l *hashLocks) lock(ctx context.Context, h lntypes.Hash) (unlock func(), er
 }
 
 // tryLock takes h's lock if it is free.
-func (l *hashLocks) tryLock(h lntypes.Hash) (unlock func(), ok bool) {
+func (l *hashLocks) tryLock(ctx context.Context, h lntypes.Hash) (unlock func(), ok bool) {
 	unlock, _ = l.tryLockOrWait(h)
-	return unlock, unlock != nil
+	if unlock == nil {
+		return nil, false
+	}
+	unlock, err := l.alsoShared(ctx, h, unlock, false)
+	return unlock, err == nil && unlock != nil
+}
+
+// alsoShared takes the replicas' lock of h once the process's own is
+// held (local), waiting for it if wait; on failure it releases local.
+func (l *hashLocks) alsoShared(ctx context.Context, h lntypes.Hash, local func(), wait bool) (func(), error) {
+	if l.shared == nil {
+		return local, nil
+	}
+	release, ok, err := l.shared(ctx, h, wait)
+	if err != nil || !ok {
+		local()
+		return nil, err
+	}
+	return func() {
+		release()
+		local()
+	}, nil
 }
 
 func (l *hashLocks) tryLockOrWait(h lntypes.Hash) (unlock func(), held <-chan struct{}) {
