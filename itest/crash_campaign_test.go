@@ -26,6 +26,7 @@ import (
 
 	"github.com/l402d/l402d/l402"
 	"github.com/l402d/l402d/regtest"
+	"github.com/l402d/l402d/storage/pgtest"
 )
 
 // The crash campaign is configured from the environment.
@@ -35,6 +36,10 @@ const (
 	// campaignKillsEnv sets how many kill -9 a run makes (default 50).
 	campaignKillsEnv     = "L402D_CAMPAIGN_KILLS"
 	defaultCampaignKills = 50
+	// campaignPGKillsEnv sets the kills of the campaign on Postgres
+	// (default 20).
+	campaignPGKillsEnv     = "L402D_CAMPAIGN_PG_KILLS"
+	defaultCampaignPGKills = 20
 )
 
 // TestCrashCampaign kills alice's l402d (the producer) and bob's l402d (a
@@ -48,6 +53,18 @@ const (
 // failure; L402D_CAMPAIGN_SEED replays the same choices (the timing of a
 // real network still varies), L402D_CAMPAIGN_KILLS scales the campaign.
 func TestCrashCampaign(t *testing.T) {
+	runCampaign(t, false, campaignKillsEnv, defaultCampaignKills)
+}
+
+// TestCrashCampaignPostgres is the same campaign with alice's and bob's
+// l402d (and every fresh producer) on Postgres (--db.backend=postgres,
+// each its own database of one server started for the campaign):
+// the same invariants hold on the shared backend.
+func TestCrashCampaignPostgres(t *testing.T) {
+	runCampaign(t, true, campaignPGKillsEnv, defaultCampaignPGKills)
+}
+
+func runCampaign(t *testing.T, onPostgres bool, killsEnv string, defaultKills int) {
 	seed := uint64(time.Now().UnixNano())
 	if s := os.Getenv(campaignSeedEnv); s != "" {
 		var err error
@@ -55,11 +72,11 @@ func TestCrashCampaign(t *testing.T) {
 			t.Fatalf("%s=%q: %v", campaignSeedEnv, s, err)
 		}
 	}
-	kills := defaultCampaignKills
-	if s := os.Getenv(campaignKillsEnv); s != "" {
+	kills := defaultKills
+	if s := os.Getenv(killsEnv); s != "" {
 		n, err := strconv.Atoi(s)
 		if err != nil || n < 1 {
-			t.Fatalf("%s=%q: want a positive number", campaignKillsEnv, s)
+			t.Fatalf("%s=%q: want a positive number", killsEnv, s)
 		}
 		kills = n
 	}
@@ -69,7 +86,7 @@ func TestCrashCampaign(t *testing.T) {
 			t.Logf("crash campaign FAILED with seed %d: replay with %s=%d", seed, campaignSeedEnv, seed)
 		}
 	})
-	c := newCampaign(t, seed)
+	c := newCampaign(t, seed, onPostgres)
 	c.run(kills)
 }
 
@@ -81,6 +98,8 @@ type campaign struct {
 	runID string
 	net   *regtest.Network
 	start time.Time
+	// pg, if set, holds every l402d's store (one database each).
+	pg *pgtest.Server
 
 	alice  *producerUT // alice's l402d, for the whole campaign
 	gate   string      // alice's gate: prepaid sessions, one metered
@@ -143,7 +162,7 @@ type tally struct {
 	kills, midCatchUp, doubleKills, catchUps, freshCatchUps     int
 }
 
-func newCampaign(t *testing.T, seed uint64) *campaign {
+func newCampaign(t *testing.T, seed uint64, onPostgres bool) *campaign {
 	n := testNet(t)
 	tr := &http.Transport{MaxIdleConnsPerHost: 32, IdleConnTimeout: 30 * time.Second}
 	c := &campaign{
@@ -154,6 +173,9 @@ func newCampaign(t *testing.T, seed uint64) *campaign {
 		direct: map[string]bool{}, reported: map[string]bool{}, instances: map[string]map[string]bool{}, accessFails: map[string]int{}, createLat: 20 * time.Millisecond,
 	}
 	t.Cleanup(tr.CloseIdleConnections)
+	if onPostgres {
+		c.pg, _ = startPostgres(t, "ccsetup")
+	}
 	ctx := testCtx(t, time.Minute)
 	inv, err := c.aliceLND.Lightning.ListInvoices(ctx, &lnrpc.ListInvoiceRequest{Reversed: true, NumMaxInvoices: 1})
 	if err != nil {
@@ -178,7 +200,7 @@ func newCampaign(t *testing.T, seed uint64) *campaign {
 		"--gate.mint-rate", "-1", "--gate.max-pending", "-1", "--gate.max-pending-per-client", "-1")
 	c.alice.d.start(t)
 	c.alice.key = c.alice.d.apiKey(t)
-	c.bob = startBob(t)
+	c.bob = startBob(t, c.dbFlags()...)
 	c.bobKey = c.bob.spendKey(t) // access, pay, payments, budget reads
 	c.seller = newCampaignSeller(t, c)
 	c.setBudget(c.rng.Int64N(100) + 40)
@@ -221,8 +243,21 @@ func campaignServices(upstream, tag string) string {
 // newProducer prepares (does not start) an l402d beside alice with a
 // fresh data dir and extra flags.
 func (c *campaign) newProducer(name string, extra ...string) *producerUT {
-	d := newDaemon(c.t, c.net.Node("alice"), extra...)
+	d := newDaemon(c.t, c.net.Node("alice"), append(c.dbFlags(), extra...)...)
 	return &producerUT{name: name, d: d, tag: c.runID + "-" + name, acked: map[string]challenge{}, verified: map[string]bool{}}
+}
+
+// dbFlags are the flags of a new l402d's store: none on Badger, a fresh
+// database on Postgres.
+func (c *campaign) dbFlags() []string {
+	if c.pg == nil {
+		return nil
+	}
+	dsn, err := c.pg.CreateDB(c.t.Context(), "")
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	return []string{"--db.backend", "postgres", "--db.postgres.dsn", dsn}
 }
 
 func (c *campaign) seedNote() string {

@@ -94,6 +94,13 @@ func newDaemon(t testing.TB, node *regtest.Node, extra ...string) *daemon {
 		listen:  freeAddr(t),
 		logPath: filepath.Join(dir, "l402d.log"),
 	}
+	if keep := os.Getenv("L402D_ITEST_KEEP_LOGS"); keep != "" {
+		// Kept after the test, for reading what a passing run logged.
+		if err := os.MkdirAll(keep, 0o755); err != nil {
+			t.Fatal(err)
+		}
+		d.logPath = filepath.Join(keep, fmt.Sprintf("%s-%s-%d.log", strings.ReplaceAll(t.Name(), "/", "_"), node.Name, time.Now().UnixNano()))
+	}
 	d.args = append([]string{
 		"--datadir", d.dataDir,
 		"--listen", d.listen,
@@ -196,6 +203,13 @@ func (d *daemon) waitAPI(t testing.TB) {
 func (d *daemon) stop(t testing.TB) {
 	t.Helper()
 	d.signal(t, syscall.SIGTERM)
+}
+
+// running reports whether the process was started and not stopped.
+func (d *daemon) running() bool {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.cmd != nil
 }
 
 // kill9 kills the process as a crash would.

@@ -74,11 +74,18 @@ func startReplicas(t testing.TB, n int, dsn string, extra ...string) *replicaSet
 		wg.Go(func() { d.start(t) })
 	}
 	wg.Wait()
-	// The load balancer: each request to the next replica that is up.
+	// The load balancer: each request to the next replica that runs (as
+	// a health-checking balancer would).
 	var next atomic.Uint64
 	rs.lb = httptest.NewServer(&httputil.ReverseProxy{
 		Rewrite: func(r *httputil.ProxyRequest) {
 			d := rs.ds[next.Add(1)%uint64(len(rs.ds))]
+			for range rs.ds {
+				if d.running() {
+					break
+				}
+				d = rs.ds[next.Add(1)%uint64(len(rs.ds))]
+			}
 			u, _ := url.Parse("http://" + d.listen)
 			r.SetURL(u)
 		},
@@ -234,13 +241,43 @@ func TestScaleOutReplicas(t *testing.T) {
 			t.Fatalf("replica %d stats %v: want %d settled and %d sats, each settlement once", i, tot, first+n, first*5+n*price)
 		}
 	}
+	// kill -9 of a replica that does not lead while creates flow through
+	// the balancer: a create cut by the kill is asked again with its
+	// idempotency key on another replica, and each key makes exactly one
+	// challenge.
+	createdBefore := createdCount(t, rs.ds[lead])
+	victim := (lead + 1) % 3
+	const creates = 60
+	var made atomic.Int64
+	parallel(t, creates, 4, func(i int) error {
+		if i == creates/4 {
+			rs.ds[victim].kill9(t)
+		}
+		req := apiclient.CreateChallengeRequest{Resource: fmt.Sprintf("/nonleader/%d", i), PriceSats: 2, IdempotencyKey: fmt.Sprintf("nl-%d", i)}
+		for attempt := 0; ; attempt++ {
+			_, err := lb.CreateChallenge(testCtx(t, time.Minute), req)
+			if err == nil {
+				made.Add(1)
+				return nil
+			}
+			if attempt == 3 {
+				return fmt.Errorf("create %d: %w", i, err)
+			}
+		}
+	})
+	if got := createdCount(t, rs.ds[lead]) - createdBefore; got != creates {
+		t.Fatalf("%d challenges created for %d idempotency keys across a replica's kill, want exactly one each", got, creates)
+	}
+	t.Logf("killed replica %d (not leading) during %d creates through the balancer: each key made one challenge", victim, creates)
+	rs.ds[victim].start(t)
+
 	// Postgres down: verifying known tokens keeps working, creates are
 	// refused with 503, and both work again when it returns.
 	for _, d := range rs.ds {
 		verifyToken(t, d, chs[1].Macaroon, pres[1], "") // cached on each
 	}
 	pg.Kill()
-	downFor := 10 * time.Second
+	downFor := 30 * time.Second
 	deadline := time.Now().Add(downFor)
 	var verified, refused int
 	for time.Now().Before(deadline) {
@@ -441,4 +478,14 @@ func TestScaleOutConsumer(t *testing.T) {
 	if today := obj(out["today"]); code != 200 || today["reservedMsat"] != 0.0 || num(today["spentSats"]) != 30+42 {
 		t.Fatalf("budget after the resume: %d %v; want nothing reserved and 72 sats spent", code, out)
 	}
+}
+
+// createdCount is the challenges a daemon's stats count as created.
+func createdCount(t testing.TB, d *daemon) int {
+	t.Helper()
+	code, stats := d.call(t, "GET", "/api/l402/stats", nil)
+	if code != 200 {
+		t.Fatalf("stats: %d %v", code, stats)
+	}
+	return int(num(stats["total"].(map[string]any)["challengesCreated"]))
 }
