@@ -296,6 +296,9 @@ func TestScaleOutReplicas(t *testing.T) {
 		time.Sleep(200 * time.Millisecond)
 	}
 	t.Logf("postgres down %s: %d verifies of known tokens answered, %d creates refused with 503", downFor, verified, refused)
+	if h, err := rs.ds[0].producerAPI(t).Node(testCtx(t, 5*time.Second)); err != nil || h.DB == nil || h.DB.Up || h.Status != "degraded" {
+		t.Fatalf("health with postgres down: %+v %v; want status degraded, db down", h, err)
+	}
 	if err := pg.Restart(context.Background()); err != nil {
 		t.Fatal(err)
 	}
@@ -304,6 +307,12 @@ func TestScaleOutReplicas(t *testing.T) {
 			if _, err := d.producerAPI(t).CreateChallenge(testCtx(t, 10*time.Second), apiclient.CreateChallengeRequest{Resource: "/up", PriceSats: 1}); err != nil {
 				return fmt.Errorf("replica %d: %w", i, err)
 			}
+		}
+		return nil
+	})
+	waitFor(t, 10*time.Second, "health to show the database back", func() error {
+		if h, err := rs.ds[0].producerAPI(t).Node(testCtx(t, 5*time.Second)); err != nil || h.DB == nil || !h.DB.Up {
+			return fmt.Errorf("%+v %v", h, err)
 		}
 		return nil
 	})

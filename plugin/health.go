@@ -6,6 +6,7 @@ import (
 
 	"github.com/l402d/l402d/invoices"
 	"github.com/l402d/l402d/plugin/api"
+	"github.com/l402d/l402d/plugin/apiclient"
 )
 
 // healthLoop refreshes the node's state every few seconds so /healthz
@@ -15,6 +16,7 @@ func (p *Plugin) healthLoop(ctx context.Context) {
 	defer t.Stop()
 	for {
 		p.refreshLND(ctx)
+		p.refreshDB(ctx)
 		st := p.watcher.Status()
 		if st.State == invoices.WatcherStreaming {
 			p.metrics.WatcherUp.Set(1)
@@ -27,6 +29,22 @@ func (p *Plugin) healthLoop(ctx context.Context) {
 		case <-t.C:
 		}
 	}
+}
+
+// refreshDB checks a shared store's database.
+func (p *Plugin) refreshDB(ctx context.Context) {
+	if !p.store.Shared() {
+		return
+	}
+	cctx, cancel := context.WithTimeout(ctx, 3*time.Second)
+	defer cancel()
+	h := &apiclient.DBHealth{Backend: BackendPostgres, Up: true}
+	if err := p.store.Ping(cctx); err != nil {
+		h.Up, h.Error = false, err.Error()
+	}
+	p.healthMu.Lock()
+	p.dbState = h
+	p.healthMu.Unlock()
 }
 
 func (p *Plugin) refreshLND(ctx context.Context) {
@@ -51,12 +69,12 @@ func (p *Plugin) refreshLND(ctx context.Context) {
 
 func (p *Plugin) health(context.Context) api.Health {
 	p.healthMu.RLock()
-	lnd := p.lndState
+	lnd, db := p.lndState, p.dbState
 	p.healthMu.RUnlock()
 	w := p.watcher.Status()
-	h := api.Health{Status: "ok", LND: lnd, Watcher: w, Version: p.cfg.Version}
+	h := api.Health{Status: "ok", LND: lnd, Watcher: w, DB: db, Version: p.cfg.Version}
 	watching := w.State == invoices.WatcherStreaming || w.State == invoices.WatcherStandby
-	if !lnd.Up || lnd.ChainBackend != "" || !watching {
+	if !lnd.Up || lnd.ChainBackend != "" || !watching || (db != nil && !db.Up) {
 		h.Status = "degraded"
 	}
 	if lnd.Pubkey == "" {

@@ -26,6 +26,7 @@ import (
 
 	"github.com/l402d/l402d/invoices"
 	"github.com/l402d/l402d/plugin/api"
+	"github.com/l402d/l402d/plugin/apiclient"
 	"github.com/l402d/l402d/plugin/dashboard"
 	"github.com/l402d/l402d/plugin/metrics"
 	"github.com/l402d/l402d/plugin/producer"
@@ -115,6 +116,7 @@ type Plugin struct {
 
 	healthMu sync.RWMutex
 	lndState api.LNDHealth
+	dbState  *apiclient.DBHealth // nil on Badger
 
 	listener net.Listener
 

@@ -9,6 +9,7 @@ import (
 	"io/fs"
 	"log/slog"
 	"path"
+	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -78,18 +79,18 @@ func openPostgres(ctx context.Context, dsn string, log *slog.Logger) (*postgresK
 	return p, nil
 }
 
-// redactDSN keeps a password in a DSN out of an error message.
+// redactDSN keeps a password in a DSN out of an error message, in both
+// the URL form (postgres://user:secret@host) and the key=value form.
 func redactDSN(err error) string {
 	msg := err.Error()
-	if i := strings.Index(msg, "password="); i >= 0 {
-		j := strings.IndexAny(msg[i:], " '\"")
-		if j < 0 {
-			j = len(msg) - i
-		}
-		msg = msg[:i] + "password=xxxxx" + msg[i+j:]
-	}
-	return msg
+	msg = urlPassword.ReplaceAllString(msg, "${1}xxxxx@")
+	return kvPassword.ReplaceAllString(msg, "password=xxxxx")
 }
+
+var (
+	urlPassword = regexp.MustCompile(`(postgres(?:ql)?://[^:/@\s]*:)[^@\s]*@`)
+	kvPassword  = regexp.MustCompile(`password=(?:'[^']*'|[^\s'"]*)`)
+)
 
 // migrate applies the embedded migrations not yet recorded, in one
 // transaction under an advisory lock, so replicas starting together apply

@@ -80,6 +80,17 @@ func openShared(ctx context.Context, opts Options) (*Store, error) {
 	return s, nil
 }
 
+// Ping checks that a shared store's database answers; nil on Badger.
+func (s *Store) Ping(ctx context.Context) error {
+	if s.pg == nil {
+		return nil
+	}
+	if err := s.pg.pool.Ping(ctx); err != nil {
+		return pgError("ping", err)
+	}
+	return nil
+}
+
 // Shared reports whether the store is shared with other replicas
 // (Postgres).
 func (s *Store) Shared() bool { return s.pg != nil }

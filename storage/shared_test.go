@@ -3,6 +3,7 @@ package storage
 import (
 	"context"
 	"errors"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -321,4 +322,20 @@ func TestSharedLock(t *testing.T) {
 		}
 		return ok
 	})
+}
+
+func TestRedactDSN(t *testing.T) {
+	for _, in := range []string{
+		"cannot parse `postgres://l402d:s3cret@db:5432/l402d?sslmode=x`: bad",
+		"cannot parse `host=db user=l402d password=s3cret dbname=l402d`: bad",
+		"cannot parse `host=db password='s3 cret'`: bad",
+	} {
+		if out := redactDSN(errors.New(in)); strings.Contains(out, "s3") {
+			t.Errorf("redactDSN(%q) = %q: the password shows", in, out)
+		}
+	}
+	_, err := Open(t.Context(), Options{PostgresDSN: "postgres://l402d:s3cret@db:notaport/x"})
+	if err == nil || strings.Contains(err.Error(), "s3cret") {
+		t.Fatalf("a malformed DSN: %v", err)
+	}
 }

@@ -54,6 +54,7 @@ type Health struct {
 	Status  string                 `json:"status"` // ok | degraded
 	LND     LNDHealth              `json:"lnd"`
 	Watcher invoices.WatcherStatus `json:"watcher"`
+	DB      *apiclient.DBHealth    `json:"db,omitempty"`
 	Version string                 `json:"version,omitempty"`
 }
 
@@ -63,7 +64,7 @@ type LNDHealth = apiclient.LNDHealth
 // Wire renders the state as /healthz and /api/node answer it.
 func (h Health) Wire() apiclient.Health {
 	w := h.Watcher
-	return apiclient.Health{Status: h.Status, LND: h.LND, Version: h.Version, Watcher: apiclient.WatcherStatus{
+	return apiclient.Health{Status: h.Status, LND: h.LND, DB: h.DB, Version: h.Version, Watcher: apiclient.WatcherStatus{
 		State: string(w.State), Since: w.Since, SettleIndex: w.Cursor, LastError: w.LastError, Reconnects: w.Reconnects,
 		LastSettlement: w.LastSettlement, LastLag: apiclient.Seconds(time.Duration(w.LastLag).Seconds())}}
 }

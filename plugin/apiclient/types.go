@@ -71,7 +71,16 @@ type Health struct {
 	Status  string        `json:"status"` // ok | degraded
 	LND     LNDHealth     `json:"lnd"`
 	Watcher WatcherStatus `json:"watcher"`
-	Version string        `json:"version,omitempty"`
+	// DB is the shared database's state; absent on Badger.
+	DB      *DBHealth `json:"db,omitempty"`
+	Version string    `json:"version,omitempty"`
+}
+
+// DBHealth is the shared store's database as this replica sees it.
+type DBHealth struct {
+	Backend string `json:"backend"` // postgres
+	Up      bool   `json:"up"`
+	Error   string `json:"error,omitempty"`
 }
 
 // LNDHealth is the node's state as l402d sees it.
