@@ -13,6 +13,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/dgraph-io/badger/v4"
@@ -118,6 +119,9 @@ type Store struct {
 	issuesDone chan struct{}
 	closeOnce  sync.Once
 	closeErr   error
+
+	// conflicts counts transactions run again after a conflict.
+	conflicts atomic.Int64
 
 	// issueHook, if set (by tests, before the first IssueChallenge), is
 	// called by the group committer at each stage of a batch.
@@ -446,12 +450,19 @@ func (s *Store) update(ctx context.Context, durable bool, fn func(kvTxn) error) 
 		if !errors.Is(err, errConflict) {
 			return err
 		}
+		s.conflicts.Add(1)
 		if attempt == maxAttempts {
 			return fmt.Errorf("storage: gave up after %d attempts: %w", attempt, err)
 		}
 		// Back off a little, with jitter, so the retries of transactions
-		// that collided do not collide again.
-		d := time.Duration(rand.Int64N(int64(attempt) * int64(50*time.Microsecond)))
+		// that collided do not collide again. A Postgres transaction
+		// takes milliseconds, not Badger's microseconds: back off in
+		// proportion, capped so a retry never waits long.
+		step := 50 * time.Microsecond
+		if s.pg != nil {
+			step = time.Millisecond
+		}
+		d := time.Duration(rand.Int64N(int64(min(attempt, 16)) * int64(step)))
 		select {
 		case <-ctx.Done():
 			return ctx.Err()
