@@ -103,6 +103,8 @@ type Consumer struct {
 	// locks serialize payments by hash, urlLocks purchases by resource.
 	locks    hashLocks
 	urlLocks hashLocks
+	// shared: the store is shared with other replicas (Postgres).
+	shared bool
 
 	mu       sync.Mutex
 	orphans  map[lntypes.Hash]struct{} // payments to resume
@@ -124,7 +126,8 @@ func New(ctx context.Context, cfg Config) (*Consumer, error) {
 	c := &Consumer{cfg: cfg, log: cfg.Logger, store: cfg.Store, ln: cfg.Backend,
 		orphans: map[lntypes.Hash]struct{}{}}
 	c.locks, c.urlLocks = newHashLocks(nil), newHashLocks(nil)
-	if cfg.Store.Shared() {
+	c.shared = cfg.Store.Shared()
+	if c.shared {
 		// Replicas on one Postgres store: a payment or purchase one of
 		// them is on is not also started or resumed by another.
 		c.locks.shared = func(ctx context.Context, k [32]byte, wait bool) (func(), bool, error) {
@@ -234,7 +237,7 @@ func (c *Consumer) Run(ctx context.Context) error {
 	t := time.NewTicker(c.cfg.ResumeInterval)
 	defer t.Stop()
 	for {
-		if c.store.Shared() {
+		if c.shared {
 			// A replica that died left its payments in flight; the
 			// shared lock tells which no live replica is on.
 			c.orphanPending(ctx)

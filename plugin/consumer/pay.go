@@ -486,6 +486,10 @@ func (c *Consumer) send(ctx context.Context, e *storage.Payment) (*storage.Payme
 	return p, false, nil
 }
 
+// notSentGrace is how long, on a shared store, a payment marked in flight
+// that LND does not know is still taken for one about to be sent.
+const notSentGrace = 30 * time.Second
+
 // record writes what LND said about a payment (res, err from Pay or
 // Track) to the journal. A final outcome completes the entry (and caches
 // its token); LND knowing nothing of the hash means it was never sent, so
@@ -499,6 +503,13 @@ func (c *Consumer) record(ctx context.Context, e *storage.Payment, res invoices.
 		o = storage.PaymentOutcome{Succeeded: true, Preimage: res.Preimage, AmountMsat: res.AmountMsat, FeeMsat: res.FeeMsat}
 	case err == nil && res.State == invoices.PaymentFailed:
 		o = storage.PaymentOutcome{FailureReason: res.FailureReason}
+	case errors.Is(err, invoices.ErrNotFound) && c.shared && e.State == storage.PaymentInFlight && time.Since(e.UpdatedAt) < notSentGrace:
+		// Another replica marked it in flight moments ago and may still
+		// be about to send it (its lock gone with a broken connection):
+		// not knowing it yet is no proof LND never will.
+		c.orphan(e.PaymentHash)
+		return nil, &PaymentError{PaymentHash: e.PaymentHash, InFlight: true,
+			Reason: "marked in flight moments ago on another replica; LND does not know it yet"}
 	case errors.Is(err, invoices.ErrNotFound):
 		o = storage.PaymentOutcome{FailureReason: "never sent: LND has no payment for this hash"}
 	default:
