@@ -425,3 +425,36 @@ func TestSharedNewerSchema(t *testing.T) {
 		t.Fatalf("Open of a database from a newer l402d: %v, want ErrSchema", err)
 	}
 }
+
+// TestSharedBudget: replicas reserving payments against one daily budget
+// at once never reserve more than it holds, whichever replica asks.
+func TestSharedBudget(t *testing.T) {
+	rs := replicas(t, 3)
+	ctx := t.Context()
+	const fits, racers = 4, 24
+	if err := rs[0].PutBudgetLimits(ctx, BudgetLimits{PerDaySats: fits*60 + 59}); err != nil {
+		t.Fatal(err)
+	}
+	var ok atomic.Int32
+	var wg sync.WaitGroup
+	start := make(chan struct{})
+	for i := range racers {
+		wg.Go(func() {
+			_, h := newPreimage(t)
+			<-start
+			_, err := rs[i%3].ReservePayment(ctx, testPayment(h, 50, fmt.Sprintf("d%d", i)))
+			switch {
+			case err == nil:
+				ok.Add(1)
+			case !errors.Is(err, ErrBudgetExceeded):
+				t.Error(err)
+			}
+		})
+	}
+	close(start)
+	wg.Wait()
+	if ok.Load() != fits {
+		t.Fatalf("%d reserved across replicas, want %d", ok.Load(), fits)
+	}
+	wantCounter(t, "day", usage(t, rs[1], time.Now()).Total, 0, fits*60_000)
+}
