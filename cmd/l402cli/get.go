@@ -31,6 +31,7 @@ func getCommand() *cli.Command {
 			&cli.StringFlag{Name: "output", Aliases: []string{"o"}, Usage: "write the body to `FILE`"},
 			&cli.BoolFlag{Name: "include", Aliases: []string{"i"}, Usage: "print the response status and headers before the body"},
 			&cli.BoolFlag{Name: "silent", Aliases: []string{"s"}, Usage: "print no summary or progress on stderr"},
+			&cli.IntFlag{Name: "expected-calls", Usage: "how many calls to this service you expect soon: a prepaid session is used when they would spend its deposit anyway (calls × price ≥ deposit), else it pays per request"},
 			&cli.BoolFlag{Name: "session", Usage: "pay from a prepaid session held at the URL's origin, opening (one deposit, capped by --max-cost) or topping one up as needed; see l402cli sessions"},
 		),
 		Action: get,
@@ -94,7 +95,7 @@ func get(c *cli.Context) error {
 
 // accessRequest reads get's flags.
 func accessRequest(c *cli.Context) (apiclient.AccessRequest, error) {
-	req := apiclient.AccessRequest{URL: c.Args().First(), MaxSats: c.Int64("max-cost"), Method: c.String("request"), Session: c.Bool("session")}
+	req := apiclient.AccessRequest{URL: c.Args().First(), MaxSats: c.Int64("max-cost"), Method: c.String("request"), Session: c.Bool("session"), ExpectedCalls: c.Int("expected-calls")}
 	if d := c.String("data"); c.IsSet("data") {
 		b, err := readData(c.App.Reader, d)
 		if err != nil {

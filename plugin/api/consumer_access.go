@@ -2,6 +2,7 @@ package api
 
 import (
 	"encoding/base64"
+	"fmt"
 	"io"
 	"net/http"
 	"strconv"
@@ -72,6 +73,15 @@ func accessRequest(w http.ResponseWriter, r *http.Request) (consumer.AccessReque
 	if req.Session, e = f.boolean("session"); e != nil {
 		return req, e
 	}
+	calls, _, e := f.int64("expectedCalls", "expected_calls")
+	if e != nil {
+		return req, e
+	}
+	if calls < 0 || calls > 1_000_000 {
+		return req, &ErrorBody{Error: fmt.Sprintf("expectedCalls is %d", calls), Code: "invalid_field", Field: "expectedCalls",
+			Fix: "send 0 (pay per request) or the number of calls you expect soon, at most 1000000"}
+	}
+	req.ExpectedCalls = int(calls)
 	return req, nil
 }
 

@@ -22,6 +22,10 @@ type AccessRequest struct {
 	// Session pays from a prepaid session held at the URL's origin,
 	// opening or topping one up as needed (MaxSats caps each deposit).
 	Session bool `json:"session,omitempty"`
+	// ExpectedCalls, without Session, lets l402d choose: a seller's
+	// prepaid session is used when ExpectedCalls × its price covers its
+	// deposit (the calls would spend it anyway), else it pays per request.
+	ExpectedCalls int `json:"expectedCalls,omitempty"`
 }
 
 // RelayedBody is a target's body inside a JSON answer: as text when it is

@@ -9,6 +9,7 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"strconv"
 	"strings"
 
 	"github.com/lightningnetwork/lnd/lntypes"
@@ -75,6 +76,13 @@ type AccessRequest struct {
 	// opening one (one deposit) or topping it up as needed, instead of
 	// paying per request; see sessionAccess. MaxSats caps each deposit.
 	Session bool
+	// ExpectedCalls, when Session is not set, is how many calls to this
+	// service the caller expects to make soon: if the seller's 402 offers
+	// a prepaid session whose deposit those calls would spend anyway
+	// (ExpectedCalls × the session's price ≥ its deposit; the rest is
+	// refunded at close), the access opens or uses that session instead
+	// of paying per request, and Response.Note says so. 0: per request.
+	ExpectedCalls int
 	// Approve, if set, is asked before anything is paid, once policy and
 	// the budget allow the payment, or when the payment is over the
 	// rolling unapproved-spend cap (Proposal.ApprovalRequired: it must
@@ -146,6 +154,10 @@ func prepare(req AccessRequest) (*prepared, error) {
 	}
 	if len(method) > 32 || strings.IndexFunc(method, func(r rune) bool { return r < 'A' || r > 'Z' }) >= 0 {
 		return nil, &field.Error{Field: "method", Problem: fmt.Sprintf("%q is not an HTTP method", req.Method), Fix: "use GET, POST, PUT, PATCH, DELETE, HEAD or OPTIONS"}
+	}
+	if req.ExpectedCalls < 0 || req.ExpectedCalls > maxExpectedCalls {
+		return nil, &field.Error{Field: "expectedCalls", Problem: fmt.Sprintf("is %d", req.ExpectedCalls),
+			Fix: fmt.Sprintf("send 0 (pay per request) or the number of calls you expect, at most %d", maxExpectedCalls)}
 	}
 	if req.MaxSats < 0 {
 		return nil, &field.Error{Field: "maxSats", Problem: "is negative", Fix: "send 0 (no cap beyond the budget) or a price cap in sats"}
@@ -233,8 +245,22 @@ func (c *Consumer) Access(ctx context.Context, req AccessRequest) (*Response, er
 		}
 	}
 	r, due, err := c.fetch(ctx, pr, tok, tried, ownAuth)
-	if r != nil || err != nil {
-		return r, err
+	if err != nil {
+		return nil, err
+	}
+	if why := c.sessionWorth(ctx, req, ownAuth, r, due); why != "" {
+		if r != nil {
+			discard402(r)
+		}
+		req.Session = true
+		sr, err := c.sessionAccess(ctx, req, pr)
+		if sr != nil && sr.Note == "" {
+			sr.Note = why
+		}
+		return sr, err
+	}
+	if r != nil {
+		return r, nil
 	}
 	// One purchase per resource at a time: a concurrent Access of the
 	// same URL may be buying the token this one needs. The lock is held
@@ -290,6 +316,62 @@ type dueChallenge struct {
 	advertised int64 // the price the 402's body states, 0 if none
 	// prepaid is set when the token sold is prepaid credit.
 	prepaid *prepaidTerms
+	// header is the 402's, for the session it may offer beside.
+	header http.Header
+}
+
+// maxExpectedCalls bounds AccessRequest.ExpectedCalls.
+const maxExpectedCalls = 1_000_000
+
+// sessionWorth says why an access that did not ask for a session should
+// use the seller's (req.ExpectedCalls × its price ≥ its deposit), or ""
+// when it should not. r is a 402 answered as it is (a seller of sessions
+// only), due one to pay per request; one of them is set. The deposit
+// weighed is the deposit invoice's amount, not what the 402 says it is.
+func (c *Consumer) sessionWorth(ctx context.Context, req AccessRequest, ownAuth bool, r *Response, due *dueChallenge) string {
+	if req.ExpectedCalls <= 0 || ownAuth {
+		return ""
+	}
+	var h http.Header
+	switch {
+	case due != nil:
+		h = due.header
+	case r != nil && r.Status == http.StatusPaymentRequired:
+		h = r.Header
+	default:
+		return ""
+	}
+	_, sreq, err := sessionOffer(h)
+	if err != nil {
+		return ""
+	}
+	unit, err := strconv.ParseInt(sreq.Amount, 10, 64)
+	if err != nil || unit <= 0 {
+		return "" // no price to weigh: per request
+	}
+	d, err := c.ln.DecodeInvoice(ctx, sreq.DepositInvoice)
+	if err != nil || d.AmountMsat <= 0 {
+		return ""
+	}
+	deposit := (d.AmountMsat + 999) / 1000
+	// expected × unit ≥ deposit, without overflowing.
+	need := deposit / unit
+	if deposit%unit != 0 {
+		need++
+	}
+	if int64(req.ExpectedCalls) < need {
+		return ""
+	}
+	return fmt.Sprintf("paid from a prepaid session: %d expected calls × %d sats ≥ the %d-sat deposit (the rest is refunded at close)",
+		req.ExpectedCalls, unit, deposit)
+}
+
+// discard402 drops a 402 answer that is not returned.
+func discard402(r *Response) {
+	if r.Body != nil {
+		_, _ = io.Copy(io.Discard, io.LimitReader(r.Body, 64<<10))
+		r.Body.Close()
+	}
 }
 
 // paidOnce returns the paid single-use credential for the request's
@@ -418,7 +500,7 @@ func (c *Consumer) fetch(ctx context.Context, pr *prepared, tok *storage.Token, 
 			}
 		}
 		if tok == nil {
-			return nil, &dueChallenge{offer: of, advertised: advertised, prepaid: parsePrepaid(head)}, nil
+			return nil, &dueChallenge{offer: of, advertised: advertised, prepaid: parsePrepaid(head), header: resp.Header}, nil
 		}
 	}
 }

@@ -141,7 +141,8 @@ func (s *Server) access(ctx context.Context, req *sdk.CallToolRequest, v values)
 
 // accessRequest reads access and quote arguments.
 func accessRequest(v values) consumer.AccessRequest {
-	ar := consumer.AccessRequest{URL: v.str("url"), Method: v.str("method"), Header: v.header("headers"), MaxSats: v.int("maxSats"), Session: v.bool("session")}
+	ar := consumer.AccessRequest{URL: v.str("url"), Method: v.str("method"), Header: v.header("headers"), MaxSats: v.int("maxSats"), Session: v.bool("session"),
+		ExpectedCalls: int(v.int("expectedCalls"))}
 	if v.has("body") {
 		ar.Body = []byte(v.str("body"))
 	}

@@ -138,7 +138,11 @@ func (s *Server) payingTools() []*tool {
 			{name: "session", kind: kindBool, desc: "Pay from a prepaid session at this URL's site instead of per request: the first call pays one deposit " +
 				"(maxSats caps it) and later calls spend from it with no Lightning payment; a spent balance is topped up with another deposit. " +
 				"Close it with close_l402_session to get the rest back. Only sellers whose 402 offers a session support it.",
-				fix: "send true or false"}}},
+				fix: "send true or false"},
+			{name: "expectedCalls", aliases: []string{"expected_calls"}, kind: kindInteger, min: 0, max: 1_000_000,
+				desc: "How many calls to this service you expect to make soon (leave session out): l402d then uses the seller's prepaid session " +
+					"when those calls would spend its deposit anyway (calls × price ≥ deposit; the rest is refunded at close), else pays per request.",
+				fix: "send 0 or the number of calls you expect"}}},
 		run: s.access,
 	}, {
 		def: sdk.Tool{Name: ToolQuote, Title: "Quote an L402 resource's price",
