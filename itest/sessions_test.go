@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/http"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -279,6 +280,32 @@ func TestSessions(t *testing.T) {
 		code, list := bob.call(t, "GET", "/api/consumer/sessions", nil)
 		if code != 200 || len(list["sessions"].([]any)) != 1 {
 			t.Fatalf("bob's sessions: %d %v", code, list)
+		}
+	})
+
+	t.Run("bob's l402d chooses the session by the calls it expects", func(t *testing.T) {
+		bob := startBob(t)
+		access := func(calls int) map[string]any {
+			t.Helper()
+			code, out := bob.call(t, "POST", "/api/consumer/access", map[string]any{"url": "http://" + g.gate + "/sess/auto", "expectedCalls": calls})
+			if code != 200 || msat(out["status"]) != 200 || out["paid"] != true {
+				t.Fatalf("access expecting %d calls: %d %v", calls, code, out)
+			}
+			return out
+		}
+		// 10 calls × 3 sats < the 400-sat deposit: per request.
+		if out := access(10); out["session"] != nil {
+			t.Fatalf("10 expected calls opened a session: %v", out)
+		}
+		// 200 × 3 ≥ 400: the session, and the note says why.
+		out := access(200)
+		sess, _ := out["session"].(map[string]any)
+		if sess == nil || sess["state"] != "open" || msat(sess["balanceMsat"]) != 397_000 || !strings.Contains(str(out["note"]), "expected calls") {
+			t.Fatalf("200 expected calls: %v", out)
+		}
+		id := str(sess["sessionId"])
+		if code, out := bob.call(t, "POST", "/api/consumer/sessions/"+id+"/close", nil); code != 200 || out["state"] != "refunded" || msat(out["refundMsat"]) != 397_000 {
+			t.Fatalf("close: %d %v", code, out)
 		}
 	})
 
