@@ -401,25 +401,7 @@ func TestConsumerKill9MidPayment(t *testing.T) {
 	defer cancel()
 	go accessRaw(ctx, bob, key, s.url(path)) // cut by the kill
 
-	var hash lntypes.Hash
-	waitFor(t, 2*time.Minute, "bob's HTLC to reach alice's hold invoice", func() error {
-		h := s.lastHash(path)
-		if h == "" {
-			return errors.New("no challenge yet")
-		}
-		var err error
-		if hash, err = lntypes.MakeHashFromStr(h); err != nil {
-			return err
-		}
-		inv, err := aliceLND.Lightning.LookupInvoice(testCtx(t, 10*time.Second), &lnrpc.PaymentHash{RHash: hash[:]})
-		if err != nil {
-			return err
-		}
-		if inv.State != lnrpc.Invoice_ACCEPTED {
-			return fmt.Errorf("hold invoice is %s", inv.State)
-		}
-		return nil
-	})
+	hash := waitHeldHTLC(t, s, path)
 	code, out := bob.call(t, "GET", "/api/consumer/payments/"+hash.String(), nil)
 	if code != 200 || out["state"] != "in_flight" {
 		t.Fatalf("journal before the crash: %d %v", code, out)
@@ -727,4 +709,32 @@ func TestConsumerCLI(t *testing.T) {
 	if code, _, _ := l402cli(t, bob, "get"); code != 1 {
 		t.Fatalf("no URL: exit %d, want 1", code)
 	}
+}
+
+// waitHeldHTLC waits until bob's payment for the seller's last challenge
+// of path is held at alice's hold invoice (accepted, not settled) and
+// returns its hash.
+func waitHeldHTLC(t testing.TB, s *l402Seller, path string) lntypes.Hash {
+	t.Helper()
+	aliceLND := lnd(t, testNet(t), "alice")
+	var hash lntypes.Hash
+	waitFor(t, 2*time.Minute, "bob's HTLC to reach alice's hold invoice", func() error {
+		h := s.lastHash(path)
+		if h == "" {
+			return errors.New("no challenge yet")
+		}
+		var err error
+		if hash, err = lntypes.MakeHashFromStr(h); err != nil {
+			return err
+		}
+		inv, err := aliceLND.Lightning.LookupInvoice(testCtx(t, 10*time.Second), &lnrpc.PaymentHash{RHash: hash[:]})
+		if err != nil {
+			return err
+		}
+		if inv.State != lnrpc.Invoice_ACCEPTED {
+			return fmt.Errorf("hold invoice is %s", inv.State)
+		}
+		return nil
+	})
+	return hash
 }

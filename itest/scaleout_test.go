@@ -25,7 +25,6 @@ import (
 	"github.com/lightningnetwork/lnd/lnrpc"
 	"github.com/lightningnetwork/lnd/lnrpc/invoicesrpc"
 	"github.com/lightningnetwork/lnd/lnrpc/routerrpc"
-	"github.com/lightningnetwork/lnd/lntypes"
 )
 
 // startPostgres starts a Postgres server (Debian's package, as the
@@ -443,25 +442,7 @@ func TestScaleOutConsumer(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	go accessRaw(ctx, bobs[0], bobs[0].spendKey(t), hs.url(held)) // cut by the kill
-	var hash lntypes.Hash
-	waitFor(t, 2*time.Minute, "bob's HTLC to reach alice's hold invoice", func() error {
-		h := hs.lastHash(held)
-		if h == "" {
-			return errors.New("no challenge yet")
-		}
-		var err error
-		if hash, err = lntypes.MakeHashFromStr(h); err != nil {
-			return err
-		}
-		inv, err := aliceLND.Lightning.LookupInvoice(testCtx(t, 10*time.Second), &lnrpc.PaymentHash{RHash: hash[:]})
-		if err != nil {
-			return err
-		}
-		if inv.State != lnrpc.Invoice_ACCEPTED {
-			return fmt.Errorf("hold invoice is %s", inv.State)
-		}
-		return nil
-	})
+	hash := waitHeldHTLC(t, hs, held)
 	bobs[0].kill9(t)
 	hs.mu.Lock()
 	pre := hs.preimages[hash]

@@ -35,15 +35,7 @@ const sharedSweepInterval = time.Minute
 const leadPoll = time.Second
 
 func openShared(ctx context.Context, opts Options) (*Store, error) {
-	if opts.Logger == nil {
-		opts.Logger = slog.Default()
-	}
-	if opts.Now == nil {
-		opts.Now = time.Now
-	}
-	if opts.RootKeyCacheSize == 0 {
-		opts.RootKeyCacheSize = DefaultRootKeyCacheSize
-	}
+	opts.setDefaults()
 	pg, err := openPostgres(ctx, opts.PostgresDSN, opts.Logger)
 	if err != nil {
 		return nil, err

@@ -207,7 +207,8 @@ func openBadger(bopts badger.Options, opts Options) (*badger.DB, error) {
 	return db, nil
 }
 
-func badgerOptions(opts *Options) (badger.Options, error) {
+// setDefaults fills the zero fields that both engines use.
+func (opts *Options) setDefaults() {
 	if opts.Logger == nil {
 		opts.Logger = slog.Default()
 	}
@@ -220,6 +221,10 @@ func badgerOptions(opts *Options) (badger.Options, error) {
 	if opts.RootKeyCacheSize == 0 {
 		opts.RootKeyCacheSize = DefaultRootKeyCacheSize
 	}
+}
+
+func badgerOptions(opts *Options) (badger.Options, error) {
+	opts.setDefaults()
 	if opts.MinFreeBytes == 0 {
 		opts.MinFreeBytes = DefaultMinFreeBytes
 	}
