@@ -169,6 +169,13 @@ func (d *daemon) gc(t testing.TB) {
 // heapInUse is the daemon's Go heap in use, from its /metrics.
 func (d *daemon) heapInUse(t testing.TB) int64 {
 	t.Helper()
+	return int64(d.metric(t, "go_memstats_heap_inuse_bytes"))
+}
+
+// metric reads one unlabelled metric from the daemon's /metrics (0 if
+// absent).
+func (d *daemon) metric(t testing.TB, name string) float64 {
+	t.Helper()
 	req, _ := http.NewRequest("GET", "http://"+d.listen+"/metrics", nil)
 	req.Header.Set("X-API-Key", d.apiKey(t))
 	resp, err := http.DefaultClient.Do(req)
@@ -178,9 +185,9 @@ func (d *daemon) heapInUse(t testing.TB) int64 {
 	defer resp.Body.Close()
 	raw, _ := io.ReadAll(resp.Body)
 	for line := range strings.Lines(string(raw)) {
-		if v, ok := strings.CutPrefix(line, "go_memstats_heap_inuse_bytes "); ok {
+		if v, ok := strings.CutPrefix(line, name+" "); ok {
 			f, _ := strconv.ParseFloat(strings.TrimSpace(v), 64)
-			return int64(f)
+			return f
 		}
 	}
 	return 0

@@ -225,6 +225,16 @@ func TestScaleOutReplicas(t *testing.T) {
 		return errors.New("none streams")
 	})
 	t.Logf("a new leader streams %s after the kill", time.Since(killed).Round(time.Millisecond))
+	waitFor(t, 10*time.Second, "one replica leading by its metrics", func() error {
+		var leaders float64
+		for _, d := range others {
+			leaders += d.metric(t, "l402d_settlement_leader")
+		}
+		if leaders != 1 || others[0].metric(t, "l402d_db_up") != 1 {
+			return fmt.Errorf("l402d_settlement_leader sums to %v over the live replicas", leaders)
+		}
+		return nil
+	})
 	<-payDone
 	waitFor(t, 2*time.Minute, "every settlement recorded", func() error {
 		if got := settledCount(t, others[0]) - settledBefore; got != n {

@@ -39,8 +39,10 @@ func (p *Plugin) refreshDB(ctx context.Context) {
 	cctx, cancel := context.WithTimeout(ctx, 3*time.Second)
 	defer cancel()
 	h := &apiclient.DBHealth{Backend: BackendPostgres, Up: true}
+	p.metrics.DBUp.Set(1)
 	if err := p.store.Ping(cctx); err != nil {
 		h.Up, h.Error = false, err.Error()
+		p.metrics.DBUp.Set(0)
 	}
 	p.healthMu.Lock()
 	p.dbState = h

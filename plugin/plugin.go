@@ -272,6 +272,9 @@ func (p *Plugin) openStore(ctx context.Context) error {
 		p.store, err = storage.Open(ctx, storage.Options{
 			PostgresDSN: p.cfg.DBPostgresDSN, Logger: p.log.With("component", "storage"),
 		})
+		if err == nil {
+			p.metrics.CountConflicts(func() float64 { return float64(p.store.Conflicts()) })
+		}
 		return err
 	}
 	opts := storage.DefaultOptions(filepath.Join(p.cfg.DataDir, dbDir))
@@ -285,6 +288,9 @@ func (p *Plugin) openStore(ctx context.Context) error {
 		}
 	}
 	p.store, err = storage.Open(ctx, opts)
+	if err == nil {
+		p.metrics.CountConflicts(func() float64 { return float64(p.store.Conflicts()) })
+	}
 	return err
 }
 
@@ -346,6 +352,7 @@ func (p *Plugin) runSettlement(ctx context.Context) {
 		if p.store.Shared() {
 			p.log.Info("this replica now watches settlements")
 		}
+		p.metrics.SettlementLeader.Set(1)
 		var wg sync.WaitGroup
 		wg.Go(func() { p.watcher.Run(lctx) })
 		wg.Go(func() {
@@ -355,6 +362,7 @@ func (p *Plugin) runSettlement(ctx context.Context) {
 		})
 		wg.Wait()
 		release()
+		p.metrics.SettlementLeader.Set(0)
 		if ctx.Err() == nil {
 			p.log.Warn("lost the lead of the settlement watcher; waiting to take it again")
 		}

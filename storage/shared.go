@@ -72,6 +72,10 @@ func openShared(ctx context.Context, opts Options) (*Store, error) {
 	return s, nil
 }
 
+// Conflicts returns how many transactions were run again after a
+// conflict since the store opened.
+func (s *Store) Conflicts() int64 { return s.conflicts.Load() }
+
 // Ping checks that a shared store's database answers; nil on Badger.
 func (s *Store) Ping(ctx context.Context) error {
 	if s.pg == nil {

@@ -28,6 +28,8 @@ type Metrics struct {
 	WatcherUp           prometheus.Gauge         // 1 while the settlement stream is open
 	WatcherReconnects   prometheus.Counter       // settlement stream reconnects
 	LNDUp               prometheus.Gauge         // 1 when the last LND call succeeded
+	DBUp                prometheus.Gauge         // on Postgres: 1 when the last check of the database succeeded
+	SettlementLeader    prometheus.Gauge         // 1 while this process runs the settlement watcher
 	HTTPRequests        *prometheus.CounterVec   // surface, route, code
 	HTTPLatency         *prometheus.HistogramVec // surface, route
 	GateRequests        *prometheus.CounterVec   // service, outcome: paid|challenged|rejected|free|rate_limited|upstream_error
@@ -59,6 +61,8 @@ func New() *Metrics {
 		WatcherUp:           f.gauge("l402d_watcher_up", "1 while the settlement stream from LND is open."),
 		WatcherReconnects:   f.counter("l402d_watcher_reconnects_total", "Times the settlement stream was reopened."),
 		LNDUp:               f.gauge("l402d_lnd_up", "1 when the last call to LND succeeded."),
+		DBUp:                f.gauge("l402d_db_up", "On --db.backend=postgres: 1 when the last check of the database succeeded."),
+		SettlementLeader:    f.gauge("l402d_settlement_leader", "1 while this l402d runs the settlement watcher (on Postgres, one replica at a time)."),
 		HTTPRequests:        f.counterVec("l402d_http_requests_total", "HTTP requests served, by surface, route and status code.", "surface", "route", "code"),
 		HTTPLatency:         f.histogramVec("l402d_http_request_seconds", "HTTP request latency, by surface and route.", "surface", "route"),
 		GateRequests:        f.counterVec("l402d_gate_requests_total", "Requests through the gate, by service and outcome.", "service", "outcome"),
@@ -69,6 +73,13 @@ func New() *Metrics {
 	}
 	r.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
+}
+
+// CountConflicts exports f, the store's count of transactions run again
+// after a conflict, as l402d_storage_conflicts_total.
+func (m *Metrics) CountConflicts(f func() float64) {
+	m.Registry.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "l402d_storage_conflicts_total",
+		Help: "Store transactions run again because a concurrent one changed what they read."}, f))
 }
 
 // Handler serves the registry in the Prometheus text format.
