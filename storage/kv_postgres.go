@@ -324,23 +324,23 @@ type pgIter struct {
 func (i *pgIter) Rewind() {
 	if i.reverse {
 		if i.end == nil {
-			i.fetch(nil, true, true)
+			i.fetch(nil, true)
 			return
 		}
-		i.fetch(i.end, false, true)
+		i.fetch(i.end, false)
 		return
 	}
-	i.fetch(i.prefix, true, true)
+	i.fetch(i.prefix, true)
 }
 
 func (i *pgIter) Seek(key []byte) {
-	i.fetch(key, true, true)
+	i.fetch(key, true)
 }
 
 // fetch loads the page starting at from (at it if inclusive, else past
-// it), in the walk's direction. A nil from with first starts at the range's
-// end.
-func (i *pgIter) fetch(from []byte, inclusive, first bool) {
+// it), in the walk's direction; a nil from starts at the range's first
+// entry in that direction.
+func (i *pgIter) fetch(from []byte, inclusive bool) {
 	i.page, i.pos, i.last = i.page[:0], 0, true
 	if i.t.err != nil {
 		return
@@ -404,7 +404,7 @@ func (i *pgIter) Valid() bool { return i.pos < len(i.page) }
 func (i *pgIter) Next() {
 	i.pos++
 	if i.pos == len(i.page) && !i.last && len(i.page) > 0 {
-		i.fetch(i.page[len(i.page)-1].key, false, false)
+		i.fetch(i.page[len(i.page)-1].key, false)
 	}
 }
 
@@ -457,9 +457,9 @@ func (l *pgListener) listen(ctx context.Context) error {
 	if _, err := conn.Exec(ctx, "LISTEN "+pgRevocationChannel); err != nil {
 		return err
 	}
-	first := true
-	l.readyOnce.Do(func() { close(l.ready); first = false })
-	if first {
+	again := true
+	l.readyOnce.Do(func() { close(l.ready); again = false })
+	if again {
 		// Listening again after a gap: revocations committed meanwhile
 		// were not pushed to us.
 		if err := l.onGap(ctx); err != nil {
