@@ -14,9 +14,9 @@ import (
 	"github.com/lightningnetwork/lnd/lntypes"
 )
 
-// replicas opens n stores on one fresh Postgres database, as n l402d
-// replicas would.
-func replicas(t *testing.T, n int) []*Store {
+// sharedDB returns the DSN of a fresh database of the Postgres run's
+// server; replicas need one, so on Badger the test does not apply.
+func sharedDB(t *testing.T) string {
 	t.Helper()
 	if testPG == nil {
 		t.Skip("replicas share a Postgres database; run with L402D_STORAGE_BACKEND=postgres (make test does)")
@@ -25,6 +25,14 @@ func replicas(t *testing.T, n int) []*Store {
 	if err != nil {
 		t.Fatal(err)
 	}
+	return dsn
+}
+
+// replicas opens n stores on one fresh Postgres database, as n l402d
+// replicas would.
+func replicas(t *testing.T, n int) []*Store {
+	t.Helper()
+	dsn := sharedDB(t)
 	out := make([]*Store, n)
 	for i := range out {
 		out[i] = openStore(t, Options{PostgresDSN: dsn})
@@ -252,13 +260,7 @@ func TestSharedDatabaseDown(t *testing.T) {
 // TestSharedOpenTogether: replicas starting at once on an empty database
 // all open it (one stamps the schema, the others find it stamped).
 func TestSharedOpenTogether(t *testing.T) {
-	if testPG == nil {
-		t.Skip("replicas share a Postgres database; run with L402D_STORAGE_BACKEND=postgres (make test does)")
-	}
-	dsn, err := testPG.CreateDB(t.Context(), "")
-	if err != nil {
-		t.Fatal(err)
-	}
+	dsn := sharedDB(t)
 	var wg sync.WaitGroup
 	for range 6 {
 		wg.Go(func() {
