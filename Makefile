@@ -37,7 +37,7 @@ BIN_DIR ?= bin
 VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS = -s -w -X main.version=$(VERSION)
 
-.PHONY: all build image image-push run deps load-deps load bench-gate bench-schemes test unit unit-postgres interop itest itest-repeat lint vet fmt-check fuzz fuzz-long bench \
+.PHONY: all build image image-push run deps load-deps load bench-gate bench-schemes test unit unit-postgres unit-lazy interop itest itest-repeat lint vet fmt-check fuzz fuzz-long bench \
 	regtest-bins regtest-up regtest-down regtest-info clean
 
 all: build
@@ -51,7 +51,7 @@ run: build
 	$(GO) run ./regtest/cmd/demo -bin $(BIN_DIR) $(RUN_FLAGS)
 
 ## test: everything CI runs: lint, unit tests, the Aperture interop module, the regtest itests
-test: lint unit unit-postgres interop itest
+test: lint unit unit-postgres unit-lazy interop itest
 
 ## unit: unit tests (no network)
 unit:
@@ -62,6 +62,11 @@ unit:
 ## conformance run of the shared backend
 unit-postgres: deps
 	L402D_STORAGE_BACKEND=postgres $(GO) test -count=1 ./storage/...
+
+## unit-lazy: the storage suite again with every store taking debits in
+## memory (--db.debit-allowance-msat): the same promises must hold
+unit-lazy:
+	L402D_STORAGE_DEBIT_ALLOWANCE=3000 $(GO) test -count=1 ./storage/
 
 ## interop: cross-check with Aperture v0.5.0 (nested module itest/interop)
 interop:

@@ -8,6 +8,7 @@ import (
 	"io"
 	"net/http"
 	"slices"
+	"strconv"
 	"sync"
 	"testing"
 	"time"
@@ -37,12 +38,16 @@ import (
 func BenchmarkSchemes(b *testing.B) {
 	n := envInt(b, "L402D_BENCH_REQUESTS", 200)
 	upstream := startBenchUpstream(b)
-	g := startGateDaemon(b, fmt.Sprintf("services:\n  - name: bench\n    path: /bench/*\n    upstream: http://%[1]s\n    price: 1\n    session_deposit: %[2]d\n"+
-		"  - name: credit\n    path: /credit/*\n    upstream: http://%[1]s\n    price: 1\n    prepaid_credit: %[2]d\n", upstream, 2*n+100),
-		"--gate.token-rate", "-1", "--gate.mint-rate", "-1", "--gate.max-pending", "-1", "--gate.max-pending-per-client", "-1", "--log.level", "warn")
+	services := fmt.Sprintf("services:\n  - name: bench\n    path: /bench/*\n    upstream: http://%[1]s\n    price: 1\n    session_deposit: %[2]d\n"+
+		"  - name: credit\n    path: /credit/*\n    upstream: http://%[1]s\n    price: 1\n    prepaid_credit: %[2]d\n", upstream, 2*n+100)
+	flags := []string{"--gate.token-rate", "-1", "--gate.mint-rate", "-1", "--gate.max-pending", "-1", "--gate.max-pending-per-client", "-1", "--log.level", "warn"}
+	g := startGateDaemon(b, services, flags...)
+	// A second gate beside alice whose debits are taken in memory.
+	lazy := startGateDaemon(b, services, append(flags, "--db.debit-allowance-msat", strconv.Itoa(benchDebitAllowanceMsat))...)
 
-	// path is where a credential is presented ("" for /bench/x).
-	type cred struct{ name, value, path string }
+	// path is where a credential is presented ("" for /bench/x), host the
+	// gate it is presented to ("" for g).
+	type cred struct{ name, value, path, host string }
 	creds := map[string][]cred{}
 	var mu sync.Mutex
 	var wg sync.WaitGroup
@@ -57,11 +62,11 @@ func BenchmarkSchemes(b *testing.B) {
 				scheme := []string{"l402", "mpp", "x402"}[i%3]
 				switch scheme {
 				case "l402":
-					c = cred{"Authorization", "L402 " + o.l402.Macaroon + ":" + pre, ""}
+					c = cred{"Authorization", "L402 " + o.l402.Macaroon + ":" + pre, "", ""}
 				case "mpp":
-					c = cred{"Authorization", o.mppAuth(b, pre), ""}
+					c = cred{"Authorization", o.mppAuth(b, pre), "", ""}
 				case "x402":
-					c = cred{x402.HeaderPaymentSignature, o.x402Sig(b, pre), ""}
+					c = cred{x402.HeaderPaymentSignature, o.x402Sig(b, pre), "", ""}
 				}
 				mu.Lock()
 				creds[scheme] = append(creds[scheme], c)
@@ -80,17 +85,28 @@ func BenchmarkSchemes(b *testing.B) {
 	if r.code != 200 {
 		b.Fatalf("opening a session: %d %s", r.code, r.raw)
 	}
-	sessCred := cred{"Authorization", sessionAuth(b, sess), ""}
+	sessCred := cred{"Authorization", sessionAuth(b, sess), "", ""}
 	// One L402 prepaid credit, debited 1 sat per request, for both phases.
 	cr := g.get(b, "/credit/x")
 	if cr.code != 402 {
 		b.Fatalf("buying credit: %d %s", cr.code, cr.raw)
 	}
-	creditCred := cred{"Authorization", "L402 " + str(cr.json["macaroon"]) + ":" + payInvoice(b, "bob", str(cr.json["invoice"])), "/credit/x"}
+	creditCred := cred{"Authorization", "L402 " + str(cr.json["macaroon"]) + ":" + payInvoice(b, "bob", str(cr.json["invoice"])), "/credit/x", ""}
+	// The same two on the gate with the debit allowance.
+	lsess, r := openSession(b, lazy, "/bench/open")
+	if r.code != 200 {
+		b.Fatalf("opening a session: %d %s", r.code, r.raw)
+	}
+	lazySessCred := cred{"Authorization", sessionAuth(b, lsess), "", lazy.gate}
+	cr = lazy.get(b, "/credit/x")
+	if cr.code != 402 {
+		b.Fatalf("buying credit: %d %s", cr.code, cr.raw)
+	}
+	lazyCreditCred := cred{"Authorization", "L402 " + str(cr.json["macaroon"]) + ":" + payInvoice(b, "bob", str(cr.json["invoice"])), "/credit/x", lazy.gate}
 
 	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 1}}
 	present := func(c cred) time.Duration {
-		req, _ := http.NewRequest("GET", "http://"+g.gate+cmp.Or(c.path, "/bench/x"), nil)
+		req, _ := http.NewRequest("GET", "http://"+cmp.Or(c.host, g.gate)+cmp.Or(c.path, "/bench/x"), nil)
 		req.Header.Set(c.name, c.value)
 		t0 := time.Now()
 		resp, err := client.Do(req)
@@ -119,6 +135,8 @@ func BenchmarkSchemes(b *testing.B) {
 		{"x402 payment (spent once)", creds["x402"][:n]},
 		{"MPP session, one prepaid balance (debited durably)", slices.Repeat([]cred{sessCred}, n)},
 		{"L402 prepaid credit, one balance (debited durably)", slices.Repeat([]cred{creditCred}, n)},
+		{fmt.Sprintf("MPP session, one prepaid balance (debited in memory, allowance %d msat)", benchDebitAllowanceMsat), slices.Repeat([]cred{lazySessCred}, n)},
+		{fmt.Sprintf("L402 prepaid credit, one balance (debited in memory, allowance %d msat)", benchDebitAllowanceMsat), slices.Repeat([]cred{lazyCreditCred}, n)},
 	}
 	type stat struct{ p50, p90, mean time.Duration }
 	stats := make([]stat, len(rows))
@@ -148,7 +166,7 @@ func BenchmarkSchemes(b *testing.B) {
 	const clients = 16
 	conc := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: clients}}
 	presentOn := func(c cred) {
-		req, _ := http.NewRequest("GET", "http://"+g.gate+cmp.Or(c.path, "/bench/x"), nil)
+		req, _ := http.NewRequest("GET", "http://"+cmp.Or(c.host, g.gate)+cmp.Or(c.path, "/bench/x"), nil)
 		req.Header.Set(c.name, c.value)
 		resp, err := conc.Do(req)
 		if err != nil {
@@ -170,6 +188,8 @@ func BenchmarkSchemes(b *testing.B) {
 		{"x402 payment (spent once)", creds["x402"][n:]},
 		{"MPP session, one prepaid balance shared by all 16", slices.Repeat([]cred{sessCred}, n)},
 		{"L402 prepaid credit, one balance shared by all 16", slices.Repeat([]cred{creditCred}, n)},
+		{"MPP session, one balance shared by all 16, debited in memory", slices.Repeat([]cred{lazySessCred}, n)},
+		{"L402 prepaid credit, one balance shared by all 16, debited in memory", slices.Repeat([]cred{lazyCreditCred}, n)},
 	}
 	rates := make([]float64, len(crows))
 	for r, row := range crows {
@@ -196,5 +216,10 @@ func BenchmarkSchemes(b *testing.B) {
 	}
 	b.Logf("load average at the end: %s\n%s", readLoadavg(), out)
 }
+
+// benchDebitAllowanceMsat is the second gate's --db.debit-allowance-msat:
+// 100 requests of 1 sat (under 16 clients a balance takes about one
+// allowance per fsync, so a smaller one bounds throughput).
+const benchDebitAllowanceMsat = 100_000
 
 func us(d time.Duration) string { return fmt.Sprintf("%d µs", d.Microseconds()) }

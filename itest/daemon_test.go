@@ -7,7 +7,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -18,6 +17,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/l402d/l402d/internal/freeport"
 	"github.com/l402d/l402d/invoices/embedded"
 	"github.com/l402d/l402d/plugin/apiclient"
 	"github.com/l402d/l402d/regtest"
@@ -69,9 +69,10 @@ type daemon struct {
 	args    []string
 	logPath string
 
-	mu   sync.Mutex
-	cmd  *exec.Cmd
-	done chan struct{}
+	mu       sync.Mutex
+	cmd      *exec.Cmd
+	done     chan struct{}
+	runStart int64 // the log's length when the running process started
 }
 
 // startDaemon starts l402d beside node with extra flags and waits until
@@ -150,6 +151,9 @@ func (d *daemon) spawn(t testing.TB) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	if fi, err := logf.Stat(); err == nil {
+		d.runStart = fi.Size()
+	}
 	cmd := exec.Command(binPath(t, "l402d"), d.args...)
 	cmd.Stdout, cmd.Stderr = logf, logf
 	if err := cmd.Start(); err != nil {
@@ -177,12 +181,13 @@ func (d *daemon) logSize() int64 {
 // waitAPI waits until /healthz answers.
 func (d *daemon) waitAPI(t testing.TB) {
 	t.Helper()
+	off := d.runStart
 	deadline := time.Now().Add(60 * time.Second)
 	for {
 		select {
 		case <-d.done:
 			b, _ := os.ReadFile(d.logPath)
-			t.Fatalf("l402d exited during start:\n%s", tail(string(b), 40))
+			t.Fatalf("l402d exited during start: %s\n%s", exitCause(b[min(off, int64(len(b))):]), tail(string(b), 40))
 		default:
 		}
 		// Not t.Context(): a cleanup may restart a daemon.
@@ -327,15 +332,32 @@ func waitFor(t testing.TB, d time.Duration, what string, cond func() error) {
 	t.Fatalf("%s: not within %v: %v", what, d, err)
 }
 
-// freeAddr returns a loopback address with a free port.
+// freeAddr returns a loopback address with a free port outside the
+// ephemeral range, so a killed daemon can listen on it again.
 func freeAddr(t testing.TB) string {
 	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
+	ports, err := freeport.Ports(1)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer l.Close()
-	return l.Addr().String()
+	return fmt.Sprintf("127.0.0.1:%d", ports[0])
+}
+
+// exitCause picks from one run's log the lines that say why it ended: its
+// errors and its last line, first in a failure's message so that a
+// shortened CI log still shows them.
+func exitCause(log []byte) string {
+	var cause []string
+	lines := strings.Split(strings.TrimSpace(string(log)), "\n")
+	for _, l := range lines {
+		if strings.Contains(l, "level=ERROR") {
+			cause = append(cause, l)
+		}
+	}
+	if last := lines[len(lines)-1]; len(cause) == 0 || cause[len(cause)-1] != last {
+		cause = append(cause, last)
+	}
+	return strings.Join(cause, "\n")
 }
 
 func tail(s string, lines int) string {

@@ -162,6 +162,31 @@ func sessionBooks(t testing.TB, g *gateDaemon) map[string]map[string]any {
 
 func msat(v any) int64 { return int64(num(v)) }
 
+// hammer sends each requests from each of clients at once with try and
+// counts the answers served (200) and refused for the balance (402
+// insufficient_balance); any other answer fails t.
+func hammer(t *testing.T, clients, each int, try func() gateResp) (ok, refused int64) {
+	t.Helper()
+	var okN, refusedN atomic.Int64
+	var wg sync.WaitGroup
+	for range clients {
+		wg.Go(func() {
+			for range each {
+				switch r := try(); {
+				case r.code == 200:
+					okN.Add(1)
+				case r.code == 402 && r.json["reason"] == "insufficient_balance":
+					refusedN.Add(1)
+				default:
+					t.Errorf("%d %s", r.code, r.raw)
+				}
+			}
+		})
+	}
+	wg.Wait()
+	return okN.Load(), refusedN.Load()
+}
+
 func TestSessions(t *testing.T) {
 	u := startGateUpstreams(t)
 	g := startGateDaemon(t, sessionServices(u.http), "--gate.mint-rate", "100", "--gate.mint-burst", "1000")
@@ -337,27 +362,9 @@ func TestSessions(t *testing.T) {
 			t.Fatalf("open: %d %s", r.code, r.raw)
 		}
 		// 397 sats left buy 132 requests at 3; 160 are tried.
-		var ok, refused atomic.Int64
-		var wg sync.WaitGroup
-		for range 16 {
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				for range 10 {
-					switch r := b.bearer(t, "/sess/a"); {
-					case r.code == 200:
-						ok.Add(1)
-					case r.code == 402 && r.json["reason"] == "insufficient_balance":
-						refused.Add(1)
-					default:
-						t.Errorf("%d %s", r.code, r.raw)
-					}
-				}
-			}()
-		}
-		wg.Wait()
-		if ok.Load() != 132 || refused.Load() != 28 {
-			t.Fatalf("%d served, %d refused; want 132 and 28", ok.Load(), refused.Load())
+		ok, refused := hammer(t, 16, 10, func() gateResp { return b.bearer(t, "/sess/a") })
+		if ok != 132 || refused != 28 {
+			t.Fatalf("%d served, %d refused; want 132 and 28", ok, refused)
 		}
 		if r := b.close(t); r.code != 200 || msat(r.json["refundMsat"]) != 1000 || b.refundPaid(t) != 1000 {
 			t.Fatalf("close: %d %s, refund received %d", r.code, r.raw, b.refundPaid(t))

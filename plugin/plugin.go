@@ -67,6 +67,12 @@ type Config struct {
 	// given it; see docs/SCALING.md).
 	DBBackend     string
 	DBPostgresDSN string
+	// DBDebitAllowanceMsat lets requests on a prepaid balance or an MPP
+	// session be debited in memory and answered before the debit is on
+	// disk, up to this many msat per balance; a crash loses at most that
+	// much of each balance's debits, to the seller (storage.Options).
+	// 0: every debit is durable first. Badger only.
+	DBDebitAllowanceMsat int64
 
 	// Gate and Consumer configure the earning proxy and the spending
 	// side; see gate.go and consumer.go.
@@ -258,8 +264,14 @@ func (c *Config) checkBackend() error {
 		if c.DBEncryptionKeyFile != "" {
 			return errors.New("plugin: --db.keyfile encrypts the Badger store; on postgres leave it out and encrypt the database's disk")
 		}
+		if c.DBDebitAllowanceMsat != 0 {
+			return errors.New("plugin: --db.debit-allowance-msat keeps debits in one process's memory and replicas on postgres share balances; leave it at 0 on postgres")
+		}
 	default:
 		return fmt.Errorf("plugin: --db.backend %q: want badger or postgres", c.DBBackend)
+	}
+	if c.DBDebitAllowanceMsat < 0 {
+		return fmt.Errorf("plugin: --db.debit-allowance-msat %d: want 0 (every debit on disk first) or a positive number of msat", c.DBDebitAllowanceMsat)
 	}
 	return nil
 }
@@ -280,6 +292,7 @@ func (p *Plugin) openStore(ctx context.Context) error {
 	opts := storage.DefaultOptions(filepath.Join(p.cfg.DataDir, dbDir))
 	opts.SyncWrites = !p.cfg.DBNoSync
 	opts.MinFreeBytes = p.cfg.DBMinFreeBytes
+	opts.DebitAllowanceMsat = p.cfg.DBDebitAllowanceMsat
 	opts.Logger = p.log.With("component", "storage")
 	var err error
 	if p.cfg.DBEncryptionKeyFile != "" {

@@ -8,6 +8,8 @@ import (
 	"os"
 	"path/filepath"
 	"time"
+
+	"github.com/l402d/l402d/internal/freeport"
 )
 
 // Start removes whatever an earlier run of the same project left behind,
@@ -95,7 +97,7 @@ func newState(ctx context.Context, o Options, lay layout, bo BuildOptions, compo
 	}
 	// Ports, certificate, directories.
 	all := allNodes(o.Nodes)
-	ports, err := freePorts(2 * len(all))
+	ports, err := freeport.Ports(2 * len(all))
 	if err != nil {
 		return st, err
 	}

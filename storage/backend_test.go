@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"fmt"
 	"os"
+	"strconv"
 	"testing"
 
 	"github.com/l402d/l402d/storage/pgtest"
@@ -41,11 +42,23 @@ func TestMain(m *testing.M) {
 	os.Exit(m.Run())
 }
 
-// onPostgres points opts at a database of the test server when the run
-// is on Postgres: a fresh one for an in-memory store, the directory's own
-// otherwise.
-func onPostgres(t testing.TB, opts *Options) {
+// debitAllowanceEnv, set to a number of msat, runs the suite with every
+// store taking debits in memory up to that allowance (make unit-lazy).
+const debitAllowanceEnv = "L402D_STORAGE_DEBIT_ALLOWANCE"
+
+// onTestBackend points opts at a database of the test server when the run
+// is on Postgres (a fresh one for an in-memory store, the directory's own
+// otherwise), and gives it the debit allowance of a run with one.
+func onTestBackend(t testing.TB, opts *Options) {
 	t.Helper()
+	if s := os.Getenv(debitAllowanceEnv); s != "" && testPG == nil && opts.DebitAllowanceMsat == 0 {
+		// The run with debits taken in memory.
+		n, err := strconv.ParseInt(s, 10, 64)
+		if err != nil || n <= 0 {
+			t.Fatalf("%s=%q: want a positive number of msat", debitAllowanceEnv, s)
+		}
+		opts.DebitAllowanceMsat = n
+	}
 	if testPG == nil || opts.PostgresDSN != "" {
 		return
 	}

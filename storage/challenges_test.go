@@ -446,7 +446,7 @@ func TestIssueChallengeGroupCommit(t *testing.T) {
 
 func TestIssueChallengeAfterClose(t *testing.T) {
 	opts := DefaultOptions(t.TempDir())
-	onPostgres(t, &opts)
+	onTestBackend(t, &opts)
 	s, err := Open(t.Context(), opts)
 	if err != nil {
 		t.Fatal(err)

@@ -105,7 +105,7 @@ func runKilledChild(t *testing.T, test string, env []string, killAfter int, ack 
 		// the directory it was given.
 		dir := strings.SplitN(env[0], "=", 2)[1]
 		opts := DefaultOptions(dir)
-		onPostgres(t, &opts)
+		onTestBackend(t, &opts)
 		cmd.Env = append(cmd.Env, childDSNEnv+"="+opts.PostgresDSN)
 	}
 	var stderr bytes.Buffer

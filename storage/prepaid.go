@@ -73,9 +73,25 @@ func (s *Store) DebitPrepaid(ctx context.Context, h lntypes.Hash, service string
 	if msat < 0 || service == "" {
 		return SessionDebit{}, fmt.Errorf("storage: %w: a prepaid debit needs a service and msat ≥ 0", ErrInvalid)
 	}
+	if out, ok := s.lazy.take(h, service, true, msat); ok {
+		return SessionDebit{Session: out, Debited: true}, nil
+	}
+	ids, err := s.prepaidIDs(ctx, h)
+	if err != nil {
+		return SessionDebit{}, err
+	}
 	var out SessionDebit
-	err := s.commitOne(ctx, func(txn kvTxn) error {
-		out = SessionDebit{}
+	err = s.exclusive(ctx, ids, func() (lntypes.Hash, lntypes.Hash, bool, error) {
+		err := s.debitPrepaid(ctx, h, service, msat, &out)
+		return h, out.Session.ID, err == nil, err
+	})
+	return out, err
+}
+
+// debitPrepaid is DebitPrepaid's durable commit.
+func (s *Store) debitPrepaid(ctx context.Context, h lntypes.Hash, service string, msat int64, out *SessionDebit) error {
+	return s.commitOne(ctx, func(txn kvTxn) error {
+		*out = SessionDebit{}
 		at := s.now()
 		b, err := s.prepaidBalance(txn, h, service, at)
 		if err != nil {
@@ -90,10 +106,9 @@ func (s *Store) DebitPrepaid(ctx context.Context, h lntypes.Hash, service string
 		if err != nil {
 			return err
 		}
-		out = SessionDebit{Session: *d, Debited: true}
+		*out = SessionDebit{Session: *d, Debited: true}
 		return nil
 	}, nil)
-	return out, err
 }
 
 // ClosePrepaid closes the prepaid balance the token of payment h spends
@@ -108,6 +123,20 @@ func (s *Store) ClosePrepaid(ctx context.Context, h lntypes.Hash, service, retur
 	if returnInvoice == "" || service == "" || returnHash == (lntypes.Hash{}) {
 		return Session{}, fmt.Errorf("storage: %w: closing a prepaid balance needs a service and a return invoice", ErrInvalid)
 	}
+	ids, err := s.prepaidIDs(ctx, h)
+	if err != nil {
+		return Session{}, err
+	}
+	var out Session
+	err = s.exclusive(ctx, ids, func() (_, _ lntypes.Hash, _ bool, err error) {
+		out, err = s.closePrepaid(ctx, h, service, returnInvoice, returnHash)
+		return
+	})
+	return out, err
+}
+
+// closePrepaid is ClosePrepaid's durable commit.
+func (s *Store) closePrepaid(ctx context.Context, h lntypes.Hash, service, returnInvoice string, returnHash lntypes.Hash) (Session, error) {
 	var out Session
 	err := s.commitOne(ctx, func(txn kvTxn) error {
 		at := s.now()
@@ -166,10 +195,18 @@ func claimRefundInvoice(txn kvTxn, h, id lntypes.Hash) (func() error, error) {
 }
 
 // Prepaid returns the prepaid balance the token of payment h spends: its
-// own, or the one it tops up. ErrNotFound if there is none yet.
+// own, or the one it tops up, with every debit taken before the call.
+// ErrNotFound if there is none yet.
 func (s *Store) Prepaid(ctx context.Context, h lntypes.Hash) (*Session, error) {
+	ids, err := s.prepaidIDs(ctx, h)
+	if err != nil {
+		return nil, err
+	}
+	if err := s.settled(ctx, ids...); err != nil {
+		return nil, err
+	}
 	var out *Session
-	err := s.db.View(ctx, func(txn kvTxn) error {
+	err = s.db.View(ctx, func(txn kvTxn) error {
 		var err error
 		out, err = s.prepaidOf(txn, h)
 		return err

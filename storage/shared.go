@@ -36,6 +36,9 @@ const leadPoll = time.Second
 
 func openShared(ctx context.Context, opts Options) (*Store, error) {
 	opts.setDefaults()
+	if opts.DebitAllowanceMsat > 0 {
+		return nil, fmt.Errorf("storage: %w: a debit allowance keeps debits in one process's memory, and replicas on Postgres share balances: leave it at 0 on Postgres", ErrInvalid)
+	}
 	pg, err := openPostgres(ctx, opts.PostgresDSN, opts.Logger)
 	if err != nil {
 		return nil, err

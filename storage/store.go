@@ -80,6 +80,15 @@ type Options struct {
 	// given the same DSN (see shared.go). Dir, InMemory, SyncWrites,
 	// EncryptionKey and MinFreeBytes are then unused.
 	PostgresDSN string
+
+	// DebitAllowanceMsat, if positive, lets a request's debit of a prepaid
+	// balance or an MPP session be taken in memory and answered before it
+	// is on disk, up to this many msat of each balance not yet written
+	// (lazydebit.go): a crash loses at most that much of each balance's
+	// debits, to the seller, never to the holder. Zero: every debit is
+	// durable before its request is answered. Badger only: on Postgres
+	// replicas share balances, and Open refuses it.
+	DebitAllowanceMsat int64
 }
 
 // DefaultOptions returns the recommended options for a database in dir:
@@ -122,6 +131,12 @@ type Store struct {
 
 	// conflicts counts transactions run again after a conflict.
 	conflicts atomic.Int64
+
+	// lazy holds debits taken in memory (nil without an allowance);
+	// flushStop stops its flusher, which flushDone reports stopped.
+	lazy      *lazyDebits
+	flushStop chan struct{}
+	flushDone chan struct{}
 
 	// issueHook, if set (by tests, before the first IssueChallenge), is
 	// called by the group committer at each stage of a batch.
@@ -184,6 +199,11 @@ func (s *Store) start(ctx context.Context, opts Options) error {
 	s.gcStop, s.gcDone = stop, make(chan struct{})
 	s.issues, s.closing, s.issuesDone = make(chan *commitReq), make(chan struct{}), make(chan struct{})
 	go s.issueLoop()
+	if opts.DebitAllowanceMsat > 0 {
+		s.lazy = newLazyDebits(opts.DebitAllowanceMsat, s.log.Error)
+		s.flushStop, s.flushDone = make(chan struct{}), make(chan struct{})
+		go s.flushLoop()
+	}
 	if s.bdb != nil {
 		go s.gcLoop(bg, opts.GCInterval, opts.InMemory)
 	} else {
@@ -380,6 +400,12 @@ func mustBeEmpty(txn kvTxn) error {
 // after the first return its result.
 func (s *Store) Close() error {
 	s.closeOnce.Do(func() {
+		if s.lazy != nil {
+			// Debits taken in memory are written before the committer
+			// stops.
+			close(s.flushStop)
+			<-s.flushDone
+		}
 		close(s.closing)
 		<-s.issuesDone
 		s.gcStop()

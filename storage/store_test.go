@@ -29,7 +29,7 @@ func openStore(t testing.TB, opts Options) *Store {
 	if opts.Logger == nil {
 		opts.Logger = quietLogger()
 	}
-	onPostgres(t, &opts)
+	onTestBackend(t, &opts)
 	s, err := Open(t.Context(), opts)
 	if err != nil {
 		t.Fatalf("Open: %v", err)
@@ -184,7 +184,7 @@ func TestSchema(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			opts := diskOptions(t)
-			onPostgres(t, &opts)
+			onTestBackend(t, &opts)
 			s, err := Open(t.Context(), opts)
 			if err != nil {
 				t.Fatal(err)
@@ -385,7 +385,7 @@ func TestCorruptValueFailsOpen(t *testing.T) {
 	if err := s.Close(); err != nil {
 		t.Fatal(err)
 	}
-	onPostgres(t, &opts)
+	onTestBackend(t, &opts)
 	s, err := Open(t.Context(), opts)
 	if err == nil {
 		s.Close()
@@ -437,7 +437,7 @@ func FuzzDecodeChallenge(f *testing.F) {
 
 func TestMeta(t *testing.T) {
 	opts := diskOptions(t)
-	onPostgres(t, &opts)
+	onTestBackend(t, &opts)
 	ctx := context.Background()
 	s, err := Open(ctx, opts)
 	if err != nil {

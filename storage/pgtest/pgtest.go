@@ -12,7 +12,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net"
 	"os"
 	"os/exec"
 	"os/user"
@@ -25,6 +24,8 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+
+	"github.com/l402d/l402d/internal/freeport"
 )
 
 // ErrNoPostgres is returned by Start when no PostgreSQL server binaries
@@ -117,9 +118,12 @@ func Start(ctx context.Context, opts Options) (*Server, error) {
 			return nil, fmt.Errorf("pgtest: initdb: %w: %s", err, out)
 		}
 	}
-	if s.port, err = freePort(); err != nil {
+	// Restart brings the server back on this port.
+	ports, err := freeport.Ports(1)
+	if err != nil {
 		return nil, err
 	}
+	s.port = ports[0]
 	s.args = []string{"-D", data, "-p", strconv.Itoa(s.port), "-k", s.dir,
 		"-c", "listen_addresses=127.0.0.1", "-c", "max_connections=300", "-c", "shared_buffers=64MB"}
 	if opts.NoFsync {
@@ -172,15 +176,6 @@ func credential() (*syscall.Credential, error) {
 	uid, _ := strconv.Atoi(u.Uid)
 	gid, _ := strconv.Atoi(u.Gid)
 	return &syscall.Credential{Uid: uint32(uid), Gid: uint32(gid)}, nil
-}
-
-func freePort() (int, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, err
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port, nil
 }
 
 func (s *Server) waitReady(ctx context.Context) error {
