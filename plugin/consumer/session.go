@@ -117,7 +117,9 @@ func pickHeld(all []storage.HeldSession, state, path, service string, skip map[l
 		h := &all[i]
 		// A session left opening by an older l402d has no service: it
 		// may be resumed for any (the seller refuses a wrong one).
-		if h.State != state || skip[h.ID] || (service != "" && h.Service != service && !(state == storage.HeldOpening && h.Service == "")) {
+		// L402 prepaid credit is held beside the sessions; it is spent
+		// with its token, never with a session credential.
+		if h.Prepaid || h.State != state || skip[h.ID] || (service != "" && h.Service != service && !(state == storage.HeldOpening && h.Service == "")) {
 			continue
 		}
 		n := 0

@@ -150,7 +150,10 @@ func TestPickHeld(t *testing.T) {
 		h(3, storage.HeldOpen, "api", "http://s/api/y", 5),
 		h(4, storage.HeldOpening, "", "http://s/api/z", 1),
 		h(5, storage.HeldClosed, "api", "http://s/api/q", 9),
+		h(6, storage.HeldOpen, "credit", "http://s/credit/a", 9),
 	}
+	// L402 prepaid credit is held beside the sessions, and is no session.
+	all[5].Prepaid = true
 	tests := []struct {
 		name, state, path, service string
 		skip                       map[lntypes.Hash]bool
@@ -164,6 +167,7 @@ func TestPickHeld(t *testing.T) {
 		{"none of the service", storage.HeldOpen, "/x", "other", nil, 0},
 		{"opening without a service resumes for any", storage.HeldOpening, "/api/z", "api", nil, 4},
 		{"only the state asked for", storage.HeldClosed, "/api/q", "", nil, 5},
+		{"prepaid credit is no session, even on the closest URL", storage.HeldOpen, "/credit/a", "", nil, 3},
 	}
 	for _, tt := range tests {
 		got := pickHeld(all, tt.state, tt.path, tt.service, tt.skip)
