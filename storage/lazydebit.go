@@ -153,6 +153,9 @@ func (s *Store) exclusive(ctx context.Context, ids []lntypes.Hash, write func() 
 	}
 	entered := l.entered
 	if spent {
+		if len(l.tok) >= 2*maxLazyBalances {
+			l.forgetIdle()
+		}
 		l.tok[h] = id
 		spent = l.busy[id] == 0
 	}
@@ -189,9 +192,10 @@ func (s *Store) learn(ctx context.Context, id lntypes.Hash, entered uint64) {
 	}
 }
 
-// maxLazyBalances bounds the balances whose records are kept in memory;
-// past it, those with nothing in memory are forgotten (and learned again
-// by their next durable write).
+// maxLazyBalances bounds the balances whose records are kept in memory
+// (and twice it the tokens mapped to them); past it, those with nothing
+// in memory are forgotten (and learned again by their next durable
+// write).
 const maxLazyBalances = 1 << 16
 
 // forgetIdle drops the records of balances with no debit in memory, and

@@ -303,3 +303,18 @@ func lazyCrashChild(dir string, n int) {
 	fmt.Fprintln(os.Stderr, "child: not killed within a minute")
 	os.Exit(3)
 }
+
+// TestLazyDebitsForgetIdle: past the bound, balances with nothing in
+// memory and their tokens are forgotten; one with debits in memory is
+// kept.
+func TestLazyDebitsForgetIdle(t *testing.T) {
+	l := newLazyDebits(1000, func(string, ...any) {})
+	busy, idle := lntypes.Hash{1}, lntypes.Hash{2}
+	l.bal[busy] = &lazyBalance{pendMsat: 10}
+	l.bal[idle] = &lazyBalance{}
+	l.tok[lntypes.Hash{3}], l.tok[lntypes.Hash{4}], l.tok[lntypes.Hash{5}] = busy, idle, lntypes.Hash{9}
+	l.forgetIdle()
+	if len(l.bal) != 1 || l.bal[busy] == nil || len(l.tok) != 1 || l.tok[lntypes.Hash{3}] != busy {
+		t.Fatalf("after forgetIdle: balances %v, tokens %v; want only the balance with debits in memory and its token", l.bal, l.tok)
+	}
+}
