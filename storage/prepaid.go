@@ -68,7 +68,8 @@ func prepaidFund(txn kvTxn, h lntypes.Hash) (id lntypes.Hash, ok bool, err error
 // A balance that does not cover msat is returned with Debited false and
 // nothing taken. Errors: ErrNotFound (no challenge h), ErrSessionMismatch
 // (another service's), ErrSessionClosed, a *ConsumedError (h was spent in
-// another scheme).
+// another scheme). With a debit allowance (lazydebit.go), a debit the
+// balance and the allowance cover is taken in memory.
 func (s *Store) DebitPrepaid(ctx context.Context, h lntypes.Hash, service string, msat int64) (SessionDebit, error) {
 	if msat < 0 || service == "" {
 		return SessionDebit{}, fmt.Errorf("storage: %w: a prepaid debit needs a service and msat ≥ 0", ErrInvalid)

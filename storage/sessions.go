@@ -195,20 +195,7 @@ func (s *Store) revokedDeposit(tok *l402.TokenID) {
 // schemeSession is the scheme a session deposit is consumed under.
 const schemeSession = "session"
 
-// openSession opens session id with its deposit (a challenge of this
-// store for service whose resource is depositResource, paid: the caller
-// checked the preimage) and, if the deposit covers it, debits debitMsat
-// for the request that opens it — in one durable commit, shared with
-// concurrent writes. The deposit is consumed as Consume does, so it opens
-// one session once.
-//
-// Opening a session that is open already (a retried open) debits it like
-// DebitSession. returnHash, if not zero, is the return invoice's payment
-// hash: an invoice that takes another session's or balance's refund is
-// refused with ErrExists before anything is spent (LND pays a hash once,
-// so the second refund would be found paid and never made). Errors:
-// ErrNotFound (no such deposit), ErrSessionMismatch, ErrConsumed (the
-// deposit was spent otherwise), ErrSessionClosed, ErrExists.
+// openSession is OpenSession's durable commit.
 func (s *Store) openSession(ctx context.Context, id lntypes.Hash, service, depositResource, returnInvoice string, returnHash lntypes.Hash, debitMsat int64) (SessionDebit, error) {
 	if debitMsat < 0 || service == "" || returnInvoice == "" {
 		return SessionDebit{}, fmt.Errorf("storage: %w: a session needs a service, a return invoice and a debit ≥ 0", ErrInvalid)
@@ -278,11 +265,7 @@ func debit(txn kvTxn, cur *Session, service string, msat int64, at time.Time, re
 	return cur, txn.Set(sessionKey(cur.ID), encodeSession(cur))
 }
 
-// debitSession takes msat from open session id for a request of service,
-// durably (group commit), or refuses with ErrNotFound, ErrSessionMismatch,
-// ErrSessionClosed or a *BalanceError and takes nothing. Concurrent debits
-// never overdraw: each is checked against the balance the ones committed
-// before it left.
+// debitSession is DebitSession's durable commit.
 func (s *Store) debitSession(ctx context.Context, id lntypes.Hash, service string, msat int64) (Session, error) {
 	if msat < 0 {
 		return Session{}, fmt.Errorf("storage: %w: negative debit", ErrInvalid)
@@ -312,8 +295,7 @@ func (s *Store) UndebitSession(ctx context.Context, id lntypes.Hash, msat int64)
 	return s.undebit(ctx, id, msat, true)
 }
 
-// undebitDurable gives back msat of a request's debit (request true) or of
-// metering (false), as debit took it, while the session is open.
+// undebitDurable is undebit's durable commit.
 func (s *Store) undebitDurable(ctx context.Context, id lntypes.Hash, msat int64, request bool) (bool, error) {
 	undone := false
 	err := s.commitOne(ctx, func(txn kvTxn) error {
@@ -340,12 +322,7 @@ func (s *Store) undebitDurable(ctx context.Context, id lntypes.Hash, msat int64,
 	return undone, err
 }
 
-// meterSession takes, for a metered response of service, up to wantMsat
-// from open session id — all of it, or what the balance holds if that is
-// less but at least minMsat — durably, and returns what it took. It
-// counts no request. It refuses, taking nothing, with ErrNotFound,
-// ErrSessionMismatch, ErrSessionClosed, or a *BalanceError when the
-// balance is under minMsat.
+// meterSession is MeterSession's durable commit.
 func (s *Store) meterSession(ctx context.Context, id lntypes.Hash, service string, wantMsat, minMsat int64) (took int64, out Session, err error) {
 	if wantMsat <= 0 || minMsat <= 0 || minMsat > wantMsat {
 		return 0, Session{}, fmt.Errorf("storage: %w: meter debit of %d msat (at least %d)", ErrInvalid, wantMsat, minMsat)
@@ -381,10 +358,7 @@ func (s *Store) UnmeterSession(ctx context.Context, id lntypes.Hash, msat int64)
 	return s.undebit(ctx, id, msat, false)
 }
 
-// topUpSession credits deposit topUp (a session deposit of the session's
-// service, paid, not spent) to open session id and, if the balance then
-// covers it, debits debitMsat for the request carrying the top-up — one
-// durable commit. The deposit is consumed, so it is credited once.
+// topUpSession is TopUpSession's durable commit.
 func (s *Store) topUpSession(ctx context.Context, id, topUp lntypes.Hash, service, depositResource string, debitMsat int64) (SessionDebit, error) {
 	if debitMsat < 0 {
 		return SessionDebit{}, fmt.Errorf("storage: %w: negative debit", ErrInvalid)
@@ -431,12 +405,7 @@ func (s *Store) topUpSession(ctx context.Context, id, topUp lntypes.Hash, servic
 	return out, err
 }
 
-// closeSession closes open session id to debits and records its balance
-// as the refund owed to its return invoice (state closing, refund
-// pending; closed and skipped when nothing is owed), durably, before the
-// caller pays it: the record is the refund's journal. Closing a session
-// that is closing or closed returns it unchanged, so a retried close
-// learns the refund's fate.
+// closeSession is CloseSession's durable commit.
 func (s *Store) closeSession(ctx context.Context, id lntypes.Hash) (Session, error) {
 	var out Session
 	err := s.commitOne(ctx, func(txn kvTxn) error {
@@ -460,10 +429,23 @@ func (s *Store) closeSession(ctx context.Context, id lntypes.Hash) (Session, err
 	return out, err
 }
 
-// Writes of a balance that run exclusively of debits in memory (see
-// lazydebit.go); each is documented at its durable commit below.
+// Writes of a balance, each run exclusively of debits in memory (see
+// lazydebit.go) around its durable commit above.
 
-// OpenSession: see openSession.
+// OpenSession opens session id with its deposit (a challenge of this
+// store for service whose resource is depositResource, paid: the caller
+// checked the preimage) and, if the deposit covers it, debits debitMsat
+// for the request that opens it — in one durable commit, shared with
+// concurrent writes. The deposit is consumed as Consume does, so it opens
+// one session once.
+//
+// Opening a session that is open already (a retried open) debits it like
+// DebitSession. returnHash, if not zero, is the return invoice's payment
+// hash: an invoice that takes another session's or balance's refund is
+// refused with ErrExists before anything is spent (LND pays a hash once,
+// so the second refund would be found paid and never made). Errors:
+// ErrNotFound (no such deposit), ErrSessionMismatch, ErrConsumed (the
+// deposit was spent otherwise), ErrSessionClosed, ErrExists.
 func (s *Store) OpenSession(ctx context.Context, id lntypes.Hash, service, depositResource, returnInvoice string, returnHash lntypes.Hash, debitMsat int64) (out SessionDebit, err error) {
 	err = s.exclusive(ctx, []lntypes.Hash{id}, func() (lntypes.Hash, lntypes.Hash, bool, error) {
 		out, err = s.openSession(ctx, id, service, depositResource, returnInvoice, returnHash, debitMsat)
@@ -472,8 +454,13 @@ func (s *Store) OpenSession(ctx context.Context, id lntypes.Hash, service, depos
 	return out, err
 }
 
-// DebitSession: see debitSession. With a debit allowance, a debit the
-// balance and the allowance cover is taken in memory.
+// DebitSession takes msat from open session id for a request of service,
+// durably (group commit), or refuses with ErrNotFound, ErrSessionMismatch,
+// ErrSessionClosed or a *BalanceError and takes nothing. Concurrent debits
+// never overdraw: each is checked against the balance the ones committed
+// before it left.
+// With a debit allowance (lazydebit.go), a debit the balance and the
+// allowance cover is taken in memory.
 func (s *Store) DebitSession(ctx context.Context, id lntypes.Hash, service string, msat int64) (out Session, err error) {
 	if out, ok := s.lazy.take(id, service, false, msat); ok {
 		return out, nil
@@ -485,7 +472,8 @@ func (s *Store) DebitSession(ctx context.Context, id lntypes.Hash, service strin
 	return out, err
 }
 
-// undebit: see undebitDurable.
+// undebit gives back msat of a request's debit (request true) or of
+// metering (false), as debit took it, while the session is open.
 func (s *Store) undebit(ctx context.Context, id lntypes.Hash, msat int64, request bool) (undone bool, err error) {
 	err = s.exclusive(ctx, []lntypes.Hash{id}, func() (_, _ lntypes.Hash, _ bool, err error) {
 		undone, err = s.undebitDurable(ctx, id, msat, request)
@@ -494,7 +482,12 @@ func (s *Store) undebit(ctx context.Context, id lntypes.Hash, msat int64, reques
 	return undone, err
 }
 
-// MeterSession: see meterSession.
+// MeterSession takes, for a metered response of service, up to wantMsat
+// from open session id — all of it, or what the balance holds if that is
+// less but at least minMsat — durably, and returns what it took. It
+// counts no request. It refuses, taking nothing, with ErrNotFound,
+// ErrSessionMismatch, ErrSessionClosed, or a *BalanceError when the
+// balance is under minMsat.
 func (s *Store) MeterSession(ctx context.Context, id lntypes.Hash, service string, wantMsat, minMsat int64) (took int64, out Session, err error) {
 	err = s.exclusive(ctx, []lntypes.Hash{id}, func() (lntypes.Hash, lntypes.Hash, bool, error) {
 		took, out, err = s.meterSession(ctx, id, service, wantMsat, minMsat)
@@ -503,7 +496,10 @@ func (s *Store) MeterSession(ctx context.Context, id lntypes.Hash, service strin
 	return took, out, err
 }
 
-// TopUpSession: see topUpSession.
+// TopUpSession credits deposit topUp (a session deposit of the session's
+// service, paid, not spent) to open session id and, if the balance then
+// covers it, debits debitMsat for the request carrying the top-up — one
+// durable commit. The deposit is consumed, so it is credited once.
 func (s *Store) TopUpSession(ctx context.Context, id, topUp lntypes.Hash, service, depositResource string, debitMsat int64) (out SessionDebit, err error) {
 	err = s.exclusive(ctx, []lntypes.Hash{id}, func() (lntypes.Hash, lntypes.Hash, bool, error) {
 		out, err = s.topUpSession(ctx, id, topUp, service, depositResource, debitMsat)
@@ -512,7 +508,12 @@ func (s *Store) TopUpSession(ctx context.Context, id, topUp lntypes.Hash, servic
 	return out, err
 }
 
-// CloseSession: see closeSession.
+// CloseSession closes open session id to debits and records its balance
+// as the refund owed to its return invoice (state closing, refund
+// pending; closed and skipped when nothing is owed), durably, before the
+// caller pays it: the record is the refund's journal. Closing a session
+// that is closing or closed returns it unchanged, so a retried close
+// learns the refund's fate.
 func (s *Store) CloseSession(ctx context.Context, id lntypes.Hash) (out Session, err error) {
 	err = s.exclusive(ctx, []lntypes.Hash{id}, func() (_, _ lntypes.Hash, _ bool, err error) {
 		out, err = s.closeSession(ctx, id)
