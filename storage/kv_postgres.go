@@ -6,14 +6,17 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"log/slog"
+	"net"
 	"path"
 	"regexp"
 	"slices"
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -174,6 +177,9 @@ func (p *postgresKV) run(ctx context.Context, opts pgx.TxOptions, fn func(kvTxn)
 	cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), pgCommitTimeout)
 	defer cancel()
 	if err := tx.Commit(cctx); err != nil {
+		if !pgconn.SafeToRetry(err) && isConnError(err) {
+			return pgError("committing, cut by the connection: it may or may not be written", err)
+		}
 		return pgError("committing", err)
 	}
 	return nil
@@ -201,9 +207,18 @@ func pgError(what string, err error) error {
 	return fmt.Errorf("storage: postgres: %s: %w", what, err)
 }
 
+// isConnError reports whether err says the connection to the database
+// failed or was cut, not that the database refused the statement: a
+// server killed or a network cut mid-statement surfaces from pgx as the
+// socket's own error (EOF, reset, a net.Error), not as a PgError.
 func isConnError(err error) bool {
 	var ce *pgconn.ConnectError
 	if errors.As(err, &ce) {
+		return true
+	}
+	var ne net.Error
+	if errors.As(err, &ne) || errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) ||
+		errors.Is(err, syscall.ECONNRESET) || errors.Is(err, syscall.EPIPE) {
 		return true
 	}
 	var pe *pgconn.PgError

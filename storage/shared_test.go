@@ -4,12 +4,18 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
+	"net"
+	"os"
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/l402d/l402d/l402"
 	"github.com/lightningnetwork/lnd/lntypes"
 )
@@ -459,4 +465,74 @@ func TestSharedBudget(t *testing.T) {
 		t.Fatalf("%d reserved across replicas, want %d", ok.Load(), fits)
 	}
 	wantCounter(t, "day", usage(t, rs[1], time.Now()).Total, 0, fits*60_000)
+}
+
+// TestSharedConnectionCut: a statement in flight when the database dies
+// (kill -9) fails as ErrUnavailable (503 db_unavailable at the API), not
+// as an unclassified error (500 internal).
+func TestSharedConnectionCut(t *testing.T) {
+	rs := replicas(t, 1)
+	s := rs[0]
+	ctx := t.Context()
+	errc := make(chan error, 1)
+	go func() {
+		errc <- s.pg.run(ctx, pgx.TxOptions{}, func(tx kvTxn) error {
+			pt := tx.(*pgTxn)
+			if _, err := pt.tx.Exec(pt.ctx, `SELECT pg_sleep(60)`); err != nil {
+				return pt.fail("sleeping", err)
+			}
+			return nil
+		})
+	}()
+	eventually(t, 10*time.Second, "the statement running", func() bool {
+		var n int
+		err := s.pg.pool.QueryRow(ctx, `SELECT count(*) FROM pg_stat_activity WHERE query LIKE 'SELECT pg_sleep(60)%'`).Scan(&n)
+		return err == nil && n == 1
+	})
+	testPG.Kill()
+	t.Cleanup(func() {
+		if err := testPG.Restart(context.Background()); err != nil {
+			t.Error(err)
+		}
+	})
+	err := <-errc
+	if !errors.Is(err, ErrUnavailable) {
+		t.Fatalf("a statement cut by the database's death: %v, want ErrUnavailable", err)
+	}
+	t.Log(err)
+}
+
+// TestPGErrorClass: how a pgx error is classed — a cut connection is
+// ErrUnavailable, a lost race errConflict, a refusal neither.
+func TestPGErrorClass(t *testing.T) {
+	tests := []struct {
+		name              string
+		err               error
+		unavail, conflict bool
+	}{
+		{"unexpected EOF", io.ErrUnexpectedEOF, true, false},
+		{"EOF", fmt.Errorf("read: %w", io.EOF), true, false},
+		{"reset", &net.OpError{Op: "read", Net: "tcp", Err: os.NewSyscallError("read", syscall.ECONNRESET)}, true, false},
+		{"broken pipe", fmt.Errorf("write: %w", syscall.EPIPE), true, false},
+		{"admin shutdown", &pgconn.PgError{Code: "57P01"}, true, false},
+		{"connection failure", &pgconn.PgError{Code: "08006"}, true, false},
+		{"serialization", &pgconn.PgError{Code: "40001"}, false, true},
+		{"deadlock", &pgconn.PgError{Code: "40P01"}, false, true},
+		{"unique violation", &pgconn.PgError{Code: "23505"}, false, false},
+		{"other", errors.New("scan: bad type"), false, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			err := pgError("x", tt.err)
+			if got := errors.Is(err, ErrUnavailable); got != tt.unavail {
+				t.Errorf("ErrUnavailable = %v, want %v (%v)", got, tt.unavail, err)
+			}
+			if got := errors.Is(err, errConflict); got != tt.conflict {
+				t.Errorf("errConflict = %v, want %v (%v)", got, tt.conflict, err)
+			}
+			if !errors.Is(err, tt.err) {
+				t.Errorf("the cause is lost: %v", err)
+			}
+		})
+	}
 }
