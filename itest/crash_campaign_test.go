@@ -302,6 +302,16 @@ func (c *campaign) summary() {
 		time.Since(c.start).Round(time.Second), tl.kills, tl.midCatchUp, tl.doubleKills, tl.catchUps, tl.freshCatchUps, tl.idleKills,
 		tl.creates, tl.impatient, tl.retriedAfterCancel, tl.directPaid, tl.accesses, tl.accessPaid, tl.accessCached, tl.accessRefused,
 		tl.accessCut, tl.accessUpstream, tl.accessFailed, c.accessFails, tl.longPath, tl.consumerPays, tl.budgetRefused, c.violationSummary(), c.seedNote())
+	// A kill cuts a connection or makes the target unreachable (502,
+	// 503); a 500 is a bug whatever was killed, even when no money moved.
+	// So is bob refusing a top-up alice's gate asked for: her 402 says
+	// what is left, so only a dishonest seller is refused, and a refusal
+	// here would leave bob's session stuck.
+	for _, k := range sortedKeys(c.accessFails) {
+		if strings.HasPrefix(k, "500 ") || strings.HasPrefix(k, "session 500 ") || strings.HasSuffix(k, " session_topup_refused") {
+			c.t.Errorf("bob's l402d answered %d access(es) with %q: never an outcome of a kill; %s", c.accessFails[k], k, c.seedNote())
+		}
+	}
 }
 
 // workloadRound runs a random mix of workers, kills one l402d at a

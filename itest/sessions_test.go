@@ -221,8 +221,8 @@ func TestSessions(t *testing.T) {
 		}
 		// Empty: 402 with a top-up challenge.
 		r, top, topReq := g.sessionChallenge(t, "/sess/dear/y", sessionAuth(t, b))
-		if r.json["reason"] != "insufficient_balance" {
-			t.Fatalf("empty session: %v", r.json)
+		if r.json["reason"] != "insufficient_balance" || r.header.Get("L402-Balance-Msat") != "0" {
+			t.Fatalf("empty session: %v, balance %q (want the 402 to say 0 msat are left)", r.json, r.header.Get("L402-Balance-Msat"))
 		}
 		topPre := payInvoice(t, "bob", topReq.DepositInvoice)
 		topUp := mpp.SessionPayload{Action: mpp.ActionTopUp, SessionID: b.id.String(), TopUpPreimage: topPre}

@@ -286,12 +286,22 @@ func (c *Consumer) topUp(ctx context.Context, req AccessRequest, pr *prepared, h
 		// after it reported it: its ask for a top-up is believable (the
 		// deposit is still bounded by the budgets).
 		metered := cur.Metered || len(said.Meter) > 0
-		if !metered && cur.BalanceMsat >= sreq.AmountSats()*1000 && sreq.AmountSats() > 0 {
-			// The seller said, on its last answer, that the balance
-			// covers a request at this price: a seller that now asks for
-			// another deposit would drain one per request. Refuse.
+		balance, said402 := cur.BalanceMsat, "last reported"
+		if bal, err := strconv.ParseInt(h.Get(HeaderBalance), 10, 64); err == nil {
+			// The seller's word now, on the 402 itself: newer than the
+			// record, which concurrent answers may have left stale (or a
+			// crash between an answer and its record).
+			balance, said402 = bal, "reports"
+			if cur, err = c.store.UpdateHeldSession(ctx, cur.Origin, cur.ID, func(hs *storage.HeldSession) { hs.BalanceMsat = bal }); err != nil {
+				return nil, err
+			}
+		}
+		if !metered && balance >= sreq.AmountSats()*1000 && sreq.AmountSats() > 0 {
+			// The seller says the balance covers a request at this
+			// price: a seller that asks for another deposit anyway would
+			// drain one per request. Refuse.
 			return nil, &PolicyError{Code: "session_topup_refused", Field: "session",
-				Problem: fmt.Sprintf("the seller asks for a top-up, but last reported a balance of %d msat, enough for a request at %s sats: %s", cur.BalanceMsat, sreq.Amount, bytes.TrimSpace(body)),
+				Problem: fmt.Sprintf("the seller asks for a top-up, but %s a balance of %d msat, enough for a request at %s sats: %s", said402, balance, sreq.Amount, bytes.TrimSpace(body)),
 				Fix:     "close the session (l402cli sessions close) and check the seller"}
 		}
 		raw, _ := json.Marshal(ch)

@@ -34,13 +34,16 @@ func (s sessionLN) AddInvoice(context.Context, invoices.AddInvoiceRequest) (invo
 
 // greedySeller sells sessions and, once drain is set, answers every
 // bearer request "insufficient_balance" with a fresh deposit to pay,
-// whatever balance it reported before.
+// whatever balance it reported before; with says402 set, that 402 reports
+// the balance it names (L402-Balance-Msat).
 type greedySeller struct {
 	t       testing.TB
 	ln      *fakeLN
 	key     []byte
 	opens   atomic.Int64
+	topUps  atomic.Int64
 	drain   atomic.Bool
+	says402 atomic.Pointer[string]
 	mu      sync.Mutex
 	balance int64
 }
@@ -81,8 +84,14 @@ func (s *greedySeller) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		s.balance = 97_000
 		s.mu.Unlock()
 	}
+	if v.Action == mpp.ActionTopUp {
+		s.topUps.Add(1)
+	}
 	if v.Action == mpp.ActionBearer && s.drain.Load() {
 		s.challenge(w)
+		if b := s.says402.Load(); b != nil {
+			w.Header().Set(HeaderBalance, *b)
+		}
 		w.Header().Set("Content-Type", "application/json")
 		w.WriteHeader(http.StatusPaymentRequired)
 		_, _ = w.Write([]byte(`{"reason":"insufficient_balance"}`))
@@ -136,6 +145,43 @@ func TestSessionConsumerGuards(t *testing.T) {
 	list, err := c.Sessions(t.Context())
 	if err != nil || len(list) != 1 || list[0].State != "open" || list[0].SessionID == (lntypes.Hash{}).String() {
 		t.Fatalf("sessions %+v %v", list, err)
+	}
+}
+
+// TestSessionTopUpStaleRecord: a seller whose 402 reports a balance that
+// no longer covers the request gets its top-up paid although the buyer's
+// record still shows the balance an earlier answer reported (answers of
+// concurrent requests recorded out of order, or a crash between an
+// answer and its record): without the 402's word the buyer would refuse
+// every top-up and the session would be stuck. A 402 that reports a
+// balance covering the request is still refused.
+func TestSessionTopUpStaleRecord(t *testing.T) {
+	ln := newFakeLN()
+	s := &greedySeller{t: t, ln: ln, key: make([]byte, 32)}
+	srv := httptest.NewServer(s)
+	t.Cleanup(srv.Close)
+	c, _ := newTestConsumer(t, sessionLN{ln, t})
+	access := func() (*Response, error) {
+		return c.Access(t.Context(), AccessRequest{URL: srv.URL + "/x", Session: true})
+	}
+	if r, err := access(); err != nil || r.Session == nil || r.Session.BalanceMsat != 97_000 {
+		t.Fatalf("open: %+v %v", r, err)
+	}
+	s.drain.Store(true)
+	covers := "97000"
+	s.says402.Store(&covers)
+	var pe *PolicyError
+	if _, err := access(); !errors.As(err, &pe) || pe.Code != "session_topup_refused" {
+		t.Fatalf("a 402 whose own balance covers the request: %v, want session_topup_refused", err)
+	}
+	spent := "2000"
+	s.says402.Store(&spent)
+	r, err := access()
+	if err != nil || r.Status != 200 || !r.Paid {
+		t.Fatalf("top-up asked by a 402 reporting 2000 msat left (record: 97000): %+v %v", r, err)
+	}
+	if n, tu := ln.totalPays(), s.topUps.Load(); n != 2 || tu != 1 {
+		t.Fatalf("%d deposits paid, %d top-ups presented; want the opening and one top-up", n, tu)
 	}
 }
 

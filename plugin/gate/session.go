@@ -15,8 +15,9 @@ import (
 	"github.com/l402d/l402d/storage"
 )
 
-// HeaderBalance carries, on a response bought from a prepaid session,
-// what the session has left, in msat.
+// HeaderBalance carries, on a response bought from a prepaid session and
+// on the 402 that refuses a request its balance does not cover, what the
+// session has left, in msat.
 const HeaderBalance = "L402-Balance-Msat"
 
 // closeWait bounds how long a close waits for its refund before it
@@ -108,6 +109,11 @@ func (g *Gate) admitSession(w http.ResponseWriter, r *http.Request, svc *service
 		return g.checkFailed(w, r, svc, rt, "session", err)
 	}
 	if !res.Debited {
+		// The 402 says what is left, so a buyer whose record of the
+		// balance is stale (answers of concurrent requests recorded out
+		// of order, a crash between an answer and its record) sees why a
+		// top-up is asked for.
+		w.Header().Set(HeaderBalance, strconv.FormatInt(res.Session.BalanceMsat(), 10))
 		return &storage.BalanceError{BalanceMsat: res.Session.BalanceMsat(), WantMsat: rl.price * 1000}, false
 	}
 	co := &chargeOutcome{giveBack: func() bool {
