@@ -103,15 +103,22 @@ func (s *greedySeller) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	_, _ = w.Write([]byte("ok"))
 }
 
-// TestSessionConsumerGuards: concurrent first accesses pay one deposit,
-// and a seller that asks for a top-up while the balance it reported
-// covers the request is refused instead of paid again and again.
-func TestSessionConsumerGuards(t *testing.T) {
+// newGreedySeller serves a greedySeller and a consumer that buys from it.
+func newGreedySeller(t *testing.T) (*greedySeller, *httptest.Server, *Consumer, *fakeLN) {
+	t.Helper()
 	ln := newFakeLN()
 	s := &greedySeller{t: t, ln: ln, key: make([]byte, 32)}
 	srv := httptest.NewServer(s)
 	t.Cleanup(srv.Close)
 	c, _ := newTestConsumer(t, sessionLN{ln, t})
+	return s, srv, c, ln
+}
+
+// TestSessionConsumerGuards: concurrent first accesses pay one deposit,
+// and a seller that asks for a top-up while the balance it reported
+// covers the request is refused instead of paid again and again.
+func TestSessionConsumerGuards(t *testing.T) {
+	s, srv, c, ln := newGreedySeller(t)
 
 	var wg sync.WaitGroup
 	for range 8 {
@@ -156,11 +163,7 @@ func TestSessionConsumerGuards(t *testing.T) {
 // every top-up and the session would be stuck. A 402 that reports a
 // balance covering the request is still refused.
 func TestSessionTopUpStaleRecord(t *testing.T) {
-	ln := newFakeLN()
-	s := &greedySeller{t: t, ln: ln, key: make([]byte, 32)}
-	srv := httptest.NewServer(s)
-	t.Cleanup(srv.Close)
-	c, _ := newTestConsumer(t, sessionLN{ln, t})
+	s, srv, c, ln := newGreedySeller(t)
 	access := func() (*Response, error) {
 		return c.Access(t.Context(), AccessRequest{URL: srv.URL + "/x", Session: true})
 	}
