@@ -129,3 +129,24 @@ func FuzzVerifySession(f *testing.F) {
 		}
 	})
 }
+
+// BenchmarkSessionBearer is the gate's per-request work on a session's
+// bearer credential before the debit: parse the header value, check the
+// echoed challenge's id and the session's preimage.
+func BenchmarkSessionBearer(b *testing.B) {
+	c, pre := testSession(b)
+	v, err := NewSessionCredential(c, SessionPayload{Action: ActionBearer, Preimage: pre.String(), SessionID: pre.Hash().String()})
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.ReportAllocs()
+	for b.Loop() {
+		cred, err := ParseCredential(v)
+		if err != nil {
+			b.Fatal(err)
+		}
+		if _, err := VerifySession(testKey, cred); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

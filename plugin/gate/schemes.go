@@ -118,12 +118,15 @@ func (g *Gate) admitCharge(w http.ResponseWriter, r *http.Request, svc *service,
 	)
 	switch {
 	case offers.has(offerMPP) && hasPaymentAuth(r.Header):
-		var cred mpp.Credential
-		if cred, err = mpp.CredentialFromHeader(r.Header); err != nil {
+		var (
+			sess *mpp.Session
+			cred mpp.Credential
+		)
+		if sess, cred, err = g.mppCredential(r, svc); err != nil {
 			return err, false
 		}
-		if cred.Challenge.Intent == mpp.IntentSession {
-			return g.admitSession(w, r, svc, rt, rl, cred, h)
+		if sess != nil {
+			return g.admitSession(w, r, svc, rt, rl, *sess, h)
 		}
 		if svc.prepaidCredit > 0 {
 			// Its invoices are credit: a charge would buy one request.
@@ -182,12 +185,12 @@ func (g *Gate) admitCharge(w http.ResponseWriter, r *http.Request, svc *service,
 // unmetered response, is refused.
 func (g *Gate) admitMetered(w http.ResponseWriter, r *http.Request, svc *service, rt *serviceRuntime, rl *rule, h http.Handler) (rejected error, answered bool) {
 	if hasPaymentAuth(r.Header) && g.offersSessions(svc) {
-		cred, err := mpp.CredentialFromHeader(r.Header)
+		sess, _, err := g.mppCredential(r, svc)
 		if err != nil {
 			return err, false
 		}
-		if cred.Challenge.Intent == mpp.IntentSession {
-			return g.admitSession(w, r, svc, rt, rl, cred, h)
+		if sess != nil {
+			return g.admitSession(w, r, svc, rt, rl, *sess, h)
 		}
 	}
 	if _, err := l402.CredentialFromHeader(r.Header); hasPaymentAuth(r.Header) || r.Header.Get(x402.HeaderPaymentSignature) != "" || !errors.Is(err, l402.ErrNoCredential) {

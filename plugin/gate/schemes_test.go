@@ -75,6 +75,28 @@ func TestMPPChargeSpentOnce(t *testing.T) {
 	}
 }
 
+// TestMPPChargeForged: a Payment credential that does not check — the
+// wrong preimage, or an unpaid challenge — is refused with its reason and
+// never reaches the upstream.
+func TestMPPChargeForged(t *testing.T) {
+	f := newFixture(t, testServices, nil)
+	w := f.do("GET", "/api/data")
+	cs, err := mpp.ParseChallengesHeader(w.Header())
+	if err != nil {
+		t.Fatal(err)
+	}
+	wrong, err := mpp.NewChargeCredential(cs[0], lntypes.Preimage{1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if w := f.do("GET", "/api/data", "Authorization", wrong); w.Code != 402 || body(t, w)["reason"] != "wrong_preimage" {
+		t.Fatalf("a charge with the wrong preimage: %d %s", w.Code, w.Body)
+	}
+	if hits := f.nextHit.Load(); hits != 0 {
+		t.Fatalf("next served %d requests without a payment", hits)
+	}
+}
+
 func TestSchemesOffered(t *testing.T) {
 	f := newFixture(t, `
 services:

@@ -74,19 +74,72 @@ func (g *Gate) sessionChallenge(ctx context.Context, svc *service, rl *rule, cli
 	return c, ch, nil
 }
 
+// checkSession checks a session credential of a request to svc. A bearer
+// credential that checks is remembered (verifyCache, keyed by the exact
+// credential headers and the service): a session's holder presents the
+// same bearer credential on every request, and its check — decoding the
+// echoed challenge's JSON, its id's HMAC, the preimage — is a pure
+// function of the header, so it is done once. The debit is never
+// remembered: each request still takes its own from the store.
+func (g *Gate) checkSession(r *http.Request, svc *service, cred mpp.Credential) (mpp.Session, error) {
+	if !g.offersSessions(svc) {
+		return mpp.Session{}, fmt.Errorf("%w: service %s sells no sessions", mpp.ErrUnsupported, svc.cfg.Name)
+	}
+	v, err := g.sessions.CheckSession(cred)
+	if err == nil && v.Action == mpp.ActionBearer && g.verified != nil {
+		if key, ok := credentialKey(r.Header, svc.cfg.Name, ""); ok {
+			g.verified.putSession(key, v)
+		}
+	}
+	return v, err
+}
+
+// mppCredential reads r's MPP credential: a session's, checked for svc
+// (or remembered, see checkSession), or another intent's, parsed.
+func (g *Gate) mppCredential(r *http.Request, svc *service) (*mpp.Session, mpp.Credential, error) {
+	if v, ok := g.knownBearer(r, svc); ok {
+		return &v, mpp.Credential{}, nil
+	}
+	cred, err := mpp.CredentialFromHeader(r.Header)
+	if err != nil || cred.Challenge.Intent != mpp.IntentSession {
+		return nil, cred, err
+	}
+	v, err := g.checkSession(r, svc, cred)
+	if err != nil {
+		return nil, cred, err
+	}
+	return &v, cred, nil
+}
+
+// knownBearer returns the bearer credential of r that checkSession
+// checked and remembered for svc.
+func (g *Gate) knownBearer(r *http.Request, svc *service) (mpp.Session, bool) {
+	if g.verified == nil {
+		return mpp.Session{}, false
+	}
+	key, ok := credentialKey(r.Header, svc.cfg.Name, "")
+	if !ok {
+		return mpp.Session{}, false
+	}
+	e, ok := g.verified.get(r.Context(), key)
+	if !ok || e.session == nil {
+		return mpp.Session{}, false
+	}
+	return *e.session, true
+}
+
 // admitSession serves a request carrying a session credential: an open,
 // a top-up or a bearer use is debited the path's price (the gate's price,
 // never the one echoed in the credential) and let through to h with the
 // balance left; a close is answered here with its refund. A balance that
 // does not cover the request is refused (the caller answers 402 with a
 // top-up challenge).
-func (g *Gate) admitSession(w http.ResponseWriter, r *http.Request, svc *service, rt *serviceRuntime, rl *rule, cred mpp.Credential, h http.Handler) (rejected error, answered bool) {
+//
+// v is the credential as checked by checkSession, or as remembered by
+// knownBearer.
+func (g *Gate) admitSession(w http.ResponseWriter, r *http.Request, svc *service, rt *serviceRuntime, rl *rule, v mpp.Session, h http.Handler) (rejected error, answered bool) {
 	if !g.offersSessions(svc) {
 		return fmt.Errorf("%w: service %s sells no sessions", mpp.ErrUnsupported, svc.cfg.Name), false
-	}
-	v, err := g.sessions.CheckSession(cred)
-	if err != nil {
-		return err, false
 	}
 	ctx := r.Context()
 	if v.Action == mpp.ActionClose {
@@ -94,7 +147,7 @@ func (g *Gate) admitSession(w http.ResponseWriter, r *http.Request, svc *service
 		if err != nil {
 			return g.checkFailed(w, r, svc, rt, "session", err)
 		}
-		rc := mpp.NewSessionReceipt(v.ID, cred.Challenge.ID, g.cfg.Now())
+		rc := mpp.NewSessionReceipt(v.ID, v.Challenge.ID, g.cfg.Now())
 		rc.RefundSats, rc.RefundStatus = s.RefundMsat/1000, s.RefundStatus
 		_ = mpp.SetReceipt(w.Header(), rc)
 		rt.count(outPaid)
@@ -125,7 +178,7 @@ func (g *Gate) admitSession(w http.ResponseWriter, r *http.Request, svc *service
 		return true
 	}}
 	ctx = context.WithValue(ctx, chargeKey{}, co)
-	_ = mpp.SetReceipt(w.Header(), mpp.NewSessionReceipt(v.ID, cred.Challenge.ID, g.cfg.Now()))
+	_ = mpp.SetReceipt(w.Header(), mpp.NewSessionReceipt(v.ID, v.Challenge.ID, g.cfg.Now()))
 	w.Header().Set(HeaderBalance, strconv.FormatInt(res.Session.BalanceMsat(), 10))
 	rt.count(outPaid)
 	if svc.meter != nil {

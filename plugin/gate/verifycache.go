@@ -10,6 +10,7 @@ import (
 	"github.com/lightningnetwork/lnd/lntypes"
 
 	"github.com/l402d/l402d/l402"
+	"github.com/l402d/l402d/l402/mpp"
 )
 
 // RevocationChecker reports whether a token was revoked, from memory.
@@ -53,6 +54,9 @@ type verifiedEntry struct {
 	resource   string
 	validUntil time.Time // zero: no expiry caveat
 	storedAt   time.Time
+	// session is set, and the token fields are not, for an MPP
+	// session's bearer credential (see checkSession).
+	session *mpp.Session
 }
 
 func newVerifyCache(revoked RevocationChecker, now func() time.Time) *verifyCache {
@@ -106,6 +110,9 @@ func (c *verifyCache) get(ctx context.Context, key [32]byte) (verifiedEntry, boo
 		c.drop(key)
 		return e, false
 	}
+	if e.session != nil {
+		return e, true // not a token: nothing to revoke; the store refuses a closed session
+	}
 	if revoked, err := c.revoked.IsRevoked(ctx, e.id); err != nil || revoked {
 		c.drop(key) // the full check says why
 		return e, false
@@ -116,7 +123,16 @@ func (c *verifyCache) get(ctx context.Context, key [32]byte) (verifiedEntry, boo
 // put remembers a verified credential, evicting an arbitrary entry of a
 // full shard.
 func (c *verifyCache) put(key [32]byte, v l402.Verified) {
-	e := verifiedEntry{id: v.TokenID, hash: v.PaymentHash, prepaid: v.Prepaid, amount: v.AmountSats, resource: v.Resource, validUntil: v.ValidUntil, storedAt: c.now()}
+	c.store(key, verifiedEntry{id: v.TokenID, hash: v.PaymentHash, prepaid: v.Prepaid, amount: v.AmountSats, resource: v.Resource, validUntil: v.ValidUntil})
+}
+
+// putSession remembers a checked session bearer credential.
+func (c *verifyCache) putSession(key [32]byte, v mpp.Session) {
+	c.store(key, verifiedEntry{session: &v})
+}
+
+func (c *verifyCache) store(key [32]byte, e verifiedEntry) {
+	e.storedAt = c.now()
 	s := &c.shards[key[0]%verifyCacheShards]
 	s.mu.Lock()
 	if len(s.m) >= verifyCachePerShard {

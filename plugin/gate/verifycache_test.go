@@ -2,12 +2,16 @@ package gate
 
 import (
 	"context"
+	"net/http"
 	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/lightningnetwork/lnd/lntypes"
+
 	"github.com/l402d/l402d/l402"
+	"github.com/l402d/l402d/l402/mpp"
 	"github.com/l402d/l402d/plugin/producer"
 )
 
@@ -177,4 +181,35 @@ func counterValue(t *testing.T, f *fixture, name, label string) float64 {
 		}
 	}
 	return 0
+}
+
+// revocationCounter counts the revocation checks a cache makes.
+type revocationCounter struct{ n atomic.Int64 }
+
+func (r *revocationCounter) IsRevoked(context.Context, l402.TokenID) (bool, error) {
+	r.n.Add(1)
+	return false, nil
+}
+
+// TestVerifyCacheSession: a session's bearer credential is remembered
+// as a session (never read as a token), asks no revocation, and is
+// forgotten after the TTL like a token.
+func TestVerifyCacheSession(t *testing.T) {
+	rc := &revocationCounter{}
+	now := time.Unix(1_900_000_000, 0)
+	c := newVerifyCache(rc, func() time.Time { return now })
+	h := http.Header{"Authorization": {"Payment abc"}}
+	key, _ := credentialKey(h, "s", "")
+	c.putSession(key, mpp.Session{Action: mpp.ActionBearer, ID: lntypes.Hash{7}})
+	e, ok := c.get(t.Context(), key)
+	if !ok || e.session == nil || e.session.ID != (lntypes.Hash{7}) || e.id != (l402.TokenID{}) || rc.n.Load() != 0 {
+		t.Fatalf("get = %+v %v, %d revocation checks", e, ok, rc.n.Load())
+	}
+	if other, _ := credentialKey(h, "s", "/p"); other == key {
+		t.Fatal("a token's key (service and path) is a session's key (service only)")
+	}
+	now = now.Add(verifyCacheTTL)
+	if _, ok := c.get(t.Context(), key); ok {
+		t.Fatal("a session entry outlived the TTL")
+	}
 }
