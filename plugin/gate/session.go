@@ -54,6 +54,14 @@ func (g *Gate) offersSessions(svc *service) bool {
 	return svc.session && g.sessions != nil && g.offered(svc).has(offerMPP)
 }
 
+// sellsSessions says why svc takes no session credential, if it does not.
+func (g *Gate) sellsSessions(svc *service) error {
+	if !g.offersSessions(svc) {
+		return fmt.Errorf("%w: service %s sells no sessions", mpp.ErrUnsupported, svc.cfg.Name)
+	}
+	return nil
+}
+
 // sessionChallenge mints a deposit for svc and the session challenge
 // that sells it; no says why not when the client or node is over its
 // limits or the node cannot make an invoice (or the challenge).
@@ -82,8 +90,8 @@ func (g *Gate) sessionChallenge(ctx context.Context, svc *service, rl *rule, cli
 // function of the header, so it is done once. The debit is never
 // remembered: each request still takes its own from the store.
 func (g *Gate) checkSession(r *http.Request, svc *service, cred mpp.Credential) (mpp.Session, error) {
-	if !g.offersSessions(svc) {
-		return mpp.Session{}, fmt.Errorf("%w: service %s sells no sessions", mpp.ErrUnsupported, svc.cfg.Name)
+	if err := g.sellsSessions(svc); err != nil {
+		return mpp.Session{}, err
 	}
 	v, err := g.sessions.CheckSession(cred)
 	if err == nil && v.Action == mpp.ActionBearer && g.verified != nil {
@@ -138,8 +146,8 @@ func (g *Gate) knownBearer(r *http.Request, svc *service) (mpp.Session, bool) {
 // v is the credential as checked by checkSession, or as remembered by
 // knownBearer.
 func (g *Gate) admitSession(w http.ResponseWriter, r *http.Request, svc *service, rt *serviceRuntime, rl *rule, v mpp.Session, h http.Handler) (rejected error, answered bool) {
-	if !g.offersSessions(svc) {
-		return fmt.Errorf("%w: service %s sells no sessions", mpp.ErrUnsupported, svc.cfg.Name), false
+	if err := g.sellsSessions(svc); err != nil {
+		return err, false // checked again: a reload may have stopped them since the credential was remembered
 	}
 	ctx := r.Context()
 	if v.Action == mpp.ActionClose {
