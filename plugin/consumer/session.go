@@ -287,7 +287,7 @@ func (c *Consumer) topUp(ctx context.Context, req AccessRequest, pr *prepared, h
 		// deposit is still bounded by the budgets).
 		metered := cur.Metered || len(said.Meter) > 0
 		balance, said402 := cur.BalanceMsat, "last reported"
-		if bal, err := strconv.ParseInt(h.Get(HeaderBalance), 10, 64); err == nil {
+		if bal, err := strconv.ParseInt(h.Get(HeaderBalance), 10, 64); err == nil && bal >= 0 {
 			// The seller's word now, on the 402 itself: newer than the
 			// record, which concurrent answers may have left stale (or a
 			// crash between an answer and its record).
@@ -497,7 +497,7 @@ func (c *Consumer) sessionAnswer(ctx context.Context, resp *http.Response, held 
 		if update != nil {
 			update(h)
 		}
-		if balErr == nil {
+		if balErr == nil && bal >= 0 {
 			h.BalanceMsat = bal
 		}
 		h.Metered = h.Metered || metered
