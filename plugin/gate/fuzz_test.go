@@ -1,9 +1,14 @@
 package gate
 
 import (
+	"bufio"
+	"bytes"
 	"errors"
+	"net/http"
+	"net/textproto"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -96,6 +101,98 @@ func FuzzParseQuoteRequest(f *testing.F) {
 		// What a quote sells is one of the service's own rules, at its price.
 		if svc.cfg.Name != q.Service || rl.price <= 0 || (q.MaxPriceMsat > 0 && rl.price*1000 > q.MaxPriceMsat) {
 			t.Fatalf("%+v sold %s at %d", q, rl.resource, rl.price)
+		}
+	})
+}
+
+// FuzzRequestHead checks h1Server's request parser against net/http's:
+// a head it takes must be one net/http reads the same way (method,
+// target, Host, every field), with no body. What it declines goes to
+// net/http anyway, so declining is always safe.
+func FuzzRequestHead(f *testing.F) {
+	for _, s := range []string{
+		"GET / HTTP/1.1\r\nHost: a\r\n\r\n",
+		"GET /p/x?q=1 HTTP/1.1\r\nHost: gate.example:8403\r\nAuthorization: L402 mac:pre\r\nAccept: */*\r\n\r\n",
+		"HEAD /x HTTP/1.1\r\nHost: a\r\nConnection: keep-alive\r\n\r\n",
+		"OPTIONS /x HTTP/1.1\r\nhost: a\r\nX-A:\t1 \r\n\r\n",
+		"GET /x HTTP/1.1\r\nHost: a\r\nContent-Length: 0\r\n\r\n",
+		"GET /x HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n",
+		"GET /x HTTP/1.1\r\nHost: a\r\nX-A: 1\r\n 2\r\n\r\n",
+		"GET /a%2Fb HTTP/1.1\r\nHost: [::1]:80\r\n\r\n",
+		"POST / HTTP/1.1\r\nHost: a\r\n\r\n",
+	} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, b []byte) {
+		var h reqHead
+		if !parseRequestHead(b, &h) {
+			return
+		}
+		r, err := http.ReadRequest(bufio.NewReader(bytes.NewReader(b)))
+		if err != nil {
+			t.Fatalf("taken here, refused by net/http: %v\n%q", err, b)
+		}
+		if r.Method != h.method || r.RequestURI != string(h.target) || r.Host != string(h.host) || r.ContentLength != 0 {
+			t.Fatalf("read differently: %s %s %s %d\n%q", r.Method, r.RequestURI, r.Host, r.ContentLength, b)
+		}
+		n := 0
+		for _, fd := range h.fields {
+			k := textproto.CanonicalMIMEHeaderKey(string(fd.name))
+			if !slices.Contains(r.Header[k], string(fd.value)) {
+				t.Fatalf("field %s: %q not in net/http's %q\n%q", k, fd.value, r.Header[k], b)
+			}
+			n++
+		}
+		total := 0
+		for _, vv := range r.Header {
+			total += len(vv)
+		}
+		if total != n {
+			t.Fatalf("%d fields here, %d in net/http\n%q", n, total, b)
+		}
+	})
+}
+
+// FuzzResponseHead checks the raw proxy path's response parser against
+// net/http's: an answer it passes on must be one net/http reads with the
+// same status, length and end-to-end fields.
+func FuzzResponseHead(f *testing.F) {
+	for _, s := range []string{
+		"HTTP/1.1 200 OK\r\nContent-Length: 5\r\nContent-Type: text/plain\r\n\r\n",
+		"HTTP/1.1 204 No Content\r\nDate: Sun, 29 Nov 2026 00:00:00 GMT\r\n\r\n",
+		"HTTP/1.1 304\r\nETag: \"x\"\r\n\r\n",
+		"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n",
+		"HTTP/1.1 200 OK\r\nContent-Length: 5\r\nContent-Length: 5\r\n\r\n",
+		"HTTP/1.1 200 OK\r\nConnection: close\r\nContent-Length: 0\r\nKeep-Alive: timeout=5\r\n\r\n",
+		"HTTP/1.1 103 Early Hints\r\nLink: </a>\r\n\r\n",
+		"HTTP/1.0 200 OK\r\nContent-Length: 1\r\n\r\n",
+	} {
+		f.Add([]byte(s), false)
+	}
+	f.Fuzz(func(t *testing.T, b []byte, head bool) {
+		var h respHead
+		if !parseResponseHead(b, &h, head) {
+			return
+		}
+		method := http.MethodGet
+		if head {
+			method = http.MethodHead
+		}
+		resp, err := http.ReadResponse(bufio.NewReader(bytes.NewReader(b)), &http.Request{Method: method})
+		if err != nil {
+			t.Fatalf("taken here, refused by net/http: %v\n%q", err, b)
+		}
+		if resp.StatusCode != h.status || resp.Close != h.close && !head {
+			t.Fatalf("read differently: %d close %v\n%q", resp.StatusCode, resp.Close, b)
+		}
+		if h.length >= 0 && !head && resp.ContentLength != h.length {
+			t.Fatalf("length %d here, %d in net/http\n%q", h.length, resp.ContentLength, b)
+		}
+		for _, fd := range h.fields {
+			k := textproto.CanonicalMIMEHeaderKey(string(fd.name))
+			if !slices.Contains(resp.Header[k], string(fd.value)) {
+				t.Fatalf("field %s: %q not in net/http's %q\n%q", k, fd.value, resp.Header[k], b)
+			}
 		}
 	})
 }

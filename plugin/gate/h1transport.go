@@ -238,6 +238,10 @@ func (t *h1Transport) CloseIdleConnections() {
 	t.mu.Lock()
 	idle := t.idle
 	t.idle = nil
+	// Only a transport a reload dropped is closed: connections still
+	// out (a request in flight, a client's kept connection) are closed
+	// when they come back.
+	t.closed = true
 	t.mu.Unlock()
 	closeAll(idle)
 	if c, ok := t.next.(interface{ CloseIdleConnections() }); ok {

@@ -93,7 +93,7 @@ func hostPort(u *url.URL) string {
 	return net.JoinHostPort(u.Hostname(), "80")
 }
 
-// newProxy builds a service's reverse proxy.
+// newProxy builds a service's proxy (serviceProxy).
 func (g *Gate) newProxy(svc *service, rt *serviceRuntime, used map[transportKey]bool) http.Handler {
 	target := svc.upstream
 	var h1, h2 http.RoundTripper
@@ -151,7 +151,11 @@ func (g *Gate) newProxy(svc *service, rt *serviceRuntime, used map[transportKey]
 			writeError(w, r, status, errorBody{Error: msg, Code: code, Service: name, Fix: "retry later; if it persists, the operator should check the upstream"})
 		},
 	}
-	return rp
+	sp := &serviceProxy{g: g, svc: svc, rt: rt, rp: rp, base: target.EscapedPath()}
+	if t, ok := h1.(*h1Transport); ok {
+		sp.h1 = t
+	}
+	return sp
 }
 
 // stripCredentials removes the client's payment credentials from headers
@@ -168,8 +172,7 @@ func stripCredentials(h http.Header) {
 	}
 	keep := vals[:0:0]
 	for _, v := range vals {
-		scheme, _, _ := strings.Cut(strings.TrimSpace(v), " ")
-		if !strings.EqualFold(scheme, "L402") && !strings.EqualFold(scheme, "LSAT") && !strings.EqualFold(scheme, "Payment") {
+		if !isPaymentAuthorization(v) {
 			keep = append(keep, v)
 		}
 	}

@@ -2,7 +2,6 @@ package gate
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
 	"net"
@@ -37,29 +36,13 @@ func (g *Gate) NewServer() *http.Server {
 }
 
 // Serve runs the reverse proxy on l until ctx ends, then shuts down
-// gracefully (requests in flight get shutdownTimeout to finish).
+// gracefully (requests in flight get shutdownTimeout to finish). Plain
+// HTTP/1.1 requests are read by the gate's own loop (h1Server), the rest
+// by NewServer's.
 func (g *Gate) Serve(ctx context.Context, l net.Listener) error {
-	srv := g.NewServer()
-	stop, drained := make(chan struct{}), make(chan struct{})
-	go func() {
-		defer close(drained)
-		select {
-		case <-stop:
-		case <-ctx.Done():
-			sctx, cancel := context.WithTimeout(context.Background(), shutdownTimeout)
-			defer cancel()
-			if err := srv.Shutdown(sctx); err != nil {
-				g.log.Warn("gate: shutdown", "err", err)
-				_ = srv.Close()
-			}
-		}
-	}()
-	err := srv.Serve(l)
-	if errors.Is(err, http.ErrServerClosed) {
-		<-drained // requests in flight have finished
-		return nil
+	s := &h1Server{g: g, std: g.NewServer(), handoff: newHandoffListener(l.Addr()), conns: map[*h1ServerConn]struct{}{}}
+	if err := s.serve(ctx, l); err != nil {
+		return fmt.Errorf("gate: serving on %s: %w", l.Addr(), err)
 	}
-	close(stop)
-	<-drained
-	return fmt.Errorf("gate: serving on %s: %w", l.Addr(), err)
+	return nil
 }
