@@ -508,3 +508,50 @@ func TestH1ServerClientHangUp(t *testing.T) {
 		}
 	}
 }
+
+// TestH1ServerRequestsShareNothing: requests on one connection reuse the
+// connection's request and header map. A paid request followed, on the
+// same connection, by one without a credential, with a forged one, or
+// for a dearer path must not ride on the first one's token; and headers
+// the gate set on one answer must not appear on the next.
+func TestH1ServerRequestsShareNothing(t *testing.T) {
+	var reached atomic.Int64
+	up := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		reached.Add(1)
+		_, _ = io.WriteString(w, "paid "+r.URL.Path+" auth="+r.Header.Get("Authorization"))
+	})
+	gw, f := proxyFixture(t, `services:
+  - name: api
+    path: /api/*
+    upstream: UPSTREAM
+    price: 10
+    pricing:
+      - path: /api/premium/*
+        price: 100
+`, up)
+	auth := f.pay(f.do("GET", "/api/x"))
+	paid := "GET /api/x HTTP/1.1\r\nHost: a\r\nAuthorization: " + auth + "\r\n\r\n"
+	raw := paid +
+		"GET /api/x HTTP/1.1\r\nHost: a\r\n\r\n" +
+		paid +
+		"GET /api/x HTTP/1.1\r\nHost: a\r\nAuthorization: " + auth[:len(auth)-4] + "0000\r\n\r\n" +
+		"GET /api/premium/x HTTP/1.1\r\nHost: a\r\nAuthorization: " + auth + "\r\n\r\n" +
+		paid
+	answers := exchange(t, gw, raw, 6, "GET")
+	want := []int{200, 402, 200, 402, 402, 200}
+	for i, a := range answers {
+		b, _ := io.ReadAll(a.Body)
+		if a.StatusCode != want[i] {
+			t.Fatalf("answer %d: %d, want %d: %s", i, a.StatusCode, want[i], b)
+		}
+		if a.StatusCode == 200 && string(b) != "paid /api/x auth=" {
+			t.Fatalf("answer %d: %q (the credential must be stripped)", i, b)
+		}
+		if a.StatusCode == 200 && a.Header.Get("Www-Authenticate") != "" {
+			t.Fatalf("answer %d: a paid answer carries the previous 402's challenge: %v", i, a.Header)
+		}
+	}
+	if n := reached.Load(); n != 3 {
+		t.Fatalf("the upstream was reached %d times, want 3", n)
+	}
+}
