@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"net/netip"
 	"slices"
 	"sort"
 	"strings"
@@ -98,10 +99,11 @@ services:
 // twinGates runs one gate two ways in front of one recording upstream:
 // its own server (Serve: plain requests take h1Server and the raw path)
 // and the standard library's (every request through ReverseProxy).
-func twinGates(t *testing.T) (fast, std string, up *recordingUpstream) {
+func twinGates(t *testing.T, trusted ...netip.Prefix) (fast, std string, up *recordingUpstream) {
 	t.Helper()
 	up = &recordingUpstream{}
 	fast, f := proxyFixture(t, twinServices, up)
+	f.g.cfg.TrustedProxies = trusted // before the first request
 	s := httptest.NewServer(f.g)
 	t.Cleanup(s.Close)
 	return fast, s.URL, up
@@ -192,6 +194,8 @@ func TestRawPathForwardsAsReverseProxy(t *testing.T) {
 		{"upstream error", "GET", "/p/error", ""},
 		{"head of chunked", "HEAD", "/p/chunked", ""},
 		{"unknown service", "GET", "/nowhere", ""},
+		{"unknown service, head", "HEAD", "/nowhere", ""},
+		{"discovery", "GET", "/.well-known/l402.json", ""},
 		{"unclean path", "GET", "/p/../x", ""},
 	}
 	for _, c := range cases {
@@ -220,6 +224,21 @@ func TestRawPathForwardsAsReverseProxy(t *testing.T) {
 				t.Errorf("upstream saw:\nfast %+v\nstd  %+v", *upSeen[0], *upSeen[1])
 			}
 		})
+	}
+}
+
+// TestRawPathTrustedChain: from a trusted proxy, the X-Forwarded-For
+// chain is kept and the peer appended, as ReverseProxy does.
+func TestRawPathTrustedChain(t *testing.T) {
+	fast, std, up := twinGates(t, netip.MustParsePrefix("127.0.0.0/8"))
+	raw := "GET /p/x HTTP/1.1\r\nHost: a\r\nX-Forwarded-For: 1.1.1.1, 2.2.2.2\r\nX-Forwarded-For: 3.3.3.3\r\n\r\n"
+	var got [2]string
+	for i, addr := range []string{fast, std} {
+		exchange(t, addr, raw, 1, "GET")
+		got[i] = fmt.Sprint(up.last.Load().fields)
+	}
+	if got[0] != got[1] || !strings.Contains(got[0], "X-Forwarded-For: 1.1.1.1, 2.2.2.2, 3.3.3.3, 127.0.0.1") {
+		t.Fatalf("upstream saw:\nfast %s\nstd  %s", got[0], got[1])
 	}
 }
 
