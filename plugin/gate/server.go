@@ -19,8 +19,11 @@ const (
 	shutdownTimeout   = 10 * time.Second
 )
 
-// NewServer returns the gate's own HTTP server: HTTP/1.1 and unencrypted
-// HTTP/2 (h2c, prior knowledge, as gRPC clients speak it) on one port.
+// NewServer returns a standard-library server for the gate: HTTP/1.1 and
+// unencrypted HTTP/2 (h2c, prior knowledge, as gRPC clients speak it) on
+// one port. Serve hands it every connection its own loop does not keep;
+// a program may also serve the gate with it alone, every request then
+// taking httputil.ReverseProxy.
 func (g *Gate) NewServer() *http.Server {
 	var protos http.Protocols
 	protos.SetHTTP1(true)
