@@ -42,8 +42,12 @@ import (
 //	   when nothing is in flight), within the daily limit; per domain too
 const (
 	// checkConverge bounds the wait for a violation of an invariant not
-	// seen broken before to clear up by itself.
-	checkConverge = 25 * time.Second
+	// seen broken before to clear up by itself. The slowest thing that
+	// converges: on a shared (Postgres) store, a payment bob marked in
+	// flight and was killed before sending stays in flight for the
+	// consumer's notSentGrace (30 s: another replica may be about to
+	// send it) and is failed at the resumer's next pass (every 10 s).
+	checkConverge = 50 * time.Second
 	// checkGrace bounds the wait for a new instance of an invariant
 	// already reported broken (a known bug) before it is counted.
 	checkGrace = 3 * time.Second
