@@ -429,7 +429,7 @@ func TestRawPathUpstreamFailures(t *testing.T) {
 		if b, _ := io.ReadAll(first[0].Body); string(b) != "answer 1" {
 			t.Fatalf("A got %q", b)
 		}
-		time.Sleep(200 * time.Millisecond)
+		time.Sleep(500 * time.Millisecond) // the forged answer has arrived
 		second := exchange(t, gw, "GET /b HTTP/1.1\r\nHost: a\r\n\r\n", 1, "GET")
 		if b, _ := io.ReadAll(second[0].Body); !strings.HasPrefix(string(b), "answer ") {
 			t.Fatalf("B got %q: another client's stray bytes", b)
@@ -440,8 +440,9 @@ func TestRawPathUpstreamFailures(t *testing.T) {
 // TestH1ServerShutdown: a request in flight when the server stops is
 // answered; Serve returns once it is.
 func TestH1ServerShutdown(t *testing.T) {
-	release := make(chan struct{})
+	arrived, release := make(chan struct{}, 1), make(chan struct{})
 	up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		arrived <- struct{}{}
 		<-release
 		_, _ = io.WriteString(w, "late")
 	}))
@@ -466,7 +467,7 @@ func TestH1ServerShutdown(t *testing.T) {
 	}
 	defer busy.Close()
 	_, _ = io.WriteString(busy, "GET /x HTTP/1.1\r\nHost: a\r\n\r\n")
-	time.Sleep(100 * time.Millisecond)
+	<-arrived
 	cancel()
 	_ = idle.SetReadDeadline(time.Now().Add(5 * time.Second))
 	if _, err := idle.Read(make([]byte, 1)); err == nil {
