@@ -6,6 +6,7 @@ import (
 	"errors"
 	"net/http"
 	"net/textproto"
+	"net/url"
 	"os"
 	"path/filepath"
 	"slices"
@@ -127,6 +128,9 @@ func FuzzRequestHead(f *testing.F) {
 		var h reqHead
 		if !parseRequestHead(b, &h) {
 			return
+		}
+		if _, err := url.ParseRequestURI(string(h.target)); err != nil {
+			return // h1ServerConn.request declines it too
 		}
 		r, err := http.ReadRequest(bufio.NewReader(bytes.NewReader(b)))
 		if err != nil {

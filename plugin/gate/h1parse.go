@@ -57,15 +57,13 @@ func parseRequestHead(b []byte, h *reqHead) (ok bool) {
 	h.target, h.host, h.fields = target, nil, h.fields[:0]
 	hostSeen := false
 	for {
-		if line, rest, ok = cutLine(rest); !ok {
+		var f headField
+		var done bool
+		if f, rest, done, ok = nextField(rest, len(h.fields)); !ok {
 			return false
 		}
-		if len(line) == 0 {
+		if done {
 			break
-		}
-		f, ok := parseField(line)
-		if !ok || len(h.fields) == maxHeadFields {
-			return false
 		}
 		switch {
 		case fieldIs(f.name, "Host"):
@@ -127,15 +125,13 @@ func parseResponseHead(b []byte, h *respHead, head bool) (ok bool) {
 	h.status = int(code[0]-'0')*100 + int(code[1]-'0')*10 + int(code[2]-'0')
 	h.length, h.close, h.date, h.fields = -2, false, false, h.fields[:0]
 	for {
-		if line, rest, ok = cutLine(rest); !ok {
+		var f headField
+		var done bool
+		if f, rest, done, ok = nextField(rest, len(h.fields)); !ok {
 			return false
 		}
-		if len(line) == 0 {
+		if done {
 			break
-		}
-		f, ok := parseField(line)
-		if !ok || len(h.fields) == maxHeadFields {
-			return false
 		}
 		switch {
 		case fieldIs(f.name, "Content-Length"):
@@ -180,6 +176,23 @@ func parseResponseHead(b []byte, h *respHead, head bool) (ok bool) {
 		return false // chunked or read to the close: the standard path
 	}
 	return true
+}
+
+// nextField cuts the next header line off rest, n fields having been
+// read: done at the empty line that ends the head; ok is false for a line
+// the fast path declines, or one field too many.
+func nextField(rest []byte, n int) (f headField, tail []byte, done, ok bool) {
+	line, tail, ok := cutLine(rest)
+	switch {
+	case !ok:
+		return headField{}, nil, false, false
+	case len(line) == 0:
+		return headField{}, tail, true, true
+	}
+	if f, ok = parseField(line); !ok || n == maxHeadFields {
+		return headField{}, nil, false, false
+	}
+	return f, tail, false, true
 }
 
 // cutLine cuts b at its first CRLF. A lone CR or LF before it is not ok:

@@ -268,6 +268,7 @@ func TestH1ServerAnswersAsStandardServer(t *testing.T) {
 		{"h2c upgrade", "GET /p/x HTTP/1.1\r\nHost: a\r\nConnection: Upgrade, HTTP2-Settings\r\nUpgrade: h2c\r\nHTTP2-Settings: AAMAAABkAAQAoAAAAAIAAAAA\r\n\r\n", "GET"},
 		{"expect", "GET /p/x HTTP/1.1\r\nHost: a\r\nExpect: 100-continue\r\n\r\n", "GET"},
 		{"fragment", "GET /p/x#f HTTP/1.1\r\nHost: a\r\n\r\n", "GET"},
+		{"bad escape", "GET /p/0% HTTP/1.1\r\nHost: a\r\n\r\n", "GET"},
 		{"TLS hello", "\x16\x03\x01\x00\xa5\x01\x00\x00\xa1\x03\x03\r\n\r\n", "GET"},
 	}
 	for _, c := range cases {
@@ -353,23 +354,11 @@ func rawFixture(t *testing.T, upstream string) string {
 	t.Helper()
 	f := newFixture(t, "services:\n  - name: raw\n    path: /*\n    upstream: http://"+upstream+"\n    auth: \"off\"\n    timeout: 2s\n",
 		func(c *Config) { c.RequireUpstream = true })
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- f.g.Serve(ctx, l) }()
-	t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("Serve: %v", err)
-		}
+	return serveGate(t, f.g, func() {
 		for _, tr := range f.g.transports {
 			tr.CloseIdleConnections()
 		}
 	})
-	return "http://" + l.Addr().String()
 }
 
 // TestRawPathUpstreamFailures: an upstream that closes a kept connection
@@ -414,12 +403,16 @@ func TestRawPathUpstreamFailures(t *testing.T) {
 		}
 	})
 	t.Run("stray bytes", func(t *testing.T) {
+		answered, forged := make(chan struct{}), make(chan struct{})
 		up, _ := rawUpstream(t, func(c net.Conn, _ *bufio.Reader, n int64) {
 			body := fmt.Sprintf("answer %d", n)
 			_, _ = fmt.Fprintf(c, "HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n%s", len(body), body)
-			time.Sleep(50 * time.Millisecond)
-			// A second answer nobody asked for.
-			_, _ = io.WriteString(c, "HTTP/1.1 200 OK\r\nContent-Length: 6\r\n\r\nforged")
+			if n == 1 {
+				// Once A has its answer: a second one nobody asked for.
+				<-answered
+				_, _ = io.WriteString(c, "HTTP/1.1 200 OK\r\nContent-Length: 6\r\n\r\nforged")
+				close(forged)
+			}
 		})
 		gw := rawFixture(t, up)
 		// Client A's request; A then leaves, and its upstream
@@ -429,7 +422,8 @@ func TestRawPathUpstreamFailures(t *testing.T) {
 		if b, _ := io.ReadAll(first[0].Body); string(b) != "answer 1" {
 			t.Fatalf("A got %q", b)
 		}
-		time.Sleep(500 * time.Millisecond) // the forged answer has arrived
+		close(answered)
+		<-forged // written on loopback: in the gate's receive buffer
 		second := exchange(t, gw, "GET /b HTTP/1.1\r\nHost: a\r\n\r\n", 1, "GET")
 		if b, _ := io.ReadAll(second[0].Body); !strings.HasPrefix(string(b), "answer ") {
 			t.Fatalf("B got %q: another client's stray bytes", b)
@@ -516,7 +510,9 @@ func TestH1ServerClientHangUp(t *testing.T) {
 			t.Fatal(err)
 		}
 		_, _ = io.WriteString(c, "GET "+path+" HTTP/1.1\r\nHost: a\r\n\r\n")
-		time.Sleep(400 * time.Millisecond) // past watchAfter
+		// The behaviour under test is timed: the watch starts once a
+		// request has waited watchAfter.
+		time.Sleep(2 * watchAfter)
 		c.Close()
 		select {
 		case p := <-canceled:

@@ -26,20 +26,30 @@ func proxyFixture(t *testing.T, services string, upstream http.Handler) (gateURL
 	dead.Close()
 	services = strings.NewReplacer("UPSTREAM", up.URL, "DEAD", "http://"+deadAddr).Replace(services)
 	f = newFixture(t, services, func(c *Config) { c.RequireUpstream = true })
+	return serveGate(t, f.g, nil), f
+}
+
+// serveGate serves g on a loopback port until the test ends; then, once
+// Serve has returned, it runs after (if any).
+func serveGate(t *testing.T, g *Gate, after func()) string {
+	t.Helper()
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
-	go func() { done <- f.g.Serve(ctx, l) }()
+	go func() { done <- g.Serve(ctx, l) }()
 	t.Cleanup(func() {
 		cancel()
 		if err := <-done; err != nil {
 			t.Errorf("Serve: %v", err)
 		}
+		if after != nil {
+			after()
+		}
 	})
-	return "http://" + l.Addr().String(), f
+	return "http://" + l.Addr().String()
 }
 
 func get(t *testing.T, url string, hdr ...string) (*http.Response, string) {
