@@ -140,10 +140,8 @@ func skipUpstream(k string, strip bool) bool {
 		"Forwarded", "X-Forwarded-For", "X-Forwarded-Host", "X-Forwarded-Proto",
 		"Host", "Content-Length":
 		return true
-	case "Macaroon", "Grpc-Metadata-Macaroon", "Payment-Signature":
-		return strip
 	}
-	return false
+	return strip && isCredentialHeader(k)
 }
 
 // writeRequest writes r's head to pc as the service's ReverseProxy
@@ -218,21 +216,6 @@ func (p *serviceProxy) writeRequest(pc *h1Conn, r *http.Request) error {
 func isPaymentAuthorization(v string) bool {
 	scheme, _, _ := strings.Cut(strings.TrimSpace(v), " ")
 	return strings.EqualFold(scheme, "L402") || strings.EqualFold(scheme, "LSAT") || strings.EqualFold(scheme, "Payment")
-}
-
-// awaitAnswer waits for the first byte of the answer, within the
-// service's timeout.
-func (t *h1Transport) awaitAnswer(pc *h1Conn) error {
-	if t.headerTimeout > 0 {
-		_ = pc.SetReadDeadline(time.Now().Add(t.headerTimeout))
-	}
-	if _, err := pc.br.Peek(1); err != nil {
-		if closedUnanswered(err) {
-			return fmt.Errorf("%w: %w", errNothingReceived, err)
-		}
-		return err
-	}
-	return nil
 }
 
 // peekHead returns the answer's head, unconsumed, once it is all in the
@@ -335,15 +318,7 @@ func (p *serviceProxy) relay(w *h1Writer, r *http.Request, pc *h1Conn, start tim
 	defer cancel()
 	r = r.WithContext(ctx)
 	stop := context.AfterFunc(ctx, func() { pc.Conn.Close() })
-	if resp.Body == http.NoBody {
-		if stop() && !resp.Close && pc.br.Buffered() == 0 {
-			p.h1.put(pc)
-		} else {
-			pc.Close()
-		}
-	} else {
-		resp.Body = &h1Body{t: p.h1, pc: pc, rc: resp.Body, ctx: ctx, stop: stop, reusable: !resp.Close}
-	}
+	p.h1.attachBody(ctx, pc, resp, stop)
 	rp := *p.rp
 	rp.Transport = answered{resp}
 	sc.watch.start(cancel)

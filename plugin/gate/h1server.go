@@ -11,6 +11,7 @@ import (
 	"net/url"
 	"runtime/debug"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -35,8 +36,8 @@ import (
 // client that hangs up) and its cancellation, a context and a header map
 // of its own per request, and ReverseProxy's copies of the request and
 // response headers. The price: a client that hangs up while a plain
-// request waits on the upstream is noticed when the answer is written,
-// not before (the service's timeout still bounds the wait).
+// request waits on the upstream is noticed only once the request has
+// waited watchAfter (clientWatch).
 type h1Server struct {
 	g   *Gate
 	std *http.Server
@@ -252,6 +253,13 @@ func (cw *clientWatch) stop() {
 // upstream connection its request waits on is closed.
 func (sc *h1ServerConn) hangUp() {
 	sc.gone.Store(true)
+	sc.closeUpstream()
+}
+
+// closeUpstream closes the upstream connection a request may be waiting
+// on, from another goroutine; the connection's own goroutine then fails
+// its read or write and lets it go.
+func (sc *h1ServerConn) closeUpstream() {
 	sc.upMu.Lock()
 	if sc.up != nil {
 		sc.up.Close()
@@ -419,13 +427,15 @@ func (sc *h1ServerConn) request(head []byte) (*http.Request, bool) {
 }
 
 // handOff gives the connection, with its buffered bytes, to the standard
-// server. It reports whether that server took it.
+// server. It reports whether the connection is no longer this loop's to
+// close (false: an answer could not be flushed).
 func (sc *h1ServerConn) handOff() bool {
 	if sc.bw.Flush() != nil {
 		return false
 	}
 	_ = sc.c.SetReadDeadline(time.Time{})
-	return sc.s.handoff.push(&bufferedConn{Conn: sc.c, br: sc.br})
+	sc.s.handoff.push(&bufferedConn{Conn: sc.c, br: sc.br})
+	return true
 }
 
 // forceClose ends a connection at shutdown's deadline, and the upstream
@@ -433,11 +443,7 @@ func (sc *h1ServerConn) handOff() bool {
 func (sc *h1ServerConn) forceClose() {
 	sc.c.Close()
 	sc.cancel()
-	sc.upMu.Lock()
-	if sc.up != nil {
-		sc.up.Close()
-	}
-	sc.upMu.Unlock()
+	sc.closeUpstream()
 }
 
 // releaseUpstream returns the kept upstream connection to its pool.
@@ -473,15 +479,12 @@ func newHandoffListener(addr net.Addr) *handoffListener {
 	return &handoffListener{addr: addr, ch: make(chan net.Conn), done: make(chan struct{})}
 }
 
-// push hands c to the server; false when the server is closed (c is
-// then closed).
-func (l *handoffListener) push(c net.Conn) bool {
+// push hands c to the server, or closes it when the server is closed.
+func (l *handoffListener) push(c net.Conn) {
 	select {
 	case l.ch <- c:
-		return true
 	case <-l.done:
 		c.Close()
-		return true
 	}
 }
 
@@ -577,17 +580,14 @@ func (w *h1Writer) Write(p []byte) (int, error) {
 	}
 	w.written += int64(len(p))
 	if !w.headSent {
-		if w.length >= 0 || len(w.buf)+len(p) <= h1BufSize {
-			if w.length < 0 {
-				w.buf = append(w.buf, p...)
-				return len(p), nil
-			}
-			w.sendHead()
-		} else {
-			w.chunked = true
-			w.sendHead()
-			w.chunk(w.buf)
-			w.buf = w.buf[:0]
+		switch {
+		case w.length >= 0:
+			w.sendHead(false)
+		case len(w.buf)+len(p) <= h1BufSize:
+			w.buf = append(w.buf, p...)
+			return len(p), nil
+		default:
+			w.sendHead(true)
 		}
 	}
 	if w.chunked {
@@ -607,12 +607,7 @@ func (w *h1Writer) FlushError() error {
 		w.WriteHeader(http.StatusOK)
 	}
 	if !w.headSent {
-		w.chunked = w.length < 0 && !w.bodyless
-		w.sendHead()
-		if w.chunked {
-			w.chunk(w.buf)
-			w.buf = w.buf[:0]
-		}
+		w.sendHead(w.length < 0 && !w.bodyless)
 	}
 	if !w.broken {
 		_ = w.c.bw.Flush()
@@ -642,8 +637,7 @@ func (w *h1Writer) finish() bool {
 				w.hdr["Content-Length"] = []string{strconv.FormatInt(w.length, 10)}
 			}
 		}
-		w.sendHead()
-		_, _ = w.c.bw.Write(w.buf)
+		w.sendHead(false)
 	}
 	if w.chunked {
 		bw := w.c.bw
@@ -659,9 +653,11 @@ func (w *h1Writer) finish() bool {
 	return w.fail() == nil && !w.broken && !w.closeAfter
 }
 
-// sendHead writes the status line and the header.
-func (w *h1Writer) sendHead() {
-	w.headSent = true
+// sendHead writes the status line, the header and the body buffered so
+// far, chunked or not.
+func (w *h1Writer) sendHead(chunked bool) {
+	w.headSent, w.chunked = true, chunked
+	defer w.flushBuffered()
 	bw := w.c.bw
 	writeStatusLine(bw, w.status)
 	if httpguts.HeaderValuesContainsToken(w.hdr["Connection"], "close") {
@@ -675,18 +671,27 @@ func (w *h1Writer) sendHead() {
 		w.c.s.writeDate(bw)
 	}
 	for k, vv := range w.hdr {
-		if k == "Trailer" || !httpguts.ValidHeaderFieldName(k) {
-			if k == "Trailer" && w.chunked {
+		switch {
+		case k == "Trailer":
+			if w.chunked {
 				writeField(bw, k, vv)
 			}
-			continue
+		case strings.HasPrefix(k, http.TrailerPrefix) || !httpguts.ValidHeaderFieldName(k):
+		default:
+			writeField(bw, k, vv)
 		}
-		if len(k) > len(http.TrailerPrefix) && k[:len(http.TrailerPrefix)] == http.TrailerPrefix {
-			continue
-		}
-		writeField(bw, k, vv)
 	}
 	_, _ = bw.WriteString("\r\n")
+}
+
+// flushBuffered writes the body buffered before the head went out.
+func (w *h1Writer) flushBuffered() {
+	if w.chunked {
+		w.chunk(w.buf)
+	} else {
+		_, _ = w.c.bw.Write(w.buf)
+	}
+	w.buf = w.buf[:0]
 }
 
 // writeTrailers writes the trailers: the fields the Trailer header
@@ -694,18 +699,16 @@ func (w *h1Writer) sendHead() {
 func (w *h1Writer) writeTrailers() {
 	bw := w.c.bw
 	for _, decl := range w.hdr["Trailer"] {
-		for _, k := range bytes.Split([]byte(decl), []byte(",")) {
-			name := textproto.CanonicalMIMEHeaderKey(string(bytes.TrimSpace(k)))
+		for k := range strings.SplitSeq(decl, ",") {
+			name := textproto.CanonicalMIMEHeaderKey(strings.TrimSpace(k))
 			if vv, ok := w.hdr[name]; ok && httpguts.ValidTrailerHeader(name) {
 				writeField(bw, name, vv)
 			}
 		}
 	}
 	for k, vv := range w.hdr {
-		if len(k) > len(http.TrailerPrefix) && k[:len(http.TrailerPrefix)] == http.TrailerPrefix {
-			if name := k[len(http.TrailerPrefix):]; httpguts.ValidTrailerHeader(name) {
-				writeField(bw, name, vv)
-			}
+		if name, ok := strings.CutPrefix(k, http.TrailerPrefix); ok && httpguts.ValidTrailerHeader(name) {
+			writeField(bw, name, vv)
 		}
 	}
 }
@@ -757,13 +760,10 @@ func writeField(bw *bufio.Writer, k string, vv []string) {
 	for _, v := range vv {
 		_, _ = bw.WriteString(k)
 		_, _ = bw.WriteString(": ")
-		for i := range len(v) {
-			c := v[i]
-			if c == '\r' || c == '\n' {
-				c = ' '
-			}
-			_ = bw.WriteByte(c)
+		if strings.ContainsAny(v, "\r\n") {
+			v = strings.NewReplacer("\r", " ", "\n", " ").Replace(v)
 		}
+		_, _ = bw.WriteString(v)
 		_, _ = bw.WriteString("\r\n")
 	}
 }

@@ -490,13 +490,14 @@ func TestH1ServerShutdown(t *testing.T) {
 // waits on the upstream, or while a streamed answer is idle, has the
 // upstream request canceled, as under the standard server.
 func TestH1ServerClientHangUp(t *testing.T) {
-	canceled := make(chan string, 2)
+	canceled, arrived := make(chan string, 2), make(chan struct{}, 2)
 	up := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if strings.HasSuffix(r.URL.Path, "/stream") {
 			w.Header().Set("Content-Type", "text/event-stream")
 			_, _ = io.WriteString(w, "data: one\n\n")
 			w.(http.Flusher).Flush()
 		}
+		arrived <- struct{}{}
 		select {
 		case <-r.Context().Done():
 			canceled <- r.URL.Path
@@ -510,9 +511,11 @@ func TestH1ServerClientHangUp(t *testing.T) {
 			t.Fatal(err)
 		}
 		_, _ = io.WriteString(c, "GET "+path+" HTTP/1.1\r\nHost: a\r\n\r\n")
-		// The behaviour under test is timed: the watch starts once a
-		// request has waited watchAfter.
-		time.Sleep(2 * watchAfter)
+		// Gone once the upstream has the request (and, for the stream,
+		// has sent its first event): the gate notices when its watch
+		// starts, watchAfter into the wait; without the watch the
+		// upstream would wait its full 10 s.
+		<-arrived
 		c.Close()
 		select {
 		case p := <-canceled:

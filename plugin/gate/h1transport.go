@@ -114,13 +114,7 @@ func (t *h1Transport) roundTrip(pc *h1Conn, req *http.Request) (*http.Response, 
 	if err := pc.bw.Flush(); err != nil {
 		return fail(fmt.Errorf("%w: %w", errNothingReceived, err))
 	}
-	if t.headerTimeout > 0 {
-		_ = pc.SetReadDeadline(time.Now().Add(t.headerTimeout))
-	}
-	if _, err := pc.br.Peek(1); err != nil {
-		if closedUnanswered(err) {
-			err = fmt.Errorf("%w: %w", errNothingReceived, err)
-		}
+	if err := t.awaitAnswer(pc); err != nil {
 		return fail(err)
 	}
 	resp, err := readFinalResponse(pc.br, req)
@@ -130,14 +124,21 @@ func (t *h1Transport) roundTrip(pc *h1Conn, req *http.Request) (*http.Response, 
 	if t.headerTimeout > 0 {
 		_ = pc.SetReadDeadline(time.Time{})
 	}
+	t.attachBody(ctx, pc, resp, stop)
+	return resp, nil
+}
+
+// attachBody makes resp's body the owner of pc: read to its end, the
+// connection goes back to the pool; closed before, it is closed. stop
+// unhooks the request's cancellation from pc.
+func (t *h1Transport) attachBody(ctx context.Context, pc *h1Conn, resp *http.Response, stop func() bool) {
 	b := &h1Body{t: t, pc: pc, rc: resp.Body, ctx: ctx, stop: stop, reusable: !resp.Close}
 	if resp.Body == http.NoBody {
 		b.err = io.EOF
 		b.finish(true)
-		return resp, nil
+		return
 	}
 	resp.Body = b
-	return resp, nil
 }
 
 // readFinalResponse reads the response to req, skipping informational
@@ -156,6 +157,21 @@ func readFinalResponse(br *bufio.Reader, req *http.Request) (*http.Response, err
 		}
 		return resp, nil
 	}
+}
+
+// awaitAnswer waits for the first byte of the answer, within the
+// service's timeout.
+func (t *h1Transport) awaitAnswer(pc *h1Conn) error {
+	if t.headerTimeout > 0 {
+		_ = pc.SetReadDeadline(time.Now().Add(t.headerTimeout))
+	}
+	if _, err := pc.br.Peek(1); err != nil {
+		if closedUnanswered(err) {
+			return fmt.Errorf("%w: %w", errNothingReceived, err)
+		}
+		return err
+	}
+	return nil
 }
 
 // closedUnanswered reports whether a read that got no byte failed because

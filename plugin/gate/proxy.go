@@ -163,9 +163,11 @@ func (g *Gate) newProxy(svc *service, rt *serviceRuntime, used map[transportKey]
 // schemes stay), Macaroon, Grpc-Metadata-Macaroon and x402's
 // PAYMENT-SIGNATURE.
 func stripCredentials(h http.Header) {
-	delete(h, "Macaroon")
-	delete(h, "Grpc-Metadata-Macaroon")
-	delete(h, "Payment-Signature")
+	for k := range h {
+		if isCredentialHeader(k) {
+			delete(h, k)
+		}
+	}
 	vals := h["Authorization"]
 	if len(vals) == 0 {
 		return
@@ -181,6 +183,18 @@ func stripCredentials(h http.Header) {
 	} else {
 		h["Authorization"] = keep
 	}
+}
+
+// isCredentialHeader reports whether a (canonical) field name carries
+// only a payment credential: Macaroon, Grpc-Metadata-Macaroon, x402's
+// PAYMENT-SIGNATURE. Authorization is sorted value by value
+// (isPaymentAuthorization).
+func isCredentialHeader(k string) bool {
+	switch k {
+	case "Macaroon", "Grpc-Metadata-Macaroon", "Payment-Signature":
+		return true
+	}
+	return false
 }
 
 // peerTrusted reports whether the request's immediate peer is a trusted
